@@ -1,0 +1,27 @@
+//! The process exit codes, in one place (listed in the README and in `--help`).
+
+/// Every item finished (and was downloaded); or the command did what it was asked.
+pub const SUCCESS: i32 = 0;
+/// Some item failed, was killed or timed out.
+pub const FAILED: i32 = 1;
+/// The command line is wrong.
+pub const USAGE: i32 = 2;
+/// A manifest is invalid (or a file it names is).
+pub const INVALID_MANIFEST: i32 = 3;
+/// The API key, a group membership or a permission is missing or wrong.
+pub const AUTH: i32 = 4;
+/// VIP is unreachable, or failing after retries.
+pub const UNREACHABLE: i32 = 5;
+/// Interrupted (Ctrl-C).
+pub const INTERRUPTED: i32 = 130;
+
+/// The table printed in `--help` and the README.
+pub const TABLE: &str = "\
+Exit codes:
+  0    success: every item finished (and was downloaded)
+  1    some item failed, was killed or timed out
+  2    usage error
+  3    a manifest is invalid
+  4    authentication, group or permission problem
+  5    VIP unreachable or failing after retries
+  130  interrupted";

@@ -1,0 +1,15 @@
+//! vip-run: run declarative YAML recipes on VIP, the Virtual Imaging Platform.
+//!
+//! Layers, with dependencies pointing one way: `cli` → `manifest`, `report`, `vip`.
+//! `main.rs` only calls [`run`] and exits with its code.
+
+pub mod cli;
+pub mod error;
+pub mod exit_code;
+pub mod manifest;
+pub mod report;
+pub mod schema;
+pub mod vip;
+
+pub use cli::run;
+pub use error::Error;

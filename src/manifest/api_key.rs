@@ -1,0 +1,227 @@
+//! Where the API key comes from, and reading it.
+//!
+//! The key is a [`SecretString`] from the moment it is read: `Debug` prints `(redacted)`,
+//! nothing in the program formats it, and every description of a source names the source
+//! (a variable, a file, "the manifest") and never the key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// The variable read when the manifest says nothing about the key.
+pub const DEFAULT_KEY_VARIABLE: &str = "VIP_API_KEY";
+
+/// A source of the API key.
+pub enum KeySource {
+    /// An environment variable.
+    Env(String),
+    /// A file (`~` expanded), as written and as resolved.
+    File { written: String, path: PathBuf },
+    /// Written in the manifest.
+    Literal(SecretString),
+    /// A bare string: VipSession's meaning (file, then variable, then the key itself).
+    Bare { text: SecretString, manifest_dir: PathBuf },
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Why the key could not be read. Never contains the key.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    /// The variable is not set (or empty).
+    #[error("the API key variable {0} is not set")]
+    EnvUnset(String),
+    /// The file cannot be read.
+    #[error("cannot read the API key file {path}: {reason}")]
+    File { path: String, reason: String },
+    /// The source holds nothing but white space.
+    #[error("the API key from {0} is empty")]
+    Empty(String),
+    /// A bare string that names a variable that is not set: never sent as a key.
+    #[error(
+        "api_key `{0}` looks like the name of an environment variable, but no variable {0} is set"
+    )]
+    BareLooksLikeVariable(String),
+    /// The key holds characters an HTTP header cannot carry.
+    #[error("the API key from {0} contains characters that cannot be sent in a header")]
+    NotHeaderSafe(String),
+}
+
+/// Expands a leading `~` to the home directory.
+pub fn expand_tilde(path: &str) -> PathBuf {
+    if let Some(rest) = path.strip_prefix("~/").or(if path == "~" { Some("") } else { None }) {
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(rest);
+        }
+    }
+    PathBuf::from(path)
+}
+
+fn looks_like_variable(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl KeySource {
+    /// A file source, relative paths taken from the manifest's folder.
+    pub fn file(written: &str, manifest_dir: &Path) -> Self {
+        let expanded = expand_tilde(written);
+        let path = if expanded.is_absolute() {
+            expanded
+        } else {
+            manifest_dir.join(expanded)
+        };
+        Self::File {
+            written: written.to_owned(),
+            path,
+        }
+    }
+
+    /// How the source is named in messages: never the key.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Env(name) => format!("environment variable {name}"),
+            Self::File { written, .. } => format!("file {written}"),
+            Self::Literal(_) => "the manifest (api_key.literal)".into(),
+            Self::Bare { text, manifest_dir } => match self.bare_kind(text, manifest_dir) {
+                BareKind::File(path) => format!("file {}", path.display()),
+                BareKind::Env(name) | BareKind::UnsetVariable(name) => {
+                    format!("environment variable {name}")
+                }
+                BareKind::Literal => "the manifest (api_key)".into(),
+            },
+        }
+    }
+
+    fn bare_kind(&self, text: &SecretString, manifest_dir: &Path) -> BareKind {
+        let text = text.expose_secret().trim();
+        let expanded = expand_tilde(text);
+        let path = if expanded.is_absolute() {
+            expanded
+        } else {
+            manifest_dir.join(expanded)
+        };
+        if !text.is_empty() && path.is_file() {
+            BareKind::File(path)
+        } else if std::env::var_os(text).is_some_and(|v| !v.is_empty()) && !text.is_empty() {
+            BareKind::Env(text.to_owned())
+        } else if looks_like_variable(text) {
+            BareKind::UnsetVariable(text.to_owned())
+        } else {
+            BareKind::Literal
+        }
+    }
+
+    /// Whether the key is written in the manifest itself.
+    pub fn is_in_manifest(&self) -> bool {
+        match self {
+            Self::Literal(_) => true,
+            Self::Bare { text, manifest_dir } => {
+                matches!(self.bare_kind(text, manifest_dir), BareKind::Literal)
+            }
+            _ => false,
+        }
+    }
+
+    /// Reads the key, trimmed.
+    pub fn resolve(&self) -> Result<SecretString, KeyError> {
+        let raw: SecretString = match self {
+            Self::Env(name) => read_env(name)?,
+            Self::File { written, path } => read_file(written, path)?,
+            Self::Literal(key) => key.clone(),
+            Self::Bare { text, manifest_dir } => match self.bare_kind(text, manifest_dir) {
+                BareKind::File(path) => read_file(&path.display().to_string(), &path)?,
+                BareKind::Env(name) => read_env(&name)?,
+                BareKind::UnsetVariable(name) => return Err(KeyError::BareLooksLikeVariable(name)),
+                BareKind::Literal => text.clone(),
+            },
+        };
+        let trimmed = raw.expose_secret().trim();
+        if trimmed.is_empty() {
+            return Err(KeyError::Empty(self.describe()));
+        }
+        if !trimmed.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(KeyError::NotHeaderSafe(self.describe()));
+        }
+        Ok(SecretString::from(trimmed))
+    }
+}
+
+enum BareKind {
+    File(PathBuf),
+    Env(String),
+    UnsetVariable(String),
+    Literal,
+}
+
+fn read_env(name: &str) -> Result<SecretString, KeyError> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v)),
+        Ok(_) => Err(KeyError::Empty(format!("environment variable {name}"))),
+        Err(_) => Err(KeyError::EnvUnset(name.to_owned())),
+    }
+}
+
+fn read_file(written: &str, path: &Path) -> Result<SecretString, KeyError> {
+    std::fs::read_to_string(path)
+        .map(SecretString::from)
+        .map_err(|e| KeyError::File {
+            path: written.to_owned(),
+            reason: match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".into(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+                std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
+                _ => e.to_string(),
+            },
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_trimmed_and_described_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), "  abc-123\n").unwrap();
+        let source = KeySource::file("key", dir.path());
+        assert_eq!(source.resolve().unwrap().expose_secret(), "abc-123");
+        assert_eq!(source.describe(), "file key");
+        assert!(!format!("{source:?}").contains("abc"));
+    }
+
+    #[test]
+    fn bare_strings_follow_vipsession_but_never_send_a_variable_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = |t: &str| KeySource::Bare {
+            text: SecretString::from(t),
+            manifest_dir: dir.path().to_path_buf(),
+        };
+        assert_eq!(
+            bare("VIP_RUN_SURELY_UNSET_VAR").resolve().unwrap_err(),
+            KeyError::BareLooksLikeVariable("VIP_RUN_SURELY_UNSET_VAR".into())
+        );
+        assert_eq!(bare("k3y-abcdef").resolve().unwrap().expose_secret(), "k3y-abcdef");
+        assert_eq!(bare("k3y-abcdef").describe(), "the manifest (api_key)");
+        std::fs::write(dir.path().join("keyfile"), "from-file\n").unwrap();
+        assert_eq!(bare("keyfile").resolve().unwrap().expose_secret(), "from-file");
+        assert!(bare("PATH").describe().contains("environment variable PATH"));
+    }
+
+    #[test]
+    fn missing_sources_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = KeySource::file("nope", dir.path()).resolve().unwrap_err();
+        assert!(err.to_string().contains("nope"));
+        let err = KeySource::Env("VIP_RUN_SURELY_UNSET_VAR".into()).resolve().unwrap_err();
+        assert_eq!(err, KeyError::EnvUnset("VIP_RUN_SURELY_UNSET_VAR".into()));
+    }
+}

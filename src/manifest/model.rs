@@ -1,0 +1,399 @@
+//! The raw manifest model: what the YAML says, with source locations, before any checking.
+//!
+//! Everything here is a faithful serde image of the file (format version 1): unknown keys are
+//! rejected by serde, and every value a later check may complain about is wrapped in
+//! [`Spanned`] so the complaint can point at its line and column. Meaning (defaults, templates,
+//! expansion, VIP's rules) is given in `validate.rs`, not here. The JSON Schema in `schemas/`
+//! is generated from these types.
+
+use std::fmt;
+
+use indexmap::IndexMap;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use secrecy::SecretString;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+/// A `vip-run` manifest (format version 1): one recipe of VIP executions.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "vip-run manifest", extend("$id" = "https://vip-run.invalid/schemas/manifest.schema.json"))]
+pub struct Manifest {
+    /// Manifest format version. Only `1` exists.
+    #[schemars(with = "u32", range(min = 1, max = 1))]
+    pub version: Spanned<u64>,
+    /// Name of the recipe: prefix of execution names and name of the state folder.
+    /// Letters, digits, `_` and `-` only.
+    #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9_-]+$"), length(max = 64))]
+    pub name: Spanned<String>,
+    /// Free text, for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The VIP pipeline to run, as `Name/version` (e.g. `CQUEST/0.6`), as listed by `vip-run pipelines`.
+    #[schemars(with = "String", regex(pattern = r"^[^/]+/[^/]+$"))]
+    pub pipeline_id: Spanned<String>,
+    /// The VIP application group the pipeline requires (checked against your groups before launch).
+    #[schemars(with = "String", length(min = 1))]
+    pub group: Spanned<String>,
+    /// Where the API key comes from. Default: `{ env: VIP_API_KEY }`.
+    #[serde(default)]
+    #[schemars(with = "Option<ApiKeySource>")]
+    pub api_key: Option<Spanned<ApiKeySource>>,
+    /// VIP's REST base URL. Default: `https://vip.creatis.insa-lyon.fr/rest`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub server: Option<Spanned<String>>,
+    /// Constants for templates: available as `vars.NAME` and as `NAME`.
+    #[serde(default)]
+    #[schemars(with = "Option<IndexMap<String, serde_json::Value>>")]
+    pub vars: Option<Spanned<IndexMap<String, serde_json::Value>>>,
+    /// One execution per combination of these variables (cross product, then `exclude`,
+    /// then `include`, as in GitHub Actions).
+    #[serde(default)]
+    #[schemars(with = "Option<Matrix>")]
+    pub matrix: Option<Spanned<Matrix>>,
+    /// A CSV file (relative to the manifest): one execution per row; the header row names
+    /// the variables and the first column names the item.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub foreach: Option<Spanned<String>>,
+    /// Pipeline parameter → value. Strings are templates. A list is passed to VIP as a list
+    /// (one execution with several jobs).
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, InputValue>")]
+    pub inputs: IndexMap<String, Spanned<InputValue>>,
+    /// Where results go, on VIP and locally.
+    #[serde(default)]
+    pub results: Results,
+    /// How executions are scheduled and watched.
+    #[serde(default)]
+    pub execution: Execution,
+}
+
+/// Where the API key comes from. Give exactly one of `env`, `file` or `literal`, or a bare
+/// string with VipSession's meaning (an existing file, else a set environment variable, else the key itself).
+#[derive(Debug, JsonSchema)]
+#[schemars(untagged)]
+pub enum ApiKeySource {
+    /// A bare string, resolved as the VIP Python client does (file, then variable, then literal).
+    Bare(#[schemars(with = "String")] SecretString),
+    /// `{ env: NAME }`, `{ file: PATH }` or `{ literal: KEY }`.
+    Tagged(TaggedKeySource),
+}
+
+/// A tagged API key source.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum TaggedKeySource {
+    /// The name of an environment variable holding the key.
+    Env(String),
+    /// A file holding the key (`~` is expanded, surrounding white space trimmed).
+    File(String),
+    /// The key itself. Allowed, but a manifest is usually version-controlled: prefer `env` or `file`.
+    Literal(#[schemars(with = "String")] SecretString),
+}
+
+impl<'de> Deserialize<'de> for ApiKeySource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = ApiKeySource;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`{ env: NAME }`, `{ file: PATH }`, `{ literal: KEY }` or a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ApiKeySource, E> {
+                Ok(ApiKeySource::Bare(SecretString::from(v)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ApiKeySource, A::Error> {
+                TaggedKeySource::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(ApiKeySource::Tagged)
+            }
+        }
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+/// A scalar as written in YAML: the value of a matrix variable or of an input.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    /// A string (a template, where templates apply).
+    Str(String),
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i128),
+    /// A floating-point number.
+    Float(f64),
+    /// `null`, `~` or nothing: never valid where a value is required.
+    Null,
+}
+
+impl JsonSchema for Scalar {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Scalar".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A string, a number or a boolean.",
+            "type": ["string", "number", "integer", "boolean"]
+        })
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string, a number or a boolean")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Int(i128::from(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Int(i128::from(v)))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar, E> {
+        Ok(Scalar::Int(v))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Scalar, E> {
+        i128::try_from(v)
+            .map(Scalar::Int)
+            .map_err(|_| E::custom("integer too large"))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Float(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Null)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// The value of one pipeline input: a scalar, or a list of scalars (each with its location).
+#[derive(Debug)]
+pub enum InputValue {
+    /// One value.
+    Scalar(Scalar),
+    /// Several values: VIP runs one job per element (one execution).
+    List(Vec<Spanned<Scalar>>),
+}
+
+impl JsonSchema for InputValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "InputValue".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let scalar = generator.subschema_for::<Scalar>();
+        json_schema!({
+            "description": "A value (strings are templates: local file, /vip/ path, platformId:id, or text), or a list of values.",
+            "anyOf": [scalar, {"type": "array", "items": scalar}]
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for InputValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InputVisitor;
+        impl<'de> Visitor<'de> for InputVisitor {
+            type Value = InputValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, a number, a boolean or a list of them")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<InputValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<Scalar>>()? {
+                    items.push(item);
+                }
+                Ok(InputValue::List(items))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<InputValue, E> {
+                ScalarVisitor.visit_str(v).map(InputValue::Scalar)
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<InputValue, E> {
+                ScalarVisitor.visit_string(v).map(InputValue::Scalar)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<InputValue, E> {
+                ScalarVisitor.visit_bool(v).map(InputValue::Scalar)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<InputValue, E> {
+                ScalarVisitor.visit_i64(v).map(InputValue::Scalar)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<InputValue, E> {
+                ScalarVisitor.visit_u64(v).map(InputValue::Scalar)
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<InputValue, E> {
+                ScalarVisitor.visit_i128(v).map(InputValue::Scalar)
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<InputValue, E> {
+                ScalarVisitor.visit_u128(v).map(InputValue::Scalar)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<InputValue, E> {
+                ScalarVisitor.visit_f64(v).map(InputValue::Scalar)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<InputValue, E> {
+                Ok(InputValue::Scalar(Scalar::Null))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<InputValue, E> {
+                Ok(InputValue::Scalar(Scalar::Null))
+            }
+        }
+        deserializer.deserialize_any(InputVisitor)
+    }
+}
+
+/// One `include` or `exclude` entry: variable → value.
+pub type MatrixEntry = Spanned<IndexMap<String, Spanned<Scalar>>>;
+
+/// `matrix:`: variables with their lists of values, plus optional `include` / `exclude`.
+#[derive(Debug, Default)]
+pub struct Matrix {
+    /// Variable name (with its location) → values (the list and each value with its location).
+    pub axes: Vec<(Spanned<String>, Spanned<Vec<Spanned<Scalar>>>)>,
+    /// Combinations removed after the cross product.
+    pub exclude: Vec<MatrixEntry>,
+    /// Combinations extended or added after `exclude`.
+    pub include: Vec<MatrixEntry>,
+}
+
+impl JsonSchema for Matrix {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Matrix".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let scalar = generator.subschema_for::<Scalar>();
+        let entry = json_schema!({
+            "type": "object",
+            "additionalProperties": scalar,
+            "minProperties": 1
+        });
+        json_schema!({
+            "description": "Variables, each with a list of values: one execution per combination. `exclude` removes combinations; `include` extends or adds them (GitHub Actions semantics).",
+            "type": "object",
+            "properties": {
+                "include": {"type": "array", "items": entry.clone(), "description": "Combinations to extend or add."},
+                "exclude": {"type": "array", "items": entry, "description": "Combinations to remove."}
+            },
+            "additionalProperties": {"type": "array", "items": scalar, "minItems": 1},
+            "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Matrix {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MatrixVisitor;
+        impl<'de> Visitor<'de> for MatrixVisitor {
+            type Value = Matrix;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping of variable names to lists of values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Matrix, A::Error> {
+                let mut matrix = Matrix::default();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    match key.value.as_str() {
+                        "include" => matrix.include = map.next_value()?,
+                        "exclude" => matrix.exclude = map.next_value()?,
+                        _ => {
+                            let values = map.next_value()?;
+                            matrix.axes.push((key, values));
+                        }
+                    }
+                }
+                Ok(matrix)
+            }
+        }
+        deserializer.deserialize_map(MatrixVisitor)
+    }
+}
+
+/// `results.download`: a folder template, or `false` for no download.
+#[derive(Debug, JsonSchema)]
+#[schemars(untagged)]
+pub enum Download {
+    /// A local folder (a template, relative to the manifest).
+    Folder(String),
+    /// `false`: leave results on VIP; `true`: the default folder.
+    Enabled(bool),
+}
+
+impl<'de> Deserialize<'de> for Download {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DownloadVisitor;
+        impl Visitor<'_> for DownloadVisitor {
+            type Value = Download;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a local folder or `false`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Download, E> {
+                Ok(Download::Folder(v.to_owned()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Download, E> {
+                Ok(Download::Enabled(v))
+            }
+        }
+        deserializer.deserialize_any(DownloadVisitor)
+    }
+}
+
+/// `results:`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Results {
+    /// `resultsLocation` on VIP (a template). Default: `/vip/Home/vip-run/{{ name }}`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub location: Option<Spanned<String>>,
+    /// Local folder for each item's outputs (a template, relative to the manifest), or `false`.
+    /// Default: `results/{{ item }}`.
+    #[serde(default)]
+    #[schemars(with = "Option<Download>")]
+    pub download: Option<Spanned<Download>>,
+    /// Unpack tarball outputs (refusing entries that would escape the folder). Default: `true`.
+    #[serde(default)]
+    pub extract: Option<bool>,
+}
+
+/// `execution:`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Execution {
+    /// Executions running at once (VIP's default per-user quota is 1). Default: 1.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub max_parallel: Option<Spanned<u64>>,
+    /// How often to ask VIP for news, e.g. `30s`, `2m`. Default: `30s`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^\s*([0-9]+\s*(ms|s|m|h|d)\s*)+$"))]
+    pub poll_interval: Option<Spanned<String>>,
+    /// Time allowed per execution, e.g. `24h`, `90m`. Default: `24h`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^\s*([0-9]+\s*(ms|s|m|h|d)\s*)+$"))]
+    pub timeout: Option<Spanned<String>>,
+    /// Relaunch a failed execution up to this many times. Default: 0.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(max = 10))]
+    pub retries: Option<Spanned<u64>>,
+    /// Kill an execution on VIP when it times out (else it is only reported). Default: false.
+    #[serde(default)]
+    pub kill_on_timeout: Option<bool>,
+}

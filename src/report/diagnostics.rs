@@ -1,0 +1,36 @@
+//! Rendering manifest diagnostics: `error: message`, a snippet under `[file:line:col]` with a
+//! caret, and `help:`. Plain ASCII without colour unless stderr is an interactive terminal,
+//! so logs and tests read the same text.
+
+use miette::{GraphicalReportHandler, GraphicalTheme, ThemeCharacters, ThemeStyles};
+
+use crate::manifest::diagnostic::Named;
+use crate::manifest::{ManifestDiagnostic, secrets};
+
+/// Renders one diagnostic, scrubbing `secrets` from the text.
+pub fn render(diagnostic: &ManifestDiagnostic, fancy: bool, secrets: &[String]) -> String {
+    let mut characters = if fancy { ThemeCharacters::unicode() } else { ThemeCharacters::ascii() };
+    characters.error = "error:".into();
+    characters.warning = "warning:".into();
+    characters.advice = "note:".into();
+    let styles = if fancy { ThemeStyles::ansi() } else { ThemeStyles::none() };
+    let handler = GraphicalReportHandler::new_themed(GraphicalTheme { characters, styles })
+        .with_width(100)
+        .with_links(false)
+        .without_syntax_highlighting();
+    let plain;
+    let diagnostic = if diagnostic.line_too_long() {
+        plain = diagnostic.without_snippet();
+        &plain
+    } else {
+        diagnostic
+    };
+    let mut out = String::new();
+    if handler.render_report(&mut out, &Named::new(diagnostic)).is_err() {
+        out = format!("{diagnostic}\n");
+    }
+    let trimmed: Vec<&str> = out.lines().map(str::trim_end).collect();
+    let mut text = trimmed.join("\n");
+    text.push('\n');
+    secrets::scrub(&text, secrets)
+}

@@ -1,0 +1,185 @@
+//! What `validate` prints for a manifest: a short summary for people, or one JSON object.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::manifest::diagnostic::DiagnosticRecord;
+use crate::manifest::validate::{DEFAULT_SERVER, ExecutionSettings};
+use crate::manifest::{InputWire, ManifestDiagnostic, Validated, ValueKind};
+
+/// Items listed in the human summary before it abbreviates.
+const SHOWN_ITEMS: usize = 8;
+
+#[derive(Serialize)]
+struct ItemRecord<'a> {
+    key: &'a str,
+    index: usize,
+    execution_name: &'a str,
+    fingerprint: &'a str,
+    variables: &'a IndexMap<String, crate::manifest::model::Scalar>,
+    inputs: IndexMap<&'a str, serde_json::Value>,
+    results_location: &'a str,
+    download: Option<&'a PathBuf>,
+}
+
+#[derive(Serialize)]
+struct UploadRecord<'a> {
+    path: &'a PathBuf,
+    size: u64,
+    upload: &'a str,
+}
+
+#[derive(Serialize)]
+struct ValidRecord<'a> {
+    manifest: &'a str,
+    valid: bool,
+    name: &'a str,
+    description: Option<&'a str>,
+    pipeline: &'a str,
+    group: &'a str,
+    server: &'a str,
+    api_key_source: String,
+    execution: &'a ExecutionSettings,
+    extract: bool,
+    item_count: usize,
+    items: Vec<ItemRecord<'a>>,
+    uploads: Vec<UploadRecord<'a>>,
+    warnings: Vec<DiagnosticRecord>,
+    errors: Vec<DiagnosticRecord>,
+}
+
+#[derive(Serialize)]
+struct InvalidRecord<'a> {
+    manifest: &'a str,
+    valid: bool,
+    errors: Vec<DiagnosticRecord>,
+    warnings: Vec<DiagnosticRecord>,
+}
+
+fn input_json(wire: &InputWire) -> serde_json::Value {
+    match wire {
+        InputWire::One(v) => serde_json::Value::String(v.text.clone()),
+        InputWire::List(vs) => vs.iter().map(|v| serde_json::Value::String(v.text.clone())).collect(),
+    }
+}
+
+fn uploads(v: &Validated) -> Vec<UploadRecord<'_>> {
+    let mut seen = BTreeMap::new();
+    for item in &v.items {
+        for wire in item.inputs.values() {
+            for value in wire.values() {
+                if let ValueKind::LocalFile { path, size, upload } = &value.kind {
+                    seen.entry(upload.as_str()).or_insert(UploadRecord { path, size: *size, upload });
+                }
+            }
+        }
+    }
+    seen.into_values().collect()
+}
+
+/// The JSON object for a valid manifest (one line).
+pub fn json_valid(manifest: &str, v: &Validated) -> String {
+    let record = ValidRecord {
+        manifest,
+        valid: true,
+        name: &v.name,
+        description: v.description.as_deref(),
+        pipeline: &v.pipeline_id,
+        group: &v.group,
+        server: v.server.as_deref().unwrap_or(DEFAULT_SERVER),
+        api_key_source: v.api_key.describe(),
+        execution: &v.execution,
+        extract: v.extract,
+        item_count: v.items.len(),
+        items: v
+            .items
+            .iter()
+            .map(|i| ItemRecord {
+                key: &i.key,
+                index: i.index,
+                execution_name: &i.execution_name,
+                fingerprint: &i.fingerprint,
+                variables: &i.variables,
+                inputs: i.inputs.iter().map(|(k, w)| (k.as_str(), input_json(w))).collect(),
+                results_location: &i.results_location,
+                download: i.download.as_ref(),
+            })
+            .collect(),
+        uploads: uploads(v),
+        warnings: v.warnings.iter().map(ManifestDiagnostic::to_record).collect(),
+        errors: Vec::new(),
+    };
+    let text = serde_json::to_string(&record).expect("records always serialise");
+    crate::manifest::secrets::scrub(&text, &v.secrets)
+}
+
+/// The JSON object for an invalid manifest (one line).
+pub fn json_invalid(manifest: &str, diagnostics: &[ManifestDiagnostic], secrets: &[String]) -> String {
+    let (errors, warnings): (Vec<_>, Vec<_>) = diagnostics.iter().partition(|d| d.is_error());
+    let record = InvalidRecord {
+        manifest,
+        valid: false,
+        errors: errors.into_iter().map(ManifestDiagnostic::to_record).collect(),
+        warnings: warnings.into_iter().map(ManifestDiagnostic::to_record).collect(),
+    };
+    let text = serde_json::to_string(&record).expect("records always serialise");
+    crate::manifest::secrets::scrub(&text, secrets)
+}
+
+/// Bytes for people: `1.2 MB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    #[allow(clippy::cast_precision_loss)] // display only
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// The summary for people.
+pub fn human(manifest: &str, v: &Validated) -> String {
+    let mut out = String::new();
+    let n = v.items.len();
+    let _ = writeln!(out, "{manifest}: valid, {n} item{}", if n == 1 { "" } else { "s" });
+    let _ = writeln!(out, "  pipeline    {} (group {})", v.pipeline_id, v.group);
+    let _ = writeln!(out, "  server      {}", v.server.as_deref().unwrap_or(DEFAULT_SERVER));
+    let _ = writeln!(out, "  api key     from {}", v.api_key.describe());
+    let e = &v.execution;
+    let _ = writeln!(
+        out,
+        "  execution   max {} running, poll every {}, timeout {}, {} retr{}{}",
+        e.max_parallel,
+        crate::manifest::duration::format(e.poll_interval),
+        crate::manifest::duration::format(e.timeout),
+        e.retries,
+        if e.retries == 1 { "y" } else { "ies" },
+        if e.kill_on_timeout { ", kill on timeout" } else { "" }
+    );
+    let ups = uploads(v);
+    if !ups.is_empty() {
+        let total: u64 = ups.iter().map(|u| u.size).sum();
+        let _ = writeln!(
+            out,
+            "  uploads     {} local file{}, {}",
+            ups.len(),
+            if ups.len() == 1 { "" } else { "s" },
+            human_bytes(total)
+        );
+    }
+    let _ = writeln!(out, "  items       key → execution name");
+    let width = v.items.iter().take(SHOWN_ITEMS).map(|i| i.key.chars().count()).max().unwrap_or(0);
+    for item in v.items.iter().take(SHOWN_ITEMS) {
+        let _ = writeln!(out, "    {:width$}  {}", item.key, item.execution_name);
+    }
+    if n > SHOWN_ITEMS {
+        let _ = writeln!(out, "    … and {} more (`--output json` lists them all)", n - SHOWN_ITEMS);
+    }
+    crate::manifest::secrets::scrub(&out, &v.secrets)
+}

@@ -1,0 +1,3 @@
+//! VIP's REST dialect of CARMIN, as far as vip-run needs it (vip-api.md).
+
+pub mod rules;
