@@ -141,7 +141,7 @@ fn validate(cli: &Cli, args: &ValidateArgs) -> Result<(), Error> {
     }
     match invalid.len() {
         0 => Ok(()),
-        1 => Err(Error::InvalidManifests(invalid.remove(0))),
+        1 if args.manifests.len() == 1 => Err(Error::InvalidManifests(invalid.remove(0))),
         n => Err(Error::InvalidManifests(format!(
             "{n} of {} manifests are invalid",
             args.manifests.len()

@@ -50,10 +50,16 @@ pub fn scalar_text(value: &Scalar) -> Option<String> {
     }
 }
 
+/// Whether two values are the same as far as VIP (and the user) can tell: `30` and `"30"`
+/// are, since both reach VIP as `30`.
+fn same(a: &Scalar, b: &Scalar) -> bool {
+    a == b || scalar_text(a).is_some_and(|t| scalar_text(b).as_deref() == Some(t.as_str()))
+}
+
 fn matches(entry: &IndexMap<String, Spanned<Scalar>>, combo: &IndexMap<String, Scalar>) -> bool {
     entry
         .iter()
-        .all(|(k, v)| combo.get(k).is_some_and(|c| *c == v.value))
+        .all(|(k, v)| combo.get(k).is_some_and(|c| same(c, &v.value)))
 }
 
 /// Expands a matrix, reporting problems into `diags`. `None` when it cannot be expanded.
@@ -78,8 +84,20 @@ pub fn matrix(
                     .help("give at least one value, or remove the variable"),
             );
         }
-        for v in &values.value {
+        for (i, v) in values.value.iter().enumerate() {
             check_scalar(&v.value, v, file, diags);
+            if values.value[..i].iter().any(|earlier| same(&earlier.value, &v.value)) {
+                diags.push(
+                    ManifestDiagnostic::error(format!(
+                        "matrix variable `{}` lists `{}` twice",
+                        name.value,
+                        scalar_text(&v.value).unwrap_or_default()
+                    ))
+                    .at_location(file, v.referenced)
+                    .label("listed again here")
+                    .help("each value makes its own items: remove the repeated value"),
+                );
+            }
         }
         count = count.checked_mul(values.value.len()).unwrap_or_else(|| {
             overflow = true;
@@ -143,6 +161,7 @@ pub fn matrix(
 
     // Cross product (empty when there are no axes and only `include`).
     let mut combos: Vec<IndexMap<String, Scalar>> = Vec::with_capacity(count);
+    let mut excluded = vec![false; m.exclude.len()];
     if !m.axes.is_empty() {
         let mut index = vec![0usize; m.axes.len()];
         'outer: loop {
@@ -152,8 +171,9 @@ pub fn matrix(
                 .zip(&index)
                 .map(|((n, v), &i)| (n.value.clone(), v.value[i].value.clone()))
                 .collect();
-            if !m.exclude.iter().any(|e| matches(&e.value, &combo)) {
-                combos.push(combo);
+            match m.exclude.iter().position(|e| matches(&e.value, &combo)) {
+                Some(i) => excluded[i] = true,
+                None => combos.push(combo),
             }
             for pos in (0..index.len()).rev() {
                 index[pos] += 1;
@@ -165,6 +185,15 @@ pub fn matrix(
             break;
         }
     }
+    for (entry, used) in m.exclude.iter().zip(&excluded) {
+        if !used && !m.axes.is_empty() {
+            diags.push(
+                ManifestDiagnostic::warning("this `exclude` entry matches no combination")
+                    .at_location(file, entry.referenced)
+                    .help("check its values against the matrix variables' values"),
+            );
+        }
+    }
     let axis_names: Vec<&str> = m.axes.iter().map(|(n, _)| n.value.as_str()).collect();
     let mut extra: Vec<IndexMap<String, Scalar>> = Vec::new();
     for entry in &m.include {
@@ -174,7 +203,7 @@ pub fn matrix(
                 .value
                 .iter()
                 .filter(|(k, _)| axis_names.contains(&k.as_str()))
-                .all(|(k, v)| combo.get(k).is_some_and(|c| *c == v.value));
+                .all(|(k, v)| combo.get(k).is_some_and(|c| same(c, &v.value)));
             if compatible && entry.value.keys().any(|k| !axis_names.contains(&k.as_str())) {
                 for (k, v) in &entry.value {
                     combo.insert(k.clone(), v.value.clone());
@@ -403,7 +432,7 @@ pub fn csv(
             let offset = at_line(line);
             diags.push(
                 ManifestDiagnostic::error(format!(
-                    "row {line} repeats `{key}` from line {first}: the first column names the item and must be unique"
+                    "line {line} repeats `{key}` from line {first}: the first column names the item and must be unique"
                 ))
                 .at(&file, offset, key.len().max(1))
                 .help("make the first column unique (e.g. the subject id), or remove the duplicate row"),

@@ -18,7 +18,7 @@ use serde_saphyr::Spanned;
 /// A `vip-run` manifest (format version 1): one recipe of VIP executions.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "vip-run manifest", extend("$id" = "https://vip-run.invalid/schemas/manifest.schema.json"))]
+#[schemars(title = "vip-run manifest")]
 pub struct Manifest {
     /// Manifest format version. Only `1` exists.
     #[schemars(with = "u32", range(min = 1, max = 1))]
@@ -379,7 +379,7 @@ pub struct Results {
 pub struct Execution {
     /// Executions running at once (VIP's default per-user quota is 1). Default: 1.
     #[serde(default)]
-    #[schemars(with = "Option<u32>", range(min = 1))]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 1000))]
     pub max_parallel: Option<Spanned<u64>>,
     /// How often to ask VIP for news, e.g. `30s`, `2m`. Default: `30s`.
     #[serde(default)]

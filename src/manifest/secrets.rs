@@ -9,43 +9,110 @@
 /// What stands in for a masked secret.
 pub const MASK: char = '*';
 
-/// Finds the values of `literal:` keys and of `api_key:` scalars in `text`.
+/// Finds where a key may be written: the value of any `literal:` key, a bare `api_key:`
+/// scalar that names no variable or file, and every value under `api_key:` (flow or block
+/// form) except those of `env:` and `file:`, so even a misspelt tag (`literall:`) is masked.
 pub fn scan(text: &str) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
     let mut offset = 0;
+    // Indentation of an `api_key:` whose block mapping we are inside.
+    let mut block: Option<usize> = None;
     for line in text.split_inclusive('\n') {
-        for key in ["literal", "api_key"] {
-            let mut search = 0;
-            while let Some(pos) = line[search..].find(key) {
-                let start = search + pos;
-                search = start + key.len();
-                let before_ok = line[..start]
-                    .chars()
-                    .next_back()
-                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-                let after = line[search..].trim_start_matches(['"', '\'']);
-                let Some(value) = after.trim_start().strip_prefix(':') else {
-                    continue;
-                };
-                if !before_ok {
-                    continue;
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let content = line.trim();
+        if let Some(parent) = block {
+            if content.is_empty() || content.starts_with('#') {
+                offset += line.len();
+                continue;
+            }
+            if indent <= parent {
+                block = None;
+            }
+        }
+        let mut entries = key_values(line);
+        if block.is_some() {
+            for (key, start, end) in entries.drain(..) {
+                if key != "env" && key != "file" {
+                    found.push((offset + start, offset + end));
                 }
-                let value_start = line.len() - value.len();
-                if let Some((s, e)) = scalar_bounds(value) {
-                    // A bare `api_key:` naming a variable or a file shows no secret.
-                    let v = &value[s..e];
-                    let names_source = v.contains('/')
-                        || v.starts_with('~')
-                        || v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-                    if key == "literal" || !names_source {
-                        found.push((offset + value_start + s, offset + value_start + e));
+            }
+        }
+        for (key, start, end) in entries {
+            if key == "literal" {
+                found.push((offset + start, offset + end));
+            } else if key == "api_key" {
+                let value = &line[start..end];
+                let names_source = value.contains('/')
+                    || value.starts_with('~')
+                    || value.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                if !names_source {
+                    found.push((offset + start, offset + end));
+                }
+            }
+        }
+        // `api_key:` opening a flow mapping or a block.
+        if let Some(pos) = find_key(line, "api_key") {
+            let after = line[pos..].trim_start();
+            if after.starts_with('{') {
+                let open = line.len() - after.len();
+                let close = after.find('}').map_or(line.len(), |c| open + c);
+                for (key, start, end) in key_values(&line[open + 1..close]) {
+                    if key != "env" && key != "file" {
+                        found.push((offset + open + 1 + start, offset + open + 1 + end));
                     }
                 }
+            } else if after.is_empty() || after.starts_with('#') {
+                block = Some(indent);
             }
         }
         offset += line.len();
     }
+    found.sort_unstable();
+    found.dedup();
     found
+}
+
+/// The byte offset just after `key:` in `line`, when `key` stands there as a whole word.
+fn find_key(line: &str, key: &str) -> Option<usize> {
+    let mut search = 0;
+    while let Some(pos) = line[search..].find(key) {
+        let start = search + pos;
+        search = start + key.len();
+        let before_ok = line[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let after = line[search..].trim_start_matches(['"', '\'']);
+        if before_ok {
+            if let Some(rest) = after.trim_start().strip_prefix(':') {
+                return Some(line.len() - rest.len());
+            }
+        }
+    }
+    None
+}
+
+/// Every `key: scalar` in `line` (block or flow), as (key, value start, value end).
+fn key_values(line: &str) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b':' && (i + 1 == bytes.len() || bytes[i + 1] == b' ' || bytes[i + 1] == b'\n') {
+            let key_end = i;
+            let key_start = line[..key_end]
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| !(c.is_alphanumeric() || c == '_' || c == '"' || c == '\''))
+                .map_or(0, |(p, c)| p + c.len_utf8());
+            let key = line[key_start..key_end].trim_matches(['"', '\'']).to_owned();
+            if let Some((s, e)) = scalar_bounds(&line[i + 1..]) {
+                out.push((key, i + 1 + s, i + 1 + e));
+            }
+        }
+        i += 1;
+    }
+    out
 }
 
 /// The byte range of the scalar at the start of `value` (after `key:`), quotes excluded;
@@ -55,7 +122,11 @@ fn scalar_bounds(value: &str) -> Option<(usize, usize)> {
     let v = &value[lead..];
     let first = v.chars().next()?;
     match first {
-        '{' | '[' | '\n' | '\r' | '#' | '|' | '>' | '&' | '*' | '!' => None,
+        '[' => {
+            let end = v.find(']').unwrap_or(v.trim_end().len());
+            (end > 1).then_some((lead + 1, lead + end))
+        }
+        '{' | '\n' | '\r' | '#' | '|' | '>' | '&' | '*' | '!' => None,
         '"' | '\'' => {
             let end = v[1..].find(first).map_or(v.trim_end().len(), |e| e + 1);
             (end > 1).then_some((lead + 1, lead + end))
@@ -121,6 +192,14 @@ mod tests {
         assert!(masked.contains("env: VIP_API_KEY"));
         assert!(masked.contains("api_key: MY_KEY_VAR"));
         assert_eq!(masked.len(), text.len());
+    }
+
+    #[test]
+    fn masks_misspelt_tags_and_block_forms() {
+        let text = "api_key: { literall: K4-secret, env: VAR }\napi_key:\n  litral: K5-secret\n  env: VAR2\nname: x\n";
+        let (masked, secrets) = mask(text);
+        assert_eq!(secrets, ["K4-secret", "K5-secret"]);
+        assert!(masked.contains("env: VAR }") && masked.contains("env: VAR2") && masked.contains("name: x"));
     }
 
     #[test]

@@ -719,7 +719,7 @@ impl<'a> Checker<'a> {
         for (input, example, location, count) in missing.into_values() {
             let more = if count > 1 { format!(" (and {} more items)", count - 1) } else { String::new() };
             self.warn(location, format!("input `{input}`: no local file `{example}`{more}"),
-                "if this is a File parameter, the file must exist (paths are relative to the manifest); `validate --online` checks the parameter types");
+                "if this is a File parameter, the file must exist; paths are relative to the manifest's folder");
         }
         self.finish_repeats(&repeats);
         items
@@ -831,8 +831,8 @@ impl<'a> Checker<'a> {
             Some("must be a VIP path starting with `/vip/` (or a `platformId:id` reference)")
         } else if location.split('/').any(|s| s == "..") || location.contains("//") {
             Some("must not contain `..` or `//`")
-        } else if location.trim_end_matches('/').matches('/').count() < 2 {
-            Some("cannot be `/vip` or one of its direct folders, where VIP allows no writing")
+        } else if location.trim_end_matches('/') == "/vip" {
+            Some("cannot be `/vip` itself, where VIP allows no writing")
         } else {
             None
         };

@@ -1,0 +1,8 @@
+//! The integration tests: one binary, driving the real `vip-run` executable.
+
+mod broken;
+mod examples;
+mod secrets;
+mod support;
+mod validate;
+mod fuzz;
