@@ -66,7 +66,11 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit_code::USAGE } else { exit_code::SUCCESS };
+            return if e.use_stderr() {
+                exit_code::USAGE
+            } else {
+                exit_code::SUCCESS
+            };
         }
     };
     match dispatch(&cli) {
@@ -89,7 +93,12 @@ fn dispatch(cli: &Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "vip-run", &mut std::io::stdout());
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "vip-run",
+                &mut std::io::stdout(),
+            );
             Ok(())
         }
         Command::Man => {
@@ -103,7 +112,9 @@ fn validate(cli: &Cli, args: &ValidateArgs) -> Result<(), Error> {
     if args.max_items == 0 {
         return Err(Error::Usage("--max-items must be at least 1".into()));
     }
-    let options = LoadOptions { max_items: args.max_items };
+    let options = LoadOptions {
+        max_items: args.max_items,
+    };
     let fancy = report::stderr_is_fancy();
     let mut stdout = std::io::stdout().lock();
     let mut invalid = Vec::new();
@@ -131,7 +142,8 @@ fn validate(cli: &Cli, args: &ValidateArgs) -> Result<(), Error> {
                     }
                 }
                 if cli.output == OutputFormat::Json {
-                    let line = report::validate::json_invalid(&shown, &errors.diagnostics, &secrets);
+                    let line =
+                        report::validate::json_invalid(&shown, &errors.diagnostics, &secrets);
                     writeln!(stdout, "{line}")?;
                 }
                 invalid.push(errors.to_string());

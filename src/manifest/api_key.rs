@@ -20,8 +20,11 @@ pub enum KeySource {
     File { written: String, path: PathBuf },
     /// Written in the manifest.
     Literal(SecretString),
-    /// A bare string: VipSession's meaning (file, then variable, then the key itself).
-    Bare { text: SecretString, manifest_dir: PathBuf },
+    /// A bare string: `VipSession`'s meaning (file, then variable, then the key itself).
+    Bare {
+        text: SecretString,
+        manifest_dir: PathBuf,
+    },
 }
 
 impl fmt::Debug for KeySource {
@@ -54,10 +57,12 @@ pub enum KeyError {
 
 /// Expands a leading `~` to the home directory.
 pub fn expand_tilde(path: &str) -> PathBuf {
-    if let Some(rest) = path.strip_prefix("~/").or(if path == "~" { Some("") } else { None }) {
-        if let Some(home) = std::env::var_os("HOME") {
-            return PathBuf::from(home).join(rest);
-        }
+    if let Some(rest) = path
+        .strip_prefix("~/")
+        .or(if path == "~" { Some("") } else { None })
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(rest);
     }
     PathBuf::from(path)
 }
@@ -91,7 +96,7 @@ impl KeySource {
             Self::Env(name) => format!("environment variable {name}"),
             Self::File { written, .. } => format!("file {written}"),
             Self::Literal(_) => "the manifest (api_key.literal)".into(),
-            Self::Bare { text, manifest_dir } => match self.bare_kind(text, manifest_dir) {
+            Self::Bare { text, manifest_dir } => match Self::bare_kind(text, manifest_dir) {
                 BareKind::File(path) => format!("file {}", path.display()),
                 BareKind::Env(name) | BareKind::UnsetVariable(name) => {
                     format!("environment variable {name}")
@@ -101,7 +106,7 @@ impl KeySource {
         }
     }
 
-    fn bare_kind(&self, text: &SecretString, manifest_dir: &Path) -> BareKind {
+    fn bare_kind(text: &SecretString, manifest_dir: &Path) -> BareKind {
         let text = text.expose_secret().trim();
         let expanded = expand_tilde(text);
         let path = if expanded.is_absolute() {
@@ -125,7 +130,7 @@ impl KeySource {
         match self {
             Self::Literal(_) => true,
             Self::Bare { text, manifest_dir } => {
-                matches!(self.bare_kind(text, manifest_dir), BareKind::Literal)
+                matches!(Self::bare_kind(text, manifest_dir), BareKind::Literal)
             }
             _ => false,
         }
@@ -137,7 +142,7 @@ impl KeySource {
             Self::Env(name) => read_env(name)?,
             Self::File { written, path } => read_file(written, path)?,
             Self::Literal(key) => key.clone(),
-            Self::Bare { text, manifest_dir } => match self.bare_kind(text, manifest_dir) {
+            Self::Bare { text, manifest_dir } => match Self::bare_kind(text, manifest_dir) {
                 BareKind::File(path) => read_file(&path.display().to_string(), &path)?,
                 BareKind::Env(name) => read_env(&name)?,
                 BareKind::UnsetVariable(name) => return Err(KeyError::BareLooksLikeVariable(name)),
@@ -209,11 +214,21 @@ mod tests {
             bare("VIP_RUN_SURELY_UNSET_VAR").resolve().unwrap_err(),
             KeyError::BareLooksLikeVariable("VIP_RUN_SURELY_UNSET_VAR".into())
         );
-        assert_eq!(bare("k3y-abcdef").resolve().unwrap().expose_secret(), "k3y-abcdef");
+        assert_eq!(
+            bare("k3y-abcdef").resolve().unwrap().expose_secret(),
+            "k3y-abcdef"
+        );
         assert_eq!(bare("k3y-abcdef").describe(), "the manifest (api_key)");
         std::fs::write(dir.path().join("keyfile"), "from-file\n").unwrap();
-        assert_eq!(bare("keyfile").resolve().unwrap().expose_secret(), "from-file");
-        assert!(bare("PATH").describe().contains("environment variable PATH"));
+        assert_eq!(
+            bare("keyfile").resolve().unwrap().expose_secret(),
+            "from-file"
+        );
+        assert!(
+            bare("PATH")
+                .describe()
+                .contains("environment variable PATH")
+        );
     }
 
     #[test]
@@ -221,7 +236,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = KeySource::file("nope", dir.path()).resolve().unwrap_err();
         assert!(err.to_string().contains("nope"));
-        let err = KeySource::Env("VIP_RUN_SURELY_UNSET_VAR".into()).resolve().unwrap_err();
+        let err = KeySource::Env("VIP_RUN_SURELY_UNSET_VAR".into())
+            .resolve()
+            .unwrap_err();
         assert_eq!(err, KeyError::EnvUnset("VIP_RUN_SURELY_UNSET_VAR".into()));
     }
 }

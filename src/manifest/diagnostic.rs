@@ -58,7 +58,10 @@ impl SourceFile {
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line.saturating_sub(1)];
         let end = offset.min(self.text.len());
-        let column = self.text.get(start..end).map_or(1, |s| s.chars().count() + 1);
+        let column = self
+            .text
+            .get(start..end)
+            .map_or(1, |s| s.chars().count() + 1);
         (line, column)
     }
 
@@ -207,7 +210,9 @@ impl ManifestDiagnostic {
     pub fn line_too_long(&self) -> bool {
         self.at.as_ref().is_some_and(|(file, span)| {
             let text = &file.text;
-            let start = text[..span.offset().min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let start = text[..span.offset().min(text.len())]
+                .rfind('\n')
+                .map_or(0, |i| i + 1);
             let end = text[start..].find('\n').map_or(text.len(), |i| start + i);
             end - start > MAX_QUOTED_LINE
         })
@@ -282,7 +287,9 @@ impl Diagnostic for ManifestDiagnostic {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.at.as_ref().map(|(file, _)| &file.text as &dyn SourceCode)
+        self.at
+            .as_ref()
+            .map(|(file, _)| &file.text as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {

@@ -1,5 +1,6 @@
 //! Human durations in the manifest (`30s`, `5m`, `24h`, `1h30m`, `500ms`, `2d`).
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 /// Parses a duration such as `30s`, `1h30m` or `500ms`. The message says what is wrong.
@@ -11,9 +12,13 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("`{text}` is not a duration: expected a number at `{rest}`"));
+            return Err(format!(
+                "`{text}` is not a duration: expected a number at `{rest}`"
+            ));
         }
         let number: u128 = rest[..digits]
             .parse()
@@ -49,13 +54,19 @@ pub fn format(duration: Duration) -> String {
     let mut out = String::new();
     // Days only from 2 days on: `24h` reads better than `1d`.
     let units: &[(&str, u128)] = if ms >= 2 * 86_400_000 {
-        &[("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)]
+        &[
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+            ("ms", 1),
+        ]
     } else {
         &[("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)]
     };
     for &(unit, size) in units {
         if ms >= size {
-            out.push_str(&format!("{}{unit}", ms / size));
+            let _ = write!(out, "{}{unit}", ms / size);
             ms %= size;
         }
     }
@@ -79,7 +90,11 @@ mod tests {
     #[test]
     fn rejects_what_is_not_a_duration() {
         assert!(parse("30").unwrap_err().contains("without a unit"));
-        assert!(parse("30 seconds").unwrap_err().contains("`seconds` is not a unit"));
+        assert!(
+            parse("30 seconds")
+                .unwrap_err()
+                .contains("`seconds` is not a unit")
+        );
         assert!(parse("").is_err());
         assert!(parse("h").is_err());
         assert!(parse("99999999999999999999999999d").is_err());

@@ -78,15 +78,21 @@ pub fn matrix(
         check_variable_name(&name.value, name, file, taken, diags);
         if values.value.is_empty() {
             diags.push(
-                ManifestDiagnostic::error(format!("matrix variable `{}` has no values", name.value))
-                    .at_location(file, values.referenced)
-                    .label("empty list")
-                    .help("give at least one value, or remove the variable"),
+                ManifestDiagnostic::error(format!(
+                    "matrix variable `{}` has no values",
+                    name.value
+                ))
+                .at_location(file, values.referenced)
+                .label("empty list")
+                .help("give at least one value, or remove the variable"),
             );
         }
         for (i, v) in values.value.iter().enumerate() {
             check_scalar(&v.value, v, file, diags);
-            if values.value[..i].iter().any(|earlier| same(&earlier.value, &v.value)) {
+            if values.value[..i]
+                .iter()
+                .any(|earlier| same(&earlier.value, &v.value))
+            {
                 diags.push(
                     ManifestDiagnostic::error(format!(
                         "matrix variable `{}` lists `{}` twice",
@@ -123,16 +129,21 @@ pub fn matrix(
                         ))
                         .at_location(file, v.referenced)
                         .maybe_help(
-                            super::suggest::did_you_mean(k, m.axes.iter().map(|(n, _)| n.value.as_str()))
-                                .map(|s| format!("did you mean `{s}`?")),
+                            super::suggest::did_you_mean(
+                                k,
+                                m.axes.iter().map(|(n, _)| n.value.as_str()),
+                            )
+                            .map(|s| format!("did you mean `{s}`?")),
                         ),
                     );
                 } else if what == "include" && !known && is_identifier(k) {
                     if let Some(owner) = taken(k) {
                         diags.push(
-                            ManifestDiagnostic::error(format!("`include` variable `{k}` is already {owner}"))
-                                .at_location(file, v.referenced)
-                                .help("rename the variable"),
+                            ManifestDiagnostic::error(format!(
+                                "`include` variable `{k}` is already {owner}"
+                            ))
+                            .at_location(file, v.referenced)
+                            .help("rename the variable"),
                         );
                     }
                 } else if !is_identifier(k) {
@@ -204,7 +215,12 @@ pub fn matrix(
                 .iter()
                 .filter(|(k, _)| axis_names.contains(&k.as_str()))
                 .all(|(k, v)| combo.get(k).is_some_and(|c| same(c, &v.value)));
-            if compatible && entry.value.keys().any(|k| !axis_names.contains(&k.as_str())) {
+            if compatible
+                && entry
+                    .value
+                    .keys()
+                    .any(|k| !axis_names.contains(&k.as_str()))
+            {
                 for (k, v) in &entry.value {
                     combo.insert(k.clone(), v.value.clone());
                 }
@@ -214,20 +230,37 @@ pub fn matrix(
             }
         }
         if !merged {
-            extra.push(entry.value.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect());
+            extra.push(
+                entry
+                    .value
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone()))
+                    .collect(),
+            );
         }
     }
     let mut keys: Vec<Vec<String>> = combos
         .iter()
-        .map(|c| axis_names.iter().filter_map(|n| c.get(*n).and_then(scalar_text)).collect())
+        .map(|c| {
+            axis_names
+                .iter()
+                .filter_map(|n| c.get(*n).and_then(scalar_text))
+                .collect()
+        })
         .collect();
-    keys.extend(extra.iter().map(|c| c.values().filter_map(scalar_text).collect()));
+    keys.extend(
+        extra
+            .iter()
+            .map(|c| c.values().filter_map(scalar_text).collect()),
+    );
     combos.extend(extra);
     if combos.is_empty() {
         diags.push(
-            ManifestDiagnostic::error("the matrix has no items: `exclude` removes every combination")
-                .at_location(file, matrix.referenced)
-                .help("check the `exclude` entries"),
+            ManifestDiagnostic::error(
+                "the matrix has no items: `exclude` removes every combination",
+            )
+            .at_location(file, matrix.referenced)
+            .help("check the `exclude` entries"),
         );
         return None;
     }
@@ -235,7 +268,7 @@ pub fn matrix(
         diags.push(too_many(file, matrix, combos.len(), false, max_items));
         return None;
     }
-    Some(assign_keys(combos, keys))
+    Some(assign_keys(combos, &keys))
 }
 
 fn too_many(
@@ -245,7 +278,11 @@ fn too_many(
     overflow: bool,
     max_items: usize,
 ) -> ManifestDiagnostic {
-    let count = if overflow { "more than 2^64".to_owned() } else { count.to_string() };
+    let count = if overflow {
+        "more than 2^64".to_owned()
+    } else {
+        count.to_string()
+    };
     ManifestDiagnostic::error(format!(
         "the matrix expands to {count} items, more than the limit of {max_items}"
     ))
@@ -278,12 +315,19 @@ fn check_variable_name<T>(
     }
 }
 
-fn check_scalar(value: &Scalar, at: &Spanned<Scalar>, file: &SourceFile, diags: &mut Vec<ManifestDiagnostic>) {
+fn check_scalar(
+    value: &Scalar,
+    at: &Spanned<Scalar>,
+    file: &SourceFile,
+    diags: &mut Vec<ManifestDiagnostic>,
+) {
     if scalar_text(value).is_none() {
         diags.push(
-            ManifestDiagnostic::error("a matrix value cannot be empty, null or not a finite number")
-                .at_location(file, at.referenced)
-                .help("write a value, or quote it"),
+            ManifestDiagnostic::error(
+                "a matrix value cannot be empty, null or not a finite number",
+            )
+            .at_location(file, at.referenced)
+            .help("write a value, or quote it"),
         );
     }
 }
@@ -291,10 +335,16 @@ fn check_scalar(value: &Scalar, at: &Spanned<Scalar>, file: &SourceFile, diags: 
 /// Gives each combination its key: its values joined by `-`, made unique by a short hash
 /// of the exact values where two would otherwise share one. The hash depends only on the
 /// item's own values, so adding items never renames the others.
-fn assign_keys(combos: Vec<IndexMap<String, Scalar>>, keys: Vec<Vec<String>>) -> Vec<Assignment> {
+fn assign_keys(combos: Vec<IndexMap<String, Scalar>>, keys: &[Vec<String>]) -> Vec<Assignment> {
     let joined: Vec<String> = keys
         .iter()
-        .map(|k| if k.is_empty() { "main".to_owned() } else { k.join("-") })
+        .map(|k| {
+            if k.is_empty() {
+                "main".to_owned()
+            } else {
+                k.join("-")
+            }
+        })
         .collect();
     let mut seen: IndexMap<&str, usize> = IndexMap::new();
     for k in &joined {
@@ -319,10 +369,12 @@ fn assign_keys(combos: Vec<IndexMap<String, Scalar>>, keys: Vec<Vec<String>>) ->
 /// Lower-case hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Reads a `foreach` CSV file: header = variables, one item per row, keyed by its first column.
@@ -338,7 +390,9 @@ pub fn csv(
         Ok(source) => source,
         Err(mut e) => {
             if e.at.is_none() {
-                e = e.at_location(manifest, foreach.referenced).label("named here");
+                e = e
+                    .at_location(manifest, foreach.referenced)
+                    .label("named here");
             }
             diags.push(e);
             return None;
@@ -346,7 +400,11 @@ pub fn csv(
     };
     let file = source.file;
     let at_line = |line: u64| file.offset(usize::try_from(line).unwrap_or(usize::MAX), 1);
-    let line_len = |offset: usize| file.text[offset..].find('\n').unwrap_or(file.text.len() - offset);
+    let line_len = |offset: usize| {
+        file.text[offset..]
+            .find('\n')
+            .unwrap_or(file.text.len() - offset)
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -369,7 +427,11 @@ pub fn csv(
     }
     let mut col = 0usize;
     for name in &headers {
-        let offset = file.text.find(name).filter(|_| !name.is_empty()).unwrap_or(col);
+        let offset = file
+            .text
+            .find(name)
+            .filter(|_| !name.is_empty())
+            .unwrap_or(col);
         col = offset;
         let len = name.len().max(1);
         if !is_identifier(name) {
@@ -422,9 +484,11 @@ pub fn csv(
         if key.trim().is_empty() {
             let offset = at_line(line);
             diags.push(
-                ManifestDiagnostic::error("the first column of each row names its item and cannot be empty")
-                    .at(&file, offset, line_len(offset).max(1))
-                    .help("fill in the first column (e.g. the subject id)"),
+                ManifestDiagnostic::error(
+                    "the first column of each row names its item and cannot be empty",
+                )
+                .at(&file, offset, line_len(offset).max(1))
+                .help("fill in the first column (e.g. the subject id)"),
             );
             continue;
         }
@@ -452,9 +516,12 @@ pub fn csv(
     }
     if out.is_empty() {
         diags.push(
-            ManifestDiagnostic::error(format!("{} has a header but no rows: no items", file.display))
-                .at_location(manifest, foreach.referenced)
-                .help("add one row per execution"),
+            ManifestDiagnostic::error(format!(
+                "{} has a header but no rows: no items",
+                file.display
+            ))
+            .at_location(manifest, foreach.referenced)
+            .help("add one row per execution"),
         );
         return None;
     }
@@ -478,13 +545,20 @@ fn csv_error(
             "the CSV file is not valid UTF-8".to_owned(),
             "save the file as UTF-8",
         ),
-        _ => (format!("cannot read the CSV file: {e}"), "check the CSV syntax (RFC 4180)"),
+        _ => (
+            format!("cannot read the CSV file: {e}"),
+            "check the CSV syntax (RFC 4180)",
+        ),
     };
     match e.position() {
         Some(pos) => {
             let offset = file.offset(usize::try_from(pos.line()).unwrap_or(usize::MAX), 1);
-            let len = file.text[offset..].find('\n').unwrap_or(file.text.len() - offset);
-            ManifestDiagnostic::error(message).at(file, offset, len.max(1)).help(help)
+            let len = file.text[offset..]
+                .find('\n')
+                .unwrap_or(file.text.len() - offset);
+            ManifestDiagnostic::error(message)
+                .at(file, offset, len.max(1))
+                .help(help)
         }
         None => ManifestDiagnostic::error(message)
             .at_location(manifest, foreach.referenced)
@@ -511,16 +585,22 @@ mod tests {
     #[test]
     fn duplicate_keys_get_a_stable_suffix() {
         let combos = vec![
-            [("a".to_owned(), s("x-y")), ("b".to_owned(), s("z"))].into_iter().collect(),
-            [("a".to_owned(), s("x")), ("b".to_owned(), s("y-z"))].into_iter().collect(),
-            [("a".to_owned(), s("p")), ("b".to_owned(), s("q"))].into_iter().collect(),
+            [("a".to_owned(), s("x-y")), ("b".to_owned(), s("z"))]
+                .into_iter()
+                .collect(),
+            [("a".to_owned(), s("x")), ("b".to_owned(), s("y-z"))]
+                .into_iter()
+                .collect(),
+            [("a".to_owned(), s("p")), ("b".to_owned(), s("q"))]
+                .into_iter()
+                .collect(),
         ];
         let keys = vec![
             vec!["x-y".into(), "z".into()],
             vec!["x".into(), "y-z".into()],
             vec!["p".into(), "q".into()],
         ];
-        let a = assign_keys(combos, keys);
+        let a = assign_keys(combos, &keys);
         assert_ne!(a[0].key, a[1].key);
         assert!(a[0].key.starts_with("x-y-z-"));
         assert_eq!(a[2].key, "p-q");

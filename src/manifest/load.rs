@@ -34,19 +34,21 @@ pub struct Source {
 }
 
 /// Reads `path`, refusing files that are too large, not files, or not UTF-8.
+#[allow(clippy::result_large_err)] // built once per failed file: boxing would buy nothing
 pub fn read(path: &Path, max_bytes: u64, what: &str) -> Result<Source, ManifestDiagnostic> {
     let display = path.display();
     let cannot = |e: std::io::Error| {
-        ManifestDiagnostic::error(format!("cannot read {what} {display}: {}", io_reason(&e)))
-            .help(format!("check the path; it is taken relative to {}", cwd_hint()))
+        ManifestDiagnostic::error(format!("cannot read {what} {display}: {}", io_reason(&e))).help(
+            format!("check the path; it is taken relative to {}", cwd_hint()),
+        )
     };
     let file = std::fs::File::open(path).map_err(cannot)?;
     let meta = file.metadata().map_err(cannot)?;
     if meta.is_dir() {
-        return Err(ManifestDiagnostic::error(format!(
-            "{display} is a directory, not a {what}"
-        ))
-        .help("name the YAML file itself"));
+        return Err(
+            ManifestDiagnostic::error(format!("{display} is a directory, not a {what}"))
+                .help("name the YAML file itself"),
+        );
     }
     let mut bytes = Vec::new();
     file.take(max_bytes + 1)
@@ -100,7 +102,7 @@ fn cwd_hint() -> String {
 }
 
 /// Parses the manifest's YAML into the raw model.
-pub fn parse(source: &Source) -> Result<Manifest, ManifestDiagnostic> {
+pub fn parse(source: &Source) -> Result<Manifest, Vec<ManifestDiagnostic>> {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,
@@ -117,8 +119,22 @@ pub fn parse(source: &Source) -> Result<Manifest, ManifestDiagnostic> {
         },
         with_snippet: false,
     };
-    serde_saphyr::from_str_with_options::<Manifest>(&source.text, options)
-        .map_err(|e| yaml_diagnostic(&e, &source.file))
+    serde_saphyr::from_str_with_options::<Manifest>(&source.text, options).map_err(|e| {
+        let about_keys = matches!(
+            original(&e),
+            YamlError::SerdeUnknownField { .. } | YamlError::SerdeMissingField { .. }
+        );
+        let all = if about_keys {
+            super::structure::key_problems(&source.text, &source.file)
+        } else {
+            Vec::new()
+        };
+        if all.is_empty() {
+            vec![yaml_diagnostic(&e, &source.file)]
+        } else {
+            all
+        }
+    })
 }
 
 /// Turns a YAML or serde error into a diagnostic in the user's terms.
@@ -132,7 +148,11 @@ pub fn yaml_diagnostic(err: &YamlError, file: &SourceFile) -> ManifestDiagnostic
                 || format!("the keys allowed here are: {}", quoted_list(expected)),
                 |s| format!("did you mean `{s}`?"),
             );
-            (format!("unknown key `{field}`"), "unknown key".to_owned(), Some(help))
+            (
+                format!("unknown key `{field}`"),
+                "unknown key".to_owned(),
+                Some(help),
+            )
         }
         YamlError::SerdeMissingField { field, .. } => (
             format!("missing required key `{field}`"),
@@ -154,7 +174,11 @@ pub fn yaml_diagnostic(err: &YamlError, file: &SourceFile) -> ManifestDiagnostic
                 || format!("use one of: {}", quoted_list(expected)),
                 |s| format!("did you mean `{s}`?"),
             );
-            (format!("unknown key `{variant}`"), "unknown key".to_owned(), Some(help))
+            (
+                format!("unknown key `{variant}`"),
+                "unknown key".to_owned(),
+                Some(help),
+            )
         }
         YamlError::SerdeInvalidType {
             unexpected,
@@ -185,14 +209,17 @@ pub fn yaml_diagnostic(err: &YamlError, file: &SourceFile) -> ManifestDiagnostic
         YamlError::NullIntoString { .. } => (
             "this value is empty (null), but text is required".to_owned(),
             "empty value".to_owned(),
-            Some("write a value, or quote it (`\"\"`) if you really mean an empty string".to_owned()),
+            Some(
+                "write a value, or quote it (`\"\"`) if you really mean an empty string".to_owned(),
+            ),
         ),
         YamlError::Budget { breach, .. } => budget_message(breach),
         YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }
         | YamlError::AliasReplayStackDepthExceeded { .. }
         | YamlError::AliasReplayCounterOverflow { .. } => (
-            "YAML aliases expand to far more data than a manifest can hold (an alias bomb?)".to_owned(),
+            "YAML aliases expand to far more data than a manifest can hold (an alias bomb?)"
+                .to_owned(),
             "alias expanded too many times".to_owned(),
             Some("use anchors and aliases for small shared blocks only".to_owned()),
         ),
@@ -204,11 +231,14 @@ pub fn yaml_diagnostic(err: &YamlError, file: &SourceFile) -> ManifestDiagnostic
         other if other.to_string().contains("recursion limit") => (
             format!("the YAML is nested more than {MAX_DEPTH} levels deep"),
             "limit reached here".to_owned(),
-            Some("a manifest needs a handful of levels: check the brackets and indentation".to_owned()),
+            Some(
+                "a manifest needs a handful of levels: check the brackets and indentation"
+                    .to_owned(),
+            ),
         ),
         other => {
             let text = strip_location(&other.to_string());
-            (text, "here".to_owned(), syntax_help(other))
+            (text, "here".to_owned(), Some(syntax_help(other)))
         }
     };
     let mut diagnostic = ManifestDiagnostic::error(message).maybe_help(help);
@@ -258,7 +288,7 @@ fn scalar_expectation(ty: &str) -> &'static str {
     }
 }
 
-fn missing_help(field: &str) -> String {
+pub(crate) fn missing_help(field: &str) -> String {
     match field {
         "version" => "start the manifest with `version: 1`".into(),
         "name" => "add `name: my-study` (letters, digits, `_` and `-`)".into(),
@@ -270,14 +300,14 @@ fn missing_help(field: &str) -> String {
     }
 }
 
-fn syntax_help(err: &YamlError) -> Option<String> {
+fn syntax_help(err: &YamlError) -> String {
     let text = err.to_string();
     if text.contains("tab") {
-        Some("YAML indentation uses spaces, never tabs".into())
+        "YAML indentation uses spaces, never tabs".into()
     } else if matches!(err, YamlError::Eof { .. }) {
-        Some("the file ends early: a quote, bracket or brace is not closed".into())
+        "the file ends early: a quote, bracket or brace is not closed".into()
     } else {
-        Some("check the YAML syntax at this point: indentation, quotes, `:` after keys".into())
+        "check the YAML syntax at this point: indentation, quotes, `:` after keys".into()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod expand;
 pub mod load;
 pub mod model;
 pub mod secrets;
+pub mod structure;
 pub mod suggest;
 pub mod template;
 pub mod validate;

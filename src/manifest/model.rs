@@ -25,7 +25,11 @@ pub struct Manifest {
     pub version: Spanned<u64>,
     /// Name of the recipe: prefix of execution names and name of the state folder.
     /// Letters, digits, `_` and `-` only.
-    #[schemars(with = "String", regex(pattern = r"^[A-Za-z0-9_-]+$"), length(max = 64))]
+    #[schemars(
+        with = "String",
+        regex(pattern = r"^[A-Za-z0-9_-]+$"),
+        length(max = 64)
+    )]
     pub name: Spanned<String>,
     /// Free text, for people.
     #[serde(default)]
@@ -72,7 +76,7 @@ pub struct Manifest {
 }
 
 /// Where the API key comes from. Give exactly one of `env`, `file` or `literal`, or a bare
-/// string with VipSession's meaning (an existing file, else a set environment variable, else the key itself).
+/// string with `VipSession`'s meaning (an existing file, else a set environment variable, else the key itself).
 #[derive(Debug, JsonSchema)]
 #[schemars(untagged)]
 pub enum ApiKeySource {
@@ -144,7 +148,7 @@ impl JsonSchema for Scalar {
 
 struct ScalarVisitor;
 
-impl<'de> Visitor<'de> for ScalarVisitor {
+impl Visitor<'_> for ScalarVisitor {
     type Value = Scalar;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a string, a number or a boolean")
@@ -264,11 +268,14 @@ impl<'de> Deserialize<'de> for InputValue {
 /// One `include` or `exclude` entry: variable → value.
 pub type MatrixEntry = Spanned<IndexMap<String, Spanned<Scalar>>>;
 
+/// One matrix variable: its name and its values, each with its location.
+pub type Axis = (Spanned<String>, Spanned<Vec<Spanned<Scalar>>>);
+
 /// `matrix:`: variables with their lists of values, plus optional `include` / `exclude`.
 #[derive(Debug, Default)]
 pub struct Matrix {
     /// Variable name (with its location) → values (the list and each value with its location).
-    pub axes: Vec<(Spanned<String>, Spanned<Vec<Spanned<Scalar>>>)>,
+    pub axes: Vec<Axis>,
     /// Combinations removed after the cross product.
     pub exclude: Vec<MatrixEntry>,
     /// Combinations extended or added after `exclude`.
@@ -383,11 +390,17 @@ pub struct Execution {
     pub max_parallel: Option<Spanned<u64>>,
     /// How often to ask VIP for news, e.g. `30s`, `2m`. Default: `30s`.
     #[serde(default)]
-    #[schemars(with = "Option<String>", regex(pattern = r"^\s*([0-9]+\s*(ms|s|m|h|d)\s*)+$"))]
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^\s*([0-9]+\s*(ms|s|m|h|d)\s*)+$")
+    )]
     pub poll_interval: Option<Spanned<String>>,
     /// Time allowed per execution, e.g. `24h`, `90m`. Default: `24h`.
     #[serde(default)]
-    #[schemars(with = "Option<String>", regex(pattern = r"^\s*([0-9]+\s*(ms|s|m|h|d)\s*)+$"))]
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^\s*([0-9]+\s*(ms|s|m|h|d)\s*)+$")
+    )]
     pub timeout: Option<Spanned<String>>,
     /// Relaunch a failed execution up to this many times. Default: 0.
     #[serde(default)]

@@ -44,7 +44,9 @@ pub fn scan(text: &str) -> Vec<(usize, usize)> {
                 let value = &line[start..end];
                 let names_source = value.contains('/')
                     || value.starts_with('~')
-                    || value.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                    || value
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
                 if !names_source {
                     found.push((offset + start, offset + end));
                 }
@@ -83,10 +85,8 @@ fn find_key(line: &str, key: &str) -> Option<usize> {
             .next_back()
             .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
         let after = line[search..].trim_start_matches(['"', '\'']);
-        if before_ok {
-            if let Some(rest) = after.trim_start().strip_prefix(':') {
-                return Some(line.len() - rest.len());
-            }
+        if before_ok && let Some(rest) = after.trim_start().strip_prefix(':') {
+            return Some(line.len() - rest.len());
         }
     }
     None
@@ -98,14 +98,18 @@ fn key_values(line: &str) -> Vec<(String, usize, usize)> {
     let bytes = line.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b':' && (i + 1 == bytes.len() || bytes[i + 1] == b' ' || bytes[i + 1] == b'\n') {
+        if bytes[i] == b':'
+            && (i + 1 == bytes.len() || bytes[i + 1] == b' ' || bytes[i + 1] == b'\n')
+        {
             let key_end = i;
             let key_start = line[..key_end]
                 .char_indices()
                 .rev()
                 .find(|&(_, c)| !(c.is_alphanumeric() || c == '_' || c == '"' || c == '\''))
                 .map_or(0, |(p, c)| p + c.len_utf8());
-            let key = line[key_start..key_end].trim_matches(['"', '\'']).to_owned();
+            let key = line[key_start..key_end]
+                .trim_matches(['"', '\''])
+                .to_owned();
             if let Some((s, e)) = scalar_bounds(&line[i + 1..]) {
                 out.push((key, i + 1 + s, i + 1 + e));
             }
@@ -199,7 +203,11 @@ mod tests {
         let text = "api_key: { literall: K4-secret, env: VAR }\napi_key:\n  litral: K5-secret\n  env: VAR2\nname: x\n";
         let (masked, secrets) = mask(text);
         assert_eq!(secrets, ["K4-secret", "K5-secret"]);
-        assert!(masked.contains("env: VAR }") && masked.contains("env: VAR2") && masked.contains("name: x"));
+        assert!(
+            masked.contains("env: VAR }")
+                && masked.contains("env: VAR2")
+                && masked.contains("name: x")
+        );
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub struct Templates {
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Templates").field("count", &self.compiled.len()).finish()
+        f.debug_struct("Templates")
+            .field("count", &self.compiled.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,6 +52,7 @@ pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
+#[allow(clippy::needless_pass_by_value)] // tera's function signature
 fn env_function(kwargs: Kwargs, _: &State) -> tera::TeraResult<String> {
     let name: &str = kwargs.must_get("name")?;
     std::env::var(name).map_err(|_| {
@@ -226,7 +229,10 @@ mod tests {
 
     #[test]
     fn rewrite_keeps_other_calls() {
-        assert_eq!(rewrite_env_calls("{{ myenv(\"x\") }}").0, "{{ myenv(\"x\") }}");
+        assert_eq!(
+            rewrite_env_calls("{{ myenv(\"x\") }}").0,
+            "{{ myenv(\"x\") }}"
+        );
         let (s, ins) = rewrite_env_calls("a{{ env( 'X') }}{{ env(\"Y\") }}");
         assert_eq!(s, "a{{ env( name='X') }}{{ env(name=\"Y\") }}");
         assert_eq!(ins.len(), 2);

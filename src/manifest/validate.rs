@@ -6,6 +6,7 @@
 //! VIP would accept, as far as can be known without asking it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -83,7 +84,11 @@ pub enum ValueKind {
     /// A `platformId:id` reference, passed through.
     External,
     /// A local file, to upload; `upload` is its path under the run's inputs folder on VIP.
-    LocalFile { path: PathBuf, size: u64, upload: String },
+    LocalFile {
+        path: PathBuf,
+        size: u64,
+        upload: String,
+    },
     /// Anything else: text, a number, a flag (or a local path that does not exist).
     Text,
 }
@@ -124,7 +129,10 @@ impl InputWire {
         };
         match self {
             Self::One(v) => serde_json::Value::String(text(v)),
-            Self::List(vs) => vs.iter().map(|v| serde_json::Value::String(text(v))).collect(),
+            Self::List(vs) => vs
+                .iter()
+                .map(|v| serde_json::Value::String(text(v)))
+                .collect(),
         }
     }
 }
@@ -189,17 +197,25 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Validated, ManifestErr
         manifest: path.display().to_string(),
         diagnostics,
     };
-    let source = loader::read(path, loader::MAX_MANIFEST_BYTES, "manifest").map_err(|d| fail(vec![d]))?;
-    let manifest = loader::parse(&source).map_err(|d| fail(vec![d]))?;
+    let source =
+        loader::read(path, loader::MAX_MANIFEST_BYTES, "manifest").map_err(|d| fail(vec![d]))?;
+    let manifest = loader::parse(&source).map_err(fail)?;
     let dir = path
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
-        .unwrap_or(Path::new("."))
+        .map_or(Path::new("."), |p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
         .to_path_buf();
     let mut checker = Checker {
         file: &source.file,
         dir: &dir,
         diags: Vec::new(),
+        local: HashMap::new(),
+        canonical_dir: None,
     };
     let validated = checker.check(&manifest, options);
     let diags = checker.diags;
@@ -217,6 +233,22 @@ struct Checker<'a> {
     file: &'a SourceFile,
     dir: &'a Path,
     diags: Vec<ManifestDiagnostic>,
+    /// What each distinct input text names on disk (a 10,000-item matrix names the same
+    /// few files over and over: one look each).
+    local: HashMap<String, Local>,
+    /// The manifest's folder, resolved once.
+    canonical_dir: Option<PathBuf>,
+}
+
+/// A value's meaning on the local disk.
+enum Local {
+    File {
+        path: PathBuf,
+        size: u64,
+        upload: String,
+        canonical: PathBuf,
+    },
+    NotAFile,
 }
 
 /// A compiled value of an input or a results field.
@@ -232,7 +264,7 @@ struct ValueSpec<'m> {
     location: Location,
 }
 
-impl<'m> ValueSpec<'m> {
+impl ValueSpec<'_> {
     fn text(&self, templates: &Templates, context: &Context) -> Result<String, TemplateError> {
         match (self.spec, &self.owned) {
             (Some(Spec::Template(id)), _) => templates.render(id, context),
@@ -255,8 +287,14 @@ struct Repeats {
     seen: HashMap<(usize, &'static str), (usize, usize)>,
 }
 
-impl<'a> Checker<'a> {
-    fn error(&mut self, location: Location, message: impl Into<String>, label: &str, help: impl Into<String>) {
+impl Checker<'_> {
+    fn error(
+        &mut self,
+        location: Location,
+        message: impl Into<String>,
+        label: &str,
+        help: impl Into<String>,
+    ) {
         self.diags.push(
             ManifestDiagnostic::error(message)
                 .at_location(self.file, location)
@@ -274,14 +312,21 @@ impl<'a> Checker<'a> {
     }
 
     /// Records a per-item problem once per place and kind, counting the other items.
-    fn repeated(&mut self, repeats: &mut Repeats, kind: &'static str, diagnostic: ManifestDiagnostic) {
-        let offset = diagnostic.at.as_ref().map_or(usize::MAX, |(_, s)| s.offset());
-        match repeats.seen.get_mut(&(offset, kind)) {
-            Some((_, count)) => *count += 1,
-            None => {
-                repeats.seen.insert((offset, kind), (self.diags.len(), 0));
-                self.diags.push(diagnostic);
-            }
+    fn repeated(
+        &mut self,
+        repeats: &mut Repeats,
+        kind: &'static str,
+        diagnostic: ManifestDiagnostic,
+    ) {
+        let offset = diagnostic
+            .at
+            .as_ref()
+            .map_or(usize::MAX, |(_, s)| s.offset());
+        if let Some((_, count)) = repeats.seen.get_mut(&(offset, kind)) {
+            *count += 1;
+        } else {
+            repeats.seen.insert((offset, kind), (self.diags.len(), 0));
+            self.diags.push(diagnostic);
         }
     }
 
@@ -289,15 +334,16 @@ impl<'a> Checker<'a> {
         for &(index, count) in repeats.seen.values() {
             if count > 0 {
                 let d = &mut self.diags[index];
-                d.message.push_str(&format!(
+                let _ = write!(
+                    d.message,
                     " (and {count} more item{})",
                     if count == 1 { "" } else { "s" }
-                ));
+                );
             }
         }
     }
 
-    fn check<'m>(&mut self, m: &'m Manifest, options: &LoadOptions) -> Option<Validated> {
+    fn check(&mut self, m: &Manifest, options: &LoadOptions) -> Option<Validated> {
         self.check_header(m);
         let execution = self.check_execution(m);
         let api_key = self.check_api_key(m);
@@ -331,10 +377,23 @@ impl<'a> Checker<'a> {
                 let _ = matrix;
                 None
             }
-            (Some(matrix), None) => expand::matrix(matrix, self.file, options.max_items, &taken, &mut self.diags),
+            (Some(matrix), None) => expand::matrix(
+                matrix,
+                self.file,
+                options.max_items,
+                &taken,
+                &mut self.diags,
+            ),
             (None, Some(foreach)) => {
                 let path = self.dir.join(expand_tilde(&foreach.value));
-                expand::csv(&path, foreach, self.file, options.max_items, &taken, &mut self.diags)
+                expand::csv(
+                    &path,
+                    foreach,
+                    self.file,
+                    options.max_items,
+                    &taken,
+                    &mut self.diags,
+                )
             }
             (None, None) => Some(expand::single()),
         };
@@ -351,7 +410,11 @@ impl<'a> Checker<'a> {
         let download = m.results.download.as_ref();
         let download_spec = match download.map(|d| &d.value) {
             Some(Download::Enabled(false)) => None,
-            Some(Download::Folder(folder)) => Some(self.compile(&mut templates, folder, download.map_or(Location::UNKNOWN, |d| d.referenced))),
+            Some(Download::Folder(folder)) => Some(self.compile(
+                &mut templates,
+                folder,
+                download.map_or(Location::UNKNOWN, |d| d.referenced),
+            )),
             Some(Download::Enabled(true)) | None => Some(self.compile(
                 &mut templates,
                 DEFAULT_DOWNLOAD,
@@ -364,8 +427,19 @@ impl<'a> Checker<'a> {
             return None;
         }
 
-        let items = self.expand_items(m, &assignments, &templates, &inputs, &location_spec, download_spec.as_ref());
-        let input_locations = m.inputs.iter().map(|(k, v)| (k.clone(), v.referenced)).collect();
+        let items = self.expand_items(
+            m,
+            &assignments,
+            &templates,
+            &inputs,
+            &location_spec,
+            download_spec.as_ref(),
+        );
+        let input_locations = m
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.referenced))
+            .collect();
         Some(Validated {
             file: self.file.clone(),
             dir: self.dir.to_path_buf(),
@@ -386,12 +460,23 @@ impl<'a> Checker<'a> {
 
     fn check_header(&mut self, m: &Manifest) {
         if m.version.value != 1 {
-            self.error(m.version.referenced, format!("unsupported manifest version {}", m.version.value), "unsupported version",
-                "this vip-run reads manifest version 1: write `version: 1`, or upgrade vip-run");
+            self.error(
+                m.version.referenced,
+                format!("unsupported manifest version {}", m.version.value),
+                "unsupported version",
+                "this vip-run reads manifest version 1: write `version: 1`, or upgrade vip-run",
+            );
         }
         let name = &m.name.value;
-        if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            let bad = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'));
+        if name.is_empty()
+            || name.len() > MAX_NAME_LEN
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            let bad = name
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'));
             let message = match bad {
                 _ if name.is_empty() => "the name is empty".to_owned(),
                 Some(c) => format!("the name `{name}` contains `{c}`"),
@@ -399,10 +484,20 @@ impl<'a> Checker<'a> {
             };
             let fixed: String = name
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .take(MAX_NAME_LEN)
                 .collect();
-            let suggestion = if fixed.is_empty() { String::new() } else { format!(", e.g. `{fixed}`") };
+            let suggestion = if fixed.is_empty() {
+                String::new()
+            } else {
+                format!(", e.g. `{fixed}`")
+            };
             self.error(m.name.referenced, message, "invalid name",
                 format!("a name uses letters, digits, `_` and `-` only (it prefixes VIP execution names and names the state folder){suggestion}"));
         }
@@ -411,9 +506,18 @@ impl<'a> Checker<'a> {
             let help = if id.contains('/') {
                 problem.to_owned()
             } else {
-                format!("{problem}, e.g. `{}/0.6`; `vip-run pipelines {}` lists the versions you can run", id.trim(), id.trim())
+                format!(
+                    "{problem}, e.g. `{}/0.6`; `vip-run pipelines {}` lists the versions you can run",
+                    id.trim(),
+                    id.trim()
+                )
             };
-            self.error(m.pipeline_id.referenced, format!("`{id}` is not a valid pipeline identifier"), "not `Name/version`", help);
+            self.error(
+                m.pipeline_id.referenced,
+                format!("`{id}` is not a valid pipeline identifier"),
+                "not `Name/version`",
+                help,
+            );
         }
         let group = &m.group.value;
         if group.trim().is_empty() || group.contains('/') || group.trim() != group {
@@ -441,13 +545,27 @@ impl<'a> Checker<'a> {
         if let Some(r) = &e.retries {
             match u32::try_from(r.value) {
                 Ok(n) if n <= 10 => settings.retries = n,
-                _ => self.error(r.referenced, format!("retries must be between 0 and 10, not {}", r.value), "out of range",
-                    "a pipeline that fails more than a few times needs fixing, not relaunching"),
+                _ => self.error(
+                    r.referenced,
+                    format!("retries must be between 0 and 10, not {}", r.value),
+                    "out of range",
+                    "a pipeline that fails more than a few times needs fixing, not relaunching",
+                ),
             }
         }
         for (field, value, min, target) in [
-            ("poll_interval", &e.poll_interval, Duration::from_secs(1), &mut settings.poll_interval),
-            ("timeout", &e.timeout, Duration::from_secs(1), &mut settings.timeout),
+            (
+                "poll_interval",
+                &e.poll_interval,
+                Duration::from_secs(1),
+                &mut settings.poll_interval,
+            ),
+            (
+                "timeout",
+                &e.timeout,
+                Duration::from_secs(1),
+                &mut settings.timeout,
+            ),
         ] {
             let Some(value) = value else { continue };
             match duration::parse(&value.value) {
@@ -476,14 +594,20 @@ impl<'a> Checker<'a> {
         let source = match &key.value {
             ApiKeySource::Tagged(TaggedKeySource::Env(name)) => {
                 if !is_identifier(name) {
-                    self.error(key.referenced, format!("`{name}` is not a valid environment variable name"), "invalid variable name",
-                        "name the variable that holds the key, e.g. `{ env: VIP_API_KEY }`");
+                    self.error(
+                        key.referenced,
+                        format!("`{name}` is not a valid environment variable name"),
+                        "invalid variable name",
+                        "name the variable that holds the key, e.g. `{ env: VIP_API_KEY }`",
+                    );
                     return None;
                 }
                 KeySource::Env(name.clone())
             }
             ApiKeySource::Tagged(TaggedKeySource::File(path)) => KeySource::file(path, self.dir),
-            ApiKeySource::Tagged(TaggedKeySource::Literal(secret)) => KeySource::Literal(secret.clone()),
+            ApiKeySource::Tagged(TaggedKeySource::Literal(secret)) => {
+                KeySource::Literal(secret.clone())
+            }
             ApiKeySource::Bare(text) => KeySource::Bare {
                 text: text.clone(),
                 manifest_dir: self.dir.to_path_buf(),
@@ -499,16 +623,25 @@ impl<'a> Checker<'a> {
     fn check_server(&mut self, m: &Manifest) -> Option<String> {
         let server = m.server.as_ref()?;
         let url = server.value.trim_end_matches('/');
-        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
         let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
         let loopback = host.is_some_and(|h| {
-            let h = h.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(h, |(h, _)| h);
+            let h = h
+                .rsplit_once(':')
+                .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+                .map_or(h, |(h, _)| h);
             h == "localhost" || h.starts_with("127.") || h == "[::1]"
         });
         match host {
             None | Some("") => {
-                self.error(server.referenced, format!("`{}` is not an http(s) URL", server.value), "not a URL",
-                    format!("give VIP's REST base URL, e.g. `{DEFAULT_SERVER}`"));
+                self.error(
+                    server.referenced,
+                    format!("`{}` is not an http(s) URL", server.value),
+                    "not a URL",
+                    format!("give VIP's REST base URL, e.g. `{DEFAULT_SERVER}`"),
+                );
                 None
             }
             Some(_) if url.starts_with("http://") && !loopback => {
@@ -520,26 +653,50 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn compile<'m>(&mut self, templates: &mut Templates, text: &'m str, location: Location) -> ValueSpec<'m> {
+    fn compile<'m>(
+        &mut self,
+        templates: &mut Templates,
+        text: &'m str,
+        location: Location,
+    ) -> ValueSpec<'m> {
         if !is_template(text) {
-            return ValueSpec { spec: Some(Spec::Literal(text)), owned: None, location };
+            return ValueSpec {
+                spec: Some(Spec::Literal(text)),
+                owned: None,
+                location,
+            };
         }
         match templates.add(text) {
-            Ok(id) => ValueSpec { spec: Some(Spec::Template(id)), owned: None, location },
+            Ok(id) => ValueSpec {
+                spec: Some(Spec::Template(id)),
+                owned: None,
+                location,
+            },
             Err(e) => {
                 let d = self.template_diagnostic(&e, text, location, None, &[]);
                 self.diags.push(d);
-                ValueSpec { spec: None, owned: None, location }
+                ValueSpec {
+                    spec: None,
+                    owned: None,
+                    location,
+                }
             }
         }
     }
 
-    fn compile_inputs<'m>(&mut self, m: &'m Manifest, templates: &mut Templates) -> Vec<InputSpec<'m>> {
+    fn compile_inputs<'m>(
+        &mut self,
+        m: &'m Manifest,
+        templates: &mut Templates,
+    ) -> Vec<InputSpec<'m>> {
         let mut specs = Vec::new();
         for (name, value) in &m.inputs {
             let (list, scalars): (bool, Vec<(&Scalar, Location)>) = match &value.value {
                 InputValue::Scalar(s) => (false, vec![(s, value.referenced)]),
-                InputValue::List(items) => (true, items.iter().map(|i| (&i.value, i.referenced)).collect()),
+                InputValue::List(items) => (
+                    true,
+                    items.iter().map(|i| (&i.value, i.referenced)).collect(),
+                ),
             };
             if list && scalars.is_empty() {
                 self.error(value.referenced, format!("input `{name}` is an empty list"), "empty list",
@@ -555,14 +712,23 @@ impl<'a> Checker<'a> {
                             "to leave an optional input at its default, remove the key; to pass an empty string, VIP has no way: remove it");
                         continue;
                     }
-                    other => match scalar_text(other) {
-                        Some(text) => ValueSpec { spec: None, owned: Some(text), location },
-                        None => {
-                            self.error(location, format!("input `{name}` is not a finite number"), "not finite",
-                                "VIP takes decimal numbers only");
+                    other => {
+                        if let Some(text) = scalar_text(other) {
+                            ValueSpec {
+                                spec: None,
+                                owned: Some(text),
+                                location,
+                            }
+                        } else {
+                            self.error(
+                                location,
+                                format!("input `{name}` is not a finite number"),
+                                "not finite",
+                                "VIP takes decimal numbers only",
+                            );
                             continue;
                         }
-                    },
+                    }
                 };
                 values.push(spec);
             }
@@ -571,7 +737,14 @@ impl<'a> Checker<'a> {
         specs
     }
 
-    fn template_diagnostic(&self, e: &TemplateError, text: &str, location: Location, item: Option<&str>, available: &[&str]) -> ManifestDiagnostic {
+    fn template_diagnostic(
+        &self,
+        e: &TemplateError,
+        text: &str,
+        location: Location,
+        item: Option<&str>,
+        available: &[&str],
+    ) -> ManifestDiagnostic {
         let mut d = ManifestDiagnostic::error(match item {
             Some(key) => format!("template error in item `{key}`: {}", e.message),
             None => format!("template error: {}", e.message),
@@ -581,7 +754,9 @@ impl<'a> Checker<'a> {
             let rest = &self.file.text[b..];
             let skip = if rest.starts_with(text) {
                 0
-            } else if (rest.starts_with('"') || rest.starts_with('\'')) && rest[1..].starts_with(text) {
+            } else if (rest.starts_with('"') || rest.starts_with('\''))
+                && rest[1..].starts_with(text)
+            {
                 1
             } else {
                 return None;
@@ -604,7 +779,10 @@ impl<'a> Checker<'a> {
                 .and_then(|w| super::suggest::did_you_mean(w, available.iter().copied()))
                 .map(|s| format!("did you mean `{s}`? "))
                 .unwrap_or_default();
-            d.help(format!("{suggestion}available variables: {}; function: env(\"NAME\")", available.join(", ")))
+            d.help(format!(
+                "{suggestion}available variables: {}; function: env(\"NAME\")",
+                available.join(", ")
+            ))
         }
     }
 
@@ -650,13 +828,22 @@ impl<'a> Checker<'a> {
             context.insert("index", &index);
             let key = assignment.key.as_str();
 
-            let render = |checker: &mut Self, repeats: &mut Repeats, spec: &ValueSpec<'_>| -> Option<String> {
+            let render = |checker: &mut Self,
+                          repeats: &mut Repeats,
+                          spec: &ValueSpec<'_>|
+             -> Option<String> {
                 let text = spec.text(templates, &context);
                 match text {
                     Ok(t) => Some(t),
                     Err(e) => {
                         let source = spec_source(m, spec.location, checker.file);
-                        let d = checker.template_diagnostic(&e, &source, spec.location, Some(key), &available);
+                        let d = checker.template_diagnostic(
+                            &e,
+                            &source,
+                            spec.location,
+                            Some(key),
+                            &available,
+                        );
                         checker.repeated(repeats, "template", d);
                         None
                     }
@@ -667,35 +854,55 @@ impl<'a> Checker<'a> {
             for input in inputs {
                 let mut values = Vec::new();
                 for spec in &input.values {
-                    let Some(text) = render(self, &mut repeats, spec) else { continue };
-                    if let Some(v) = self.check_value(input.name, text, spec.location, key, &mut repeats, &mut missing, &mut uploads) {
+                    let Some(text) = render(self, &mut repeats, spec) else {
+                        continue;
+                    };
+                    if let Some(v) = self.check_value(
+                        input.name,
+                        &text,
+                        spec.location,
+                        key,
+                        &mut repeats,
+                        &mut missing,
+                        &mut uploads,
+                    ) {
                         values.push(v);
                     }
                 }
                 if values.len() == input.values.len() {
-                    let wire = if input.list { InputWire::List(values) } else { InputWire::One(values.remove(0)) };
+                    let wire = if input.list {
+                        InputWire::List(values)
+                    } else {
+                        InputWire::One(values.remove(0))
+                    };
                     resolved.insert(input.name.to_owned(), wire);
                 }
             }
             let results_location = render(self, &mut repeats, location_spec).unwrap_or_default();
             if !results_location.is_empty() {
-                self.check_results_location(&results_location, location_spec.location, &mut repeats);
+                self.check_results_location(
+                    &results_location,
+                    location_spec.location,
+                    &mut repeats,
+                );
             }
-            let download = download_spec.and_then(|spec| render(self, &mut repeats, spec)).map(|d| {
-                let p = expand_tilde(d.trim());
-                if p.is_absolute() { p } else { self.dir.join(p) }
-            });
-            if let (Some(folder), Some(spec)) = (&download, download_spec) {
-                if let Some(other) = downloads.insert(folder.clone(), key.to_owned()) {
-                    let d = ManifestDiagnostic::error(format!(
-                        "items `{other}` and `{key}` both download into {}",
-                        folder.display()
-                    ))
-                    .at_location(self.file, spec.location)
-                    .label("same folder for several items")
-                    .help("make `results.download` depend on the item, e.g. `results/{{ item }}`");
-                    self.repeated(&mut repeats, "download", d);
-                }
+            let download = download_spec
+                .and_then(|spec| render(self, &mut repeats, spec))
+                .map(|d| {
+                    let p = expand_tilde(d.trim());
+                    if p.is_absolute() { p } else { self.dir.join(p) }
+                });
+            if let (Some(folder), Some(spec)) = (&download, download_spec)
+                && let Some(other) = downloads.insert(folder.clone(), key.to_owned())
+            {
+                let d = ManifestDiagnostic::error(format!(
+                    "items `{other}` and `{key}` both download into {}",
+                    folder.display()
+                ))
+                .at_location(self.file, spec.location)
+                .label("same folder for several items")
+                .help("make `results.download` depend on the item, e.g. `results/{{ item }}`");
+                self.repeated(&mut repeats, "download", d);
             }
 
             let fingerprint = fingerprint(&m.pipeline_id.value, &resolved);
@@ -717,7 +924,11 @@ impl<'a> Checker<'a> {
             });
         }
         for (input, example, location, count) in missing.into_values() {
-            let more = if count > 1 { format!(" (and {} more items)", count - 1) } else { String::new() };
+            let more = if count > 1 {
+                format!(" (and {} more items)", count - 1)
+            } else {
+                String::new()
+            };
             self.warn(location, format!("input `{input}`: no local file `{example}`{more}"),
                 "if this is a File parameter, the file must exist; paths are relative to the manifest's folder");
         }
@@ -729,7 +940,7 @@ impl<'a> Checker<'a> {
     fn check_value(
         &mut self,
         input: &str,
-        text: String,
+        text: &str,
         location: Location,
         key: &str,
         repeats: &mut Repeats,
@@ -737,7 +948,11 @@ impl<'a> Checker<'a> {
         uploads: &mut HashMap<String, PathBuf>,
     ) -> Option<Value> {
         let text = text.trim().to_owned();
-        let item = if key == "main" { String::new() } else { format!(" in item `{key}`") };
+        let item = if key == "main" {
+            String::new()
+        } else {
+            format!(" in item `{key}`")
+        };
         if text.is_empty() {
             let d = ManifestDiagnostic::error(format!("input `{input}` is empty{item}"))
                 .at_location(self.file, location)
@@ -758,11 +973,15 @@ impl<'a> Checker<'a> {
         } else if rules::is_external_reference(&text) {
             ValueKind::External
         } else {
-            let path = expand_tilde(&text);
-            let path = if path.is_absolute() { path } else { self.dir.join(path) };
-            match std::fs::metadata(&path) {
-                Ok(meta) if meta.is_file() => {
-                    let upload = upload_path(self.dir, &path);
+            match self.lookup_local(&text) {
+                Local::File {
+                    path,
+                    size,
+                    upload,
+                    canonical,
+                } => {
+                    let (path, size, upload, canonical) =
+                        (path.clone(), *size, upload.clone(), canonical.clone());
                     if let Some(bad) = rules::forbidden_input_char(&upload) {
                         let d = ManifestDiagnostic::error(format!(
                             "input `{input}`: the file name `{text}` contains `{bad}`, which VIP refuses in input values{item}"
@@ -772,33 +991,34 @@ impl<'a> Checker<'a> {
                         self.repeated(repeats, "upload-chars", d);
                         return None;
                     }
-                    if meta.len() == 0 {
-                        let d = ManifestDiagnostic::error(format!("input `{input}`: the file `{text}` is empty{item}"))
-                            .at_location(self.file, location)
-                            .help("VIP stores an empty upload as a folder: give a file with content");
+                    if size == 0 {
+                        let d = ManifestDiagnostic::error(format!(
+                            "input `{input}`: the file `{text}` is empty{item}"
+                        ))
+                        .at_location(self.file, location)
+                        .help("VIP stores an empty upload as a folder: give a file with content");
                         self.repeated(repeats, "empty-file", d);
                         return None;
                     }
-                    let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-                    if let Some(other) = uploads.insert(upload.clone(), canonical.clone()) {
-                        if other != canonical {
-                            let d = ManifestDiagnostic::error(format!(
+                    if let Some(other) = uploads.insert(upload.clone(), canonical.clone())
+                        && other != canonical
+                    {
+                        let d = ManifestDiagnostic::error(format!(
                                 "local files {} and {} would both be stored on VIP as `{upload}`",
                                 other.display(),
                                 canonical.display()
                             ))
                             .at_location(self.file, location)
                             .help("VIP replaces spaces with `_` and drops accents in file names: rename one of the files");
-                            self.repeated(repeats, "upload-clash", d);
-                            return None;
-                        }
+                        self.repeated(repeats, "upload-clash", d);
+                        return None;
                     }
                     return Some(Value {
                         text,
-                        kind: ValueKind::LocalFile { path, size: meta.len(), upload },
+                        kind: ValueKind::LocalFile { path, size, upload },
                     });
                 }
-                _ => {
+                Local::NotAFile => {
                     if looks_like_path(&text) {
                         let offset = self.file.location_offset(location).unwrap_or(0);
                         missing
@@ -811,7 +1031,11 @@ impl<'a> Checker<'a> {
             }
         };
         if let Some(bad) = rules::forbidden_input_char(&text) {
-            let shown = if bad.is_control() { format!("{bad:?}") } else { format!("`{bad}`") };
+            let shown = if bad.is_control() {
+                format!("{bad:?}")
+            } else {
+                format!("`{bad}`")
+            };
             let d = ManifestDiagnostic::error(format!(
                 "input `{input}` contains {shown}, which VIP refuses in input values{item}"
             ))
@@ -822,6 +1046,34 @@ impl<'a> Checker<'a> {
             return None;
         }
         Some(Value { text, kind })
+    }
+
+    fn lookup_local(&mut self, text: &str) -> &Local {
+        if !self.local.contains_key(text) {
+            let path = expand_tilde(text);
+            let path = if path.is_absolute() {
+                path
+            } else {
+                self.dir.join(path)
+            };
+            let found = match std::fs::metadata(&path) {
+                Ok(meta) if meta.is_file() => {
+                    let dir = self.canonical_dir.get_or_insert_with(|| {
+                        std::fs::canonicalize(self.dir).unwrap_or_else(|_| self.dir.to_path_buf())
+                    });
+                    let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+                    Local::File {
+                        upload: upload_path(dir, &canonical),
+                        path,
+                        size: meta.len(),
+                        canonical,
+                    }
+                }
+                _ => Local::NotAFile,
+            };
+            self.local.insert(text.to_owned(), found);
+        }
+        &self.local[text]
     }
 
     fn check_results_location(&mut self, location: &str, at: Location, repeats: &mut Repeats) {
@@ -853,23 +1105,27 @@ fn spec_source(m: &Manifest, location: Location, _file: &SourceFile) -> String {
             InputValue::Scalar(Scalar::Str(s)) if same(value.referenced) => return s.clone(),
             InputValue::List(items) => {
                 for i in items {
-                    if let Scalar::Str(s) = &i.value {
-                        if same(i.referenced) {
-                            return s.clone();
-                        }
+                    if let Scalar::Str(s) = &i.value
+                        && same(i.referenced)
+                    {
+                        return s.clone();
                     }
                 }
             }
-            _ => {}
+            InputValue::Scalar(_) => {}
         }
     }
     if let Some(l) = m.results.location.as_ref().filter(|l| same(l.referenced)) {
         return l.value.clone();
     }
-    if let Some(Spanned { value: Download::Folder(f), referenced, .. }) = m.results.download.as_ref() {
-        if same(*referenced) {
-            return f.clone();
-        }
+    if let Some(Spanned {
+        value: Download::Folder(f),
+        referenced,
+        ..
+    }) = m.results.download.as_ref()
+        && same(*referenced)
+    {
+        return f.clone();
     }
     String::new()
 }
@@ -879,17 +1135,20 @@ fn looks_like_path(text: &str) -> bool {
     if text.contains(['/', '\\']) || text.starts_with('.') || text.starts_with('~') {
         return !text.contains(' ') || text.contains('/');
     }
-    text.rsplit_once('.')
-        .is_some_and(|(stem, ext)| !stem.is_empty() && (1..=5).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric()) && ext.chars().any(|c| c.is_ascii_alphabetic()))
+    text.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty()
+            && (1..=5).contains(&ext.len())
+            && ext.chars().all(|c| c.is_ascii_alphanumeric())
+            && ext.chars().any(|c| c.is_ascii_alphabetic())
+    })
 }
 
 /// Where a local file goes under the run's inputs folder on VIP: its path relative to the
 /// manifest, each segment named as VIP will store it; files outside the manifest's folder go
 /// under `external/<hash>/`.
-pub fn upload_path(dir: &Path, path: &Path) -> String {
-    let canonical_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let segments: Option<Vec<String>> = canonical.strip_prefix(&canonical_dir).ok().map(|rel| {
+/// Both paths are canonical.
+pub fn upload_path(canonical_dir: &Path, canonical: &Path) -> String {
+    let segments: Option<Vec<String>> = canonical.strip_prefix(canonical_dir).ok().map(|rel| {
         rel.components()
             .filter_map(|c| match c {
                 Component::Normal(s) => Some(rules::sanitize_upload_name(&s.to_string_lossy())),
@@ -901,7 +1160,10 @@ pub fn upload_path(dir: &Path, path: &Path) -> String {
         Some(s) if !s.is_empty() => s.join("/"),
         _ => {
             let digest = hex(&Sha256::digest(canonical.to_string_lossy().as_bytes()));
-            let base = canonical.file_name().map(|n| rules::sanitize_upload_name(&n.to_string_lossy())).unwrap_or_default();
+            let base = canonical
+                .file_name()
+                .map(|n| rules::sanitize_upload_name(&n.to_string_lossy()))
+                .unwrap_or_default();
             format!("external/{}/{base}", &digest[..8])
         }
     }
@@ -909,7 +1171,10 @@ pub fn upload_path(dir: &Path, path: &Path) -> String {
 
 /// SHA-256 over the pipeline id and the resolved inputs, sorted by name.
 pub fn fingerprint(pipeline_id: &str, inputs: &IndexMap<String, InputWire>) -> String {
-    let sorted: BTreeMap<&str, serde_json::Value> = inputs.iter().map(|(k, v)| (k.as_str(), v.canonical())).collect();
+    let sorted: BTreeMap<&str, serde_json::Value> = inputs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.canonical()))
+        .collect();
     let canonical = serde_json::json!({ "pipeline": pipeline_id, "inputs": sorted });
     hex(&Sha256::digest(canonical.to_string().as_bytes()))
 }
@@ -919,7 +1184,13 @@ pub fn fingerprint(pipeline_id: &str, inputs: &IndexMap<String, InputWire>) -> S
 pub fn execution_name(name: &str, key: &str, fingerprint: &str) -> String {
     let mut clean: String = key
         .chars()
-        .map(|c| if rules::is_execution_name_char(c) && c != ' ' { c } else { '_' })
+        .map(|c| {
+            if rules::is_execution_name_char(c) && c != ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if clean != key || clean.len() > MAX_KEY_IN_NAME {
         clean.truncate(MAX_KEY_IN_NAME - 8);

@@ -9,11 +9,19 @@ use crate::manifest::{ManifestDiagnostic, secrets};
 
 /// Renders one diagnostic, scrubbing `secrets` from the text.
 pub fn render(diagnostic: &ManifestDiagnostic, fancy: bool, secrets: &[String]) -> String {
-    let mut characters = if fancy { ThemeCharacters::unicode() } else { ThemeCharacters::ascii() };
+    let mut characters = if fancy {
+        ThemeCharacters::unicode()
+    } else {
+        ThemeCharacters::ascii()
+    };
     characters.error = "error:".into();
     characters.warning = "warning:".into();
     characters.advice = "note:".into();
-    let styles = if fancy { ThemeStyles::ansi() } else { ThemeStyles::none() };
+    let styles = if fancy {
+        ThemeStyles::ansi()
+    } else {
+        ThemeStyles::none()
+    };
     let handler = GraphicalReportHandler::new_themed(GraphicalTheme { characters, styles })
         .with_width(100)
         .with_links(false)
@@ -26,7 +34,10 @@ pub fn render(diagnostic: &ManifestDiagnostic, fancy: bool, secrets: &[String]) 
         diagnostic
     };
     let mut out = String::new();
-    if handler.render_report(&mut out, &Named::new(diagnostic)).is_err() {
+    if handler
+        .render_report(&mut out, &Named::new(diagnostic))
+        .is_err()
+    {
         out = format!("{diagnostic}\n");
     }
     let trimmed: Vec<&str> = out.lines().map(str::trim_end).collect();

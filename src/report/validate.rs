@@ -63,7 +63,10 @@ struct InvalidRecord<'a> {
 fn input_json(wire: &InputWire) -> serde_json::Value {
     match wire {
         InputWire::One(v) => serde_json::Value::String(v.text.clone()),
-        InputWire::List(vs) => vs.iter().map(|v| serde_json::Value::String(v.text.clone())).collect(),
+        InputWire::List(vs) => vs
+            .iter()
+            .map(|v| serde_json::Value::String(v.text.clone()))
+            .collect(),
     }
 }
 
@@ -73,7 +76,11 @@ fn uploads(v: &Validated) -> Vec<UploadRecord<'_>> {
         for wire in item.inputs.values() {
             for value in wire.values() {
                 if let ValueKind::LocalFile { path, size, upload } = &value.kind {
-                    seen.entry(upload.as_str()).or_insert(UploadRecord { path, size: *size, upload });
+                    seen.entry(upload.as_str()).or_insert(UploadRecord {
+                        path,
+                        size: *size,
+                        upload,
+                    });
                 }
             }
         }
@@ -104,13 +111,21 @@ pub fn json_valid(manifest: &str, v: &Validated) -> String {
                 execution_name: &i.execution_name,
                 fingerprint: &i.fingerprint,
                 variables: &i.variables,
-                inputs: i.inputs.iter().map(|(k, w)| (k.as_str(), input_json(w))).collect(),
+                inputs: i
+                    .inputs
+                    .iter()
+                    .map(|(k, w)| (k.as_str(), input_json(w)))
+                    .collect(),
                 results_location: &i.results_location,
                 download: i.download.as_ref(),
             })
             .collect(),
         uploads: uploads(v),
-        warnings: v.warnings.iter().map(ManifestDiagnostic::to_record).collect(),
+        warnings: v
+            .warnings
+            .iter()
+            .map(ManifestDiagnostic::to_record)
+            .collect(),
         errors: Vec::new(),
     };
     let text = serde_json::to_string(&record).expect("records always serialise");
@@ -118,13 +133,23 @@ pub fn json_valid(manifest: &str, v: &Validated) -> String {
 }
 
 /// The JSON object for an invalid manifest (one line).
-pub fn json_invalid(manifest: &str, diagnostics: &[ManifestDiagnostic], secrets: &[String]) -> String {
+pub fn json_invalid(
+    manifest: &str,
+    diagnostics: &[ManifestDiagnostic],
+    secrets: &[String],
+) -> String {
     let (errors, warnings): (Vec<_>, Vec<_>) = diagnostics.iter().partition(|d| d.is_error());
     let record = InvalidRecord {
         manifest,
         valid: false,
-        errors: errors.into_iter().map(ManifestDiagnostic::to_record).collect(),
-        warnings: warnings.into_iter().map(ManifestDiagnostic::to_record).collect(),
+        errors: errors
+            .into_iter()
+            .map(ManifestDiagnostic::to_record)
+            .collect(),
+        warnings: warnings
+            .into_iter()
+            .map(ManifestDiagnostic::to_record)
+            .collect(),
     };
     let text = serde_json::to_string(&record).expect("records always serialise");
     crate::manifest::secrets::scrub(&text, secrets)
@@ -140,16 +165,28 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// The summary for people.
 pub fn human(manifest: &str, v: &Validated) -> String {
     let mut out = String::new();
     let n = v.items.len();
-    let _ = writeln!(out, "{manifest}: valid, {n} item{}", if n == 1 { "" } else { "s" });
+    let _ = writeln!(
+        out,
+        "{manifest}: valid, {n} item{}",
+        if n == 1 { "" } else { "s" }
+    );
     let _ = writeln!(out, "  pipeline    {} (group {})", v.pipeline_id, v.group);
-    let _ = writeln!(out, "  server      {}", v.server.as_deref().unwrap_or(DEFAULT_SERVER));
+    let _ = writeln!(
+        out,
+        "  server      {}",
+        v.server.as_deref().unwrap_or(DEFAULT_SERVER)
+    );
     let _ = writeln!(out, "  api key     from {}", v.api_key.describe());
     let e = &v.execution;
     let _ = writeln!(
@@ -160,7 +197,11 @@ pub fn human(manifest: &str, v: &Validated) -> String {
         crate::manifest::duration::format(e.timeout),
         e.retries,
         if e.retries == 1 { "y" } else { "ies" },
-        if e.kill_on_timeout { ", kill on timeout" } else { "" }
+        if e.kill_on_timeout {
+            ", kill on timeout"
+        } else {
+            ""
+        }
     );
     let ups = uploads(v);
     if !ups.is_empty() {
@@ -174,12 +215,22 @@ pub fn human(manifest: &str, v: &Validated) -> String {
         );
     }
     let _ = writeln!(out, "  items       key → execution name");
-    let width = v.items.iter().take(SHOWN_ITEMS).map(|i| i.key.chars().count()).max().unwrap_or(0);
+    let width = v
+        .items
+        .iter()
+        .take(SHOWN_ITEMS)
+        .map(|i| i.key.chars().count())
+        .max()
+        .unwrap_or(0);
     for item in v.items.iter().take(SHOWN_ITEMS) {
         let _ = writeln!(out, "    {:width$}  {}", item.key, item.execution_name);
     }
     if n > SHOWN_ITEMS {
-        let _ = writeln!(out, "    … and {} more (`--output json` lists them all)", n - SHOWN_ITEMS);
+        let _ = writeln!(
+            out,
+            "    … and {} more (`--output json` lists them all)",
+            n - SHOWN_ITEMS
+        );
     }
     crate::manifest::secrets::scrub(&out, &v.secrets)
 }

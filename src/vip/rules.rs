@@ -19,7 +19,21 @@ pub fn is_input_value_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
-            '.' | ',' | '+' | '@' | '/' | '_' | '(' | ')' | ':' | '[' | ']' | '?' | '&' | '=' | ' ' | '-'
+            '.' | ','
+                | '+'
+                | '@'
+                | '/'
+                | '_'
+                | '('
+                | ')'
+                | ':'
+                | '['
+                | ']'
+                | '?'
+                | '&'
+                | '='
+                | ' '
+                | '-'
         )
 }
 
@@ -60,7 +74,9 @@ pub fn pipeline_id_problem(id: &str) -> Option<&'static str> {
         Some(_) if id.contains(['+', '%']) => {
             Some("VIP decodes pipeline identifiers twice, so `+` and `%` cannot be used in them")
         }
-        Some(_) if id.trim() != id => Some("a pipeline identifier has no leading or trailing spaces"),
+        Some(_) if id.trim() != id => {
+            Some("a pipeline identifier has no leading or trailing spaces")
+        }
         Some(_) => None,
     }
 }
@@ -69,7 +85,10 @@ pub fn pipeline_id_problem(id: &str) -> Option<&'static str> {
 /// base name trimmed, spaces turned into `_`, then Unicode NFKD with non-ASCII dropped.
 pub fn sanitize_upload_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name).trim();
-    base.replace(' ', "_").nfkd().filter(char::is_ascii).collect()
+    base.replace(' ', "_")
+        .nfkd()
+        .filter(char::is_ascii)
+        .collect()
 }
 
 #[cfg(test)]

@@ -33,7 +33,10 @@ fn the_committed_schema_is_what_the_binary_prints() {
 
 #[test]
 fn the_schema_is_draft_07() {
-    assert_eq!(schema()["$schema"], "http://json-schema.org/draft-07/schema#");
+    assert_eq!(
+        schema()["$schema"],
+        "http://json-schema.org/draft-07/schema#"
+    );
     jsonschema::draft7::new(&schema()).expect("a valid draft-07 schema");
 }
 
@@ -51,9 +54,16 @@ fn every_example_validates_cleanly() {
             "{} lacks the modeline",
             example.display()
         );
-        let out = Test::new().args(&["validate", example.to_str().unwrap()]).run();
+        let out = Test::new()
+            .args(&["validate", example.to_str().unwrap()])
+            .run();
         out.code(0);
-        assert!(out.stderr.is_empty(), "{}: {}", example.display(), out.stderr);
+        assert!(
+            out.stderr.is_empty(),
+            "{}: {}",
+            example.display(),
+            out.stderr
+        );
     }
 }
 
@@ -63,7 +73,10 @@ fn every_example_matches_the_schema() {
     for example in examples() {
         let text = std::fs::read_to_string(&example).unwrap();
         let value: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
-        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", example.display());
     }
 }
@@ -71,12 +84,12 @@ fn every_example_matches_the_schema() {
 #[test]
 fn the_schema_rejects_what_validate_rejects() {
     let validator = jsonschema::draft7::new(&schema()).unwrap();
+    let bad: serde_json::Value =
+        serde_saphyr::from_str("version: 1\nname: x\npipline_id: A/1\ngroup: G\n").unwrap();
+    assert!(!validator.is_valid(&bad));
     let bad: serde_json::Value = serde_saphyr::from_str(
-        "version: 1\nname: x\npipline_id: A/1\ngroup: G\n",
+        "version: 1\nname: x\npipeline_id: A/1\ngroup: G\napi_key: { env: X, file: y }\n",
     )
     .unwrap();
-    assert!(!validator.is_valid(&bad));
-    let bad: serde_json::Value =
-        serde_saphyr::from_str("version: 1\nname: x\npipeline_id: A/1\ngroup: G\napi_key: { env: X, file: y }\n").unwrap();
     assert!(!validator.is_valid(&bad));
 }

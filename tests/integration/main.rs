@@ -2,7 +2,7 @@
 
 mod broken;
 mod examples;
+mod fuzz;
 mod secrets;
 mod support;
 mod validate;
-mod fuzz;

@@ -5,9 +5,20 @@ use crate::support::{HEAD, Test};
 const SENTINEL: &str = "SENTINEL-7f3a9c-KEY";
 
 fn assert_clean(out: &crate::support::Output) {
-    assert!(!out.stdout.contains(SENTINEL), "key on stdout:\n{}", out.stdout);
-    assert!(!out.stderr.contains(SENTINEL), "key on stderr:\n{}", out.stderr);
-    assert!(!out.stdout.contains("7f3a9c") && !out.stderr.contains("7f3a9c"), "part of the key leaked");
+    assert!(
+        !out.stdout.contains(SENTINEL),
+        "key on stdout:\n{}",
+        out.stdout
+    );
+    assert!(
+        !out.stderr.contains(SENTINEL),
+        "key on stderr:\n{}",
+        out.stderr
+    );
+    assert!(
+        !out.stdout.contains("7f3a9c") && !out.stderr.contains("7f3a9c"),
+        "part of the key leaked"
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! A fluent builder for running the real binary in a scratch folder.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use tempfile::TempDir;
@@ -52,10 +52,6 @@ impl Test {
         self
     }
 
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
     pub fn run(&self) -> Output {
         let mut cmd = Command::cargo_bin("vip-run").unwrap();
         cmd.current_dir(self.dir.path())
@@ -76,17 +72,29 @@ impl Test {
 
 impl Output {
     pub fn code(&self, expected: i32) -> &Self {
-        assert_eq!(self.code, expected, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, expected,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     pub fn stderr_has(&self, text: &str) -> &Self {
-        assert!(self.stderr.contains(text), "stderr lacks {text:?}:\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}:\n{}",
+            self.stderr
+        );
         self
     }
 
     pub fn stdout_has(&self, text: &str) -> &Self {
-        assert!(self.stdout.contains(text), "stdout lacks {text:?}:\n{}", self.stdout);
+        assert!(
+            self.stdout.contains(text),
+            "stdout lacks {text:?}:\n{}",
+            self.stdout
+        );
         self
     }
 

@@ -27,7 +27,10 @@ fn a_single_run_has_one_item_keyed_main() {
     assert_eq!(item["key"], "main");
     assert_eq!(item["index"], 0);
     // Booleans and numbers take VIP's spellings.
-    assert_eq!(item["inputs"], json!({"input_file": "data/in.txt", "message": "Bonjour", "repeat": "3", "shout": "true"}));
+    assert_eq!(
+        item["inputs"],
+        json!({"input_file": "data/in.txt", "message": "Bonjour", "repeat": "3", "shout": "true"})
+    );
     let fp = item["fingerprint"].as_str().unwrap();
     assert_eq!(fp.len(), 64);
     assert_eq!(item["execution_name"], format!("study-main-{}", &fp[..6]));
@@ -40,7 +43,10 @@ fn a_single_run_has_one_item_keyed_main() {
 fn the_human_summary_abbreviates_long_lists() {
     let values: Vec<String> = (0..20).map(|i| format!("s{i:02}")).collect();
     let out = Test::new()
-        .manifest(&format!("{HEAD}matrix:\n  subject: [{}]\n", values.join(", ")))
+        .manifest(&format!(
+            "{HEAD}matrix:\n  subject: [{}]\n",
+            values.join(", ")
+        ))
         .args(&["validate", "study.yaml"])
         .run();
     out.code(0)
@@ -56,11 +62,17 @@ fn anchors_and_merge_keys_are_understood() {
     let manifest = format!(
         "{HEAD}vars:\n  defaults: &defaults\n    max_parallel: 3\n    retries: 2\n  greeting: &greeting Salut\nexecution:\n  <<: *defaults\n  retries: 1\ninputs:\n  message: *greeting\n"
     );
-    let out = Test::new().manifest(&manifest).args(&["validate", "--output", "json", "study.yaml"]).run();
+    let out = Test::new()
+        .manifest(&manifest)
+        .args(&["validate", "--output", "json", "study.yaml"])
+        .run();
     out.code(0);
     let record = &out.json_lines()[0];
     assert_eq!(record["execution"]["max_parallel"], 3);
-    assert_eq!(record["execution"]["retries"], 1, "explicit keys win over merged ones");
+    assert_eq!(
+        record["execution"]["retries"], 1,
+        "explicit keys win over merged ones"
+    );
     assert_eq!(items(&out)[0]["inputs"]["message"], "Salut");
 }
 
@@ -69,12 +81,18 @@ fn matrix_include_and_exclude_follow_github_actions() {
     let manifest = format!(
         "{HEAD}matrix:\n  subject: [a, b]\n  te: [30, 35]\n  exclude:\n    - {{ subject: b, te: 35 }}\n  include:\n    - {{ subject: a, note: first }}\n    - {{ subject: c, te: 40 }}\ninputs:\n  message: \"{{{{ subject }}}}-{{{{ te }}}}\"\n"
     );
-    let out = Test::new().manifest(&manifest).args(&["validate", "--output", "json", "study.yaml"]).run();
+    let out = Test::new()
+        .manifest(&manifest)
+        .args(&["validate", "--output", "json", "study.yaml"])
+        .run();
     out.code(0);
     let items = items(&out);
     let keys: Vec<&str> = items.iter().map(|i| i["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["a-30", "a-35", "b-30", "c-40"]);
-    assert_eq!(items[0]["variables"], json!({"subject": "a", "te": 30, "note": "first"}));
+    assert_eq!(
+        items[0]["variables"],
+        json!({"subject": "a", "te": 30, "note": "first"})
+    );
     assert_eq!(items[2]["variables"], json!({"subject": "b", "te": 30}));
     assert_eq!(items[3]["inputs"]["message"], "c-40");
     let indexes: Vec<u64> = items.iter().map(|i| i["index"].as_u64().unwrap()).collect();
@@ -100,23 +118,37 @@ fn csv_cohorts_with_quoted_fields() {
     assert_eq!(items[1]["variables"]["site"], "Saint-Étienne");
     assert_eq!(items[1]["variables"]["label"], "say \"hi\"");
     assert_eq!(items[1]["inputs"]["message"], "sub-02@1");
-    assert!(items[0]["download"].as_str().unwrap().ends_with("out/sub-01/Doe, Jane"));
+    assert!(
+        items[0]["download"]
+            .as_str()
+            .unwrap()
+            .ends_with("out/sub-01/Doe, Jane")
+    );
 }
 
 #[test]
 fn lookalike_subjects_get_distinct_valid_names() {
-    let manifest = format!("{HEAD}matrix:\n  subject: [\"sub.01\", sub_01, \"sub 01\", \"sub/01\", \"süb-01\", sub-01]\n");
-    let out = Test::new().manifest(&manifest).args(&["validate", "--output", "json", "study.yaml"]).run();
+    let manifest = format!(
+        "{HEAD}matrix:\n  subject: [\"sub.01\", sub_01, \"sub 01\", \"sub/01\", \"süb-01\", sub-01]\n"
+    );
+    let out = Test::new()
+        .manifest(&manifest)
+        .args(&["validate", "--output", "json", "study.yaml"])
+        .run();
     out.code(0);
     let items = items(&out);
-    let names: Vec<&str> = items.iter().map(|i| i["execution_name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = items
+        .iter()
+        .map(|i| i["execution_name"].as_str().unwrap())
+        .collect();
     let mut unique = names.clone();
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(unique.len(), 6, "{names:?}");
     for name in &names {
         assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
             "{name} breaks VIP's name rule"
         );
     }
@@ -127,9 +159,15 @@ fn lookalike_subjects_get_distinct_valid_names() {
 #[test]
 fn keys_that_would_collide_are_made_unique() {
     let manifest = format!("{HEAD}matrix:\n  a: [x-y, x]\n  b: [z, y-z]\n");
-    let out = Test::new().manifest(&manifest).args(&["validate", "--output", "json", "study.yaml"]).run();
+    let out = Test::new()
+        .manifest(&manifest)
+        .args(&["validate", "--output", "json", "study.yaml"])
+        .run();
     out.code(0);
-    let keys: Vec<String> = items(&out).iter().map(|i| i["key"].as_str().unwrap().to_owned()).collect();
+    let keys: Vec<String> = items(&out)
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_owned())
+        .collect();
     let mut unique = keys.clone();
     unique.sort();
     unique.dedup();
@@ -166,40 +204,75 @@ fn vars_templates_and_env_render() {
 
 #[test]
 fn missing_local_looking_files_are_warned_about_once() {
-    let manifest = format!("{HEAD}matrix:\n  s: [a, b, c]\ninputs:\n  input_file: \"data/{{{{ s }}}}/in.nii\"\n");
-    let out = Test::new().manifest(&manifest).args(&["validate", "study.yaml"]).run();
+    let manifest = format!(
+        "{HEAD}matrix:\n  s: [a, b, c]\ninputs:\n  input_file: \"data/{{{{ s }}}}/in.nii\"\n"
+    );
+    let out = Test::new()
+        .manifest(&manifest)
+        .args(&["validate", "study.yaml"])
+        .run();
     out.code(0)
         .stderr_has("warning: input `input_file`: no local file `data/a/in.nii` (and 2 more items)")
         .stderr_has("study.yaml:8:15");
     assert_eq!(out.stderr.matches("warning:").count(), 1);
     // --quiet keeps warnings and the summary out.
-    let quiet = Test::new().manifest(&manifest).args(&["validate", "-q", "study.yaml"]).run();
+    let quiet = Test::new()
+        .manifest(&manifest)
+        .args(&["validate", "-q", "study.yaml"])
+        .run();
     quiet.code(0);
-    assert!(quiet.stderr.is_empty() && quiet.stdout.is_empty(), "{quiet:?}");
+    assert!(
+        quiet.stderr.is_empty() && quiet.stdout.is_empty(),
+        "{quiet:?}"
+    );
 }
 
 #[test]
 fn max_items_can_be_raised() {
     let values: Vec<String> = (0..120).map(|i| format!("v{i}")).collect();
     let manifest = format!("{HEAD}matrix:\n  a: [{0}]\n  b: [{0}]\n", values.join(", "));
-    Test::new().manifest(&manifest).args(&["validate", "-q", "study.yaml"]).run().code(3);
-    Test::new().manifest(&manifest).args(&["validate", "-q", "--max-items", "20000", "study.yaml"]).run().code(0);
+    Test::new()
+        .manifest(&manifest)
+        .args(&["validate", "-q", "study.yaml"])
+        .run()
+        .code(3);
+    Test::new()
+        .manifest(&manifest)
+        .args(&["validate", "-q", "--max-items", "20000", "study.yaml"])
+        .run()
+        .code(0);
 }
 
 #[test]
 fn list_inputs_stay_lists() {
     let manifest = format!("{HEAD}inputs:\n  message: [a, 1.5, true]\n");
-    let out = Test::new().manifest(&manifest).args(&["validate", "--output", "json", "study.yaml"]).run();
+    let out = Test::new()
+        .manifest(&manifest)
+        .args(&["validate", "--output", "json", "study.yaml"])
+        .run();
     out.code(0);
-    assert_eq!(items(&out)[0]["inputs"]["message"], json!(["a", "1.5", "true"]));
+    assert_eq!(
+        items(&out)[0]["inputs"]["message"],
+        json!(["a", "1.5", "true"])
+    );
 }
 
 #[test]
 fn completions_and_man_page_are_generated() {
-    Test::new().args(&["completions", "bash"]).run().code(0).stdout_has("vip-run");
-    Test::new().args(&["man"]).run().code(0).stdout_has(".TH vip-run");
+    Test::new()
+        .args(&["completions", "bash"])
+        .run()
+        .code(0)
+        .stdout_has("vip-run");
+    Test::new()
+        .args(&["man"])
+        .run()
+        .code(0)
+        .stdout_has(".TH vip-run");
     let help = Test::new().args(&["--help"]).run();
-    help.code(0).stdout_has("validate").stdout_has("Exit codes:");
+    help.code(0)
+        .stdout_has("validate")
+        .stdout_has("Exit codes:");
     // Only commands that work are offered.
     assert!(!help.stdout.contains("sandbox"));
 }
