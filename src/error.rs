@@ -1,6 +1,8 @@
 //! The top-level error: what ends a command, and the exit code it means.
 
 use crate::exit_code;
+use crate::manifest::api_key::KeyError;
+use crate::vip::VipError;
 
 /// Why a command stopped.
 #[derive(Debug, thiserror::Error)]
@@ -8,9 +10,41 @@ pub enum Error {
     /// One or more manifests are invalid; their diagnostics have been printed already.
     #[error("{0}")]
     InvalidManifests(String),
+    /// Pre-flight found problems, printed already; `access` when any is about the key,
+    /// a group or a permission.
+    #[error("{message}")]
+    Preflight {
+        /// The summary line.
+        message: String,
+        /// Whether exit code 4 (access) rather than 3 (manifest) applies.
+        access: bool,
+    },
     /// The command line is wrong.
     #[error("{0}")]
     Usage(String),
+    /// The key, a group or a permission is wrong or missing.
+    #[error("{message}")]
+    Access {
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        help: Option<String>,
+    },
+    /// The API key cannot be read.
+    #[error("{0}")]
+    Key(#[from] KeyError),
+    /// A call to VIP failed in a way the command did not handle itself.
+    #[error("{0}")]
+    Vip(#[from] VipError),
+    /// The run's state or local files could not be read or written.
+    #[error("{0}")]
+    State(String),
+    /// Another run holds the manifest's lock.
+    #[error("{0}")]
+    Locked(String),
+    /// The in-process sandbox could not start.
+    #[error("cannot start the sandbox: {0}")]
+    Sandbox(String),
     /// Writing output failed (e.g. a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -20,9 +54,34 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::InvalidManifests(_) => exit_code::INVALID_MANIFEST,
-            Self::Usage(_) => exit_code::USAGE,
-            Self::Output(_) => exit_code::FAILED,
+            Self::InvalidManifests(_) | Self::Preflight { access: false, .. } => {
+                exit_code::INVALID_MANIFEST
+            }
+            Self::Vip(e) if e.is_access_problem() => exit_code::AUTH,
+            Self::Preflight { access: true, .. } | Self::Access { .. } | Self::Key(_) => {
+                exit_code::AUTH
+            }
+            Self::Usage(_) | Self::Vip(VipError::Config(_)) => exit_code::USAGE,
+            Self::Vip(e) if e.is_unreachable() => exit_code::UNREACHABLE,
+            Self::Vip(_) | Self::Output(_) | Self::State(_) | Self::Locked(_) => exit_code::FAILED,
+            Self::Sandbox(_) => exit_code::UNREACHABLE,
+        }
+    }
+
+    /// A `help:` line to print under the error, if there is one.
+    pub fn help(&self) -> Option<String> {
+        match self {
+            Self::Access { help, .. } => help.clone(),
+            Self::Key(KeyError::EnvUnset(name)) => Some(format!(
+                "export {name}=<your key> (VIP portal: My Account → API key), or name another source with --api-key-env / --api-key-file"
+            )),
+            Self::Key(KeyError::BareLooksLikeVariable(name)) => Some(format!(
+                "set the variable {name}, or write `api_key: {{ env: {name} }}` to make the intent explicit"
+            )),
+            Self::Vip(e) if e.is_unreachable() => Some(
+                "check the server URL and your network; vip-run retried the calls that are safe to repeat".into(),
+            ),
+            _ => None,
         }
     }
 }

@@ -175,6 +175,8 @@ pub struct Validated {
     pub group: String,
     /// Where the key comes from.
     pub api_key: KeySource,
+    /// Whether the manifest names the key's source (else it is the default variable).
+    pub api_key_explicit: bool,
     /// `server`, when the manifest sets it.
     pub server: Option<String>,
     /// Scheduling.
@@ -183,6 +185,10 @@ pub struct Validated {
     pub extract: bool,
     /// The items, in expansion order.
     pub items: Vec<Item>,
+    /// Where `pipeline_id` is written.
+    pub pipeline_location: Location,
+    /// Where `group` is written.
+    pub group_location: Location,
     /// Where each input is written in the manifest.
     pub input_locations: IndexMap<String, Location>,
     /// Warnings found on the way.
@@ -448,11 +454,14 @@ impl Checker<'_> {
             pipeline_id: m.pipeline_id.value.clone(),
             group: m.group.value.clone(),
             api_key: api_key?,
+            api_key_explicit: m.api_key.is_some(),
             server,
             execution,
             extract: m.results.extract.unwrap_or(true),
             items,
             input_locations,
+            pipeline_location: m.pipeline_id.referenced,
+            group_location: m.group.referenced,
             warnings: Vec::new(),
             secrets: Vec::new(),
         })

@@ -3,6 +3,7 @@
 //! Results and JSON records go to stdout; diagnostics, warnings and progress to stderr.
 
 pub mod diagnostics;
+pub mod run;
 pub mod validate;
 
 use std::io::IsTerminal;

@@ -11,6 +11,21 @@ use crate::manifest::diagnostic::DiagnosticRecord;
 use crate::manifest::validate::{DEFAULT_SERVER, ExecutionSettings};
 use crate::manifest::{InputWire, ManifestDiagnostic, Validated, ValueKind};
 
+/// What `validate --online` learnt from VIP.
+#[derive(Debug, Clone, Serialize)]
+pub struct Online {
+    /// The server asked.
+    pub server: String,
+    /// Where the key came from.
+    pub key_source: String,
+    /// The caller's groups.
+    pub groups: Vec<String>,
+    /// The pipeline's parameter count.
+    pub parameters: usize,
+    /// Distinct VIP paths found to exist.
+    pub vip_paths_checked: usize,
+}
+
 /// Items listed in the human summary before it abbreviates.
 const SHOWN_ITEMS: usize = 8;
 
@@ -48,6 +63,8 @@ struct ValidRecord<'a> {
     item_count: usize,
     items: Vec<ItemRecord<'a>>,
     uploads: Vec<UploadRecord<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    online: Option<&'a Online>,
     warnings: Vec<DiagnosticRecord>,
     errors: Vec<DiagnosticRecord>,
 }
@@ -89,7 +106,7 @@ fn uploads(v: &Validated) -> Vec<UploadRecord<'_>> {
 }
 
 /// The JSON object for a valid manifest (one line).
-pub fn json_valid(manifest: &str, v: &Validated) -> String {
+pub fn json_valid(manifest: &str, v: &Validated, online: Option<&Online>) -> String {
     let record = ValidRecord {
         manifest,
         valid: true,
@@ -121,6 +138,7 @@ pub fn json_valid(manifest: &str, v: &Validated) -> String {
             })
             .collect(),
         uploads: uploads(v),
+        online,
         warnings: v
             .warnings
             .iter()
@@ -173,7 +191,7 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 /// The summary for people.
-pub fn human(manifest: &str, v: &Validated) -> String {
+pub fn human(manifest: &str, v: &Validated, online: Option<&Online>) -> String {
     let mut out = String::new();
     let n = v.items.len();
     let _ = writeln!(
@@ -212,6 +230,17 @@ pub fn human(manifest: &str, v: &Validated) -> String {
             ups.len(),
             if ups.len() == 1 { "" } else { "s" },
             human_bytes(total)
+        );
+    }
+    if let Some(o) = online {
+        let _ = writeln!(
+            out,
+            "  online      {}: key accepted, member of {}, {} parameters checked, {} VIP path{} found",
+            o.server,
+            v.group,
+            o.parameters,
+            o.vip_paths_checked,
+            if o.vip_paths_checked == 1 { "" } else { "s" }
         );
     }
     let _ = writeln!(out, "  items       key → execution name");

@@ -502,7 +502,12 @@ fn several_manifests_are_checked_and_counted() {
 #[test]
 fn usage_errors_exit_2() {
     Test::new().args(&["validate"]).run().code(2);
-    Test::new().args(&["frobnicate"]).run().code(2);
+    Test::new()
+        .args(&["stauts", "study.yaml"])
+        .run()
+        .code(2)
+        .stderr_has("unrecognized subcommand 'stauts'")
+        .stderr_has("status");
     Test::new()
         .file("s.yaml", HEAD)
         .args(&["validate", "--max-items", "0", "s.yaml"])

@@ -1,8 +1,13 @@
 //! The integration tests: one binary, driving the real `vip-run` executable.
 
 mod broken;
+mod client;
 mod examples;
 mod fuzz;
+mod online;
+mod python_client;
+mod run;
+mod sandbox;
 mod secrets;
 mod support;
 mod validate;

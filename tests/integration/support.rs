@@ -52,10 +52,17 @@ impl Test {
         self
     }
 
-    pub fn run(&self) -> Output {
+    /// The arguments given so far (e.g. `--server URL`).
+    pub fn extra_args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Runs with `args` added to this run only.
+    pub fn run_with(&self, args: &[&str]) -> Output {
         let mut cmd = Command::cargo_bin("vip-run").unwrap();
         cmd.current_dir(self.dir.path())
             .args(&self.args)
+            .args(args)
             .env_remove("VIP_API_KEY")
             .env("NO_COLOR", "1");
         for (k, v) in &self.env {
@@ -67,6 +74,15 @@ impl Test {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// The scratch folder.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn run(&self) -> Output {
+        self.run_with(&[])
     }
 }
 
@@ -114,3 +130,69 @@ pub fn root() -> PathBuf {
 
 /// A minimal valid manifest head, to which tests append.
 pub const HEAD: &str = "version: 1\nname: study\npipeline_id: Hello/1.0\ngroup: Demo\n";
+
+/// A sandbox serving on loopback for the length of a test, on its own runtime.
+pub struct SandboxHandle {
+    runtime: Option<tokio::runtime::Runtime>,
+    sandbox: Option<vip_run::sandbox::Sandbox>,
+    url: String,
+}
+
+impl SandboxHandle {
+    pub fn start(config: vip_run::sandbox::Config) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sandbox = runtime
+            .block_on(vip_run::sandbox::Sandbox::start(
+                config,
+                ([127, 0, 0, 1], 0).into(),
+            ))
+            .expect("the sandbox starts");
+        let url = sandbox.base_url();
+        Self {
+            runtime: Some(runtime),
+            sandbox: Some(sandbox),
+            url,
+        }
+    }
+
+    /// The default world, with executions that take `exec`.
+    pub fn quick(exec: std::time::Duration) -> Self {
+        Self::start(vip_run::sandbox::Config {
+            exec_duration: exec,
+            ..vip_run::sandbox::Config::default()
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn requests(&self) -> Vec<vip_run::sandbox::LoggedRequest> {
+        self.sandbox.as_ref().unwrap().requests()
+    }
+
+    /// Runs `f` on the sandbox's runtime (for tests that use the client directly).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.as_ref().unwrap().block_on(f)
+    }
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        if let (Some(rt), Some(sb)) = (self.runtime.take(), self.sandbox.take()) {
+            rt.block_on(sb.shutdown());
+        }
+    }
+}
+
+impl Test {
+    /// Points the command at `sandbox` with `key` in `VIP_API_KEY`.
+    pub fn against(self, sandbox: &SandboxHandle, key: &str) -> Self {
+        self.env("VIP_API_KEY", key)
+            .args(&["--server", sandbox.url()])
+    }
+}

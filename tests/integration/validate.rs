@@ -272,7 +272,7 @@ fn completions_and_man_page_are_generated() {
     let help = Test::new().args(&["--help"]).run();
     help.code(0)
         .stdout_has("validate")
+        .stdout_has("plan")
+        .stdout_has("MANIFEST...    (short for `vip-run run MANIFEST...`)")
         .stdout_has("Exit codes:");
-    // Only commands that work are offered.
-    assert!(!help.stdout.contains("sandbox"));
 }

@@ -1,0 +1,271 @@
+//! `vip-run init PIPELINE_ID`: a commented starter manifest, written from the pipeline's
+//! descriptor, that validates as it is; placeholders say `CHANGE-ME` where a value is needed.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::error::Error;
+use crate::run::Connection;
+use crate::run::preflight::strip_html;
+use crate::vip::wire::{Descriptor, Parameter, ParameterType, Pipeline};
+
+use super::Cli;
+use super::discover::{fetch, key_error, type_name};
+
+/// `init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The pipeline, as `Name/version` (`vip-run pipelines` lists them).
+    pub pipeline_id: String,
+    /// Write the manifest to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long, requires = "output_file")]
+    pub force: bool,
+}
+
+/// Runs `init`.
+pub async fn run(cli: &Cli, args: &InitArgs) -> Result<(), Error> {
+    if let Some(path) = &args.output_file
+        && path.exists()
+        && !args.force
+    {
+        return Err(Error::Usage(format!(
+            "{} exists; add --force to replace it",
+            path.display()
+        )));
+    }
+    let conn = Connection::open(&cli.connect_options(), None).await?;
+    let fetched = async {
+        let groups = conn
+            .client
+            .groups()
+            .await
+            .map_err(|e| key_error(e, &conn))?;
+        let (pipeline, descriptor) = fetch(&conn, &args.pipeline_id).await?;
+        Ok::<_, Error>((groups, pipeline, descriptor))
+    }
+    .await;
+    conn.close().await;
+    let (groups, pipeline, descriptor) = fetched?;
+    let text = starter(&pipeline, &descriptor, &groups);
+    match &args.output_file {
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+        Some(path) => {
+            let tmp = path.with_extension("yaml.tmp");
+            std::fs::write(&tmp, &text)?;
+            std::fs::rename(&tmp, path)?;
+            if !cli.quiet {
+                eprintln!(
+                    "wrote {}: fill in the CHANGE-ME values, then `vip-run validate --online {}`",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A YAML scalar for `text` (a JSON string is valid YAML).
+fn quoted(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
+}
+
+fn one_line(text: &str) -> String {
+    strip_html(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The group most likely to grant `pipeline`: one named like it, else the first.
+fn guess_group<'a>(pipeline: &Pipeline, groups: &'a [String]) -> Option<&'a str> {
+    let name = pipeline
+        .identifier
+        .rsplit_once('/')
+        .map_or(pipeline.identifier.as_str(), |(n, _)| n)
+        .to_lowercase();
+    groups
+        .iter()
+        .find(|g| g.to_lowercase() == name)
+        .or_else(|| {
+            groups
+                .iter()
+                .find(|g| name.contains(&g.to_lowercase()) || g.to_lowercase().contains(&name))
+        })
+        .or_else(|| groups.first())
+        .map(String::as_str)
+}
+
+fn placeholder(p: &Parameter, element: &str) -> String {
+    let one = |t: &str| match t {
+        "File" => quoted(&format!("/vip/Home/CHANGE-ME/{}", p.name)),
+        "Boolean" | "Flag" => "false".to_owned(),
+        "Int64" => "1".to_owned(),
+        "Double" => "1.0".to_owned(),
+        _ => quoted("CHANGE-ME"),
+    };
+    match p.default() {
+        Some(serde_json::Value::String(s)) => quoted(s),
+        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v.to_string(),
+        _ if p.kind == ParameterType::List => format!("[{}]", one(element)),
+        _ => one(p.kind.as_str()),
+    }
+}
+
+/// The starter manifest's text.
+pub fn starter(pipeline: &Pipeline, descriptor: &Descriptor, groups: &[String]) -> String {
+    let id = &pipeline.identifier;
+    let base = id.rsplit_once('/').map_or(id.as_str(), |(n, _)| n);
+    let mut name: String = base
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name = name
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    name.truncate(64);
+    if name.is_empty() {
+        name = "study".into();
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Starter manifest for {id}, written by `vip-run init`."
+    );
+    let _ = writeln!(
+        out,
+        "# Fill in the CHANGE-ME values, then check it: `vip-run validate --online FILE`."
+    );
+    let _ = writeln!(
+        out,
+        "# Editor completion: `vip-run schema > manifest.schema.json`, then add the line"
+    );
+    let _ = writeln!(
+        out,
+        "#   # yaml-language-server: $schema=manifest.schema.json"
+    );
+    let _ = writeln!(out, "version: 1");
+    let _ = writeln!(out, "name: {name}");
+    if let Some(d) = pipeline
+        .description
+        .as_deref()
+        .map(one_line)
+        .filter(|d| !d.is_empty())
+    {
+        let _ = writeln!(out, "description: {}", quoted(&d));
+    }
+    let _ = writeln!(out, "pipeline_id: {}", quoted(id));
+    let yours = if groups.is_empty() {
+        "none".to_owned()
+    } else {
+        groups.join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "# The application group that gives access to {id}. Yours: {yours}."
+    );
+    let _ = writeln!(
+        out,
+        "group: {}",
+        quoted(guess_group(pipeline, groups).unwrap_or("CHANGE-ME"))
+    );
+    let _ = writeln!(
+        out,
+        "api_key: {{ env: VIP_API_KEY }}   # or {{ file: ~/.config/vip/key }}"
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "# One execution per combination; use the variables in inputs as {{{{ subject }}}}."
+    );
+    let _ = writeln!(out, "# matrix:");
+    let _ = writeln!(out, "#   subject: [sub-01, sub-02]");
+    let _ = writeln!(out);
+    let any_required = pipeline
+        .parameters
+        .iter()
+        .any(|p| !p.is_optional && p.default().is_none());
+    // With nothing to write under it, `inputs:` alone would be null: write an empty mapping.
+    let _ = writeln!(
+        out,
+        "{}",
+        if any_required {
+            "inputs:"
+        } else {
+            "inputs: {}"
+        }
+    );
+    for p in &pipeline.parameters {
+        let kind = type_name(p, descriptor);
+        let element = kind
+            .strip_prefix("List<")
+            .and_then(|k| k.strip_suffix('>'))
+            .unwrap_or("String");
+        let required = !p.is_optional && p.default().is_none();
+        let mut comment = p.description.as_deref().map(one_line).unwrap_or_default();
+        if !comment.is_empty() {
+            comment.push(' ');
+        }
+        let status = if required {
+            "required".to_owned()
+        } else if let Some(d) = p.default() {
+            format!(
+                "optional, default {}",
+                match d {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }
+            )
+        } else {
+            "optional".to_owned()
+        };
+        let hint = match element {
+            "File" => ": a local file, a /vip/ path or platformId:id",
+            _ if kind.starts_with("List") => ": a list gives one execution with one job per value",
+            _ => "",
+        };
+        let _ = writeln!(out, "  # {comment}({kind}, {status}){hint}");
+        let line = format!("{}: {}", p.name, placeholder(p, element));
+        if required {
+            let _ = writeln!(out, "  {line}");
+        } else {
+            let _ = writeln!(out, "  # {line}");
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "results:");
+    let _ = writeln!(
+        out,
+        "  location: /vip/Home/vip-run/{{{{ name }}}}   # on VIP"
+    );
+    let _ = writeln!(
+        out,
+        "  download: results/{{{{ item }}}}              # here, next to this file; false to leave results on VIP"
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "execution:");
+    let _ = writeln!(
+        out,
+        "  max_parallel: 1      # VIP's default quota is 1 running execution"
+    );
+    let _ = writeln!(out, "  poll_interval: 30s");
+    let _ = writeln!(out, "  timeout: 24h");
+    out
+}

@@ -1,0 +1,174 @@
+//! `vip-run sandbox`: its arguments, and serving until Ctrl-C with a banner that says where
+//! the API is, who can log in with which key, and what there is to run.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Config, Sandbox, World, default_world};
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::manifest::duration::parse(text)
+}
+
+/// `vip-run sandbox`'s options.
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Where to listen (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// A world file (users, groups, pipelines) instead of the built-in one.
+    #[arg(long)]
+    pub world: Option<PathBuf>,
+    /// How long an execution runs once Running.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub exec_duration: Duration,
+    /// Delay added before every response.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub latency: Duration,
+    /// Share of requests answered with a 5xx (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Share of connections cut without an answer (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    /// Running executions allowed per user, overriding the world's quotas.
+    #[arg(long)]
+    pub quota: Option<u32>,
+    /// Share of executions that end `ExecutionFailed` (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub failure_rate: f64,
+    /// Seed of every random choice: the same seed replays the same faults.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl SandboxArgs {
+    /// The sandbox configuration these options describe.
+    pub fn config(&self) -> Result<Config, String> {
+        for (flag, rate) in [
+            ("--error-rate", self.error_rate),
+            ("--drop-rate", self.drop_rate),
+            ("--failure-rate", self.failure_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{flag} must be between 0 and 1, not {rate}"));
+            }
+        }
+        let world = match &self.world {
+            Some(path) => World::load(path)?,
+            None => default_world(),
+        };
+        Ok(Config {
+            world,
+            exec_duration: self.exec_duration,
+            latency: self.latency,
+            error_rate: self.error_rate,
+            drop_rate: self.drop_rate,
+            quota: self.quota,
+            failure_rate: self.failure_rate,
+            seed: self.seed,
+            ..Config::default()
+        })
+    }
+}
+
+/// What the banner says after its first line.
+fn describe(world: &World, quota: Option<u32>) -> String {
+    let mut out = String::from("users:\n");
+    for u in &world.users {
+        let _ = writeln!(
+            out,
+            "  {}  key: {}  password: {}  level: {:?}  quota: {}  groups: {}",
+            u.email,
+            u.api_key,
+            u.password,
+            u.level,
+            quota.unwrap_or(u.quota),
+            u.groups.join(", ")
+        );
+    }
+    out.push_str("pipelines:\n");
+    for p in &world.pipelines {
+        let _ = writeln!(
+            out,
+            "  {}  groups: {}{}",
+            p.id,
+            p.groups.join(", "),
+            if p.visible { "" } else { "  (hidden)" }
+        );
+    }
+    out
+}
+
+/// Serves until Ctrl-C. Refuses a non-loopback listen address (the sandbox is for this
+/// machine only). Prints first `vip-run sandbox: serving VIP's REST API at
+/// http://IP:PORT/rest` (the real bound port), then the users with their keys and groups
+/// and the pipelines, then flushes stdout.
+pub async fn run(args: &SandboxArgs) -> Result<(), String> {
+    if !args.listen.ip().is_loopback() {
+        return Err(format!(
+            "--listen {}: the sandbox only listens on loopback (127.0.0.1 or ::1); it has public keys",
+            args.listen
+        ));
+    }
+    let config = args.config()?;
+    let quota = config.quota;
+    let sandbox = Sandbox::start(config, args.listen)
+        .await
+        .map_err(|e| format!("cannot serve the sandbox on {}: {e}", args.listen))?;
+    let mut stdout = std::io::stdout().lock();
+    let banner = format!(
+        "vip-run sandbox: serving VIP's REST API at {}\n{}press Ctrl-C to stop\n",
+        sandbox.base_url(),
+        describe(sandbox.world(), quota)
+    );
+    let written = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
+    if let Err(e) = written {
+        sandbox.shutdown().await;
+        return Err(format!("cannot write to stdout: {e}"));
+    }
+    let waited = tokio::signal::ctrl_c().await;
+    sandbox.shutdown().await;
+    waited.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SandboxArgs,
+    }
+
+    #[test]
+    fn options_parse_and_rates_are_checked() {
+        let cli = Cli::try_parse_from(["x", "--exec-duration", "200ms", "--seed", "3"]).unwrap();
+        assert_eq!(cli.args.exec_duration, Duration::from_millis(200));
+        assert_eq!(cli.args.config().unwrap().seed, 3);
+        let cli = Cli::try_parse_from(["x", "--drop-rate", "1.5"]).unwrap();
+        assert!(cli.args.config().unwrap_err().contains("--drop-rate"));
+        assert!(Cli::try_parse_from(["x", "--latency", "fast"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn non_loopback_addresses_are_refused() {
+        let cli = Cli::try_parse_from(["x", "--listen", "0.0.0.0:0"]).unwrap();
+        assert!(run(&cli.args).await.unwrap_err().contains("loopback"));
+    }
+
+    #[test]
+    fn the_banner_lists_users_and_pipelines() {
+        let text = describe(&default_world(), None);
+        assert!(text.contains("demo@sandbox.local  key: sandbox-demo-key"));
+        assert!(text.contains("CQUEST/0.5  groups: CQUEST  (hidden)"));
+    }
+}

@@ -1,0 +1,251 @@
+//! The sandbox: a faithful simulator of VIP's REST API (VIP's dialect of CARMIN, described
+//! wire-exact in vip-api.md), served on loopback. It stands in for VIP in the tests, the
+//! benchmarks, `vip-run --sandbox` and `vip-run sandbox`, for people without an account.
+//!
+//! It has users with keys, levels, groups and quotas; a pipeline catalogue with Boutiques
+//! descriptors and group restrictions; the data namespace, on disk in a scratch folder
+//! removed at shutdown; executions driven by a clock (Ready → Running → Finished or
+//! `ExecutionFailed`) with their `jobs` map, logs and outputs; VIP's error codes, statuses
+//! and messages; and fault knobs (latency, 5xx answers, dropped connections, execution
+//! failures), all seeded. It shares only the wire types and the character rules with the
+//! client (`crate::vip::{wire, rules}`), so the two are checked against the same document,
+//! not against each other.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use vip_run::sandbox::{Config, Sandbox};
+//! let sandbox = Sandbox::start(Config::default(), "127.0.0.1:0".parse().unwrap()).await?;
+//! println!("VIP at {}", sandbox.base_url());
+//! sandbox.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod cli;
+mod clock;
+mod data;
+mod engine;
+mod errors;
+mod faults;
+mod log;
+mod net;
+mod outputs;
+mod routes;
+mod submit;
+mod world;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use log::LoggedRequest;
+pub use world::{
+    DataSettings, EngineSettings, ExternalPlatform, Group, GroupKind, Level, Logs, OutputRecipe,
+    PipelineDef, Trigger, User, World, default_world,
+};
+
+use crate::vip::wire::ExecutionStatus;
+
+/// The demo user's key in the default world.
+pub const DEMO_KEY: &str = "sandbox-demo-key";
+/// The guest user's key in the default world (a Beginner outside the CQUEST group).
+pub const GUEST_KEY: &str = "sandbox-guest-key";
+
+/// How the sandbox behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Users, groups and pipelines.
+    pub world: World,
+    /// How long an execution runs once Running.
+    pub exec_duration: Duration,
+    /// Added before every response.
+    pub latency: Duration,
+    /// Share of requests answered with a 5xx instead (500/8000, or an HTML 502/503).
+    pub error_rate: f64,
+    /// Share of connections cut without a response (half of them after doing the work).
+    pub drop_rate: f64,
+    /// Overrides every user's running-execution quota.
+    pub quota: Option<u32>,
+    /// Share of executions that end `ExecutionFailed`.
+    pub failure_rate: f64,
+    /// Seeds every random choice: same seed, same run.
+    pub seed: u64,
+    /// The download cap (`maxSizeDirectTransfer`).
+    pub max_size_direct_transfer: u64,
+    /// Platform-wide Running slots; beyond them new runs are Ready (queued).
+    pub engine_slots: usize,
+    /// The platform cap on Running + Ready runs across users (error 2000).
+    pub platform_max: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            world: default_world(),
+            exec_duration: Duration::from_secs(20),
+            latency: Duration::ZERO,
+            error_rate: 0.0,
+            drop_rate: 0.0,
+            quota: None,
+            failure_rate: 0.0,
+            seed: 0,
+            max_size_direct_transfer: 15_000_000,
+            engine_slots: 1000,
+            platform_max: 35,
+        }
+    }
+}
+
+/// What the request handlers share.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) world: World,
+    pub(crate) data: data::DataTree,
+    pub(crate) engine: Mutex<engine::Engine>,
+    pub(crate) faults: Mutex<faults::Faults>,
+    pub(crate) log: Mutex<Vec<LoggedRequest>>,
+}
+
+/// A running sandbox. Dropping it stops serving; [`Sandbox::shutdown`] also waits.
+pub struct Sandbox {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+impl Sandbox {
+    /// Binds `listen` (use 127.0.0.1:0 for a free port) and serves in a tokio task on the
+    /// current runtime. Loopback addresses only: the sandbox is for this machine.
+    pub async fn start(config: Config, listen: SocketAddr) -> io::Result<Sandbox> {
+        if !listen.ip().is_loopback() {
+            return Err(invalid(format!(
+                "the sandbox listens on loopback only, not on {listen}"
+            )));
+        }
+        for (name, rate) in [
+            ("error_rate", config.error_rate),
+            ("drop_rate", config.drop_rate),
+            ("failure_rate", config.failure_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(invalid(format!(
+                    "{name} must be between 0 and 1, not {rate}"
+                )));
+            }
+        }
+        let mut world = config.world.clone();
+        world.check().map_err(invalid)?;
+        let data = data::DataTree::create(&world)?;
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let engine = engine::Engine::new(engine::EngineConfig {
+            exec_duration: config.exec_duration,
+            failure_rate: config.failure_rate,
+            engine_slots: config.engine_slots,
+            platform_max: config.platform_max,
+            quota: config.quota,
+            seed: config.seed,
+        });
+        let faults = faults::Faults::new(config.seed, config.error_rate, config.drop_rate);
+        let shared = Arc::new(Shared {
+            config,
+            world,
+            data,
+            engine: Mutex::new(engine),
+            faults: Mutex::new(faults),
+            log: Mutex::new(Vec::new()),
+        });
+        let app = routes::router(Arc::clone(&shared))
+            .into_make_service_with_connect_info::<net::ConnInfo>();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            // Serving only ends on shutdown; an accept error is retried by the listener.
+            let _ = axum::serve(net::KillableListener(listener), app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Sandbox {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/rest`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/rest", self.addr)
+    }
+
+    /// Every request so far, in order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        routes::lock(&self.shared.log).clone()
+    }
+
+    /// The world being served.
+    pub fn world(&self) -> &World {
+        &self.shared.world
+    }
+
+    /// Where the data namespace lives on disk (removed at shutdown).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.shared.data.root()
+    }
+
+    /// Test hook: forces an execution's status (e.g. Unknown), as VIP's engine might.
+    /// Finished writes the outputs; Killed kills; Running restarts the clock; Ready
+    /// queues; any other status freezes the run as it stands.
+    #[allow(clippy::needless_pass_by_value)] // the signature other code is written against
+    pub fn set_status(&self, execution_id: &str, status: ExecutionStatus) {
+        let mut engine = routes::lock(&self.shared.engine);
+        engine.force(
+            execution_id,
+            &status,
+            &self.shared.world,
+            &self.shared.data,
+            Instant::now(),
+        );
+    }
+
+    /// Stops serving (waiting up to 2 s for open connections) and removes the data folder.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        self.shared.data.remove();
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.shared.data.remove();
+    }
+}

@@ -1,0 +1,274 @@
+//! What a finished job leaves behind: its output files, made from the pipeline's recipes
+//! (text, tarball, sized, greeting), their names from the descriptor's path templates, and
+//! its stdout/stderr logs. Content is deterministic: the same inputs give the same bytes.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+
+use super::world::{OutputRecipe, PipelineDef};
+
+/// A file to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Content {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// This many zero bytes (written sparse).
+    Zeros(u64),
+}
+
+/// One job's view of its inputs: input id → the value it got.
+pub(crate) type JobValues = IndexMap<String, String>;
+
+/// Replaces `{input_id}` with the job's value (empty if unset) and `{job}` with its number.
+pub(crate) fn fill(template: &str, values: &JobValues, job: usize) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close)
+                if after[..close]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) =>
+            {
+                let key = &after[..close];
+                if key == "job" {
+                    out.push_str(&job.to_string());
+                } else {
+                    out.push_str(values.get(key).map_or("", String::as_str));
+                }
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The output's file name: the descriptor's path template, value keys replaced by the
+/// job's values (their base names, sanitised to a single segment).
+pub(crate) fn file_name(pipeline: &PipelineDef, output_id: &str, values: &JobValues) -> String {
+    let template = pipeline
+        .descriptor()
+        .output_files
+        .iter()
+        .find(|o| o.id == output_id)
+        .map_or(output_id, |o| o.path_template.as_str());
+    let mut name = template.to_owned();
+    for (input, value) in values {
+        if let Some(key) = pipeline.value_key(input)
+            && !key.is_empty()
+            && name.contains(key)
+        {
+            let base = value.rsplit('/').next().unwrap_or(value);
+            name = name.replace(key, base);
+        }
+    }
+    let name = name.replace('/', "_");
+    if name.is_empty() || name == "." || name == ".." {
+        output_id.to_owned()
+    } else {
+        name
+    }
+}
+
+/// The content of one output of one job. `measured` is the size of the greeting's
+/// `measure` input, when it is a file the sandbox holds.
+pub(crate) fn render(
+    recipe: &OutputRecipe,
+    values: &JobValues,
+    job: usize,
+    measured: Option<u64>,
+) -> Content {
+    match recipe {
+        OutputRecipe::Text { template } => Content::Bytes(fill(template, values, job).into_bytes()),
+        OutputRecipe::Sized { size } => Content::Zeros(*size),
+        OutputRecipe::Greeting {
+            message,
+            repeat,
+            shout,
+            ..
+        } => {
+            let mut line = values.get(message).cloned().unwrap_or_default();
+            if values
+                .get(shout)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            {
+                line = line.to_uppercase();
+            }
+            let times = values
+                .get(repeat)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(1)
+                .min(10_000);
+            let mut text = String::new();
+            for _ in 0..times {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            match measured {
+                Some(size) => {
+                    let _ = writeln!(text, "{size}");
+                }
+                None => text.push_str("unknown (not a file of this platform)\n"),
+            }
+            Content::Bytes(text.into_bytes())
+        }
+        OutputRecipe::Tarball { members } => Content::Bytes(tarball(members, values, job)),
+    }
+}
+
+/// A stable pseudo-random number in [0, 1) from the job's inputs and a label.
+fn unit(values: &JobValues, job: usize, label: &str) -> f64 {
+    let mut h = Sha256::new();
+    for (k, v) in values {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    h.update(job.to_le_bytes());
+    h.update(label.as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    // 53 bits: exactly representable.
+    #[allow(clippy::cast_precision_loss)]
+    let x = (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64;
+    x
+}
+
+fn member_content(name: &str, values: &JobValues, job: usize) -> Vec<u8> {
+    let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
+    match ext {
+        "csv" => {
+            let mut s = String::from("Metabolite,Concentration (mM),CRLB (%)\n");
+            for (metabolite, base) in [
+                ("NAA", 10.2),
+                ("Cr", 8.1),
+                ("Cho", 1.9),
+                ("mI", 5.6),
+                ("Glu", 9.4),
+            ] {
+                let c = base * (0.85 + 0.3 * unit(values, job, metabolite));
+                let crlb = 3.0 + 12.0 * unit(values, job, &format!("{metabolite}-crlb"));
+                let _ = writeln!(s, "{metabolite},{c:.3},{crlb:.1}");
+            }
+            s.into_bytes()
+        }
+        "mgz" | "nii" | "gz" => (0..4096u32)
+            .map(|i| {
+                let v = unit(values, job, &format!("{name}{}", i / 64)) * 255.0;
+                // In [0, 255) by construction.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let byte = v as u8;
+                byte ^ i.to_le_bytes()[0]
+            })
+            .collect(),
+        _ => {
+            let mut s = format!("{name}\njob: {job}\n");
+            for (k, v) in values {
+                let _ = writeln!(s, "{k}: {v}");
+            }
+            let _ = write!(
+                s,
+                "residual: {:.5}\nstatus: converged\n",
+                0.001 + 0.01 * unit(values, job, name)
+            );
+            s.into_bytes()
+        }
+    }
+}
+
+fn tarball(members: &[String], values: &JobValues, job: usize) -> Vec<u8> {
+    let mtime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
+    for name in members {
+        let data = member_content(name, values, job);
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(mtime);
+        header.set_entry_type(tar::EntryType::Regular);
+        // Writing into a Vec cannot fail; a failure would only lose this member.
+        let _ = builder.append_data(&mut header, name, data.as_slice());
+    }
+    let encoder = builder
+        .into_inner()
+        .unwrap_or_else(|_| GzEncoder::new(Vec::new(), Compression::default()));
+    let mut encoder = encoder;
+    let _ = encoder.flush();
+    encoder.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::default_world;
+
+    fn values(pairs: &[(&str, &str)]) -> JobValues {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn templates_take_job_values() {
+        let v = values(&[("message", "Hi"), ("input_file", "/vip/Home/a.txt")]);
+        assert_eq!(
+            fill("{message} from {input_file} #{job} {nope} {x y}", &v, 2),
+            "Hi from /vip/Home/a.txt #2  {x y}"
+        );
+    }
+
+    #[test]
+    fn greetings_repeat_shout_and_measure() {
+        let w = default_world();
+        let hello = w.pipeline("Hello/1.0").unwrap();
+        let recipe = &hello.outputs["greeting"];
+        let v = values(&[("message", "Hi there"), ("repeat", "2"), ("shout", "true")]);
+        assert_eq!(
+            render(recipe, &v, 1, Some(12)),
+            Content::Bytes(b"HI THERE\nHI THERE\n12\n".to_vec())
+        );
+        assert_eq!(file_name(hello, "greeting", &v), "hello.txt");
+    }
+
+    #[test]
+    fn tarballs_are_real_and_deterministic() {
+        let w = default_world();
+        let recipe = &w.pipeline("CQUEST/0.6").unwrap().outputs["results"];
+        let v = values(&[("data_file", "/vip/Home/1.mrui")]);
+        let Content::Bytes(bytes) = render(recipe, &v, 1, None) else {
+            panic!("bytes")
+        };
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+        let names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["quantification.csv", "fit.txt"]);
+        assert_eq!(
+            member_content("q.csv", &v, 1),
+            member_content("q.csv", &v, 1)
+        );
+        assert_ne!(
+            member_content("q.csv", &v, 1),
+            member_content("q.csv", &v, 2)
+        );
+    }
+}

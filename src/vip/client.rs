@@ -1,0 +1,773 @@
+//! A typed client for VIP's REST dialect (vip-api.md), with timeouts and a retry policy.
+//!
+//! The retry policy, by request class:
+//!
+//! | class | examples | retried on | never retried |
+//! |---|---|---|---|
+//! | read | every `GET` | connection errors, timeouts, 500, 502, 503, 504 | 4xx |
+//! | idempotent write | mkdir, kill, rename, delete, uploads (the file is re-read) | connection errors, timeouts, 502, 503, 504 | 500, 4xx |
+//! | launch | `POST /executions` | nothing: an ambiguous failure is resolved by looking the execution up by name | everything |
+//!
+//! Delays grow exponentially from [`RetryPolicy::first_delay`] (×2, with jitter) up to
+//! [`RetryPolicy::max_delay`], for at most [`RetryPolicy::attempts`] attempts and at most
+//! [`RetryPolicy::budget`] of waiting per call. Every call has a connect timeout and a
+//! request timeout; downloads get a longer one, because VIP stages files from the grid
+//! before the first byte (up to 45 s).
+//!
+//! The key travels only in the `apikey` header, marked sensitive; redirects are never
+//! followed (so the key cannot be carried to another origin), and plain `http` is refused
+//! except to loopback addresses.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use futures_util::StreamExt;
+use reqwest::Method;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::AsyncWriteExt;
+
+use super::encode;
+use super::error::{TransportKind, VipError};
+use super::wire::{
+    CreateExecution, DeleteExecution, Descriptor, Execution, Exists, PathProperties, Pipeline,
+    Platform,
+};
+
+/// VIP's limit on `GET /executions?limit=`.
+pub const MAX_LIST_LIMIT: u32 = 500;
+
+/// How calls are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: usize,
+    /// The first wait.
+    pub first_delay: Duration,
+    /// The longest wait.
+    pub max_delay: Duration,
+    /// The most waiting one call may do, in all.
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 6,
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            budget: Duration::from_secs(120),
+        }
+    }
+}
+
+/// How to reach VIP.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The REST base URL, e.g. `https://vip.creatis.insa-lyon.fr/rest`.
+    pub base_url: String,
+    /// Time allowed to connect.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole call (uploads and downloads excepted).
+    pub request_timeout: Duration,
+    /// Time allowed between two reads of a transfer (VIP may stage a file for 45 s first).
+    pub transfer_read_timeout: Duration,
+    /// Retries.
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    /// Defaults for `base_url`.
+    pub fn new(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            transfer_read_timeout: Duration::from_secs(90),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Which retries a request may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Read,
+    IdempotentWrite,
+    Launch,
+}
+
+impl Class {
+    fn retries(self, error: &VipError) -> bool {
+        match (self, error) {
+            (Self::Launch, _) => false,
+            (_, VipError::Transport { .. }) => true,
+            (Self::Read, VipError::Api { status, .. }) => matches!(status, 500 | 502 | 503 | 504),
+            (Self::IdempotentWrite, VipError::Api { status, .. }) => {
+                matches!(status, 502..=504)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A VIP client for one user.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    transfer: reqwest::Client,
+    base: String,
+    key: HeaderValue,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("key", &"(redacted)")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `host` is this machine.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks a base URL: https, or http to loopback; no credentials, query or fragment.
+pub fn check_base_url(url: &str) -> Result<reqwest::Url, VipError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| VipError::Config(format!("`{url}` is not a valid server URL: {e}")))?;
+    let host = parsed.host_str().unwrap_or("");
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback(host) => {}
+        "http" => {
+            return Err(VipError::Config(format!(
+                "refusing plain http to {host}: the API key travels in every request, use https (http is allowed for loopback test servers only)"
+            )));
+        }
+        other => {
+            return Err(VipError::Config(format!(
+                "`{url}`: the server URL must be https, not {other}"
+            )));
+        }
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(VipError::Config(
+            "the server URL must not hold credentials; the key is sent in a header".into(),
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(VipError::Config(format!(
+            "`{url}`: the server URL must not have a query or fragment"
+        )));
+    }
+    Ok(parsed)
+}
+
+fn transport_error(operation: &str, e: &reqwest::Error) -> VipError {
+    let kind = if e.is_timeout() {
+        TransportKind::Timeout
+    } else if e.is_connect() {
+        TransportKind::Connect(root_cause(e))
+    } else {
+        TransportKind::Broken(root_cause(e))
+    };
+    VipError::Transport {
+        operation: operation.to_owned(),
+        kind,
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// A request to send: method, path (already encoded) and query, body.
+struct Call<'a> {
+    method: Method,
+    path: String,
+    query: &'a [(&'a str, &'a str)],
+    body: Option<Vec<u8>>,
+    content_type: Option<&'static str>,
+    class: Class,
+}
+
+impl Call<'_> {
+    fn operation(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+impl Client {
+    /// A client for `config`, sending `key`.
+    pub fn new(config: &ClientConfig, key: &SecretString) -> Result<Self, VipError> {
+        check_base_url(&config.base_url)?;
+        // Installing the process-wide TLS provider fails harmlessly when one is already set.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut key = HeaderValue::from_str(key.expose_secret()).map_err(|_| {
+            VipError::Config("the API key contains characters a header cannot carry".into())
+        })?;
+        key.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::USER_AGENT,
+            HeaderValue::from_static(concat!("vip-run/", env!("CARGO_PKG_VERSION"))),
+        );
+        let build = |timeout: Option<Duration>| {
+            let mut builder = reqwest::Client::builder()
+                .default_headers(headers.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(config.connect_timeout)
+                .https_only(false);
+            builder = match timeout {
+                Some(t) => builder.timeout(t),
+                None => builder.read_timeout(config.transfer_read_timeout),
+            };
+            builder
+                .build()
+                .map_err(|e| VipError::Config(format!("cannot set up HTTP: {}", root_cause(&e))))
+        };
+        Ok(Self {
+            http: build(Some(config.request_timeout))?,
+            transfer: build(None)?,
+            base: config.base_url.trim_end_matches('/').to_owned(),
+            key,
+            retry: config.retry.clone(),
+        })
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.retry.first_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.attempts.saturating_sub(1))
+            .with_total_delay(Some(self.retry.budget))
+            .with_jitter()
+    }
+
+    async fn send_once(&self, call: &Call<'_>) -> Result<reqwest::Response, VipError> {
+        let url = format!("{}{}{}", self.base, call.path, encode::query(call.query));
+        let mut request = self
+            .http
+            .request(call.method.clone(), &url)
+            .header("apikey", self.key.clone());
+        if let Some(body) = &call.body {
+            request = request.body(body.clone());
+        }
+        if let Some(ct) = call.content_type {
+            request = request.header(CONTENT_TYPE, ct);
+        }
+        let operation = call.operation();
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(&operation, &e))?;
+        check_status(&operation, response).await
+    }
+
+    /// Sends `call`, retrying as its class allows; returns the successful response.
+    async fn send(&self, call: Call<'_>) -> Result<reqwest::Response, VipError> {
+        let class = call.class;
+        if class == Class::Launch {
+            return self.send_once(&call).await;
+        }
+        (|| self.send_once(&call))
+            .retry(self.backoff())
+            .when(|e| class.retries(e))
+            .await
+    }
+
+    async fn json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, VipError> {
+        let operation = call.operation();
+        let response = self.send(call).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&operation, &e))?;
+        serde_json::from_slice(&bytes).map_err(|e| VipError::Decode {
+            operation,
+            detail: e.to_string(),
+        })
+    }
+
+    async fn text(&self, call: Call<'_>) -> Result<String, VipError> {
+        let operation = call.operation();
+        let response = self.send(call).await?;
+        response
+            .text()
+            .await
+            .map_err(|e| transport_error(&operation, &e))
+    }
+
+    async fn empty(&self, call: Call<'_>) -> Result<(), VipError> {
+        self.send(call).await.map(drop)
+    }
+
+    fn get<'a>(path: String, query: &'a [(&'a str, &'a str)]) -> Call<'a> {
+        Call {
+            method: Method::GET,
+            path,
+            query,
+            body: None,
+            content_type: None,
+            class: Class::Read,
+        }
+    }
+
+    fn put_json<'a, B: Serialize>(path: String, body: &B) -> Call<'a> {
+        Call {
+            method: Method::PUT,
+            path,
+            query: &[],
+            body: Some(serde_json::to_vec(body).expect("request bodies serialise")),
+            content_type: Some("application/json"),
+            class: Class::IdempotentWrite,
+        }
+    }
+
+    // --- platform and pipelines -------------------------------------------------------
+
+    /// `GET /platform`.
+    pub async fn platform(&self) -> Result<Platform, VipError> {
+        self.json(Self::get("/platform".into(), &[])).await
+    }
+
+    /// `GET /pipelines`: the pipelines the caller may run.
+    pub async fn pipelines(&self) -> Result<Vec<Pipeline>, VipError> {
+        self.json(Self::get("/pipelines".into(), &[])).await
+    }
+
+    /// `GET /pipelines/{name}/{version}`: a pipeline and its input parameters.
+    pub async fn pipeline(&self, id: &str) -> Result<Pipeline, VipError> {
+        let path = encode::pipeline_path(id).map_err(VipError::Config)?;
+        self.json(Self::get(path, &[])).await
+    }
+
+    /// `GET /pipelines?pipelineId=…`: works for any id, tells 8007 from 8008.
+    pub async fn pipeline_by_query(&self, id: &str) -> Result<Pipeline, VipError> {
+        self.json(Self::get("/pipelines".into(), &[("pipelineId", id)]))
+            .await
+    }
+
+    /// `GET /pipelines/{name}/{version}?format=boutiques`.
+    pub async fn descriptor(&self, id: &str) -> Result<Descriptor, VipError> {
+        let path = encode::pipeline_path(id).map_err(VipError::Config)?;
+        self.json(Self::get(path, &[("format", "boutiques")])).await
+    }
+
+    // --- executions -------------------------------------------------------------------
+
+    /// `POST /executions`: creates and starts. Never retried (see the module docs).
+    pub async fn create_execution(&self, body: &CreateExecution) -> Result<Execution, VipError> {
+        self.json(Call {
+            method: Method::POST,
+            path: "/executions".into(),
+            query: &[],
+            body: Some(serde_json::to_vec(body).expect("request bodies serialise")),
+            content_type: Some("application/json"),
+            class: Class::Launch,
+        })
+        .await
+    }
+
+    /// `GET /executions/{id}`.
+    pub async fn execution(&self, id: &str) -> Result<Execution, VipError> {
+        self.json(Self::get(
+            format!("/executions/{}", encode::segment(id)),
+            &[],
+        ))
+        .await
+    }
+
+    /// `GET /executions?limit=N`: summaries, most recent first (`N` ≤ 500).
+    pub async fn executions(&self, limit: u32) -> Result<Vec<Execution>, VipError> {
+        let limit = limit.clamp(1, MAX_LIST_LIMIT).to_string();
+        self.json(Self::get("/executions".into(), &[("limit", &limit)]))
+            .await
+    }
+
+    /// `GET /executions/count`.
+    pub async fn execution_count(&self) -> Result<u64, VipError> {
+        let text = self
+            .text(Self::get("/executions/count".into(), &[]))
+            .await?;
+        text.trim().parse().map_err(|_| VipError::Decode {
+            operation: "GET /executions/count".into(),
+            detail: format!("not a number: {text:?}"),
+        })
+    }
+
+    /// `GET /executions/{id}/results`.
+    pub async fn results(&self, id: &str) -> Result<Vec<PathProperties>, VipError> {
+        self.json(Self::get(
+            format!("/executions/{}/results", encode::segment(id)),
+            &[],
+        ))
+        .await
+    }
+
+    /// `GET /executions/{id}/stdout` or `stderr` (`None` for VIP's "no log" sentinels).
+    pub async fn log(&self, id: &str, stream: LogStream) -> Result<Option<String>, VipError> {
+        let text = self
+            .text(Self::get(
+                format!("/executions/{}/{}", encode::segment(id), stream.as_str()),
+                &[],
+            ))
+            .await?;
+        Ok(real_log(text))
+    }
+
+    /// `GET /executions/{id}/jobs/{invocation}/stdout` or `stderr`.
+    pub async fn job_log(
+        &self,
+        id: &str,
+        invocation: u64,
+        stream: LogStream,
+    ) -> Result<Option<String>, VipError> {
+        let text = self
+            .text(Self::get(
+                format!(
+                    "/executions/{}/jobs/{invocation}/{}",
+                    encode::segment(id),
+                    stream.as_str()
+                ),
+                &[],
+            ))
+            .await?;
+        Ok(real_log(text))
+    }
+
+    /// `PUT /executions/{id}/kill`.
+    pub async fn kill(&self, id: &str) -> Result<(), VipError> {
+        self.empty(Call {
+            method: Method::PUT,
+            path: format!("/executions/{}/kill", encode::segment(id)),
+            query: &[],
+            body: None,
+            content_type: None,
+            class: Class::IdempotentWrite,
+        })
+        .await
+    }
+
+    /// `PUT /executions/{id}/delete` (only from Finished or Killed).
+    pub async fn delete_execution(&self, id: &str, delete_files: bool) -> Result<(), VipError> {
+        self.empty(Self::put_json(
+            format!("/executions/{}/delete", encode::segment(id)),
+            &DeleteExecution {
+                delete_files: Some(delete_files),
+            },
+        ))
+        .await
+    }
+
+    /// `PUT /executions/{id}`: renames (VIP applies only the name).
+    pub async fn rename(&self, current: &Execution, name: &str) -> Result<Execution, VipError> {
+        let mut body = current.clone();
+        name.clone_into(&mut body.name);
+        body.timeout = Some(0);
+        self.json(Self::put_json(
+            format!("/executions/{}", encode::segment(&current.identifier)),
+            &body,
+        ))
+        .await
+    }
+
+    // --- data -------------------------------------------------------------------------
+
+    /// `GET /path/…?action=exists`.
+    pub async fn exists(&self, path: &str) -> Result<bool, VipError> {
+        let answer: Exists = self
+            .json(Self::get(encode::data_path(path), &[("action", "exists")]))
+            .await?;
+        Ok(answer.exists)
+    }
+
+    /// `GET /path/…?action=properties` (a missing path answers `exists: false`).
+    pub async fn properties(&self, path: &str) -> Result<PathProperties, VipError> {
+        self.json(Self::get(
+            encode::data_path(path),
+            &[("action", "properties")],
+        ))
+        .await
+    }
+
+    /// `GET /path/…?action=list`.
+    pub async fn list(&self, path: &str) -> Result<Vec<PathProperties>, VipError> {
+        self.json(Self::get(encode::data_path(path), &[("action", "list")]))
+            .await
+    }
+
+    /// The caller's groups, from the `<Group> (group)` entries of `/vip`.
+    pub async fn groups(&self) -> Result<Vec<String>, VipError> {
+        let entries = self.list("/vip").await?;
+        Ok(entries
+            .iter()
+            .filter_map(|e| {
+                e.path
+                    .strip_prefix("/vip/")
+                    .and_then(|n| n.strip_suffix(" (group)"))
+                    .map(str::to_owned)
+            })
+            .collect())
+    }
+
+    /// `PUT /path/…` with no body: creates one directory (its parent must exist).
+    pub async fn mkdir(&self, path: &str) -> Result<(), VipError> {
+        self.empty(Call {
+            method: Method::PUT,
+            path: encode::data_path(path),
+            query: &[],
+            body: Some(Vec::new()),
+            content_type: None,
+            class: Class::IdempotentWrite,
+        })
+        .await
+    }
+
+    /// Creates `path` and its missing parents, top-down, checking before creating.
+    pub async fn mkdir_p(&self, path: &str) -> Result<(), VipError> {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        // `/vip` and its direct children exist and cannot be created.
+        let mut missing_from = segments.len();
+        for depth in (3..=segments.len()).rev() {
+            let prefix = format!("/{}", segments[..depth].join("/"));
+            if self.exists(&prefix).await? {
+                break;
+            }
+            missing_from = depth - 1;
+        }
+        for depth in missing_from + 1..=segments.len() {
+            self.mkdir(&format!("/{}", segments[..depth].join("/")))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `DELETE /path/…` (recursive, queued by VIP).
+    pub async fn delete_path(&self, path: &str) -> Result<(), VipError> {
+        self.empty(Call {
+            method: Method::DELETE,
+            path: encode::data_path(path),
+            query: &[],
+            body: None,
+            content_type: None,
+            class: Class::IdempotentWrite,
+        })
+        .await
+    }
+
+    /// Uploads the local file `local` to `remote`, streamed (the file is re-read on a retry).
+    /// VIP renames the last segment (§9.2): the caller names the file as VIP will.
+    pub async fn upload(&self, local: &Path, remote: &str) -> Result<(), VipError> {
+        let operation = format!("PUT {}", encode::data_path(remote));
+        let attempt = || async {
+            let file = tokio::fs::File::open(local)
+                .await
+                .map_err(|e| VipError::Local {
+                    operation: operation.clone(),
+                    detail: format!("cannot read {}: {e}", local.display()),
+                })?;
+            let len = file
+                .metadata()
+                .await
+                .map_err(|e| VipError::Local {
+                    operation: operation.clone(),
+                    detail: e.to_string(),
+                })?
+                .len();
+            if len == 0 {
+                return Err(VipError::Local {
+                    operation: operation.clone(),
+                    detail: format!(
+                        "{} is empty, and VIP stores an empty upload as a folder",
+                        local.display()
+                    ),
+                });
+            }
+            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+            let response = self
+                .transfer
+                .put(format!("{}{}", self.base, encode::data_path(remote)))
+                .header("apikey", self.key.clone())
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, len)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| transport_error(&operation, &e))?;
+            check_status(&operation, response).await.map(drop)
+        };
+        attempt
+            .retry(self.backoff())
+            .when(|e| Class::IdempotentWrite.retries(e))
+            .await
+    }
+
+    /// Downloads `remote` into the local file `dest` (created or truncated), streamed;
+    /// returns the bytes written. The caller writes to a `.part` file and checks the size.
+    pub async fn download(&self, remote: &str, dest: &Path) -> Result<u64, VipError> {
+        let operation = format!("GET {}", encode::data_path(remote));
+        let attempt = || async {
+            let response = self
+                .transfer
+                .get(format!(
+                    "{}{}{}",
+                    self.base,
+                    encode::data_path(remote),
+                    encode::query(&[("action", "content")])
+                ))
+                .header("apikey", self.key.clone())
+                .send()
+                .await
+                .map_err(|e| transport_error(&operation, &e))?;
+            // The status is checked before the file is opened: a failure leaves no file.
+            let response = check_status(&operation, response).await?;
+            let local = |e: std::io::Error| VipError::Local {
+                operation: operation.clone(),
+                detail: format!("cannot write {}: {e}", dest.display()),
+            };
+            let mut file = tokio::fs::File::create(dest).await.map_err(local)?;
+            let mut stream = response.bytes_stream();
+            let mut written = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| transport_error(&operation, &e))?;
+                file.write_all(&chunk).await.map_err(local)?;
+                written += chunk.len() as u64;
+            }
+            file.flush().await.map_err(local)?;
+            file.sync_all().await.map_err(local)?;
+            Ok(written)
+        };
+        attempt
+            .retry(self.backoff())
+            .when(|e| Class::Read.retries(e))
+            .await
+    }
+}
+
+/// Which log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl LogStream {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+        }
+    }
+}
+
+/// VIP answers 200 with a sentence when there is no log; those mean "none".
+fn real_log(text: String) -> Option<String> {
+    let t = text.trim();
+    let sentinel = t == "no log found"
+        || t == "jobId is required when multiple tasks exist"
+        || (t.starts_with("no log found for job ") && t.len() < 40);
+    (!sentinel).then_some(text)
+}
+
+async fn check_status(
+    operation: &str,
+    response: reqwest::Response,
+) -> Result<reqwest::Response, VipError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    if status.is_redirection() {
+        let target = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("elsewhere")
+            .to_owned();
+        return Err(VipError::Api {
+            operation: operation.to_owned(),
+            status: status.as_u16(),
+            code: None,
+            message: format!(
+                "the server redirects to {target}; redirects are not followed (they could carry the key elsewhere): use the final URL as --server"
+            ),
+        });
+    }
+    let body = response.bytes().await.unwrap_or_default();
+    Err(VipError::from_response(operation, status.as_u16(), &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(check_base_url("https://vip.creatis.insa-lyon.fr/rest").is_ok());
+        assert!(check_base_url("http://127.0.0.1:8080/rest").is_ok());
+        assert!(check_base_url("http://localhost:1/rest").is_ok());
+        assert!(check_base_url("http://[::1]:1/rest").is_ok());
+        assert!(check_base_url("http://vip.example.org/rest").is_err());
+        assert!(check_base_url("ftp://x/rest").is_err());
+        assert!(check_base_url("https://user:pw@x/rest").is_err());
+        assert!(check_base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn retry_classes() {
+        let api = |status| VipError::Api {
+            operation: "x".into(),
+            status,
+            code: None,
+            message: String::new(),
+        };
+        let cut = VipError::Transport {
+            operation: "x".into(),
+            kind: TransportKind::Timeout,
+        };
+        assert!(Class::Read.retries(&api(500)));
+        assert!(Class::Read.retries(&api(503)));
+        assert!(!Class::Read.retries(&api(400)));
+        assert!(!Class::IdempotentWrite.retries(&api(500)));
+        assert!(Class::IdempotentWrite.retries(&api(502)));
+        assert!(Class::IdempotentWrite.retries(&cut));
+        assert!(!Class::Launch.retries(&cut));
+        assert!(!Class::Launch.retries(&api(503)));
+    }
+
+    #[test]
+    fn log_sentinels_mean_no_log() {
+        assert_eq!(real_log("no log found".into()), None);
+        assert_eq!(real_log("no log found for job 7".into()), None);
+        assert_eq!(
+            real_log("jobId is required when multiple tasks exist".into()),
+            None
+        );
+        assert_eq!(
+            real_log("[INFO] done\n".into()),
+            Some("[INFO] done\n".into())
+        );
+    }
+}

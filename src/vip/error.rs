@@ -1,0 +1,281 @@
+//! What can go wrong talking to VIP, and what it means to a user.
+//!
+//! VIP answers errors as `{"errorCode","errorMessage"}` (in either key order when other
+//! servers answer), often under HTTP 400 whatever the cause, and proxies answer HTML pages.
+//! The code is taken from `errorCode`, never from the text; the text loses its
+//! ` (Error code N)` suffix before display.
+
+use std::fmt;
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub enum VipError {
+    /// VIP (or something in front of it) answered with an error status.
+    #[error("{operation}: {}", describe_api(*status, *code, message))]
+    Api {
+        /// What was being done (e.g. `GET /pipelines`).
+        operation: String,
+        /// The HTTP status.
+        status: u16,
+        /// VIP's `errorCode`, when the body was VIP's JSON.
+        code: Option<i64>,
+        /// VIP's message without its suffix, or a short excerpt of a non-JSON body.
+        message: String,
+    },
+    /// No answer: connection refused or cut, or a timeout.
+    #[error("{operation}: {kind}")]
+    Transport {
+        /// What was being done.
+        operation: String,
+        /// What happened.
+        kind: TransportKind,
+    },
+    /// An answer that is not what VIP sends.
+    #[error("{operation}: unexpected answer from the server: {detail}")]
+    Decode {
+        /// What was being done.
+        operation: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A local problem (a file to upload or to write).
+    #[error("{operation}: {detail}")]
+    Local {
+        /// What was being done.
+        operation: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The client cannot be built as asked (bad URL, plain http to a remote host…).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Why there was no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportKind {
+    /// The connection could not be made.
+    Connect(String),
+    /// No answer within the time allowed.
+    Timeout,
+    /// The connection broke while sending or receiving.
+    Broken(String),
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connect(why) => write!(f, "cannot connect to the server ({why})"),
+            Self::Timeout => f.write_str("the server did not answer in time"),
+            Self::Broken(why) => write!(f, "the connection broke ({why})"),
+        }
+    }
+}
+
+fn describe_api(status: u16, code: Option<i64>, message: &str) -> String {
+    match code {
+        Some(code) => format!("{message} (HTTP {status}, VIP error {code})"),
+        None if message.is_empty() => format!("HTTP {status}"),
+        None => format!("HTTP {status}: {message}"),
+    }
+}
+
+/// What an error means, in the user's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meaning {
+    /// 401/8002: the key is wrong.
+    BadKey,
+    /// 401/8003: no key reached the server.
+    NoKey,
+    /// 401/8004 or another 401.
+    AuthFailed,
+    /// 8005.
+    InvalidPipelineId,
+    /// 8007: unknown or hidden pipeline.
+    UnknownPipeline,
+    /// 8008: not in the pipeline's application group.
+    NotInGroup,
+    /// 8009: a value VIP refuses.
+    InvalidInput,
+    /// 8018: a required input is missing.
+    MissingInput,
+    /// 8019: an execution name VIP refuses.
+    InvalidName,
+    /// 8013: a data path the caller may not use.
+    DataAccess,
+    /// 8015: the execution was deleted.
+    Gone,
+    /// 2001: the caller's quota of running executions is full (wait).
+    QuotaFull,
+    /// 2000: the platform is full (wait).
+    PlatformFull,
+    /// 8000 and other codes: see vip-api.md §3.3 for what it may hide.
+    Generic,
+    /// 5xx, HTML pages, no answer: the server is failing.
+    ServerFailing,
+    /// Anything else (a local problem, an odd answer).
+    Other,
+}
+
+impl VipError {
+    /// Builds the error for a non-success answer with `body`.
+    pub fn from_response(operation: &str, status: u16, body: &[u8]) -> Self {
+        let (code, message) = match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(value) => {
+                let code = value.get("errorCode").and_then(serde_json::Value::as_i64);
+                let message = value
+                    .get("errorMessage")
+                    .and_then(serde_json::Value::as_str)
+                    .map_or_else(|| excerpt(body), strip_suffix);
+                (code, message)
+            }
+            Err(_) => (None, excerpt(body)),
+        };
+        Self::Api {
+            operation: operation.to_owned(),
+            status,
+            code,
+            message,
+        }
+    }
+
+    /// VIP's error code, if VIP gave one.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            Self::Api { code, .. } => *code,
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, if there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// What the error means.
+    pub fn meaning(&self) -> Meaning {
+        match self {
+            Self::Api { status, code, .. } => match (status, code) {
+                (401, Some(8002)) => Meaning::BadKey,
+                (401, Some(8003)) => Meaning::NoKey,
+                (401, _) => Meaning::AuthFailed,
+                (_, Some(8005)) => Meaning::InvalidPipelineId,
+                (_, Some(8007)) => Meaning::UnknownPipeline,
+                (_, Some(8008)) => Meaning::NotInGroup,
+                (_, Some(8009)) => Meaning::InvalidInput,
+                (_, Some(8018)) => Meaning::MissingInput,
+                (_, Some(8019)) => Meaning::InvalidName,
+                (_, Some(8013)) => Meaning::DataAccess,
+                (_, Some(8015)) => Meaning::Gone,
+                (_, Some(2001)) => Meaning::QuotaFull,
+                (_, Some(2000)) => Meaning::PlatformFull,
+                (s, _) if *s >= 500 => Meaning::ServerFailing,
+                (_, None) => Meaning::ServerFailing,
+                _ => Meaning::Generic,
+            },
+            Self::Transport { .. } => Meaning::ServerFailing,
+            Self::Decode { .. } | Self::Local { .. } | Self::Config(_) => Meaning::Other,
+        }
+    }
+
+    /// Whether the failure is about credentials, groups or permissions (exit code 4).
+    pub fn is_access_problem(&self) -> bool {
+        matches!(
+            self.meaning(),
+            Meaning::BadKey
+                | Meaning::NoKey
+                | Meaning::AuthFailed
+                | Meaning::NotInGroup
+                | Meaning::DataAccess
+        )
+    }
+
+    /// Whether VIP could not be reached or kept failing (exit code 5).
+    pub fn is_unreachable(&self) -> bool {
+        self.meaning() == Meaning::ServerFailing
+    }
+}
+
+/// Removes VIP's ` (Error code N)` suffix.
+pub fn strip_suffix(message: &str) -> String {
+    let trimmed = message.trim_end();
+    if let Some(start) = trimmed.rfind(" (Error code ") {
+        let tail = &trimmed[start + " (Error code ".len()..];
+        if tail.ends_with(')') && tail[..tail.len() - 1].chars().all(|c| c.is_ascii_digit()) {
+            return trimmed[..start].trim_end().to_owned();
+        }
+    }
+    trimmed.to_owned()
+}
+
+/// A short, single-line excerpt of a non-JSON body (an HTML proxy page, say).
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = if let (Some(start), Some(end)) = (text.find("<title>"), text.find("</title>")) {
+        text[start + 7..end].to_string()
+    } else {
+        text.into_owned()
+    };
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 120 {
+        format!("{}…", flat.chars().take(120).collect::<String>())
+    } else {
+        flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vip_bodies_in_any_order_and_strips_the_suffix() {
+        let e = VipError::from_response(
+            "GET /x",
+            400,
+            br#"{"errorMessage":"The CQUEST/9.9 pipeline does not exists or cannot be used (Error code 8007)","errorCode":8007}"#,
+        );
+        assert_eq!(e.code(), Some(8007));
+        assert_eq!(e.meaning(), Meaning::UnknownPipeline);
+        assert!(
+            e.to_string()
+                .contains("does not exists or cannot be used (HTTP 400, VIP error 8007)")
+        );
+        assert!(!e.to_string().contains("(Error code"));
+    }
+
+    #[test]
+    fn html_pages_and_empty_bodies_are_server_failures() {
+        let e = VipError::from_response(
+            "GET /x",
+            502,
+            b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+        );
+        assert_eq!(e.meaning(), Meaning::ServerFailing);
+        assert!(e.to_string().contains("HTTP 502: 502 Bad Gateway"));
+        let e = VipError::from_response("GET /x", 503, b"");
+        assert_eq!(e.to_string(), "GET /x: HTTP 503");
+    }
+
+    #[test]
+    fn auth_codes_mean_what_vip_says() {
+        let bad = VipError::from_response(
+            "GET /pipelines",
+            401,
+            br#"{"errorCode":8002,"errorMessage":"Bad credentials"}"#,
+        );
+        assert_eq!(bad.meaning(), Meaning::BadKey);
+        assert!(bad.is_access_problem());
+        let none = VipError::from_response(
+            "GET /pipelines",
+            401,
+            br#"{"errorCode":8003,"errorMessage":"Full authentication is required"}"#,
+        );
+        assert_eq!(none.meaning(), Meaning::NoKey);
+        let quota = VipError::from_response("POST /executions", 400, br#"{"errorCode":2001,"errorMessage":"Max number of running executions reached.You already have 1 running executions. (Error code 2001)"}"#);
+        assert_eq!(quota.meaning(), Meaning::QuotaFull);
+    }
+}

@@ -1,0 +1,396 @@
+//! The run, end to end: the real binary against the sandbox over loopback, as a user (or
+//! cron) would drive it: re-runs, crashes, lost state, Ctrl-C, quotas, faults, failures.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vip_run::sandbox::Config;
+
+use crate::support::{SandboxHandle, Test};
+
+const DEMO: &str = "sandbox-demo-key";
+
+fn hello_matrix(subjects: usize, max_parallel: u32) -> String {
+    let values: Vec<String> = (1..=subjects).map(|i| format!("sub-{i:02}")).collect();
+    format!(
+        "version: 1\nname: hello\npipeline_id: Hello/1.0\ngroup: Demo\nmatrix:\n  subject: [{}]\ninputs:\n  input_file: in.txt\n  message: \"hi {{{{ subject }}}}\"\nresults:\n  download: results/{{{{ subject }}}}\nexecution:\n  max_parallel: {max_parallel}\n  poll_interval: 1s\n",
+        values.join(", ")
+    )
+}
+
+fn sandbox(exec_ms: u64, quota: u32) -> SandboxHandle {
+    SandboxHandle::start(Config {
+        exec_duration: Duration::from_millis(exec_ms),
+        quota: Some(quota),
+        ..Config::default()
+    })
+}
+
+fn posts(sb: &SandboxHandle) -> usize {
+    sb.requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/executions"))
+        .count()
+}
+
+fn downloads(sb: &SandboxHandle) -> usize {
+    sb.requests()
+        .iter()
+        .filter(|r| {
+            r.method == "GET"
+                && r.query
+                    .as_deref()
+                    .is_some_and(|q| q.contains("action=content"))
+        })
+        .count()
+}
+
+/// The executions on the sandbox, by name.
+fn executions(sb: &SandboxHandle) -> Vec<(String, String)> {
+    let client = vip_run::vip::Client::new(
+        &vip_run::vip::ClientConfig::new(sb.url()),
+        &secrecy::SecretString::from(DEMO),
+    )
+    .unwrap();
+    sb.block_on(client.executions(500))
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name, e.status.to_string()))
+        .collect()
+}
+
+fn assert_one_execution_per_item(sb: &SandboxHandle, items: usize) {
+    let mut names: Vec<String> = executions(sb).into_iter().map(|(n, _)| n).collect();
+    let total = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(total, names.len(), "duplicate executions: {names:?}");
+    assert_eq!(total, items, "{names:?}");
+}
+
+#[test]
+fn a_matrix_runs_to_the_end_and_a_rerun_does_nothing() {
+    let sb = sandbox(400, 2);
+    let t = Test::new()
+        .manifest(&hello_matrix(6, 2))
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO)
+        .args(&["--progress", "plain", "study.yaml"]);
+    let out = t.run();
+    out.code(0).stdout_has("6 items: 6 finished, 0 failed");
+    for i in 1..=6 {
+        let file = t.dir().join(format!("results/sub-{i:02}/hello.txt"));
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(text.starts_with(&format!("hi sub-{i:02}\n")), "{text}");
+    }
+    assert_eq!(posts(&sb), 6);
+    let fetched = downloads(&sb);
+    assert_eq!(fetched, 6);
+    assert!(t.dir().join(".vip-run/hello/state.json").is_file());
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(t.dir().join(".vip-run/hello/run.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["items"].as_array().unwrap().len(), 6);
+    assert_eq!(record["items"][0]["result"], "finished");
+    // Again: nothing launched, nothing downloaded.
+    t.run().code(0).stdout_has("6 finished");
+    assert_eq!(posts(&sb), 6);
+    assert_eq!(downloads(&sb), fetched);
+    assert_one_execution_per_item(&sb, 6);
+}
+
+#[test]
+fn quota_one_runs_items_one_after_another() {
+    let sb = sandbox(200, 1);
+    Test::new()
+        .manifest(&hello_matrix(5, 3))
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO)
+        .args(&["--progress", "plain", "study.yaml"])
+        .run()
+        .code(0)
+        .stdout_has("5 finished, 0 failed");
+    assert_one_execution_per_item(&sb, 5);
+}
+
+#[test]
+fn a_lost_state_file_does_not_duplicate_executions() {
+    let sb = sandbox(200, 2);
+    let t = Test::new()
+        .manifest(&hello_matrix(3, 2))
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO)
+        .args(&["study.yaml"]);
+    t.run().code(0);
+    std::fs::remove_file(t.dir().join(".vip-run/hello/state.json")).unwrap();
+    t.run().code(0).stdout_has("3 finished");
+    assert_one_execution_per_item(&sb, 3);
+}
+
+#[test]
+fn changed_inputs_relaunch_only_that_item() {
+    let sb = sandbox(200, 2);
+    let t = Test::new()
+        .manifest(&hello_matrix(3, 2))
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO)
+        .args(&["study.yaml"]);
+    t.run().code(0);
+    let changed = hello_matrix(3, 2).replace(
+        "message: \"hi {{ subject }}\"",
+        "message: \"{% if subject == 'sub-02' %}bonjour{% else %}hi{% endif %} {{ subject }}\"",
+    );
+    std::fs::write(t.dir().join("study.yaml"), changed).unwrap();
+    t.run().code(0).stdout_has("3 finished");
+    assert_eq!(posts(&sb), 4);
+    let text = std::fs::read_to_string(t.dir().join("results/sub-02/hello.txt")).unwrap();
+    assert!(text.starts_with("bonjour sub-02"), "{text}");
+}
+
+#[test]
+fn failures_exit_1_with_the_stderr_tail_junit_and_json() {
+    let sb = sandbox(200, 2);
+    let manifest = hello_matrix(2, 2).replace(
+        "message: \"hi {{ subject }}\"",
+        "message: \"{% if subject == 'sub-02' %}FAIL{% else %}hi{% endif %} {{ subject }}\"",
+    );
+    let t = Test::new()
+        .manifest(&manifest)
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO);
+    let out = t.run_with(&["--junit", "junit.xml", "study.yaml"]);
+    out.code(1)
+        .stdout_has("sub-02: FAILED: ExecutionFailed")
+        .stdout_has("Error: asked to fail");
+    let xml = std::fs::read_to_string(t.dir().join("junit.xml")).unwrap();
+    assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
+    assert!(
+        xml.contains("<testcase classname=\"hello\" name=\"sub-01\""),
+        "{xml}"
+    );
+    assert!(xml.contains("asked to fail"), "{xml}");
+    let out = t.run_with(&["--output", "json", "study.yaml"]);
+    out.code(1);
+    let lines = out.json_lines();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["failed"], 1);
+    assert_eq!(summary["finished"], 1);
+}
+
+#[test]
+fn retries_relaunch_failed_items_under_a_new_name() {
+    let sb = SandboxHandle::start(Config {
+        exec_duration: Duration::from_millis(150),
+        quota: Some(2),
+        failure_rate: 0.5,
+        seed: 11,
+        ..Config::default()
+    });
+    let manifest =
+        hello_matrix(4, 2).replace("poll_interval: 1s", "poll_interval: 1s\n  retries: 6");
+    Test::new()
+        .manifest(&manifest)
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO)
+        .args(&["study.yaml"])
+        .run()
+        .code(0)
+        .stdout_has("4 finished");
+    let names: Vec<String> = executions(&sb).into_iter().map(|(n, _)| n).collect();
+    assert!(
+        names.iter().any(|n| n.contains("-r1")),
+        "some run was retried: {names:?}"
+    );
+}
+
+#[test]
+fn faults_on_the_way_lose_nothing_and_duplicate_nothing() {
+    let sb = SandboxHandle::start(Config {
+        exec_duration: Duration::from_millis(300),
+        quota: Some(2),
+        error_rate: 0.2,
+        drop_rate: 0.05,
+        latency: Duration::from_millis(50),
+        seed: 5,
+        ..Config::default()
+    });
+    let t = Test::new()
+        .manifest(&hello_matrix(4, 2))
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO);
+    // A launch may be lost beyond repair in one run (VIP never said); the next run finishes.
+    let first = t.run_with(&["--max-retries", "8", "study.yaml"]);
+    if first.code != 0 {
+        t.run_with(&["--max-retries", "8", "study.yaml"]).code(0);
+    }
+    assert_one_execution_per_item(&sb, 4);
+    for i in 1..=4 {
+        assert!(
+            t.dir()
+                .join(format!("results/sub-{i:02}/hello.txt"))
+                .is_file()
+        );
+    }
+}
+
+/// Starts the binary on `t`'s folder and waits until stderr has a line containing `marker`.
+fn spawn_until(t: &Test, args: &[&str], marker: &str) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vip-run"))
+        .current_dir(t.dir())
+        .args(t.extra_args())
+        .args(args)
+        .env("VIP_API_KEY", DEMO)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(Instant::now() < deadline, "never saw {marker:?}");
+        match lines.next() {
+            Some(Ok(line)) if line.contains(marker) => break,
+            Some(_) => {}
+            None => panic!("the run ended before {marker:?}"),
+        }
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+#[test]
+fn kill_9_at_any_point_then_a_rerun_finishes_without_duplicates() {
+    for marker in ["uploaded", "launched", "Finished (jobs", "downloaded"] {
+        let sb = sandbox(700, 2);
+        let t = Test::new()
+            .manifest(&hello_matrix(4, 2))
+            .file("in.txt", "hello\n")
+            .against(&sb, DEMO);
+        let mut child = spawn_until(&t, &["--progress", "plain", "study.yaml"], marker);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        t.run_with(&["study.yaml"]).code(0).stdout_has("4 finished");
+        assert_one_execution_per_item(&sb, 4);
+        for i in 1..=4 {
+            let file = t.dir().join(format!("results/sub-{i:02}/hello.txt"));
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("after kill at {marker}: {}: {e}", file.display()));
+            assert!(text.starts_with("hi sub-"), "{text}");
+        }
+        let leftovers: Vec<_> = walk(t.dir())
+            .into_iter()
+            .filter(|p| {
+                std::path::Path::new(p)
+                    .extension()
+                    .is_some_and(|e| e == "part")
+            })
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn ctrl_c_saves_state_leaves_executions_running_and_cancel_kills_them() {
+    let sb = sandbox(60_000, 2);
+    let t = Test::new()
+        .manifest(&hello_matrix(2, 2))
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO);
+    let mut child = spawn_until(&t, &["--progress", "plain", "study.yaml"], "launched");
+    // Let the second launch happen too.
+    std::thread::sleep(Duration::from_millis(800));
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(t.dir().join(".vip-run/hello/state.json").is_file());
+    let running = executions(&sb)
+        .into_iter()
+        .filter(|(_, s)| s == "Running")
+        .count();
+    assert_eq!(running, 2, "the executions go on on VIP");
+    let out = t.run_with(&["status", "study.yaml"]);
+    out.code(0).stdout_has("sub-01").stdout_has("Running");
+    t.run_with(&["cancel", "study.yaml"])
+        .code(0)
+        .stdout_has("killed 2 executions");
+    let killed = executions(&sb)
+        .into_iter()
+        .filter(|(_, s)| s == "Killed")
+        .count();
+    assert_eq!(killed, 2);
+}
+
+#[test]
+fn plan_shows_changes_and_detach_returns_after_launching() {
+    let sb = sandbox(800, 2);
+    let t = Test::new()
+        .manifest(&hello_matrix(2, 2))
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO);
+    let out = t.run_with(&["plan", "--detailed-exitcode", "study.yaml"]);
+    out.code(2)
+        .stdout_has("upload")
+        .stdout_has("launch    sub-01");
+    assert_eq!(posts(&sb), 0, "plan changes nothing");
+    t.run_with(&["--detach", "study.yaml"]).code(0);
+    assert_eq!(posts(&sb), 2);
+    // Wait for the sandbox to finish them, then fetch the results.
+    std::thread::sleep(Duration::from_millis(1200));
+    t.run_with(&["download", "study.yaml"]).code(0);
+    assert!(t.dir().join("results/sub-02/hello.txt").is_file());
+    t.run_with(&["plan", "--detailed-exitcode", "study.yaml"])
+        .code(0);
+}
+
+#[test]
+fn a_second_run_of_the_same_manifest_waits_or_refuses() {
+    let sb = sandbox(60_000, 2);
+    let t = Test::new()
+        .manifest(&hello_matrix(1, 1))
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO);
+    let mut child = spawn_until(&t, &["--progress", "plain", "study.yaml"], "launched");
+    let out = t.run_with(&["study.yaml"]);
+    out.code(1)
+        .stderr_has("another vip-run is running this manifest (pid");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn outputs_over_the_cap_are_reported_with_their_path() {
+    let sb = sandbox(200, 2);
+    let manifest = "version: 1\nname: big\npipeline_id: LargeOutput/1.0\ngroup: Demo\ninputs:\n  input_file: in.txt\nresults:\n  download: out\nexecution:\n  poll_interval: 1s\n";
+    let t = Test::new()
+        .manifest(manifest)
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO);
+    let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+    out.code(0)
+        .stderr_has("NOT downloaded /vip/Home/vip-run/big/")
+        .stderr_has("volume.nii")
+        .stderr_has("download it from the VIP portal");
+    assert!(t.dir().join("out/summary.txt").is_file());
+    assert!(!t.dir().join("out/volume.nii").exists());
+}
