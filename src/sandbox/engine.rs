@@ -685,6 +685,12 @@ fn write_outputs(
             }
         }
     }
+    if !pipeline.extra_returned.is_empty() {
+        returned
+            .entry("extra".to_owned())
+            .or_default()
+            .extend(pipeline.extra_returned.iter().cloned());
+    }
     returned
 }
 

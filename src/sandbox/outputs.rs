@@ -190,20 +190,47 @@ fn member_content(name: &str, values: &JobValues, job: usize) -> Vec<u8> {
     }
 }
 
+/// A gzip tarball of `members`. Names are written as given, as a hostile or broken server
+/// would (`../x`, `/abs`): the client must defend itself, not the simulator. A member
+/// written `name -> target` is a symbolic link.
 fn tarball(members: &[String], values: &JobValues, job: usize) -> Vec<u8> {
     let mtime = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
-    for name in members {
-        let data = member_content(name, values, job);
+    for member in members {
         let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
         header.set_mode(0o644);
         header.set_mtime(mtime);
-        header.set_entry_type(tar::EntryType::Regular);
+        let (name, link) = match member.split_once(" -> ") {
+            Some((name, target)) => (name, Some(target)),
+            None => (member.as_str(), None),
+        };
+        let data = match link {
+            Some(_) => Vec::new(),
+            None => member_content(name, values, job),
+        };
+        header.set_entry_type(if link.is_some() {
+            tar::EntryType::Symlink
+        } else {
+            tar::EntryType::Regular
+        });
+        header.set_size(data.len() as u64);
+        // The raw name, bypassing the builder's own path checks (names longer than the
+        // header's field are cut: members are short).
+        let raw = name.as_bytes();
+        let field = &mut header.as_old_mut().name;
+        let len = raw.len().min(field.len() - 1);
+        field[..len].copy_from_slice(&raw[..len]);
+        if let Some(target) = link {
+            let raw = target.as_bytes();
+            let field = &mut header.as_old_mut().linkname;
+            let len = raw.len().min(field.len() - 1);
+            field[..len].copy_from_slice(&raw[..len]);
+        }
+        header.set_cksum();
         // Writing into a Vec cannot fail; a failure would only lose this member.
-        let _ = builder.append_data(&mut header, name, data.as_slice());
+        let _ = builder.append(&header, data.as_slice());
     }
     let encoder = builder
         .into_inner()

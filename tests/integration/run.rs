@@ -394,3 +394,66 @@ fn outputs_over_the_cap_are_reported_with_their_path() {
     assert!(t.dir().join("out/summary.txt").is_file());
     assert!(!t.dir().join("out/volume.nii").exists());
 }
+
+/// A server that misbehaves: a tarball whose entries climb out, an absolute entry, a link,
+/// and result paths outside the execution's folder.
+const HOSTILE_WORLD: &str = r#"
+users:
+  - { email: demo@sandbox.local, api_key: sandbox-demo-key, password: p, level: Advanced, groups: [Demo, EGI-biomed], quota: 2 }
+groups:
+  - { name: Demo, type: APPLICATION }
+  - { name: EGI-biomed, type: RESOURCE }
+pipelines:
+  - id: Hostile/1.0
+    groups: [Demo]
+    resource_groups: [EGI-biomed]
+    extra_returned: ["/vip/Home/elsewhere/stolen.txt", "/vip/Home/vip-run/evil/../../../x.txt"]
+    outputs:
+      results: { kind: tarball, members: ["ok.txt", "../escape.txt", "/tmp/vip-run-hostile-absolute.txt", "link -> /etc/passwd"] }
+    descriptor:
+      name: Hostile
+      tool-version: "1.0"
+      schema-version: "0.5"
+      command-line: "hostile [IN]"
+      inputs:
+        - { id: input_file, name: Input, type: File, value-key: "[IN]" }
+      output-files:
+        - { id: results, name: Results, path-template: results.tgz }
+"#;
+
+#[test]
+fn a_malicious_server_cannot_write_outside_the_results_folder() {
+    let world = vip_run::sandbox::World::from_yaml(HOSTILE_WORLD).unwrap();
+    let sb = SandboxHandle::start(Config {
+        world,
+        exec_duration: Duration::from_millis(200),
+        ..Config::default()
+    });
+    let manifest = "version: 1\nname: evil\npipeline_id: Hostile/1.0\ngroup: Demo\ninputs:\n  input_file: in.txt\nresults:\n  download: out/here\nexecution:\n  poll_interval: 1s\n";
+    let t = Test::new()
+        .manifest(manifest)
+        .file("in.txt", "x\n")
+        .against(&sb, DEMO);
+    let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+    out.code(0)
+        .stderr_has("refused archive entry ../escape.txt: it climbs out with `..`")
+        .stderr_has(
+            "refused archive entry /tmp/vip-run-hostile-absolute.txt: it is an absolute path",
+        )
+        .stderr_has("refused archive entry link: it is a link")
+        .stderr_has("NOT downloaded /vip/Home/elsewhere/stolen.txt: refused")
+        .stdout_has("finished, but:");
+    assert!(t.dir().join("out/here/results/ok.txt").is_file());
+    assert!(!t.dir().join("out/here/escape.txt").exists());
+    assert!(!t.dir().join("out/escape.txt").exists());
+    assert!(!std::path::Path::new("/tmp/vip-run-hostile-absolute.txt").exists());
+    assert!(std::fs::symlink_metadata(t.dir().join("out/here/results/link")).is_err());
+    let files = walk(t.dir());
+    assert!(
+        files.iter().all(|f| f.contains("/out/here/")
+            || f.contains("/.vip-run/")
+            || f.ends_with("study.yaml")
+            || f.ends_with("in.txt")),
+        "{files:?}"
+    );
+}
