@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -180,6 +180,7 @@ pub struct Reporter {
     format: OutputFormat,
     progress: Progress,
     bar: Option<ProgressBar>,
+    multi: Option<MultiProgress>,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -193,9 +194,10 @@ impl std::fmt::Debug for Reporter {
 impl Reporter {
     /// A reporter; `total` items for the bar.
     pub fn new(format: OutputFormat, progress: Progress, total: usize) -> Self {
-        let bar = draws_bar(progress, super::stderr_is_fancy()).then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        let multi = draws_bar(progress, super::stderr_is_fancy())
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let bar = multi.as_ref().map(|multi| {
+            let bar = multi.add(ProgressBar::new(total as u64));
             bar.set_style(
                 ProgressStyle::with_template(
                     "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} items done  {msg}",
@@ -208,6 +210,7 @@ impl Reporter {
             format,
             progress,
             bar,
+            multi,
         }
     }
 
@@ -248,6 +251,23 @@ impl Reporter {
             Some(bar) => bar.println(text),
             None => eprintln!("{text}"),
         }
+    }
+
+    /// A byte bar for one transfer, when bars are drawn; the callback advances it.
+    pub fn transfer(
+        &self,
+        label: &str,
+        total: u64,
+    ) -> Option<(ProgressBar, crate::vip::client::OnBytes)> {
+        let multi = self.multi.as_ref()?;
+        let bar = multi.add(ProgressBar::new(total));
+        bar.set_style(
+            ProgressStyle::with_template("  {msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(label.to_owned());
+        let advance = bar.clone();
+        Some((bar, std::sync::Arc::new(move |n| advance.inc(n))))
     }
 
     /// Sets the bar's message.

@@ -493,7 +493,17 @@ impl<'a> Runner<'a> {
                 .map_or(root.as_str(), |(p, _)| p)
                 .to_owned();
             self.conn.client.mkdir_p(&parent).await?;
-            self.conn.client.upload(&local, &remote).await?;
+            let bar = self.reporter.transfer(&format!("uploading {shown}"), size);
+            let on_bytes = bar.as_ref().map(|(_, f)| f.clone());
+            let sent = self
+                .conn
+                .client
+                .upload_with_progress(&local, &remote, on_bytes)
+                .await;
+            if let Some((bar, _)) = bar {
+                bar.finish_and_clear();
+            }
+            sent?;
             let check = self.conn.client.properties(&remote).await?;
             if check.size != Some(size) {
                 return Err(Error::State(format!(
@@ -983,7 +993,20 @@ impl<'a> Runner<'a> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         ));
-        let written = self.conn.client.download(remote, &part).await?;
+        let bar = self.reporter.transfer(
+            &format!("downloading {}", local.display()),
+            size.unwrap_or(0),
+        );
+        let on_bytes = bar.as_ref().map(|(_, f)| f.clone());
+        let received = self
+            .conn
+            .client
+            .download_with_progress(remote, &part, on_bytes)
+            .await;
+        if let Some((bar, _)) = bar {
+            bar.finish_and_clear();
+        }
+        let written = received?;
         if size.is_some_and(|s| s != written) {
             let _ = std::fs::remove_file(&part);
             let why = format!(

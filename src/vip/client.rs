@@ -38,6 +38,9 @@ use super::wire::{
     Platform,
 };
 
+/// Told of every chunk of a transfer, with its size (for byte progress bars).
+pub type OnBytes = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
 /// VIP's limit on `GET /executions?limit=`.
 pub const MAX_LIST_LIMIT: u32 = 500;
 
@@ -578,6 +581,16 @@ impl Client {
     /// Uploads the local file `local` to `remote`, streamed (the file is re-read on a retry).
     /// VIP renames the last segment (§9.2): the caller names the file as VIP will.
     pub async fn upload(&self, local: &Path, remote: &str) -> Result<(), VipError> {
+        self.upload_with_progress(local, remote, None).await
+    }
+
+    /// [`Client::upload`], telling `on_bytes` of each chunk sent (a retry starts over).
+    pub async fn upload_with_progress(
+        &self,
+        local: &Path,
+        remote: &str,
+        on_bytes: Option<OnBytes>,
+    ) -> Result<(), VipError> {
         let operation = format!("PUT {}", encode::data_path(remote));
         let attempt = || async {
             let file = tokio::fs::File::open(local)
@@ -603,7 +616,13 @@ impl Client {
                     ),
                 });
             }
-            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+            let tell = on_bytes.clone();
+            let stream = tokio_util::io::ReaderStream::new(file).inspect(move |chunk| {
+                if let (Some(tell), Ok(bytes)) = (&tell, chunk) {
+                    tell(bytes.len() as u64);
+                }
+            });
+            let body = reqwest::Body::wrap_stream(stream);
             let response = self
                 .transfer
                 .put(format!("{}{}", self.base, encode::data_path(remote)))
@@ -625,6 +644,16 @@ impl Client {
     /// Downloads `remote` into the local file `dest` (created or truncated), streamed;
     /// returns the bytes written. The caller writes to a `.part` file and checks the size.
     pub async fn download(&self, remote: &str, dest: &Path) -> Result<u64, VipError> {
+        self.download_with_progress(remote, dest, None).await
+    }
+
+    /// [`Client::download`], telling `on_bytes` of each chunk written.
+    pub async fn download_with_progress(
+        &self,
+        remote: &str,
+        dest: &Path,
+        on_bytes: Option<OnBytes>,
+    ) -> Result<u64, VipError> {
         let operation = format!("GET {}", encode::data_path(remote));
         let attempt = || async {
             let response = self
@@ -652,6 +681,9 @@ impl Client {
                 let chunk = chunk.map_err(|e| transport_error(&operation, &e))?;
                 file.write_all(&chunk).await.map_err(local)?;
                 written += chunk.len() as u64;
+                if let Some(tell) = &on_bytes {
+                    tell(chunk.len() as u64);
+                }
             }
             file.flush().await.map_err(local)?;
             file.sync_all().await.map_err(local)?;
