@@ -4,6 +4,7 @@
 //! `sandbox` (the VIP simulator) shares only the wire types and rules with `vip`.
 //! `main.rs` only calls [`run`] and exits with its code.
 
+pub mod calendar;
 pub mod cli;
 pub mod error;
 pub mod exit_code;

@@ -11,7 +11,7 @@ use crate::manifest::suggest;
 use crate::report::OutputFormat;
 use crate::run::Connection;
 use crate::run::preflight::strip_html;
-use crate::vip::wire::{Descriptor, Parameter, ParameterType, Pipeline};
+use crate::vip::wire::{Descriptor, DescriptorInput, Parameter, ParameterType, Pipeline};
 use crate::vip::{Meaning, VipError};
 
 use super::Cli;
@@ -162,17 +162,11 @@ pub(super) fn type_name(p: &Parameter, descriptor: &Descriptor) -> String {
     if p.kind != ParameterType::List {
         return p.kind.to_string();
     }
-    let element =
-        descriptor
-            .inputs
-            .iter()
-            .find(|i| i.id == p.name)
-            .map(|i| match i.kind.as_str() {
-                "Number" if i.integer => "Int64".to_owned(),
-                "Number" => "Double".to_owned(),
-                "Flag" => "Boolean".to_owned(),
-                other => other.to_owned(),
-            });
+    let element = descriptor
+        .inputs
+        .iter()
+        .find(|i| i.id == p.name)
+        .map(DescriptorInput::element_type);
     match element {
         Some(e) => format!("List<{e}>"),
         None => "List".to_owned(),

@@ -345,6 +345,55 @@ impl Diagnostic for Named<'_> {
     }
 }
 
+/// Collapses a problem repeated across items into its first diagnostic, which then says
+/// how many more items have it ("… (and 9,999 more items)"): a 10,000-item matrix with one
+/// bad template makes one message, not ten thousand.
+#[derive(Debug)]
+pub struct Repeats<K> {
+    seen: std::collections::HashMap<K, (usize, usize)>,
+}
+
+impl<K> Default for Repeats<K> {
+    fn default() -> Self {
+        Self {
+            seen: std::collections::HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Repeats<K> {
+    /// Adds `diagnostic` to `into` the first time `key` is seen; counts it afterwards.
+    pub fn push(
+        &mut self,
+        into: &mut Vec<ManifestDiagnostic>,
+        key: K,
+        diagnostic: ManifestDiagnostic,
+    ) {
+        if let Some((_, count)) = self.seen.get_mut(&key) {
+            *count += 1;
+        } else {
+            self.seen.insert(key, (into.len(), 0));
+            into.push(diagnostic);
+        }
+    }
+
+    /// Appends the counts to the messages of `into`.
+    pub fn finish(&self, into: &mut [ManifestDiagnostic]) {
+        for &(index, count) in self.seen.values() {
+            if count > 0 {
+                let d = &mut into[index];
+                let _ = std::fmt::Write::write_fmt(
+                    &mut d.message,
+                    format_args!(
+                        " (and {count} more item{})",
+                        if count == 1 { "" } else { "s" }
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// Everything wrong with one manifest (at least one error).
 #[derive(Debug, Clone)]
 pub struct ManifestErrors {

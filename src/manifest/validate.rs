@@ -6,7 +6,6 @@
 //! VIP would accept, as far as can be known without asking it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -287,11 +286,8 @@ struct InputSpec<'m> {
     values: Vec<ValueSpec<'m>>,
 }
 
-/// Collapses repeated per-item problems into one diagnostic with a count.
-#[derive(Default)]
-struct Repeats {
-    seen: HashMap<(usize, &'static str), (usize, usize)>,
-}
+/// Per-item problems, collapsed by place in the manifest and kind.
+type Repeats = super::diagnostic::Repeats<(usize, &'static str)>;
 
 impl Checker<'_> {
     fn error(
@@ -328,25 +324,11 @@ impl Checker<'_> {
             .at
             .as_ref()
             .map_or(usize::MAX, |(_, s)| s.offset());
-        if let Some((_, count)) = repeats.seen.get_mut(&(offset, kind)) {
-            *count += 1;
-        } else {
-            repeats.seen.insert((offset, kind), (self.diags.len(), 0));
-            self.diags.push(diagnostic);
-        }
+        repeats.push(&mut self.diags, (offset, kind), diagnostic);
     }
 
     fn finish_repeats(&mut self, repeats: &Repeats) {
-        for &(index, count) in repeats.seen.values() {
-            if count > 0 {
-                let d = &mut self.diags[index];
-                let _ = write!(
-                    d.message,
-                    " (and {count} more item{})",
-                    if count == 1 { "" } else { "s" }
-                );
-            }
-        }
+        repeats.finish(&mut self.diags);
     }
 
     fn check(&mut self, m: &Manifest, options: &LoadOptions) -> Option<Validated> {

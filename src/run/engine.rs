@@ -575,6 +575,21 @@ impl<'a> Runner<'a> {
         !a.timed_out && !Self::status_of(a).is_terminal()
     }
 
+    /// (item key, execution id) of the queued and running executions (of `only`, if given).
+    fn active(&self, only: Option<&str>) -> Vec<(String, String)> {
+        self.state
+            .items
+            .iter()
+            .filter(|(k, _)| only.is_none_or(|o| o == k.as_str()))
+            .filter_map(|(k, s)| {
+                s.attempts
+                    .last()
+                    .filter(|a| Self::is_active(a))
+                    .map(|a| (k.clone(), a.execution_id.clone()))
+            })
+            .collect()
+    }
+
     fn running_count(&self) -> usize {
         self.state
             .items
@@ -711,17 +726,7 @@ impl<'a> Runner<'a> {
 
     /// Refreshes every active execution's status; returns whether anything changed.
     async fn poll(&mut self) -> Result<bool, Error> {
-        let active: Vec<(String, String)> = self
-            .state
-            .items
-            .iter()
-            .filter_map(|(k, s)| {
-                s.attempts
-                    .last()
-                    .filter(|a| Self::is_active(a))
-                    .map(|a| (k.clone(), a.execution_id.clone()))
-            })
-            .collect();
+        let active = self.active(None);
         if active.is_empty() {
             return Ok(false);
         }
@@ -1118,18 +1123,7 @@ impl<'a> Runner<'a> {
 
     /// Kills the active executions (of `only` when given); returns what was killed.
     pub async fn cancel(&mut self, only: Option<&str>) -> Result<Vec<(String, String)>, Error> {
-        let targets: Vec<(String, String)> = self
-            .state
-            .items
-            .iter()
-            .filter(|(k, _)| only.is_none_or(|o| o == k.as_str()))
-            .filter_map(|(k, s)| {
-                s.attempts
-                    .last()
-                    .filter(|a| Self::is_active(a))
-                    .map(|a| (k.clone(), a.execution_id.clone()))
-            })
-            .collect();
+        let targets = self.active(only);
         for (key, id) in &targets {
             self.conn.client.kill(id).await?;
             self.mark(key, "Killed");

@@ -8,7 +8,6 @@
 //! whether any of them is about access (exit 4) rather than the manifest (exit 3).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write as _;
 
 use futures_util::{StreamExt, stream};
 use serde_saphyr::Location;
@@ -64,7 +63,7 @@ struct Report<'a> {
     v: &'a Validated,
     diagnostics: Vec<ManifestDiagnostic>,
     access: bool,
-    seen: HashMap<(String, &'static str), (usize, usize)>,
+    repeats: crate::manifest::diagnostic::Repeats<(String, &'static str)>,
 }
 
 impl Report<'_> {
@@ -79,26 +78,12 @@ impl Report<'_> {
 
     /// Records a per-item problem once per input and kind, counting the other items.
     fn input(&mut self, input: &str, kind: &'static str, d: ManifestDiagnostic) {
-        if let Some((_, n)) = self.seen.get_mut(&(input.to_owned(), kind)) {
-            *n += 1;
-        } else {
-            self.seen
-                .insert((input.to_owned(), kind), (self.diagnostics.len(), 0));
-            self.diagnostics.push(d);
-        }
+        self.repeats
+            .push(&mut self.diagnostics, (input.to_owned(), kind), d);
     }
 
     fn finish(mut self) -> (Vec<ManifestDiagnostic>, bool) {
-        for &(index, more) in self.seen.values() {
-            if more > 0 {
-                let d = &mut self.diagnostics[index];
-                let _ = write!(
-                    d.message,
-                    " (and {more} more item{})",
-                    if more == 1 { "" } else { "s" }
-                );
-            }
-        }
+        self.repeats.finish(&mut self.diagnostics);
         (self.diagnostics, self.access)
     }
 }
@@ -114,7 +99,7 @@ pub async fn check(v: &Validated, conn: &Connection) -> Result<Preflight, Prefli
         v,
         diagnostics: Vec::new(),
         access: false,
-        seen: HashMap::new(),
+        repeats: crate::manifest::diagnostic::Repeats::default(),
     };
 
     // 1. The key, with a call needed anyway.
@@ -288,19 +273,11 @@ fn not_in_group(v: &Validated, groups: &[String]) -> ManifestDiagnostic {
 }
 
 /// The element type of each list parameter, from the descriptor.
-fn element_types(descriptor: &Descriptor) -> HashMap<&str, &str> {
+fn element_types(descriptor: &Descriptor) -> HashMap<&str, ParameterType> {
     descriptor
         .inputs
         .iter()
-        .map(|i| {
-            let t = match i.kind.as_str() {
-                "Number" if i.integer => "Int64",
-                "Number" => "Double",
-                "Flag" => "Boolean",
-                other => other,
-            };
-            (i.id.as_str(), t)
-        })
+        .map(|i| (i.id.as_str(), i.element_type()))
         .collect()
 }
 
@@ -380,7 +357,9 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
                 format!(" in item `{}`", item.key)
             };
             let expected = match &param.kind {
-                ParameterType::List => elements.get(name.as_str()).copied().unwrap_or("String"),
+                ParameterType::List => elements
+                    .get(name.as_str())
+                    .map_or("String", ParameterType::as_str),
                 other => other.as_str(),
             };
             if let (InputWire::List(values), false) = (wire, param.kind == ParameterType::List) {

@@ -23,30 +23,8 @@ pub(crate) fn epoch_day(t: SystemTime) -> i64 {
 
 /// `dd-MM-yyyy_HH:mm:ss`, in UTC.
 pub(crate) fn run_folder_name(t: SystemTime) -> String {
-    let secs = epoch_s(t);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{d:02}-{m:02}-{y:04}_{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let (y, m, d, hh, mm, ss) = crate::calendar::utc_parts(epoch_s(t));
+    format!("{d:02}-{m:02}-{y:04}_{hh:02}:{mm:02}:{ss:02}")
 }
 
 #[cfg(test)]

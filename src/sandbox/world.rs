@@ -64,7 +64,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::vip::wire::{Descriptor, Parameter, ParameterType, Pipeline};
+use crate::vip::wire::{Descriptor, Parameter, Pipeline};
 
 /// Who exists, what they may do, and what there is to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -592,17 +592,7 @@ impl PipelineDef {
             .filter(|i| i.id != RESULTS_DIRECTORY && !overridden.contains(&i.id))
             .map(|i| Parameter {
                 name: i.id.clone(),
-                kind: if i.list {
-                    ParameterType::List
-                } else {
-                    match i.kind.as_str() {
-                        "File" => ParameterType::File,
-                        "Flag" => ParameterType::Boolean,
-                        "Number" if i.integer => ParameterType::Int64,
-                        "Number" => ParameterType::Double,
-                        _ => ParameterType::String,
-                    }
-                },
+                kind: i.parameter_type(),
                 is_optional: i.optional,
                 is_returned_value: false,
                 default_value: i.default_value.clone(),

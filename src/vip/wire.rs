@@ -524,6 +524,31 @@ pub struct DescriptorOutput {
     pub path_template: String,
 }
 
+impl DescriptorInput {
+    /// VIP's type for one value of this input (vip-api.md §4.3): `Flag` is Boolean, an
+    /// integer `Number` Int64, another `Number` Double.
+    pub fn element_type(&self) -> ParameterType {
+        match self.kind.as_str() {
+            "File" => ParameterType::File,
+            "String" => ParameterType::String,
+            "Flag" => ParameterType::Boolean,
+            "Number" if self.integer => ParameterType::Int64,
+            "Number" => ParameterType::Double,
+            other => ParameterType::Other(other.to_owned()),
+        }
+    }
+
+    /// VIP's parameter type: `List` for a list (the element type is hidden), else
+    /// [`DescriptorInput::element_type`].
+    pub fn parameter_type(&self) -> ParameterType {
+        if self.list {
+            ParameterType::List
+        } else {
+            self.element_type()
+        }
+    }
+}
+
 impl Descriptor {
     /// The inputs named in `custom."vip:dot"` (paired element-wise).
     pub fn dot_inputs(&self) -> Vec<String> {
