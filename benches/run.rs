@@ -48,17 +48,27 @@ fn timed_vip_run(dir: &Path, args: &[&str]) -> (Duration, Option<u64>, bool) {
     (elapsed, rss, out.status.success())
 }
 
-fn curl(args: &[&str]) -> Duration {
+/// curl with `args`, its output written to `out` and flushed to disk (as vip-run does
+/// before it renames a download into place), timed.
+fn curl(out: &Path, args: &[&str]) -> Duration {
     let start = Instant::now();
-    let status = Command::new("curl").args(["-sS", "-f", "-o", "/dev/null"]).args(args).status().expect("curl runs");
+    let status = Command::new("curl")
+        .args(["-sS", "-f", "-o"])
+        .arg(out)
+        .args(args)
+        .status()
+        .expect("curl runs");
     assert!(status.success(), "curl {args:?}");
+    if out.exists() {
+        std::fs::File::open(out).and_then(|f| f.sync_all()).unwrap();
+    }
     start.elapsed()
 }
 
 fn many_items(rt: &tokio::runtime::Runtime) {
     const ITEMS: usize = 1000;
     const PARALLEL: usize = 50;
-    let exec = Duration::from_secs(1);
+    let exec = Duration::from_secs(3);
     let sandbox = rt
         .block_on(Sandbox::start(
             Config {
@@ -74,13 +84,19 @@ fn many_items(rt: &tokio::runtime::Runtime) {
     std::fs::write(dir.path().join("in.txt"), "hello\n").unwrap();
     let subjects: Vec<String> = (0..ITEMS).map(|i| format!("s{i:04}")).collect();
     let manifest = format!(
-        "version: 1\nname: many\npipeline_id: Hello/1.0\ngroup: Demo\nmatrix:\n  subject: [{}]\ninputs:\n  input_file: in.txt\n  message: \"{{{{ subject }}}}\"\nresults:\n  download: false\nexecution:\n  max_parallel: {PARALLEL}\n  poll_interval: 2s\n",
+        "version: 1\nname: many\npipeline_id: Hello/1.0\ngroup: Demo\nmatrix:\n  subject: [{}]\ninputs:\n  input_file: in.txt\n  message: \"{{{{ subject }}}}\"\nresults:\n  download: false\nexecution:\n  max_parallel: {PARALLEL}\n  poll_interval: 30s\n",
         subjects.join(", ")
     );
     std::fs::write(dir.path().join("many.yaml"), manifest).unwrap();
     let (elapsed, rss, ok) = timed_vip_run(
         dir.path(),
-        &["--server", &sandbox.base_url(), "--progress", "none", "many.yaml"],
+        &[
+            "--server",
+            &sandbox.base_url(),
+            "--progress",
+            "none",
+            "many.yaml",
+        ],
     );
     assert!(ok, "the 1,000-item run succeeds");
     let requests = sandbox.requests();
@@ -95,8 +111,15 @@ fn many_items(rt: &tokio::runtime::Runtime) {
     let posts = requests.iter().filter(|r| r.method == "POST").count();
     #[allow(clippy::cast_precision_loss)]
     let floor = exec.as_secs_f64() * (ITEMS as f64 / PARALLEL as f64).ceil();
-    println!("launch and monitor {ITEMS} items, max_parallel {PARALLEL}, executions of {}s:", exec.as_secs());
-    println!("  wall time        {:>8.1} s   (floor {floor:.1} s: ratio {:.2}, target ≤ 1.2)", elapsed.as_secs_f64(), elapsed.as_secs_f64() / floor);
+    println!(
+        "launch and monitor {ITEMS} items, max_parallel {PARALLEL}, executions of {}s:",
+        exec.as_secs()
+    );
+    println!(
+        "  wall time        {:>8.1} s   (floor {floor:.1} s: ratio {:.2}, target ≤ 1.2)",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() / floor
+    );
     println!("  launches         {posts:>8}     (one per item)");
     println!("  list polls       {lists:>8}     (each covers up to 500 executions)");
     println!("  execution GETs   {singles:>8}     (one per item when it ends, for its jobs)");
@@ -109,7 +132,10 @@ fn many_items(rt: &tokio::runtime::Runtime) {
 }
 
 fn transfers(rt: &tokio::runtime::Runtime) {
-    let gib: u64 = std::env::var("VIP_RUN_BENCH_GIB").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let gib: u64 = std::env::var("VIP_RUN_BENCH_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let size = gib * 1024 * 1024 * 1024;
     let sandbox = rt
         .block_on(Sandbox::start(
@@ -127,7 +153,9 @@ fn transfers(rt: &tokio::runtime::Runtime) {
     let big = dir.path().join("big.bin");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
-        let block: Vec<u8> = (0..1_048_576u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let block: Vec<u8> = (0..1_048_576u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
         for _ in 0..size / 1_048_576 {
             f.write_all(&block).unwrap();
         }
@@ -139,7 +167,14 @@ fn transfers(rt: &tokio::runtime::Runtime) {
     std::fs::write(dir.path().join("big.yaml"), manifest).unwrap();
     let (up, up_rss, ok) = timed_vip_run(
         dir.path(),
-        &["--server", &base, "--progress", "none", "--detach", "big.yaml"],
+        &[
+            "--server",
+            &base,
+            "--progress",
+            "none",
+            "--detach",
+            "big.yaml",
+        ],
     );
     assert!(ok, "the upload run succeeds");
     let remote = "/vip/Home/vip-run/big/inputs/big.bin";
@@ -149,11 +184,28 @@ fn transfers(rt: &tokio::runtime::Runtime) {
     )
     .unwrap();
     let start = Instant::now();
-    rt.block_on(client.upload(&big, "/vip/Home/client-big.bin")).unwrap();
+    rt.block_on(client.upload(&big, "/vip/Home/client-big.bin"))
+        .unwrap();
     let up_client = start.elapsed();
     let url = |path: &str, query: &str| format!("{base}/path{path}{query}");
-    let curl_up = curl(&["-H", &format!("apikey: {DEMO_KEY}"), "-T", big.to_str().unwrap(), &url("/vip/Home/curl-big.bin", "")]);
-    let curl_down = curl(&["-H", &format!("apikey: {DEMO_KEY}"), &url(remote, "?action=content")]);
+    let curl_up = curl(
+        &dir.path().join("curl-up.out"),
+        &[
+            "-H",
+            &format!("apikey: {DEMO_KEY}"),
+            "-T",
+            big.to_str().unwrap(),
+            &url("/vip/Home/curl-big.bin", ""),
+        ],
+    );
+    let curl_down = curl(
+        &dir.path().join("curl-down.bin"),
+        &[
+            "-H",
+            &format!("apikey: {DEMO_KEY}"),
+            &url(remote, "?action=content"),
+        ],
+    );
     // The download side: `vip-run download` of a finished run makes the same call.
     let back = dir.path().join("back.bin");
     let start = Instant::now();

@@ -33,7 +33,7 @@ use super::time;
 /// How long `Unknown` is waited out before it counts as a failure (vip-api.md §5.1).
 const UNKNOWN_GRACE: Duration = Duration::from_secs(300);
 /// The first poll comes quickly; later ones back off to `poll_interval`.
-const FIRST_POLL: Duration = Duration::from_millis(500);
+const FIRST_POLL: Duration = Duration::from_millis(250);
 /// With more active executions than this, one list call beats one call per execution.
 const LIST_THRESHOLD: usize = 2;
 /// How long to wait before trying again after VIP's quota refused a launch.
@@ -261,6 +261,8 @@ pub struct Runner<'a> {
     launch_error: HashMap<String, String>,
     read_only: bool,
     waiting_reported: bool,
+    /// Folders known to exist on VIP (so each launch costs one mkdir, not a walk).
+    known_dirs: std::collections::HashSet<String>,
 }
 
 impl<'a> Runner<'a> {
@@ -340,6 +342,7 @@ impl<'a> Runner<'a> {
             launch_error: HashMap::new(),
             read_only: false,
             waiting_reported: false,
+            known_dirs: std::collections::HashSet::new(),
         })
     }
 
@@ -575,6 +578,45 @@ impl<'a> Runner<'a> {
         !a.timed_out && !Self::status_of(a).is_terminal()
     }
 
+    /// The longest wait between polls: a tenth of the age of the oldest active execution,
+    /// within `FIRST_POLL..poll_interval`. Hours-long VIP runs are polled every
+    /// `poll_interval`; a short run's end is noticed within 10% of its duration.
+    fn poll_ceiling(&self) -> Duration {
+        let interval = self.v.execution.poll_interval.max(FIRST_POLL);
+        let now = time::now_ms();
+        let oldest = self
+            .state
+            .items
+            .values()
+            .filter_map(|s| s.attempts.last())
+            .filter(|a| Self::is_active(a))
+            .map(|a| now - a.launched_at)
+            .max()
+            .unwrap_or(0);
+        (Duration::from_millis(u64::try_from(oldest).unwrap_or(0)) / 10).clamp(FIRST_POLL, interval)
+    }
+
+    /// Creates `path` on VIP unless it is known to exist.
+    async fn ensure_dir(&mut self, path: &str) -> Result<(), Error> {
+        if self.known_dirs.contains(path) {
+            return Ok(());
+        }
+        match path.rsplit_once('/') {
+            Some((parent, _)) if self.known_dirs.contains(parent) => {
+                // Whether mkdir on an existing folder fails on VIP is open: look first.
+                if !self.conn.client.exists(path).await? {
+                    self.conn.client.mkdir(path).await?;
+                }
+            }
+            _ => self.conn.client.mkdir_p(path).await?,
+        }
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            self.known_dirs.insert(parent.to_owned());
+        }
+        self.known_dirs.insert(path.to_owned());
+        Ok(())
+    }
+
     /// (item key, execution id) of the queued and running executions (of `only`, if given).
     fn active(&self, only: Option<&str>) -> Vec<(String, String)> {
         self.state
@@ -629,7 +671,7 @@ impl<'a> Runner<'a> {
         let attempt = self.item_state(&item.key).attempts.len();
         let name = attempt_name(item, attempt);
         let results = results_dir(item, &name);
-        self.conn.client.mkdir_p(&results).await?;
+        self.ensure_dir(&results).await?;
         let body = CreateExecution {
             name: Some(name.clone()),
             pipeline_identifier: Some(self.v.pipeline_id.clone()),
@@ -1241,11 +1283,12 @@ impl<'a> Runner<'a> {
             }
             let running = self.running_count();
             self.reporter.status_line(&format!("{running} running"));
-            if changed {
-                delay = FIRST_POLL;
+            let ceiling = self.poll_ceiling();
+            delay = if changed {
+                FIRST_POLL
             } else {
-                delay = (delay * 3 / 2).min(self.v.execution.poll_interval.max(FIRST_POLL));
-            }
+                (delay * 3 / 2).min(ceiling)
+            };
             let wait = match self.quota_until {
                 Some(t) => delay.min(
                     t.saturating_duration_since(Instant::now())

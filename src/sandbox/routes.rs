@@ -687,7 +687,10 @@ async fn download(shared: &Shared, located: &data::Located) -> Outcome {
     if !meta.is_file() || meta.len() > shared.config.max_size_direct_transfer {
         return Err(ApiError::generic());
     }
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        file,
+        256 * 1024,
+    ));
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
