@@ -373,7 +373,7 @@ impl Checker<'_> {
                 &mut self.diags,
             ),
             (None, Some(foreach)) => {
-                let path = self.dir.join(expand_tilde(&foreach.value));
+                let path = under(self.dir, expand_tilde(&foreach.value));
                 expand::csv(
                     &path,
                     foreach,
@@ -881,7 +881,11 @@ impl Checker<'_> {
                 .and_then(|spec| render(self, &mut repeats, spec))
                 .map(|d| {
                     let p = expand_tilde(d.trim());
-                    if p.is_absolute() { p } else { self.dir.join(p) }
+                    if p.is_absolute() {
+                        p
+                    } else {
+                        under(self.dir, p)
+                    }
                 });
             if let (Some(folder), Some(spec)) = (&download, download_spec)
                 && let Some(other) = downloads.insert(folder.clone(), key.to_owned())
@@ -1045,7 +1049,7 @@ impl Checker<'_> {
             let path = if path.is_absolute() {
                 path
             } else {
-                self.dir.join(path)
+                under(self.dir, path)
             };
             let found = match std::fs::metadata(&path) {
                 Ok(meta) if meta.is_file() => {
@@ -1119,6 +1123,16 @@ fn spec_source(m: &Manifest, location: Location, _file: &SourceFile) -> String {
         return f.clone();
     }
     String::new()
+}
+
+/// `path` relative to the manifest's folder, without a leading `./` when that folder is the
+/// current one (paths in messages read as the user wrote them).
+fn under(dir: &Path, path: PathBuf) -> PathBuf {
+    if dir == Path::new(".") {
+        path
+    } else {
+        dir.join(path)
+    }
 }
 
 /// Whether a string that names no existing file still looks like a path to one.

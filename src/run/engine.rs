@@ -55,7 +55,16 @@ pub struct Paths {
 impl Paths {
     /// The paths for `v`, under `state_dir` (default: `.vip-run` next to the manifest).
     pub fn new(v: &Validated, state_dir: Option<&Path>) -> Self {
-        let root = state_dir.map_or_else(|| v.dir.join(".vip-run"), Path::to_path_buf);
+        let root = state_dir.map_or_else(
+            || {
+                if v.dir == Path::new(".") {
+                    PathBuf::from(".vip-run")
+                } else {
+                    v.dir.join(".vip-run")
+                }
+            },
+            Path::to_path_buf,
+        );
         let dir = root.join(&v.name);
         Self {
             state: dir.join("state.json"),

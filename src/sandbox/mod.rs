@@ -45,7 +45,7 @@ use tokio::task::JoinHandle;
 pub use log::LoggedRequest;
 pub use world::{
     DataSettings, EngineSettings, ExternalPlatform, Group, GroupKind, Level, Logs, OutputRecipe,
-    PipelineDef, Trigger, User, World, default_world,
+    PipelineDef, Trigger, User, World, default_world, default_world_yaml,
 };
 
 use crate::vip::wire::ExecutionStatus;

@@ -305,10 +305,14 @@ pub enum OutputRecipe {
     },
 }
 
+/// The default world's YAML: a starting point for `--world` files and test worlds.
+pub fn default_world_yaml() -> &'static str {
+    include_str!("default-world.yaml")
+}
+
 /// The default world (the table at the top of this module).
 pub fn default_world() -> World {
-    World::from_yaml(include_str!("default-world.yaml"))
-        .expect("the embedded default world is valid (tested)")
+    World::from_yaml(default_world_yaml()).expect("the embedded default world is valid (tested)")
 }
 
 impl World {

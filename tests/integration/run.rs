@@ -284,7 +284,7 @@ fn kill_9_at_any_point_then_a_rerun_finishes_without_duplicates() {
                 .unwrap_or_else(|e| panic!("after kill at {marker}: {}: {e}", file.display()));
             assert!(text.starts_with("hi sub-"), "{text}");
         }
-        let leftovers: Vec<_> = walk(t.dir())
+        let leftovers: Vec<_> = crate::support::walk(t.dir())
             .into_iter()
             .filter(|p| {
                 std::path::Path::new(p)
@@ -294,19 +294,6 @@ fn kill_9_at_any_point_then_a_rerun_finishes_without_duplicates() {
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path.display().to_string());
-        }
-    }
-    out
 }
 
 #[test]
@@ -448,7 +435,7 @@ fn a_malicious_server_cannot_write_outside_the_results_folder() {
     assert!(!t.dir().join("out/escape.txt").exists());
     assert!(!std::path::Path::new("/tmp/vip-run-hostile-absolute.txt").exists());
     assert!(std::fs::symlink_metadata(t.dir().join("out/here/results/link")).is_err());
-    let files = walk(t.dir());
+    let files = crate::support::walk(t.dir());
     assert!(
         files.iter().all(|f| f.contains("/out/here/")
             || f.contains("/.vip-run/")

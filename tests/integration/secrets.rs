@@ -72,3 +72,62 @@ fn a_key_from_the_environment_is_never_printed() {
     out.code(0);
     assert_clean(&out);
 }
+
+/// A world whose only user's key is the sentinel, so a whole run can use it for real.
+fn sentinel_world() -> vip_run::sandbox::World {
+    let text = vip_run::sandbox::default_world_yaml().replace("sandbox-demo-key", SENTINEL);
+    vip_run::sandbox::World::from_yaml(&text).unwrap()
+}
+
+#[test]
+fn a_whole_run_never_prints_writes_or_logs_the_key() {
+    let sb = crate::support::SandboxHandle::start(vip_run::sandbox::Config {
+        world: sentinel_world(),
+        exec_duration: std::time::Duration::from_millis(200),
+        ..vip_run::sandbox::Config::default()
+    });
+    let manifest = format!(
+        "version: 1\nname: leak\npipeline_id: Hello/1.0\ngroup: Demo\napi_key: {{ literal: \"{SENTINEL}\" }}\ninputs:\n  input_file: in.txt\n  message: \"FAIL now\"\nresults:\n  download: out\nexecution:\n  poll_interval: 1s\n"
+    );
+    let t = Test::new()
+        .manifest(&manifest)
+        .file("in.txt", "x\n")
+        .args(&["--server", sb.url()]);
+    for args in [
+        vec!["--junit", "junit.xml", "study.yaml"],
+        vec!["--output", "json", "study.yaml"],
+        vec!["status", "study.yaml"],
+        vec!["plan", "study.yaml"],
+        vec!["validate", "--online", "study.yaml"],
+        vec!["download", "study.yaml"],
+        vec!["cancel", "study.yaml"],
+    ] {
+        let out = t.run_with(&args);
+        // The key is accepted (the run happens, its item fails on purpose, with a stderr).
+        let runs = !matches!(
+            args[0],
+            "status" | "plan" | "validate" | "download" | "cancel"
+        );
+        let expected = i32::from(runs);
+        assert_eq!(out.code, expected, "{args:?}: {out:?}");
+        assert_clean(&out);
+    }
+    // Nothing written on disk holds it, but the manifest itself.
+    for file in crate::support::walk(t.dir()) {
+        if file.ends_with("study.yaml") {
+            continue;
+        }
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SENTINEL),
+            "the key is in {file}"
+        );
+    }
+    // And the server never saw it anywhere but in the apikey header.
+    for r in sb.requests() {
+        assert!(!r.path.contains(SENTINEL) && !r.query.as_deref().unwrap_or("").contains(SENTINEL));
+        for (name, value) in &r.headers {
+            assert!(!value.contains(SENTINEL), "header {name}");
+        }
+    }
+}

@@ -196,3 +196,17 @@ impl Test {
             .args(&["--server", sandbox.url()])
     }
 }
+
+/// Every file below `dir`, recursively.
+pub fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
