@@ -476,12 +476,26 @@ impl<'a> Runner<'a> {
         let pending = self.v.items.iter().any(|i| self.needs_launch(i));
         for (remote, (local, size)) in files {
             self.remote_inputs.insert(local.clone(), remote.clone());
-            if !pending || self.interrupt.is_set() {
+            if self.interrupt.is_set() {
                 continue;
             }
-            let sha = file_sha256(&local)
-                .await
-                .map_err(|e| Error::State(format!("cannot read {}: {e}", local.display())))?;
+            let mtime = modified_ms(&local);
+            let recorded = self.state.uploads.get(&remote).cloned();
+            // Unchanged size and time: the recorded hash stands (no re-read of big files).
+            let sha = match &recorded {
+                Some(u) if u.size == size && u.mtime.is_some() && u.mtime == mtime => {
+                    u.sha256.clone()
+                }
+                _ => file_sha256(&local)
+                    .await
+                    .map_err(|e| Error::State(format!("cannot read {}: {e}", local.display())))?,
+            };
+            if let Some(u) = recorded.as_ref().filter(|u| u.sha256 != sha) {
+                self.warn_changed_input(&local, &u.at);
+            }
+            if !pending {
+                continue;
+            }
             let known = self
                 .state
                 .uploads
@@ -529,6 +543,7 @@ impl<'a> Runner<'a> {
                     local: local.clone(),
                     size,
                     sha256: sha,
+                    mtime,
                     at: time::rfc3339(time::now_ms()),
                 },
             );
@@ -541,6 +556,38 @@ impl<'a> Runner<'a> {
             });
         }
         Ok(())
+    }
+
+    /// Says which items keep executions launched with an earlier content of `local`.
+    fn warn_changed_input(&mut self, local: &Path, uploaded_at: &str) {
+        let affected: Vec<String> = self
+            .v
+            .items
+            .iter()
+            .filter(|i| {
+                i.inputs.values().any(|w| {
+                    w.values().iter().any(
+                        |v| matches!(&v.kind, ValueKind::LocalFile { path, .. } if path == local),
+                    )
+                })
+            })
+            .filter(|i| {
+                self.state
+                    .items
+                    .get(&i.key)
+                    .is_some_and(|s| !s.attempts.is_empty())
+            })
+            .map(|i| i.key.clone())
+            .collect();
+        if !affected.is_empty() {
+            self.emit(&Event::Warning {
+                message: format!(
+                    "{} changed since it was uploaded ({uploaded_at}); items {} keep their executions, which used the earlier content (inputs are identified by path): rename the file to run them again",
+                    local.display(),
+                    affected.join(", ")
+                ),
+            });
+        }
     }
 
     fn item_state(&self, key: &str) -> &ItemState {
@@ -1416,6 +1463,13 @@ impl<'a> Runner<'a> {
         let text = serde_json::to_string_pretty(&record).expect("records serialise");
         write_atomically(&self.paths.record, text.as_bytes()).map_err(Error::State)
     }
+}
+
+/// A file's modification time, in epoch milliseconds.
+fn modified_ms(path: &Path) -> Option<i64> {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
 }
 
 fn file_size(path: &Path) -> Option<u64> {

@@ -47,6 +47,9 @@ pub struct Upload {
     pub size: u64,
     /// Its SHA-256 (hex).
     pub sha256: String,
+    /// Its modification time when hashed (epoch ms): unchanged size and time skip re-hashing.
+    #[serde(default)]
+    pub mtime: Option<i64>,
     /// When it was uploaded.
     pub at: String,
 }

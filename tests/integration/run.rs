@@ -444,3 +444,66 @@ fn a_malicious_server_cannot_write_outside_the_results_folder() {
         "{files:?}"
     );
 }
+
+#[test]
+fn a_changed_local_file_is_named_with_the_items_that_used_it() {
+    let sb = sandbox(200, 2);
+    let t = Test::new()
+        .manifest(&hello_matrix(2, 2))
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO);
+    t.run_with(&["study.yaml"]).code(0);
+    std::fs::write(t.dir().join("in.txt"), "a new version\n").unwrap();
+    t.run_with(&["--progress", "plain", "study.yaml"])
+        .code(0)
+        .stderr_has("in.txt changed since it was uploaded")
+        .stderr_has("items sub-01, sub-02 keep their executions")
+        .stderr_has("rename the file to run them again");
+    assert_eq!(posts(&sb), 2);
+}
+
+#[test]
+fn executions_over_their_time_limit_are_reported_and_killed() {
+    let sb = sandbox(60_000, 2);
+    let manifest = hello_matrix(1, 1).replace(
+        "poll_interval: 1s",
+        "poll_interval: 1s\n  timeout: 1s\n  kill_on_timeout: true",
+    );
+    let t = Test::new()
+        .manifest(&manifest)
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO);
+    let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+    out.code(1)
+        .stderr_has("sub-01: timed out after 1s, killed")
+        .stdout_has("sub-01: TIMED OUT");
+    assert_eq!(executions(&sb)[0].1, "Killed");
+}
+
+#[test]
+fn the_readmes_quick_start_runs_offline() {
+    let t = Test::new();
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        for entry in crate::support::walk(from) {
+            let rel = std::path::Path::new(&entry)
+                .strip_prefix(from)
+                .unwrap()
+                .to_path_buf();
+            if rel.starts_with(".vip-run") || rel.starts_with("results") {
+                continue;
+            }
+            let dest = to.join(&rel);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(&entry, dest).unwrap();
+        }
+    };
+    copy(
+        &crate::support::root().join("examples"),
+        &t.dir().join("examples"),
+    );
+    let out = t.run_with(&["--sandbox", "examples/hello.yaml"]);
+    out.code(0)
+        .stdout_has("examples/hello.yaml: 1 item: 1 finished");
+    let hello = std::fs::read_to_string(t.dir().join("examples/results/hello/hello.txt")).unwrap();
+    assert!(hello.starts_with("HELLO FROM VIP-RUN\n"), "{hello}");
+}
