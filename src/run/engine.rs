@@ -688,12 +688,13 @@ impl<'a> Runner<'a> {
             .collect()
     }
 
+    /// Executions taking a slot of `max_parallel` (an `Unknown` one given up on does not).
     fn running_count(&self) -> usize {
         self.state
             .items
             .values()
             .filter_map(|s| s.attempts.last())
-            .filter(|a| Self::is_active(a))
+            .filter(|a| Self::is_active(a) && !self.unknown_expired(&a.execution_id))
             .count()
     }
 
@@ -1334,7 +1335,8 @@ impl<'a> Runner<'a> {
             if done {
                 break;
             }
-            if options.download_only && !outcomes.iter().any(|(_, o)| *o == Outcome::InProgress) {
+            // `download` fetches what is finished now; it does not wait for the rest.
+            if options.download_only {
                 break;
             }
             let running = self.running_count();

@@ -9,5 +9,6 @@ mod python_client;
 mod run;
 mod sandbox;
 mod secrets;
+mod snapshots;
 mod support;
 mod validate;
