@@ -36,8 +36,11 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
     /// Print errors only: no summaries, no warnings.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Say more on stderr: `-v` each retry's reason and the run's decisions, `-vv` every call to VIP.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// VIP's REST base URL (default: the manifest's `server`, else VIP's public server).
     #[arg(long, global = true, value_name = "URL")]
     pub server: Option<String>,
@@ -109,6 +112,14 @@ mod tests {
         assert_eq!(
             with(&["vip-run", "stauts", "s.yaml"]),
             ["vip-run", "stauts", "s.yaml"]
+        );
+        assert_eq!(
+            with(&["vip-run", "-vv", "whoami"]),
+            ["vip-run", "-vv", "whoami"]
+        );
+        assert_eq!(
+            with(&["vip-run", "-vv", "s.yaml"]),
+            ["vip-run", "-vv", "run", "s.yaml"]
         );
         assert_eq!(with(&["vip-run"]), ["vip-run"]);
     }
@@ -205,6 +216,7 @@ where
             };
         }
     };
+    init_logging(&cli);
     match dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {
@@ -258,6 +270,18 @@ fn with_default_command(mut args: Vec<OsString>) -> Vec<OsString> {
                 };
                 continue;
             }
+            // A cluster of short global flags (`-vv`, `-qv`).
+            let cluster = !arg.starts_with("--")
+                && arg.len() > 2
+                && arg.strip_prefix('-').is_some_and(|flags| {
+                    flags
+                        .chars()
+                        .all(|c| globals.iter().any(|(g, v)| !v && *g == format!("-{c}")))
+                });
+            if cluster {
+                i += 1;
+                continue;
+            }
             // An option of `run` itself, before the manifest.
             args.insert(i, "run".into());
             break;
@@ -271,6 +295,25 @@ fn with_default_command(mut args: Vec<OsString>) -> Vec<OsString> {
         break;
     }
     args
+}
+
+/// Logs go to stderr: warnings (a retry, say) unless `-q`, more with `-v`, every call with
+/// `-vv`. They name calls by method and path; the key is never in either.
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => tracing::Level::ERROR,
+        (false, 0) => tracing::Level::WARN,
+        (false, 1) => tracing::Level::INFO,
+        (false, _) => tracing::Level::DEBUG,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .without_time()
+        .with_level(true)
+        .with_ansi(crate::report::stderr_is_fancy())
+        .try_init();
 }
 
 fn ok(result: Result<(), Error>) -> Result<i32, Error> {

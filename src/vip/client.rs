@@ -283,11 +283,20 @@ impl Client {
             request = request.header(CONTENT_TYPE, ct);
         }
         let operation = call.operation();
+        let started = std::time::Instant::now();
         let response = request
             .send()
             .await
-            .map_err(|e| transport_error(&operation, &e))?;
-        check_status(&operation, response).await
+            .map_err(|e| transport_error(&operation, &e));
+        match &response {
+            Ok(r) => tracing::debug!(
+                "{operation} → {} in {} ms",
+                r.status().as_u16(),
+                started.elapsed().as_millis()
+            ),
+            Err(e) => tracing::debug!("{e}"),
+        }
+        check_status(&operation, response?).await
     }
 
     /// Sends `call`, retrying as its class allows; returns the successful response.
@@ -299,6 +308,7 @@ impl Client {
         (|| self.send_once(&call))
             .retry(self.backoff())
             .when(|e| class.retries(e))
+            .notify(retrying)
             .await
     }
 
@@ -644,6 +654,7 @@ impl Client {
         attempt
             .retry(self.backoff())
             .when(|e| Class::IdempotentWrite.retries(e))
+            .notify(retrying)
             .await
     }
 
@@ -702,8 +713,14 @@ impl Client {
         attempt
             .retry(self.backoff())
             .when(|e| Class::Read.retries(e))
+            .notify(retrying)
             .await
     }
+}
+
+/// Says that a call failed and will be tried again: a retry is never silent.
+fn retrying(error: &VipError, wait: Duration) {
+    tracing::warn!("{error}; trying again in {:.1} s", wait.as_secs_f64());
 }
 
 /// Which log.

@@ -294,7 +294,8 @@ fn an_unreachable_server_exits_5() {
         ])
         .run()
         .code(5)
-        .stderr_has("cannot connect to the server");
+        .stderr_has("cannot connect to the server")
+        .stderr_has("trying again in");
 }
 
 #[test]
@@ -305,4 +306,19 @@ fn plain_http_to_another_host_is_refused() {
         .run()
         .code(2)
         .stderr_has("refusing plain http to vip.example.org");
+}
+
+#[test]
+fn verbose_shows_every_call_without_the_key() {
+    let sb = sandbox();
+    let out = Test::new()
+        .against(&sb, DEMO)
+        .args(&["-vv", "whoami"])
+        .run();
+    out.code(0)
+        .stderr_has("GET /path/vip → 200")
+        .stderr_has("GET /pipelines → 200");
+    assert!(!out.stderr.contains(DEMO));
+    let quiet = Test::new().against(&sb, DEMO).args(&["whoami"]).run();
+    assert!(quiet.stderr.is_empty(), "{}", quiet.stderr);
 }
