@@ -1014,6 +1014,30 @@ impl<'a> Runner<'a> {
         self.save()
     }
 
+    /// Reports an output that stays on VIP, and records why.
+    fn not_downloaded(
+        &mut self,
+        key: &str,
+        remote: &str,
+        local: Option<PathBuf>,
+        size: Option<u64>,
+        shown: String,
+        why: String,
+    ) -> Output {
+        self.emit(&Event::NotDownloaded {
+            item: key.to_owned(),
+            remote: remote.to_owned(),
+            reason: shown,
+        });
+        Output {
+            remote: remote.to_owned(),
+            size,
+            local,
+            done: false,
+            problem: Some(why),
+        }
+    }
+
     async fn fetch_output(
         &mut self,
         item: &Item,
@@ -1025,35 +1049,14 @@ impl<'a> Runner<'a> {
         let local = match local_output_path(folder, results, remote) {
             Ok(p) => p,
             Err(why) => {
-                self.emit(&Event::NotDownloaded {
-                    item: key,
-                    remote: remote.to_owned(),
-                    reason: format!("refused: {why}"),
-                });
-                return Ok(Output {
-                    remote: remote.to_owned(),
-                    size: None,
-                    local: None,
-                    done: false,
-                    problem: Some(why),
-                });
+                let shown = format!("refused: {why}");
+                return Ok(self.not_downloaded(&key, remote, None, None, shown, why));
             }
         };
         let props = self.conn.client.properties(remote).await?;
         if props.is_directory == Some(true) {
             let why = "a folder: VIP cannot send folders; list it in the VIP portal".to_owned();
-            self.emit(&Event::NotDownloaded {
-                item: key,
-                remote: remote.to_owned(),
-                reason: why.clone(),
-            });
-            return Ok(Output {
-                remote: remote.to_owned(),
-                size: None,
-                local: Some(local),
-                done: false,
-                problem: Some(why),
-            });
+            return Ok(self.not_downloaded(&key, remote, Some(local), None, why.clone(), why));
         }
         let size = props.size;
         if let (Some(size), Some(cap)) = (size, self.cap)
@@ -1064,18 +1067,14 @@ impl<'a> Runner<'a> {
                 crate::report::validate::human_bytes(size),
                 crate::report::validate::human_bytes(cap)
             );
-            self.emit(&Event::NotDownloaded {
-                item: key,
-                remote: remote.to_owned(),
-                reason: why.clone(),
-            });
-            return Ok(Output {
-                remote: remote.to_owned(),
-                size: Some(size),
-                local: Some(local),
-                done: false,
-                problem: Some(why),
-            });
+            return Ok(self.not_downloaded(
+                &key,
+                remote,
+                Some(local),
+                Some(size),
+                why.clone(),
+                why,
+            ));
         }
         if size.is_some() && file_size(&local) == size {
             return Ok(Output {
@@ -1117,18 +1116,7 @@ impl<'a> Runner<'a> {
                 "received {written} bytes of {}: run again to retry",
                 size.unwrap_or(0)
             );
-            self.emit(&Event::NotDownloaded {
-                item: key,
-                remote: remote.to_owned(),
-                reason: why.clone(),
-            });
-            return Ok(Output {
-                remote: remote.to_owned(),
-                size,
-                local: Some(local),
-                done: false,
-                problem: Some(why),
-            });
+            return Ok(self.not_downloaded(&key, remote, Some(local), size, why.clone(), why));
         }
         std::fs::rename(&part, &local)
             .map_err(|e| Error::State(format!("cannot write {}: {e}", local.display())))?;
