@@ -239,6 +239,11 @@ fn faults_on_the_way_lose_nothing_and_duplicate_nothing() {
 
 /// Starts the binary on `t`'s folder and waits until stderr has a line containing `marker`.
 fn spawn_until(t: &Test, args: &[&str], marker: &str) -> Child {
+    spawn_until_seen(t, args, marker, 1)
+}
+
+/// Like [`spawn_until`], waiting for `times` lines containing `marker`.
+fn spawn_until_seen(t: &Test, args: &[&str], marker: &str, times: usize) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vip-run"))
         .current_dir(t.dir())
         .args(t.extra_args())
@@ -252,10 +257,11 @@ fn spawn_until(t: &Test, args: &[&str], marker: &str) -> Child {
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let mut seen = 0;
+    while seen < times {
         assert!(Instant::now() < deadline, "never saw {marker:?}");
         match lines.next() {
-            Some(Ok(line)) if line.contains(marker) => break,
+            Some(Ok(line)) if line.contains(marker) => seen += 1,
             Some(_) => {}
             None => panic!("the run ended before {marker:?}"),
         }
@@ -303,9 +309,7 @@ fn ctrl_c_saves_state_leaves_executions_running_and_cancel_kills_them() {
         .manifest(&hello_matrix(2, 2))
         .file("in.txt", "hello\n")
         .against(&sb, DEMO);
-    let mut child = spawn_until(&t, &["--progress", "plain", "study.yaml"], "launched");
-    // Let the second launch happen too.
-    std::thread::sleep(Duration::from_millis(800));
+    let mut child = spawn_until_seen(&t, &["--progress", "plain", "study.yaml"], "launched", 2);
     let pid = child.id().to_string();
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
     let status = child.wait().unwrap();
@@ -342,8 +346,12 @@ fn plan_shows_changes_and_detach_returns_after_launching() {
     assert_eq!(posts(&sb), 0, "plan changes nothing");
     t.run_with(&["--detach", "study.yaml"]).code(0);
     assert_eq!(posts(&sb), 2);
-    // Wait for the sandbox to finish them, then fetch the results.
-    std::thread::sleep(Duration::from_millis(1200));
+    // Wait for the sandbox to finish them (as `status` says), then fetch the results.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while executions(&sb).iter().any(|(_, s)| s != "Finished") {
+        assert!(Instant::now() < deadline, "the sandbox never finished");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     t.run_with(&["download", "study.yaml"]).code(0);
     assert!(t.dir().join("results/sub-02/hello.txt").is_file());
     t.run_with(&["plan", "--detailed-exitcode", "study.yaml"])
