@@ -333,6 +333,34 @@ fn ctrl_c_saves_state_leaves_executions_running_and_cancel_kills_them() {
 }
 
 #[test]
+fn a_rerun_after_ctrl_c_picks_the_executions_up() {
+    let sb = sandbox(2_500, 2);
+    let t = Test::new()
+        .manifest(&hello_matrix(2, 2))
+        .file("in.txt", "hello\n")
+        .against(&sb, DEMO);
+    let mut child = spawn_until_seen(&t, &["--progress", "plain", "study.yaml"], "launched", 2);
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    t.run_with(&["cancel", "--item", "sub-01", "study.yaml"])
+        .code(0)
+        .stdout_has("killed 1 execution");
+    // sub-02 is picked up and finishes; sub-01 was killed on purpose: reported, not relaunched.
+    let out = t.run_with(&["study.yaml"]);
+    out.code(1)
+        .stdout_has("1 finished")
+        .stdout_has("sub-01: FAILED: Killed");
+    assert!(t.dir().join("results/sub-02/hello.txt").is_file());
+    assert_eq!(posts(&sb), 2, "nothing was launched again");
+    t.run_with(&["cancel", "--item", "sub-9", "study.yaml"])
+        .code(2)
+        .stderr_has("has no item `sub-9`");
+}
+
+#[test]
 fn plan_shows_changes_and_detach_returns_after_launching() {
     let sb = sandbox(800, 2);
     let t = Test::new()
