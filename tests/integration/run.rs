@@ -542,4 +542,16 @@ fn the_readmes_quick_start_runs_offline() {
         .stdout_has("examples/hello.yaml: 1 item: 1 finished");
     let hello = std::fs::read_to_string(t.dir().join("examples/results/hello/hello.txt")).unwrap();
     assert!(hello.starts_with("HELLO FROM VIP-RUN\n"), "{hello}");
+    // The CSV cohort runs there too: paired list inputs make two jobs per subject.
+    t.run_with(&["--sandbox", "examples/cohort-foreach.yaml"])
+        .code(0)
+        .stdout_has("3 items: 3 finished");
+    let archive = t
+        .dir()
+        .join("examples/results/cohort/Paris, NeuroSpin/sub-03/002/results");
+    assert!(
+        archive.join("quantification.csv").is_file(),
+        "{}",
+        archive.display()
+    );
 }
