@@ -193,7 +193,7 @@ async fn run_one(
     conn: &Connection,
     interrupt: &Interrupt,
 ) -> Result<Summary, Error> {
-    let paths = Paths::new(v, args.common.state_dir.as_deref());
+    let paths = Paths::new(v, args.common.state_dir.as_deref(), cli.sandbox);
     let _lock = RunLock::acquire(&paths.lock, args.common.lock_wait).map_err(Error::Locked)?;
     let pre = preflight(cli, v, conn).await?;
     let cap = pre
@@ -325,7 +325,7 @@ pub async fn download(cli: &Cli, args: &OneManifest) -> Result<i32, Error> {
     let v = load(cli, &args.manifest, &args.common)?;
     let conn = Connection::open(&cli.connect_options(), Some(&v)).await?;
     let result = async {
-        let paths = Paths::new(&v, args.common.state_dir.as_deref());
+        let paths = Paths::new(&v, args.common.state_dir.as_deref(), cli.sandbox);
         let _lock = RunLock::acquire(&paths.lock, args.common.lock_wait).map_err(Error::Locked)?;
         let platform = conn
             .client
@@ -379,7 +379,7 @@ pub async fn cancel(cli: &Cli, args: &CancelArgs) -> Result<i32, Error> {
     }
     let conn = Connection::open(&cli.connect_options(), Some(&v)).await?;
     let result = async {
-        let paths = Paths::new(&v, args.common.state_dir.as_deref());
+        let paths = Paths::new(&v, args.common.state_dir.as_deref(), cli.sandbox);
         let _lock = RunLock::acquire(&paths.lock, args.common.lock_wait).map_err(Error::Locked)?;
         let mut reporter = Reporter::new(cli.output, cli.progress, v.items.len());
         let mut runner = Runner::new(&v, &conn, paths, &mut reporter, Interrupt::default(), None)?;
@@ -416,7 +416,7 @@ pub async fn status(cli: &Cli, args: &OneManifest) -> Result<i32, Error> {
     let v = load(cli, &args.manifest, &args.common)?;
     let conn = Connection::open(&cli.connect_options(), Some(&v)).await?;
     let result = async {
-        let paths = Paths::new(&v, args.common.state_dir.as_deref());
+        let paths = Paths::new(&v, args.common.state_dir.as_deref(), cli.sandbox);
         // Read-only: no lock, nothing saved.
         let mut reporter = Reporter::new(cli.output, report::run::Progress::None, v.items.len());
         let mut runner = Runner::new(
@@ -568,7 +568,7 @@ async fn plan_actions(
     args: &OneManifest,
 ) -> Result<Vec<Action>, Error> {
     let _ = preflight(cli, v, conn).await?;
-    let paths = Paths::new(v, args.common.state_dir.as_deref());
+    let paths = Paths::new(v, args.common.state_dir.as_deref(), cli.sandbox);
     let state = State::load(&paths.state).map_err(Error::State)?;
     let mut reporter = Reporter::new(cli.output, report::run::Progress::None, v.items.len());
     let mut runner = Runner::new(v, conn, paths, &mut reporter, Interrupt::default(), None)?;

@@ -539,7 +539,12 @@ fn the_readmes_quick_start_runs_offline() {
     );
     let out = t.run_with(&["--sandbox", "examples/hello.yaml"]);
     out.code(0)
-        .stdout_has("examples/hello.yaml: 1 item: 1 finished");
+        .stdout_has("examples/hello.yaml: 1 item: 1 finished")
+        .stdout_has("run record: examples/.vip-run/sandbox/hello/run.json");
+    assert!(
+        !t.dir().join("examples/.vip-run/hello").exists(),
+        "real-run state is untouched"
+    );
     let hello = std::fs::read_to_string(t.dir().join("examples/results/hello/hello.txt")).unwrap();
     assert!(hello.starts_with("HELLO FROM VIP-RUN\n"), "{hello}");
     // The CSV cohort runs there too: paired list inputs make two jobs per subject.

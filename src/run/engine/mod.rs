@@ -55,8 +55,10 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// The paths for `v`, under `state_dir` (default: `.vip-run` next to the manifest).
-    pub fn new(v: &Validated, state_dir: Option<&Path>) -> Self {
+    /// The paths for `v`, under `state_dir` (default: `.vip-run` next to the manifest). Runs
+    /// against the in-process sandbox keep their own state (`.vip-run/sandbox/<name>`): a
+    /// try-out never touches the state of real runs.
+    pub fn new(v: &Validated, state_dir: Option<&Path>, sandbox: bool) -> Self {
         let root = state_dir.map_or_else(
             || {
                 if v.dir == Path::new(".") {
@@ -67,7 +69,11 @@ impl Paths {
             },
             Path::to_path_buf,
         );
-        let dir = root.join(&v.name);
+        let dir = if sandbox {
+            root.join("sandbox").join(&v.name)
+        } else {
+            root.join(&v.name)
+        };
         Self {
             state: dir.join("state.json"),
             lock: dir.join("lock"),
