@@ -171,7 +171,7 @@ impl DataTree {
             },
             Some(p) => match fs::metadata(p) {
                 Ok(meta) => properties_of(&located.vip, &meta, p, false),
-                Err(_) => missing(&located.vip),
+                Err(_) => PathProperties::missing(&located.vip),
             },
         }
     }
@@ -246,18 +246,6 @@ pub(crate) fn normalise(raw: &str) -> Option<Vec<String>> {
         }
     }
     Some(out)
-}
-
-fn missing(path: &str) -> PathProperties {
-    PathProperties {
-        path: path.to_owned(),
-        last_modification_date: None,
-        is_directory: None,
-        exists: false,
-        size: None,
-        execution_id: None,
-        mime_type: None,
-    }
 }
 
 fn properties_of(vip: &str, meta: &fs::Metadata, path: &Path, listed: bool) -> PathProperties {

@@ -308,7 +308,7 @@ async fn dispatch(shared: &Shared, parts: &Parts, incoming: &mut Incoming) -> Ou
                 .iter()
                 .map(|p| match shared.data.locate(me, user, p) {
                     Ok(located) => DataTree::properties(&located, user),
-                    Err(_) => missing_properties(p),
+                    Err(_) => crate::vip::wire::PathProperties::missing(p),
                 })
                 .collect();
             Ok(json(&results))
@@ -592,18 +592,6 @@ async fn rename_execution(
     }
     engine.rename(index, name);
     Ok(json(&engine.execution(index, world, Instant::now())))
-}
-
-fn missing_properties(path: &str) -> crate::vip::wire::PathProperties {
-    crate::vip::wire::PathProperties {
-        path: path.to_owned(),
-        last_modification_date: None,
-        is_directory: None,
-        exists: false,
-        size: None,
-        execution_id: None,
-        mime_type: None,
-    }
 }
 
 async fn data_route(

@@ -439,6 +439,21 @@ fn yes() -> bool {
     true
 }
 
+impl PathProperties {
+    /// What `?action=properties` answers for a path that does not exist (200, `exists: false`).
+    pub fn missing(path: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            last_modification_date: None,
+            is_directory: None,
+            exists: false,
+            size: None,
+            execution_id: None,
+            mime_type: None,
+        }
+    }
+}
+
 /// `GET /path/…?action=exists`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Exists {

@@ -19,6 +19,14 @@ fn hello_matrix(subjects: usize, max_parallel: u32) -> String {
     )
 }
 
+/// A scratch folder with `manifest` and its `in.txt`, pointed at `sb` as the demo user.
+fn hello_test(sb: &SandboxHandle, manifest: &str) -> Test {
+    Test::new()
+        .manifest(manifest)
+        .file("in.txt", "hello\n")
+        .against(sb, DEMO)
+}
+
 fn sandbox(exec_ms: u64, quota: u32) -> SandboxHandle {
     SandboxHandle::start(Config {
         exec_duration: Duration::from_millis(exec_ms),
@@ -72,11 +80,7 @@ fn assert_one_execution_per_item(sb: &SandboxHandle, items: usize) {
 #[test]
 fn a_matrix_runs_to_the_end_and_a_rerun_does_nothing() {
     let sb = sandbox(400, 2);
-    let t = Test::new()
-        .manifest(&hello_matrix(6, 2))
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO)
-        .args(&["--progress", "plain", "study.yaml"]);
+    let t = hello_test(&sb, &hello_matrix(6, 2)).args(&["--progress", "plain", "study.yaml"]);
     let out = t.run();
     out.code(0).stdout_has("6 items: 6 finished, 0 failed");
     for i in 1..=6 {
@@ -105,10 +109,7 @@ fn a_matrix_runs_to_the_end_and_a_rerun_does_nothing() {
 #[test]
 fn quota_one_runs_items_one_after_another() {
     let sb = sandbox(200, 1);
-    Test::new()
-        .manifest(&hello_matrix(5, 3))
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO)
+    hello_test(&sb, &hello_matrix(5, 3))
         .args(&["--progress", "plain", "study.yaml"])
         .run()
         .code(0)
@@ -119,11 +120,7 @@ fn quota_one_runs_items_one_after_another() {
 #[test]
 fn a_lost_state_file_does_not_duplicate_executions() {
     let sb = sandbox(200, 2);
-    let t = Test::new()
-        .manifest(&hello_matrix(3, 2))
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO)
-        .args(&["study.yaml"]);
+    let t = hello_test(&sb, &hello_matrix(3, 2)).args(&["study.yaml"]);
     t.run().code(0);
     std::fs::remove_file(t.dir().join(".vip-run/hello/state.json")).unwrap();
     t.run().code(0).stdout_has("3 finished");
@@ -133,11 +130,7 @@ fn a_lost_state_file_does_not_duplicate_executions() {
 #[test]
 fn changed_inputs_relaunch_only_that_item() {
     let sb = sandbox(200, 2);
-    let t = Test::new()
-        .manifest(&hello_matrix(3, 2))
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO)
-        .args(&["study.yaml"]);
+    let t = hello_test(&sb, &hello_matrix(3, 2)).args(&["study.yaml"]);
     t.run().code(0);
     let changed = hello_matrix(3, 2).replace(
         "message: \"hi {{ subject }}\"",
@@ -157,10 +150,7 @@ fn failures_exit_1_with_the_stderr_tail_junit_and_json() {
         "message: \"hi {{ subject }}\"",
         "message: \"{% if subject == 'sub-02' %}FAIL{% else %}hi{% endif %} {{ subject }}\"",
     );
-    let t = Test::new()
-        .manifest(&manifest)
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO);
+    let t = hello_test(&sb, &manifest);
     let out = t.run_with(&["--junit", "junit.xml", "study.yaml"]);
     out.code(1)
         .stdout_has("sub-02: FAILED: ExecutionFailed")
@@ -192,10 +182,7 @@ fn retries_relaunch_failed_items_under_a_new_name() {
     });
     let manifest =
         hello_matrix(4, 2).replace("poll_interval: 1s", "poll_interval: 1s\n  retries: 6");
-    Test::new()
-        .manifest(&manifest)
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO)
+    hello_test(&sb, &manifest)
         .args(&["study.yaml"])
         .run()
         .code(0)
@@ -218,10 +205,7 @@ fn faults_on_the_way_lose_nothing_and_duplicate_nothing() {
         seed: 5,
         ..Config::default()
     });
-    let t = Test::new()
-        .manifest(&hello_matrix(4, 2))
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO);
+    let t = hello_test(&sb, &hello_matrix(4, 2));
     // A launch may be lost beyond repair in one run (VIP never said); the next run finishes.
     let first = t.run_with(&["--max-retries", "8", "study.yaml"]);
     if first.code != 0 {
@@ -275,10 +259,7 @@ fn spawn_until_seen(t: &Test, args: &[&str], marker: &str, times: usize) -> Chil
 fn kill_9_at_any_point_then_a_rerun_finishes_without_duplicates() {
     for marker in ["uploaded", "launched", "Finished (jobs", "downloaded"] {
         let sb = sandbox(700, 2);
-        let t = Test::new()
-            .manifest(&hello_matrix(4, 2))
-            .file("in.txt", "hello\n")
-            .against(&sb, DEMO);
+        let t = hello_test(&sb, &hello_matrix(4, 2));
         let mut child = spawn_until(&t, &["--progress", "plain", "study.yaml"], marker);
         child.kill().unwrap();
         child.wait().unwrap();
@@ -305,10 +286,7 @@ fn kill_9_at_any_point_then_a_rerun_finishes_without_duplicates() {
 #[test]
 fn ctrl_c_saves_state_leaves_executions_running_and_cancel_kills_them() {
     let sb = sandbox(60_000, 2);
-    let t = Test::new()
-        .manifest(&hello_matrix(2, 2))
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO);
+    let t = hello_test(&sb, &hello_matrix(2, 2));
     let mut child = spawn_until_seen(&t, &["--progress", "plain", "study.yaml"], "launched", 2);
     let pid = child.id().to_string();
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
@@ -335,10 +313,7 @@ fn ctrl_c_saves_state_leaves_executions_running_and_cancel_kills_them() {
 #[test]
 fn a_rerun_after_ctrl_c_picks_the_executions_up() {
     let sb = sandbox(2_500, 2);
-    let t = Test::new()
-        .manifest(&hello_matrix(2, 2))
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO);
+    let t = hello_test(&sb, &hello_matrix(2, 2));
     let mut child = spawn_until_seen(&t, &["--progress", "plain", "study.yaml"], "launched", 2);
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -363,10 +338,7 @@ fn a_rerun_after_ctrl_c_picks_the_executions_up() {
 #[test]
 fn plan_shows_changes_and_detach_returns_after_launching() {
     let sb = sandbox(800, 2);
-    let t = Test::new()
-        .manifest(&hello_matrix(2, 2))
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO);
+    let t = hello_test(&sb, &hello_matrix(2, 2));
     let out = t.run_with(&["plan", "--detailed-exitcode", "study.yaml"]);
     out.code(2)
         .stdout_has("upload")
@@ -389,10 +361,7 @@ fn plan_shows_changes_and_detach_returns_after_launching() {
 #[test]
 fn a_second_run_of_the_same_manifest_waits_or_refuses() {
     let sb = sandbox(60_000, 2);
-    let t = Test::new()
-        .manifest(&hello_matrix(1, 1))
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO);
+    let t = hello_test(&sb, &hello_matrix(1, 1));
     let mut child = spawn_until(&t, &["--progress", "plain", "study.yaml"], "launched");
     let out = t.run_with(&["study.yaml"]);
     out.code(1)
@@ -405,10 +374,7 @@ fn a_second_run_of_the_same_manifest_waits_or_refuses() {
 fn outputs_over_the_cap_are_reported_with_their_path() {
     let sb = sandbox(200, 2);
     let manifest = "version: 1\nname: big\npipeline_id: LargeOutput/1.0\ngroup: Demo\ninputs:\n  input_file: in.txt\nresults:\n  download: out\nexecution:\n  poll_interval: 1s\n";
-    let t = Test::new()
-        .manifest(manifest)
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO);
+    let t = hello_test(&sb, manifest);
     let out = t.run_with(&["--progress", "plain", "study.yaml"]);
     out.code(0)
         .stderr_has("NOT downloaded /vip/Home/vip-run/big/")
@@ -484,10 +450,7 @@ fn a_malicious_server_cannot_write_outside_the_results_folder() {
 #[test]
 fn a_changed_local_file_is_named_with_the_items_that_used_it() {
     let sb = sandbox(200, 2);
-    let t = Test::new()
-        .manifest(&hello_matrix(2, 2))
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO);
+    let t = hello_test(&sb, &hello_matrix(2, 2));
     t.run_with(&["study.yaml"]).code(0);
     std::fs::write(t.dir().join("in.txt"), "a new version\n").unwrap();
     t.run_with(&["--progress", "plain", "study.yaml"])
@@ -505,10 +468,7 @@ fn executions_over_their_time_limit_are_reported_and_killed() {
         "poll_interval: 1s",
         "poll_interval: 1s\n  timeout: 1s\n  kill_on_timeout: true",
     );
-    let t = Test::new()
-        .manifest(&manifest)
-        .file("in.txt", "hello\n")
-        .against(&sb, DEMO);
+    let t = hello_test(&sb, &manifest);
     let out = t.run_with(&["--progress", "plain", "study.yaml"]);
     out.code(1)
         .stderr_has("sub-01: timed out after 1s, killed")
