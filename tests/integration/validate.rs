@@ -4,6 +4,14 @@ use serde_json::{Value, json};
 
 use crate::support::{HEAD, Test};
 
+/// `validate --output json` on a scratch folder holding `manifest` as `study.yaml`.
+fn validate_json(manifest: &str) -> crate::support::Output {
+    Test::new()
+        .manifest(manifest)
+        .args(&["validate", "--output", "json", "study.yaml"])
+        .run()
+}
+
 fn items(out: &crate::support::Output) -> Vec<Value> {
     out.json_lines()[0]["items"].as_array().unwrap().clone()
 }
@@ -62,10 +70,7 @@ fn anchors_and_merge_keys_are_understood() {
     let manifest = format!(
         "{HEAD}vars:\n  defaults: &defaults\n    max_parallel: 3\n    retries: 2\n  greeting: &greeting Salut\nexecution:\n  <<: *defaults\n  retries: 1\ninputs:\n  message: *greeting\n"
     );
-    let out = Test::new()
-        .manifest(&manifest)
-        .args(&["validate", "--output", "json", "study.yaml"])
-        .run();
+    let out = validate_json(&manifest);
     out.code(0);
     let record = &out.json_lines()[0];
     assert_eq!(record["execution"]["max_parallel"], 3);
@@ -81,10 +86,7 @@ fn matrix_include_and_exclude_follow_github_actions() {
     let manifest = format!(
         "{HEAD}matrix:\n  subject: [a, b]\n  te: [30, 35]\n  exclude:\n    - {{ subject: b, te: 35 }}\n  include:\n    - {{ subject: a, note: first }}\n    - {{ subject: c, te: 40 }}\ninputs:\n  message: \"{{{{ subject }}}}-{{{{ te }}}}\"\n"
     );
-    let out = Test::new()
-        .manifest(&manifest)
-        .args(&["validate", "--output", "json", "study.yaml"])
-        .run();
+    let out = validate_json(&manifest);
     out.code(0);
     let items = items(&out);
     let keys: Vec<&str> = items.iter().map(|i| i["key"].as_str().unwrap()).collect();
@@ -131,10 +133,7 @@ fn lookalike_subjects_get_distinct_valid_names() {
     let manifest = format!(
         "{HEAD}matrix:\n  subject: [\"sub.01\", sub_01, \"sub 01\", \"sub/01\", \"süb-01\", sub-01]\n"
     );
-    let out = Test::new()
-        .manifest(&manifest)
-        .args(&["validate", "--output", "json", "study.yaml"])
-        .run();
+    let out = validate_json(&manifest);
     out.code(0);
     let items = items(&out);
     let names: Vec<&str> = items
@@ -159,10 +158,7 @@ fn lookalike_subjects_get_distinct_valid_names() {
 #[test]
 fn keys_that_would_collide_are_made_unique() {
     let manifest = format!("{HEAD}matrix:\n  a: [x-y, x]\n  b: [z, y-z]\n");
-    let out = Test::new()
-        .manifest(&manifest)
-        .args(&["validate", "--output", "json", "study.yaml"])
-        .run();
+    let out = validate_json(&manifest);
     out.code(0);
     let keys: Vec<String> = items(&out)
         .iter()
@@ -246,10 +242,7 @@ fn max_items_can_be_raised() {
 #[test]
 fn list_inputs_stay_lists() {
     let manifest = format!("{HEAD}inputs:\n  message: [a, 1.5, true]\n");
-    let out = Test::new()
-        .manifest(&manifest)
-        .args(&["validate", "--output", "json", "study.yaml"])
-        .run();
+    let out = validate_json(&manifest);
     out.code(0);
     assert_eq!(
         items(&out)[0]["inputs"]["message"],
