@@ -1,7 +1,10 @@
 //! The top-level error: what ends a command, and the exit code it means.
 
 use crate::exit_code;
+use crate::files::FileError;
 use crate::manifest::api_key::KeyError;
+use crate::run::lock::LockError;
+use crate::run::state::StateError;
 use crate::vip::VipError;
 
 /// Why a command stopped.
@@ -36,12 +39,32 @@ pub enum Error {
     /// A call to VIP failed in a way the command did not handle itself.
     #[error("{0}")]
     Vip(#[from] VipError),
-    /// The run's state or local files could not be read or written.
-    #[error("{0}")]
-    State(String),
-    /// Another run holds the manifest's lock.
-    #[error("{0}")]
-    Locked(String),
+    /// The run's state cannot be read or written.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A local file cannot be read or written.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// VIP kept fewer bytes of an upload than were sent.
+    #[error(
+        "VIP stored {stored} bytes of {local} ({size} bytes) at {remote}; run again to re-upload"
+    )]
+    UploadIncomplete {
+        /// The local file.
+        local: String,
+        /// Its size.
+        size: u64,
+        /// What VIP holds.
+        stored: u64,
+        /// Where.
+        remote: String,
+    },
+    /// Another run holds the manifest's lock (or it cannot be taken).
+    #[error(transparent)]
+    Locked(#[from] LockError),
+    /// An error under `plan --detailed-exitcode`, where any error exits 1.
+    #[error(transparent)]
+    Detailed(Box<Error>),
     /// The in-process sandbox could not start.
     #[error("cannot start the sandbox: {0}")]
     Sandbox(String),
@@ -63,7 +86,13 @@ impl Error {
             }
             Self::Usage(_) | Self::Vip(VipError::Config(_)) => exit_code::USAGE,
             Self::Vip(e) if e.is_unreachable() => exit_code::UNREACHABLE,
-            Self::Vip(_) | Self::Output(_) | Self::State(_) | Self::Locked(_) => exit_code::FAILED,
+            Self::Vip(_)
+            | Self::Output(_)
+            | Self::State(_)
+            | Self::File(_)
+            | Self::UploadIncomplete { .. }
+            | Self::Locked(_)
+            | Self::Detailed(_) => exit_code::FAILED,
             Self::Sandbox(_) => exit_code::UNREACHABLE,
         }
     }
@@ -71,6 +100,7 @@ impl Error {
     /// A `help:` line to print under the error, if there is one.
     pub fn help(&self) -> Option<String> {
         match self {
+            Self::Detailed(inner) => inner.help(),
             Self::Access { help, .. } => help.clone(),
             Self::Key(KeyError::EnvUnset(name)) => Some(format!(
                 "export {name}=<your key> (VIP portal: My Account → API key), or name another source with --api-key-env / --api-key-file"

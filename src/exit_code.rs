@@ -12,6 +12,8 @@ pub const INVALID_MANIFEST: i32 = 3;
 pub const AUTH: i32 = 4;
 /// VIP is unreachable, or failing after retries.
 pub const UNREACHABLE: i32 = 5;
+/// `plan --detailed-exitcode`: the plan has changes to make.
+pub const PLAN_CHANGES: i32 = 2;
 /// Interrupted (Ctrl-C).
 pub const INTERRUPTED: i32 = 130;
 

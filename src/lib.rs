@@ -3,16 +3,26 @@
 //! Layers, with dependencies pointing one way: `cli` → `run` → {`manifest`, `vip`, `report`};
 //! `sandbox` (the VIP simulator) shares only the wire types and rules with `vip`.
 //! `main.rs` only calls [`run`] and exits with its code.
+//!
+//! - `cli`: arguments (clap, then validated settings) and dispatch; the one error boundary;
+//! - `run`: every command's flow, the [`run::Plan`], the runner, state, locks;
+//! - `manifest`: the model, loading, templates, expansion, the offline checks;
+//! - `vip`: the CARMIN/VIP client (typed calls, errors, retries, transfers);
+//! - `report`: everything users read (diagnostics, progress, summaries, tables, JSON);
+//! - `sandbox`: the VIP simulator;
+//! - leaves used by all: `error` and `exit_code` (what ends a command), `files` (atomic
+//!   writes, file errors), `time` (UTC timestamps).
 
-pub mod calendar;
 pub mod cli;
 pub mod error;
 pub mod exit_code;
+pub mod files;
 pub mod manifest;
 pub mod report;
 pub mod run;
 pub mod sandbox;
 pub mod schema;
+pub mod time;
 pub mod vip;
 
 pub use cli::run;

@@ -1,193 +1,21 @@
-//! The command line: arguments (parsed by clap), then dispatch to the commands.
-//!
-//! [`run`] is the library's entry point: it parses, runs the command, prints the one error
-//! that ends it (commands print their own output and diagnostics) and returns the exit code.
+//! The command line: clap parses ([`args`]), [`settings`] validates, then each command calls
+//! `run` for its flow and `report` for its output. [`run`] is the library's entry point: it
+//! parses, runs the command, prints the one error that ends it, and returns the exit code.
 
-mod discover;
-mod init;
-mod runs;
-mod validate;
+mod args;
+mod settings;
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::Duration;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser};
 
 use crate::error::Error;
 use crate::exit_code;
-use crate::manifest;
-use crate::report::OutputFormat;
-use crate::run::ConnectOptions;
+use crate::report;
+use crate::run as flow;
 
-/// Run declarative YAML recipes on VIP, the Virtual Imaging Platform.
-#[derive(Debug, Parser)]
-#[command(
-    name = "vip-run",
-    version,
-    about,
-    long_about = None,
-    override_usage = "vip-run [OPTIONS] <COMMAND>\n       vip-run [OPTIONS] MANIFEST...    (short for `vip-run run MANIFEST...`)",
-    after_help = exit_code::TABLE
-)]
-pub struct Cli {
-    /// How to print results: `human`, or `json` (one object per line on stdout).
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
-    /// Print errors only: no summaries, no warnings.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// Say more on stderr: `-v` each retry's reason and the run's decisions, `-vv` every call to VIP.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-    /// VIP's REST base URL (default: the manifest's `server`, else VIP's public server).
-    #[arg(long, global = true, value_name = "URL")]
-    pub server: Option<String>,
-    /// Use a built-in simulator of VIP on this machine instead of a server (offline).
-    #[arg(long, global = true)]
-    pub sandbox: bool,
-    /// Read the API key from this environment variable (overrides the manifest).
-    #[arg(
-        long,
-        global = true,
-        value_name = "NAME",
-        conflicts_with = "api_key_file"
-    )]
-    pub api_key_env: Option<String>,
-    /// Read the API key from this file (overrides the manifest).
-    #[arg(long, global = true, value_name = "PATH")]
-    pub api_key_file: Option<PathBuf>,
-    /// Time allowed to connect to VIP.
-    #[arg(long, global = true, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub connect_timeout: Duration,
-    /// Time allowed for one call to VIP (transfers excepted).
-    #[arg(long, global = true, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub request_timeout: Duration,
-    /// Progress on stderr: a bar on a terminal, plain lines otherwise (`auto`), or as said.
-    #[arg(long, global = true, value_enum, default_value_t = crate::report::run::Progress::Auto)]
-    pub progress: crate::report::run::Progress,
-    /// Also write a `JUnit` XML report (one test case per item).
-    #[arg(long, global = true, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Retries of a failed call that is safe to repeat (never a launch).
-    #[arg(long, global = true, value_name = "N", default_value_t = 5)]
-    pub max_retries: usize,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn with(args: &[&str]) -> Vec<String> {
-        with_default_command(args.iter().map(OsString::from).collect())
-            .into_iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect()
-    }
-
-    #[test]
-    fn a_manifest_alone_means_run() {
-        assert_eq!(with(&["vip-run", "s.yaml"]), ["vip-run", "run", "s.yaml"]);
-        assert_eq!(
-            with(&["vip-run", "--sandbox", "--output", "json", "s.yaml"]),
-            ["vip-run", "--sandbox", "--output", "json", "run", "s.yaml"]
-        );
-        assert_eq!(
-            with(&["vip-run", "--detach", "s.yaml"]),
-            ["vip-run", "run", "--detach", "s.yaml"]
-        );
-        assert_eq!(
-            with(&["vip-run", "--server=http://x", "s.yaml"]),
-            ["vip-run", "--server=http://x", "run", "s.yaml"]
-        );
-        assert_eq!(
-            with(&["vip-run", "status", "s.yaml"]),
-            ["vip-run", "status", "s.yaml"]
-        );
-        assert_eq!(with(&["vip-run", "--help"]), ["vip-run", "--help"]);
-        assert_eq!(
-            with(&["vip-run", "stauts", "s.yaml"]),
-            ["vip-run", "stauts", "s.yaml"]
-        );
-        assert_eq!(
-            with(&["vip-run", "-vv", "whoami"]),
-            ["vip-run", "-vv", "whoami"]
-        );
-        assert_eq!(
-            with(&["vip-run", "-vv", "s.yaml"]),
-            ["vip-run", "-vv", "run", "s.yaml"]
-        );
-        assert_eq!(with(&["vip-run"]), ["vip-run"]);
-    }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    match manifest::duration::parse(text) {
-        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
-        other => other,
-    }
-}
-
-/// The commands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run manifests: check, upload, launch, monitor, download (the default command).
-    Run(runs::RunArgs),
-    /// Show what a run would do (uploads, launches, reuses, downloads); changes nothing.
-    Plan(runs::OneManifest),
-    /// Show the manifest's items and their executions' statuses, refreshed from VIP.
-    Status(runs::OneManifest),
-    /// Kill the manifest's queued and running executions on VIP.
-    Cancel(runs::CancelArgs),
-    /// Download the outputs of finished items.
-    Download(runs::OneManifest),
-    /// Check manifests: offline, and with `--online` against VIP (key, group, pipeline, inputs).
-    Validate(validate::ValidateArgs),
-    /// Check the API key and list your groups.
-    Whoami,
-    /// List the pipelines you can run (optionally those whose id contains QUERY).
-    Pipelines {
-        /// Part of a pipeline id, case-insensitive.
-        query: Option<String>,
-    },
-    /// Show a pipeline's parameters.
-    Pipeline {
-        /// The pipeline, as `Name/version`.
-        id: String,
-    },
-    /// Write a commented starter manifest for a pipeline.
-    Init(init::InitArgs),
-    /// Serve the VIP simulator on this machine until interrupted.
-    Sandbox(crate::sandbox::cli::SandboxArgs),
-    /// Print the manifest JSON Schema (draft-07).
-    Schema,
-    /// Print a shell completion script.
-    Completions {
-        /// The shell.
-        shell: clap_complete::Shell,
-    },
-    /// Print the man page (roff), e.g. `vip-run man > vip-run.1`.
-    Man,
-}
-
-impl Cli {
-    /// What the command line says about reaching VIP.
-    pub fn connect_options(&self) -> ConnectOptions {
-        ConnectOptions {
-            server: self.server.clone(),
-            sandbox: self.sandbox,
-            api_key_env: self.api_key_env.clone(),
-            api_key_file: self.api_key_file.clone(),
-            connect_timeout: Some(self.connect_timeout),
-            request_timeout: Some(self.request_timeout),
-            max_retries: Some(self.max_retries),
-        }
-    }
-}
+pub use args::{Cli, Command};
 
 /// A runtime for the commands that talk to VIP.
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
@@ -316,43 +144,173 @@ fn init_logging(cli: &Cli) {
         .try_init();
 }
 
-fn ok(result: Result<(), Error>) -> Result<i32, Error> {
-    result.map(|()| exit_code::SUCCESS)
-}
-
 fn dispatch(cli: &Cli) -> Result<i32, Error> {
+    let mut stdout = std::io::stdout().lock();
+    let out: &mut dyn Write = &mut stdout;
+    let format = cli.output;
     match &cli.command {
-        Command::Run(args) => runtime()?.block_on(runs::run(cli, args)),
-        Command::Plan(args) => runtime()?.block_on(runs::plan(cli, args)),
-        Command::Status(args) => runtime()?.block_on(runs::status(cli, args)),
-        Command::Cancel(args) => runtime()?.block_on(runs::cancel(cli, args)),
-        Command::Download(args) => runtime()?.block_on(runs::download(cli, args)),
-        Command::Validate(args) => ok(validate::run(cli, args)),
-        Command::Whoami => ok(runtime()?.block_on(discover::whoami(cli))),
-        Command::Pipelines { query } => {
-            ok(runtime()?.block_on(discover::pipelines(cli, query.as_deref())))
+        Command::Run(args) => {
+            let s = settings::build(cli, Some(&args.common), None);
+            runtime()?.block_on(async {
+                let interrupt = flow::Interrupt::on_ctrl_c();
+                let mut code = exit_code::SUCCESS;
+                for path in &args.manifests {
+                    let finished = flow::execute(&s, path, args.detach, &interrupt).await?;
+                    report::summary::render(out, &finished, format, cli.quiet)?;
+                    code = code.max(finished.exit_code());
+                    if finished.summary.interrupted {
+                        break;
+                    }
+                }
+                Ok(code)
+            })
         }
-        Command::Pipeline { id } => ok(runtime()?.block_on(discover::pipeline(cli, id))),
-        Command::Init(args) => ok(runtime()?.block_on(init::run(cli, args))),
-        Command::Sandbox(args) => ok(runtime()?
-            .block_on(crate::sandbox::cli::run(args))
-            .map_err(Error::Sandbox)),
+        Command::Plan(args) => {
+            let s = settings::build(cli, Some(&args.common), None);
+            match runtime()?.block_on(flow::plan(&s, &args.manifest)) {
+                Ok(preview) => {
+                    report::preview::render(out, &preview, format)?;
+                    Ok(if args.detailed_exitcode && preview.changes() > 0 {
+                        exit_code::PLAN_CHANGES
+                    } else {
+                        exit_code::SUCCESS
+                    })
+                }
+                // --detailed-exitcode: 1 for any error.
+                Err(e) if args.detailed_exitcode => Err(Error::Detailed(Box::new(e))),
+                Err(e) => Err(e),
+            }
+        }
+        Command::Status(args) => {
+            let s = settings::build(cli, Some(&args.common), None);
+            let status = runtime()?.block_on(flow::status(&s, &args.manifest))?;
+            report::status::render(out, &status, format)?;
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Cancel(args) => {
+            let s = settings::build(cli, Some(&args.common), None);
+            let cancelled =
+                runtime()?.block_on(flow::cancel(&s, &args.manifest, args.item.as_deref()))?;
+            report::status::render_cancelled(out, &cancelled, format, cli.quiet)?;
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Download(args) => {
+            let s = settings::build(cli, Some(&args.common), None);
+            let finished = runtime()?.block_on(flow::download(&s, &args.manifest))?;
+            report::summary::render(out, &finished, format, cli.quiet)?;
+            Ok(finished.exit_code())
+        }
+        Command::Validate(args) => {
+            let s = settings::build(cli, None, Some(args.max_items));
+            runtime()?.block_on(flow::validate(&s, &args.manifests, args.online, out))?;
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Whoami => {
+            let s = settings::build(cli, None, None);
+            let identity = runtime()?.block_on(flow::whoami(&s))?;
+            report::discover::whoami(out, &identity, format)?;
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Pipelines { query } => {
+            let s = settings::build(cli, None, None);
+            let list = runtime()?.block_on(flow::pipelines(&s, query.as_deref()))?;
+            report::discover::pipelines(out, &list, query.as_deref(), format)?;
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Pipeline { id } => {
+            let s = settings::build(cli, None, None);
+            let (pipeline, descriptor) = runtime()?.block_on(flow::pipeline(&s, id))?;
+            report::discover::pipeline(out, &pipeline, &descriptor, format)?;
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Init(args) => {
+            let s = settings::build(cli, None, None);
+            flow::discover::check_starter_target(args.output_file.as_deref(), args.force)?;
+            let (groups, pipeline, descriptor) =
+                runtime()?.block_on(flow::discover::starter_inputs(&s, &args.pipeline_id))?;
+            let text = report::starter::starter(&pipeline, &descriptor, &groups);
+            match &args.output_file {
+                None => {
+                    out.write_all(text.as_bytes())?;
+                    out.flush()?;
+                }
+                Some(path) => {
+                    flow::discover::write_starter(path, &text)?;
+                    if !cli.quiet {
+                        eprintln!(
+                            "wrote {}: fill in the CHANGE-ME values, then `vip-run validate --online {}`",
+                            path.display(),
+                            path.display()
+                        );
+                    }
+                }
+            }
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Sandbox(args) => {
+            runtime()?
+                .block_on(crate::sandbox::cli::run(args))
+                .map_err(Error::Sandbox)?;
+            Ok(exit_code::SUCCESS)
+        }
         Command::Schema => {
-            std::io::stdout().write_all(crate::schema::manifest_schema().as_bytes())?;
+            out.write_all(crate::schema::manifest_schema().as_bytes())?;
             Ok(exit_code::SUCCESS)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "vip-run",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(*shell, &mut Cli::command(), "vip-run", out);
             Ok(exit_code::SUCCESS)
         }
         Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            clap_mangen::Man::new(Cli::command()).render(out)?;
             Ok(exit_code::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(args: &[&str]) -> Vec<String> {
+        with_default_command(args.iter().map(OsString::from).collect())
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_manifest_alone_means_run() {
+        assert_eq!(with(&["vip-run", "s.yaml"]), ["vip-run", "run", "s.yaml"]);
+        assert_eq!(
+            with(&["vip-run", "--sandbox", "--output", "json", "s.yaml"]),
+            ["vip-run", "--sandbox", "--output", "json", "run", "s.yaml"]
+        );
+        assert_eq!(
+            with(&["vip-run", "--detach", "s.yaml"]),
+            ["vip-run", "run", "--detach", "s.yaml"]
+        );
+        assert_eq!(
+            with(&["vip-run", "--server=http://x", "s.yaml"]),
+            ["vip-run", "--server=http://x", "run", "s.yaml"]
+        );
+        assert_eq!(
+            with(&["vip-run", "status", "s.yaml"]),
+            ["vip-run", "status", "s.yaml"]
+        );
+        assert_eq!(with(&["vip-run", "--help"]), ["vip-run", "--help"]);
+        assert_eq!(
+            with(&["vip-run", "stauts", "s.yaml"]),
+            ["vip-run", "stauts", "s.yaml"]
+        );
+        assert_eq!(
+            with(&["vip-run", "-vv", "whoami"]),
+            ["vip-run", "-vv", "whoami"]
+        );
+        assert_eq!(
+            with(&["vip-run", "-vv", "s.yaml"]),
+            ["vip-run", "-vv", "run", "s.yaml"]
+        );
+        assert_eq!(with(&["vip-run"]), ["vip-run"]);
     }
 }

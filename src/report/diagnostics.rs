@@ -7,6 +7,30 @@ use miette::{GraphicalReportHandler, GraphicalTheme, ThemeCharacters, ThemeStyle
 use crate::manifest::diagnostic::Named;
 use crate::manifest::{ManifestDiagnostic, secrets};
 
+/// The one place diagnostics are printed (on stderr): errors always, warnings unless quiet,
+/// in colour when stderr is an interactive terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    quiet: bool,
+}
+
+impl Printer {
+    /// A printer; `quiet` leaves warnings out.
+    pub fn new(quiet: bool) -> Self {
+        Self { quiet }
+    }
+
+    /// Prints `diagnostics`, scrubbing `secrets` from them.
+    pub fn print(&self, diagnostics: &[ManifestDiagnostic], secrets: &[String]) {
+        let fancy = super::stderr_is_fancy();
+        for d in diagnostics {
+            if d.is_error() || !self.quiet {
+                eprint!("{}", render(d, fancy, secrets));
+            }
+        }
+    }
+}
+
 /// Renders one diagnostic, scrubbing `secrets` from the text.
 pub fn render(diagnostic: &ManifestDiagnostic, fancy: bool, secrets: &[String]) -> String {
     let mut characters = if fancy {

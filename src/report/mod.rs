@@ -1,10 +1,25 @@
-//! What users read: diagnostics, summaries, machine-readable records.
+//! What users read: diagnostics, progress and events, summaries, tables, the plan, the
+//! starter manifest, machine-readable records. Renderers write to `impl Write` (or return
+//! text), so they are tested without the binary.
 //!
 //! Results and JSON records go to stdout; diagnostics, warnings and progress to stderr.
+//!
+//! - `diagnostics`: manifest diagnostics and their one printer;
+//! - `run`: events and progress during a run; `summary`: its end; `junit`: the XML report;
+//! - `check` (`validate`), `preview` (`plan`), `status` (`status`, `cancel`), `discover`
+//!   (`whoami`, `pipelines`, `pipeline`), `starter` (`init`);
+//! - `text`: byte sizes and server text for people.
 
+pub mod check;
 pub mod diagnostics;
+pub mod discover;
+pub mod junit;
+pub mod preview;
 pub mod run;
-pub mod validate;
+pub mod starter;
+pub mod status;
+pub mod summary;
+pub mod text;
 
 use std::io::IsTerminal;
 

@@ -1,6 +1,6 @@
 //! What a run tells as it goes: one JSON event per line on stdout (`--output json`), or for
 //! people one plain line per change on stderr, or a progress bar when stderr is an
-//! interactive terminal (`--progress auto`); plus the `JUnit` file (`--junit`).
+//! interactive terminal (`--progress auto`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -109,7 +109,7 @@ impl Event {
                 size,
             } => format!(
                 "uploaded {local} → {remote} ({})",
-                super::validate::human_bytes(*size)
+                super::text::human_bytes(*size)
             ),
             Self::UploadSkipped { local, .. } => format!("already on VIP: {local}"),
             Self::Launched {
@@ -146,7 +146,7 @@ impl Event {
                 item, local, size, ..
             } => format!(
                 "{item}: downloaded {local} ({})",
-                super::validate::human_bytes(*size)
+                super::text::human_bytes(*size)
             ),
             Self::NotDownloaded {
                 item,
@@ -221,7 +221,7 @@ impl Reporter {
             if let Value::Object(map) = &mut value {
                 map.insert(
                     "at".into(),
-                    json!(crate::run::time::rfc3339(crate::run::time::now_ms())),
+                    json!(crate::time::rfc3339(crate::time::now_ms())),
                 );
             }
             let mut out = std::io::stdout().lock();
@@ -285,67 +285,6 @@ impl Reporter {
     }
 }
 
-/// One item's line in the `JUnit` report.
-#[derive(Debug, Clone)]
-pub struct JunitCase {
-    /// Item key.
-    pub name: String,
-    /// Seconds from launch to the end.
-    pub seconds: f64,
-    /// `None` when it passed; else the failure's message and details.
-    pub failure: Option<(String, String)>,
-}
-
-fn xml_escape(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .map(|c| match c {
-            '&' => "&amp;".to_owned(),
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '"' => "&quot;".to_owned(),
-            '\'' => "&apos;".to_owned(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
-/// A `JUnit` XML report: one test suite (the manifest), one test case per item.
-pub fn junit(suite: &str, cases: &[JunitCase]) -> String {
-    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
-    let total: f64 = cases.iter().map(|c| c.seconds).sum();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = write!(
-        out,
-        "<testsuites name=\"vip-run\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{total:.3}\">\n",
-        cases.len(),
-        xml_escape(suite),
-        cases.len()
-    );
-    for case in cases {
-        let _ = write!(
-            out,
-            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-            xml_escape(suite),
-            xml_escape(&case.name),
-            case.seconds
-        );
-        match &case.failure {
-            None => out.push_str("/>\n"),
-            Some((message, details)) => {
-                let _ = write!(
-                    out,
-                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                    xml_escape(message),
-                    xml_escape(details)
-                );
-            }
-        }
-    }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,30 +296,5 @@ mod tests {
         assert!(draws_bar(Progress::Bar, false));
         assert!(!draws_bar(Progress::Plain, true));
         assert!(!draws_bar(Progress::None, true));
-    }
-
-    #[test]
-    fn junit_escapes_and_counts() {
-        let xml = junit(
-            "study",
-            &[
-                JunitCase {
-                    name: "a<1>".into(),
-                    seconds: 1.5,
-                    failure: None,
-                },
-                JunitCase {
-                    name: "b".into(),
-                    seconds: 2.0,
-                    failure: Some((
-                        "ExecutionFailed".into(),
-                        "Error: \"boom\" & more\u{1}".into(),
-                    )),
-                },
-            ],
-        );
-        assert!(xml.contains("tests=\"2\" failures=\"1\""));
-        assert!(xml.contains("name=\"a&lt;1&gt;\""));
-        assert!(xml.contains("Error: &quot;boom&quot; &amp; more</failure>"));
     }
 }

@@ -11,6 +11,35 @@ use std::path::{Component, Path, PathBuf};
 
 use flate2::read::GzDecoder;
 
+use crate::files::FileError;
+
+/// Why an archive was not unpacked (the archive itself stays as downloaded).
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// A local file operation failed.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The archive cannot be read as a tarball.
+    #[error("{} is not a readable tarball: {reason}", archive.display())]
+    Unreadable {
+        /// The archive.
+        archive: PathBuf,
+        /// What the reader said.
+        reason: std::io::Error,
+    },
+    /// An entry cannot be read.
+    #[error("{} is damaged: {reason}", archive.display())]
+    Damaged {
+        /// The archive.
+        archive: PathBuf,
+        /// What the reader said.
+        reason: std::io::Error,
+    },
+    /// An entry's name cannot be read.
+    #[error("bad entry name: {0}")]
+    EntryName(std::io::Error),
+}
+
 /// What an extraction did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Extracted {
@@ -50,27 +79,27 @@ pub fn target_folder(archive: &Path) -> PathBuf {
 }
 
 /// The safe relative path for an entry, or why it is refused.
-fn safe_relative(path: &Path) -> Result<PathBuf, String> {
+fn safe_relative(path: &Path) -> Result<PathBuf, &'static str> {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {
             Component::Normal(part) => out.push(part),
             Component::CurDir => {}
-            Component::ParentDir => return Err("it climbs out with `..`".into()),
+            Component::ParentDir => return Err("it climbs out with `..`"),
             Component::RootDir | Component::Prefix(_) => {
-                return Err("it is an absolute path".into());
+                return Err("it is an absolute path");
             }
         }
     }
     if out.as_os_str().is_empty() {
-        return Err("it has an empty name".into());
+        return Err("it has an empty name");
     }
     Ok(out)
 }
 
 /// Unpacks `archive` into [`target_folder`], refusing unsafe entries. An existing folder
 /// of that name is replaced only once the new one is complete.
-pub fn extract(archive: &Path) -> Result<Extracted, String> {
+pub fn extract(archive: &Path) -> Result<Extracted, ExtractError> {
     let target = target_folder(archive);
     let parent = target.parent().unwrap_or(Path::new("."));
     let staging = parent.join(format!(
@@ -81,20 +110,16 @@ pub fn extract(archive: &Path) -> Result<Extracted, String> {
             .unwrap_or_default()
     ));
     if staging.exists() {
-        fs::remove_dir_all(&staging)
-            .map_err(|e| format!("cannot clear {}: {e}", staging.display()))?;
+        fs::remove_dir_all(&staging).map_err(FileError::on("clear", &staging))?;
     }
-    fs::create_dir_all(&staging)
-        .map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
+    fs::create_dir_all(&staging).map_err(FileError::on("create", &staging))?;
     let result = unpack_into(archive, &staging);
     match result {
         Ok((files, refused)) => {
             if target.exists() {
-                fs::remove_dir_all(&target)
-                    .map_err(|e| format!("cannot replace {}: {e}", target.display()))?;
+                fs::remove_dir_all(&target).map_err(FileError::on("replace", &target))?;
             }
-            fs::rename(&staging, &target)
-                .map_err(|e| format!("cannot move into {}: {e}", target.display()))?;
+            fs::rename(&staging, &target).map_err(FileError::on("move into", &target))?;
             Ok(Extracted {
                 folder: target,
                 files,
@@ -108,9 +133,8 @@ pub fn extract(archive: &Path) -> Result<Extracted, String> {
     }
 }
 
-fn unpack_into(archive: &Path, into: &Path) -> Result<(usize, Vec<String>), String> {
-    let file =
-        fs::File::open(archive).map_err(|e| format!("cannot open {}: {e}", archive.display()))?;
+fn unpack_into(archive: &Path, into: &Path) -> Result<(usize, Vec<String>), ExtractError> {
+    let file = fs::File::open(archive).map_err(FileError::on("open", archive))?;
     let name = archive.to_string_lossy().to_ascii_lowercase();
     let reader: Box<dyn Read> = if Path::new(&name).extension().is_some_and(|e| e == "tar") {
         Box::new(file)
@@ -120,15 +144,16 @@ fn unpack_into(archive: &Path, into: &Path) -> Result<(usize, Vec<String>), Stri
     let mut tar = tar::Archive::new(reader);
     let mut files = 0;
     let mut refused = Vec::new();
-    let entries = tar
-        .entries()
-        .map_err(|e| format!("{} is not a readable tarball: {e}", archive.display()))?;
+    let entries = tar.entries().map_err(|reason| ExtractError::Unreadable {
+        archive: archive.to_path_buf(),
+        reason,
+    })?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("{} is damaged: {e}", archive.display()))?;
-        let raw = entry
-            .path()
-            .map_err(|e| format!("bad entry name: {e}"))?
-            .into_owned();
+        let mut entry = entry.map_err(|reason| ExtractError::Damaged {
+            archive: archive.to_path_buf(),
+            reason,
+        })?;
+        let raw = entry.path().map_err(ExtractError::EntryName)?.into_owned();
         let shown = raw.display().to_string();
         let kind = entry.header().entry_type();
         let relative = match safe_relative(&raw) {
@@ -140,19 +165,15 @@ fn unpack_into(archive: &Path, into: &Path) -> Result<(usize, Vec<String>), Stri
         };
         let dest = into.join(&relative);
         if kind.is_dir() {
-            fs::create_dir_all(&dest)
-                .map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+            fs::create_dir_all(&dest).map_err(FileError::on("create", &dest))?;
         } else if kind.is_file() {
             // A folder on the way may not be a link planted by an earlier entry: links are
             // never created, so every existing component is a real folder.
             if let Some(parent) = dest.parent() {
-                fs::create_dir_all(parent)
-                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
             }
-            let mut out = fs::File::create(&dest)
-                .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
-            std::io::copy(&mut entry, &mut out)
-                .map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+            let mut out = fs::File::create(&dest).map_err(FileError::on("write", &dest))?;
+            std::io::copy(&mut entry, &mut out).map_err(FileError::on("write", &dest))?;
             files += 1;
         } else {
             let what = if kind.is_symlink() || kind.is_hard_link() {

@@ -9,7 +9,24 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::time;
+use crate::files::FileError;
+use crate::time;
+
+/// Why the lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another run holds it.
+    #[error(
+        "another vip-run is running this manifest ({holder}); wait for it, or pass --lock-wait to wait longer"
+    )]
+    Held {
+        /// Who holds it (`pid N since T`), as the holder wrote it.
+        holder: String,
+    },
+    /// The lock file cannot be made or locked.
+    #[error(transparent)]
+    File(#[from] FileError),
+}
 
 /// A held lock; released when dropped.
 #[derive(Debug)]
@@ -20,10 +37,9 @@ pub struct RunLock {
 
 impl RunLock {
     /// Takes the lock at `path`, waiting up to `wait` for another holder to finish.
-    pub fn acquire(path: &Path, wait: Duration) -> Result<Self, String> {
+    pub fn acquire(path: &Path, wait: Duration) -> Result<Self, LockError> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
         }
         let mut file = OpenOptions::new()
             .read(true)
@@ -31,7 +47,7 @@ impl RunLock {
             .create(true)
             .truncate(false)
             .open(path)
-            .map_err(|e| format!("cannot open the lock {}: {e}", path.display()))?;
+            .map_err(FileError::on("open the lock", path))?;
         let deadline = Instant::now() + wait;
         loop {
             match file.try_lock() {
@@ -41,19 +57,18 @@ impl RunLock {
                         let mut holder = String::new();
                         let _ = file.read_to_string(&mut holder);
                         let holder = holder.trim();
-                        return Err(format!(
-                            "another vip-run is running this manifest ({}); wait for it, or pass --lock-wait to wait longer",
-                            if holder.is_empty() {
+                        return Err(LockError::Held {
+                            holder: if holder.is_empty() {
                                 "holder unknown".to_owned()
                             } else {
                                 holder.to_owned()
-                            }
-                        ));
+                            },
+                        });
                     }
                     std::thread::sleep(Duration::from_millis(200));
                 }
                 Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(format!("cannot lock {}: {e}", path.display()));
+                    return Err(FileError::on("lock", path)(e).into());
                 }
             }
         }
@@ -96,7 +111,8 @@ mod tests {
         let first = RunLock::acquire(&path, Duration::ZERO).unwrap();
         let err = RunLock::acquire(&path, Duration::from_millis(300)).unwrap_err();
         assert!(
-            err.contains(&format!("pid {}", std::process::id())),
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
         drop(first);

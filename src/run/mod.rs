@@ -1,12 +1,37 @@
-//! Orchestration: reaching VIP (server, key, the in-process sandbox) and the pre-flight
-//! checks that run before anything is uploaded or launched.
+//! Orchestration: every command's flow, from validated [`Settings`] and a manifest to a typed
+//! outcome that `report` renders and `cli` turns into an exit code.
+//!
+//! - the commands: [`execute`] (`run`), [`download`], [`plan()`], [`status`], [`cancel`],
+//!   [`validate`], and the discovery ones ([`whoami`], [`pipelines`], [`pipeline`], `init`'s
+//!   [`discover::starter_inputs`]);
+//! - [`Plan`]: a manifest checked offline and online, the only way to a launching runner;
+//! - `runner`: the run itself (adopt, decide, launch, monitor, transfers, record), `state`,
+//!   `lock`, `paths`, `interrupt`, `extract`;
+//! - reaching VIP (`connect`, `session`), pre-flight, and the one explanation of access
+//!   problems (`access`).
 
+pub mod access;
 pub mod connect;
-pub mod engine;
+pub mod discover;
+pub mod execute;
 pub mod extract;
+pub mod inspect;
+pub mod interrupt;
 pub mod lock;
+pub mod paths;
+pub mod plan;
 pub mod preflight;
+pub mod runner;
+pub mod session;
+pub mod settings;
 pub mod state;
-pub mod time;
+pub mod verify;
 
 pub use connect::{ConnectOptions, Connection};
+pub use discover::{pipeline, pipelines, whoami};
+pub use execute::{Finished, download, execute};
+pub use inspect::{Cancelled, Status, cancel, status};
+pub use interrupt::Interrupt;
+pub use plan::{Plan, Preview, plan};
+pub use settings::{Settings, StateOptions};
+pub use verify::validate;

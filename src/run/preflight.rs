@@ -14,6 +14,7 @@ use serde_saphyr::Location;
 
 use crate::error::Error;
 use crate::manifest::{InputWire, ManifestDiagnostic, Validated, ValueKind, suggest};
+use crate::report::text::strip_html;
 use crate::vip::wire::{Descriptor, ParameterType, Pipeline, Platform};
 use crate::vip::{Meaning, VipError};
 
@@ -105,7 +106,10 @@ pub async fn check(v: &Validated, conn: &Connection) -> Result<Preflight, Prefli
     // 1. The key, with a call needed anyway.
     let pipelines = match client.pipelines().await {
         Ok(p) => p,
-        Err(e) => return Err(key_failure(&e, conn).unwrap_or_else(|| fatal(e))),
+        Err(e) => {
+            return Err(super::access::key_problem(&e, conn)
+                .map_or_else(|| fatal(e), PreflightError::Fatal));
+        }
     };
     let platform = client.platform().await.ok();
 
@@ -207,38 +211,6 @@ pub async fn check(v: &Validated, conn: &Connection) -> Result<Preflight, Prefli
         vip_paths_checked,
         warnings,
     })
-}
-
-/// The diagnostic for a rejected or absent key, if `e` is one.
-fn key_failure(e: &VipError, conn: &Connection) -> Option<PreflightError> {
-    let (message, help) = match e.meaning() {
-        Meaning::BadKey => (
-            format!(
-                "the API key from {} was rejected by {}",
-                conn.key_source, conn.server
-            ),
-            "check the key in the VIP portal (My Account → API key); a key for another VIP instance does not work here",
-        ),
-        Meaning::NoKey => (
-            format!(
-                "no API key reached {} (the key from {} was sent)",
-                conn.server, conn.key_source
-            ),
-            "a proxy may be stripping the `apikey` header",
-        ),
-        Meaning::AuthFailed => (
-            format!(
-                "{} could not check the API key from {}",
-                conn.server, conn.key_source
-            ),
-            "try again later; if it persists, contact VIP support",
-        ),
-        _ => return None,
-    };
-    Some(PreflightError::Fatal(Error::Access {
-        message,
-        help: Some(help.to_owned()),
-    }))
 }
 
 fn not_in_group(v: &Validated, groups: &[String]) -> ManifestDiagnostic {
@@ -514,24 +486,6 @@ async fn check_vip_paths(
     Ok(paths.len())
 }
 
-/// Descriptions may hold HTML: keep the text.
-pub fn strip_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_tag = false;
-    for c in text.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,13 +501,5 @@ mod tests {
         assert!(type_problem("File", "/vip/Home/x", &ValueKind::VipPath).is_none());
         assert!(type_problem("File", "nothing.txt", &ValueKind::Text).is_some());
         assert!(type_problem("String", "anything", &ValueKind::Text).is_none());
-    }
-
-    #[test]
-    fn html_is_stripped_from_descriptions() {
-        assert_eq!(
-            strip_html("Quantification with <b>QUEST</b> &amp; co"),
-            "Quantification with QUEST & co"
-        );
     }
 }

@@ -7,15 +7,52 @@
 //! rebuilds it from the execution names on the server.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::time;
+use crate::files::{FileError, write_atomically};
+use crate::time;
 
 /// The state file format this vip-run writes.
 pub const FORMAT: u32 = 1;
+
+/// Why the state cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The file exists but cannot be read.
+    #[error(transparent)]
+    Read(FileError),
+    /// It is not a state file any more.
+    #[error("{} is damaged ({reason}); move it away to rebuild it from VIP", path.display())]
+    Damaged {
+        /// The state file.
+        path: PathBuf,
+        /// What the JSON reader said.
+        reason: String,
+    },
+    /// Another vip-run's format.
+    #[error("{} has state format {found}, this vip-run reads format {FORMAT}: upgrade vip-run, or move the file away to rebuild it from VIP", path.display())]
+    Format {
+        /// The state file.
+        path: PathBuf,
+        /// The format it says it has.
+        found: String,
+    },
+    /// It records executions on another server.
+    #[error("{} records runs on {recorded}, not {server}: use --state-dir to keep runs on different servers apart", path.display())]
+    OtherServer {
+        /// The state file.
+        path: PathBuf,
+        /// The server it names.
+        recorded: String,
+        /// The server of this run.
+        server: String,
+    },
+    /// It cannot be written.
+    #[error(transparent)]
+    Write(#[from] FileError),
+}
 
 /// The whole state of one manifest's runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -130,65 +167,33 @@ impl State {
     }
 
     /// Reads the state at `path`: `Ok(None)` when there is none.
-    pub fn load(path: &Path) -> Result<Option<Self>, String> {
+    pub fn load(path: &Path) -> Result<Option<Self>, StateError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => return Err(StateError::Read(FileError::on("read", path)(e))),
         };
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{} is damaged ({e}); move it away to rebuild it from VIP",
-                path.display()
-            )
-        })?;
+        let damaged = |e: serde_json::Error| StateError::Damaged {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(damaged)?;
         let format = value.get("format").and_then(serde_json::Value::as_u64);
         if format != Some(u64::from(FORMAT)) {
-            return Err(format!(
-                "{} has state format {}, this vip-run reads format {FORMAT}: upgrade vip-run, or move the file away to rebuild it from VIP",
-                path.display(),
-                format.map_or_else(|| "unknown".to_owned(), |f| f.to_string())
-            ));
+            return Err(StateError::Format {
+                path: path.to_path_buf(),
+                found: format.map_or_else(|| "unknown".to_owned(), |f| f.to_string()),
+            });
         }
-        serde_json::from_value(value).map(Some).map_err(|e| {
-            format!(
-                "{} is damaged ({e}); move it away to rebuild it from VIP",
-                path.display()
-            )
-        })
+        serde_json::from_value(value).map(Some).map_err(damaged)
     }
 
     /// Writes the state to `path` atomically.
-    pub fn save(&mut self, path: &Path) -> Result<(), String> {
+    pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
         self.updated_at = time::rfc3339(time::now_ms());
         let text = serde_json::to_string_pretty(self).expect("the state serialises");
-        write_atomically(path, text.as_bytes())
+        Ok(write_atomically(path, text.as_bytes())?)
     }
-}
-
-/// Writes `bytes` to `path` so that a reader (or a crash) sees the old or the new content,
-/// never a mix: a temporary sibling, fsync, rename, fsync of the folder.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
-    {
-        let mut file = std::fs::File::create(&tmp).map_err(fail)?;
-        file.write_all(bytes).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
-    }
-    std::fs::rename(&tmp, path).map_err(fail)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -217,8 +222,18 @@ mod tests {
         let back = State::load(&path).unwrap().unwrap();
         assert_eq!(back.items["main"].attempts[0].execution_id, "workflow-1");
         std::fs::write(&path, r#"{"format": 99}"#).unwrap();
-        assert!(State::load(&path).unwrap_err().contains("format 99"));
+        assert!(
+            State::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("format 99")
+        );
         std::fs::write(&path, "{").unwrap();
-        assert!(State::load(&path).unwrap_err().contains("damaged"));
+        assert!(
+            State::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("damaged")
+        );
     }
 }

@@ -23,7 +23,7 @@ pub(crate) fn epoch_day(t: SystemTime) -> i64 {
 
 /// `dd-MM-yyyy_HH:mm:ss`, in UTC.
 pub(crate) fn run_folder_name(t: SystemTime) -> String {
-    let (y, m, d, hh, mm, ss) = crate::calendar::utc_parts(epoch_s(t));
+    let (y, m, d, hh, mm, ss) = crate::time::utc_parts(epoch_s(t));
     format!("{d:02}-{m:02}-{y:04}_{hh:02}:{mm:02}:{ss:02}")
 }
 

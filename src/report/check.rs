@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::manifest::diagnostic::DiagnosticRecord;
 use crate::manifest::validate::{DEFAULT_SERVER, ExecutionSettings};
 use crate::manifest::{InputWire, ManifestDiagnostic, Validated, ValueKind};
+use crate::report::text::human_bytes;
 
 /// What `validate --online` learnt from VIP.
 #[derive(Debug, Clone, Serialize)]
@@ -171,23 +172,6 @@ pub fn json_invalid(
     };
     let text = serde_json::to_string(&record).expect("records always serialise");
     crate::manifest::secrets::scrub(&text, secrets)
-}
-
-/// Bytes for people: `1.2 MB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    #[allow(clippy::cast_precision_loss)] // display only
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// The summary for people.

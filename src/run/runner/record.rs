@@ -5,10 +5,10 @@ use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::files::write_atomically;
 use crate::manifest::expand::hex;
-use crate::report::run::JunitCase;
-use crate::run::state::write_atomically;
-use crate::run::time;
+use crate::report::junit::JunitCase;
+use crate::time;
 
 use super::{Outcome, Runner};
 
@@ -108,6 +108,6 @@ impl Runner<'_> {
             "items": items,
         });
         let text = serde_json::to_string_pretty(&record).expect("records serialise");
-        write_atomically(&self.paths.record, text.as_bytes()).map_err(Error::State)
+        Ok(write_atomically(&self.paths.record, text.as_bytes())?)
     }
 }

@@ -1,181 +1,31 @@
-//! Moving files: uploading the inputs once by content, downloading the outputs safely
-//! (each below the item's folder, streamed to `.part`, size-checked, renamed; tarballs
-//! unpacked without letting an entry out).
+//! Downloading the outputs safely: each below the item's folder, streamed to `.part`,
+//! size-checked, renamed; tarballs unpacked without letting an entry out; outputs VIP cannot
+//! send (folders, files over the direct-transfer cap) reported with their VIP path.
 
-use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
-
 use crate::error::Error;
-use crate::manifest::expand::hex;
-use crate::manifest::{Item, ValueKind};
+use crate::files::FileError;
+use crate::manifest::Item;
 use crate::report::run::Event;
-use crate::vip::wire::ExecutionStatus;
-
-use super::{Runner, inputs_root, results_dir};
+use crate::report::text::human_bytes;
 use crate::run::extract;
-use crate::run::state::{Output, Upload};
-use crate::run::time;
+use crate::run::state::Output;
+
+use super::{Runner, results_dir};
 
 impl Runner<'_> {
-    /// Uploads the local files the items need, skipping those already on VIP unchanged.
-    pub(super) async fn upload_inputs(&mut self) -> Result<(), Error> {
-        let root = inputs_root(self.v);
-        let mut files: BTreeMap<String, (PathBuf, u64)> = BTreeMap::new();
-        for item in &self.v.items {
-            for wire in item.inputs.values() {
-                for value in wire.values() {
-                    if let ValueKind::LocalFile { path, size, upload } = &value.kind {
-                        files
-                            .entry(format!("{root}/{upload}"))
-                            .or_insert((path.clone(), *size));
-                    }
-                }
-            }
-        }
-        // Items that are all launched already need no uploads.
-        let pending = self.v.items.iter().any(|i| self.needs_launch(i));
-        for (remote, (local, size)) in files {
-            self.remote_inputs.insert(local.clone(), remote.clone());
-            if self.interrupt.is_set() {
-                continue;
-            }
-            let mtime = modified_ms(&local);
-            let recorded = self.state.uploads.get(&remote).cloned();
-            // Unchanged size and time: the recorded hash stands (no re-read of big files).
-            let sha = match &recorded {
-                Some(u) if u.size == size && u.mtime.is_some() && u.mtime == mtime => {
-                    u.sha256.clone()
-                }
-                _ => file_sha256(&local)
-                    .await
-                    .map_err(|e| Error::State(format!("cannot read {}: {e}", local.display())))?,
-            };
-            if let Some(u) = recorded.as_ref().filter(|u| u.sha256 != sha) {
-                self.warn_changed_input(&local, &u.at);
-            }
-            if !pending {
-                continue;
-            }
-            let known = self
-                .state
-                .uploads
-                .get(&remote)
-                .is_some_and(|u| u.size == size && u.sha256 == sha);
-            let on_vip = self.conn.client.properties(&remote).await?;
-            let shown = local.display().to_string();
-            if known && on_vip.exists && on_vip.size == Some(size) {
-                self.emit(&Event::UploadSkipped {
-                    local: shown,
-                    remote,
-                });
-                continue;
-            }
-            if on_vip.exists {
-                // Different content (or a partial upload): VIP does not overwrite reliably.
-                self.conn.client.delete_path(&remote).await?;
-            }
-            let parent = remote
-                .rsplit_once('/')
-                .map_or(root.as_str(), |(p, _)| p)
-                .to_owned();
-            self.conn.client.mkdir_p(&parent).await?;
-            let bar = self.reporter.transfer(&format!("uploading {shown}"), size);
-            let on_bytes = bar.as_ref().map(|(_, f)| f.clone());
-            let sent = self
-                .conn
-                .client
-                .upload_with_progress(&local, &remote, on_bytes)
-                .await;
-            if let Some((bar, _)) = bar {
-                bar.finish_and_clear();
-            }
-            sent?;
-            let check = self.conn.client.properties(&remote).await?;
-            if check.size != Some(size) {
-                return Err(Error::State(format!(
-                    "VIP stored {} bytes of {shown} ({size} bytes) at {remote}; run again to re-upload",
-                    check.size.unwrap_or(0)
-                )));
-            }
-            self.state.uploads.insert(
-                remote.clone(),
-                Upload {
-                    local: local.clone(),
-                    size,
-                    sha256: sha,
-                    mtime,
-                    at: time::rfc3339(time::now_ms()),
-                },
-            );
-            self.dirty = true;
-            self.save()?;
-            self.emit(&Event::Uploaded {
-                local: shown,
-                remote,
-                size,
-            });
-        }
-        Ok(())
-    }
-
-    /// Says which items keep executions launched with an earlier content of `local`.
-    fn warn_changed_input(&mut self, local: &Path, uploaded_at: &str) {
-        let affected: Vec<String> = self
-            .v
-            .items
-            .iter()
-            .filter(|i| {
-                i.inputs.values().any(|w| {
-                    w.values().iter().any(
-                        |v| matches!(&v.kind, ValueKind::LocalFile { path, .. } if path == local),
-                    )
-                })
-            })
-            .filter(|i| {
-                self.state
-                    .items
-                    .get(&i.key)
-                    .is_some_and(|s| !s.attempts.is_empty())
-            })
-            .map(|i| i.key.clone())
-            .collect();
-        if !affected.is_empty() {
-            self.emit(&Event::Warning {
-                message: format!(
-                    "{} changed since it was uploaded ({uploaded_at}); items {} keep their executions, which used the earlier content (inputs are identified by path): rename the file to run them again",
-                    local.display(),
-                    affected.join(", ")
-                ),
-            });
-        }
-    }
-
-    /// Downloads the outputs of `item`'s finished execution that are not on disk yet.
+    /// Downloads the outputs of `item`'s finished execution that are not on disk yet (a
+    /// deleted local file is fetched again): see [`Runner::needs_download`].
     pub(super) async fn download(&mut self, item: &Item) -> Result<(), Error> {
-        let Some(folder) = item.download.clone() else {
-            return Ok(());
-        };
-        let Some(attempt) = self.current(&item.key).cloned() else {
-            return Ok(());
-        };
-        if Self::status_of(&attempt) != ExecutionStatus::Finished {
+        if !self.needs_download(item) {
             return Ok(());
         }
-        let state = self.item_state(&item.key);
-        if !state.outputs.is_empty() && state.outputs.iter().all(|o| o.done || o.problem.is_some())
-        {
-            // Re-check the disk: a deleted local file is fetched again.
-            if state
-                .outputs
-                .iter()
-                .all(|o| !o.done || o.local.as_ref().is_some_and(|l| file_size(l) == o.size))
-            {
-                return Ok(());
-            }
-        }
+        let (Some(folder), Some(attempt)) =
+            (item.download.clone(), self.current(&item.key).cloned())
+        else {
+            return Ok(());
+        };
         let execution = self.conn.client.execution(&attempt.execution_id).await?;
         let results = results_dir(item, &attempt.name);
         let mut outputs = Vec::new();
@@ -243,8 +93,8 @@ impl Runner<'_> {
         {
             let why = format!(
                 "{} is over VIP's direct-transfer limit of {}: download it from the VIP portal",
-                crate::report::validate::human_bytes(size),
-                crate::report::validate::human_bytes(cap)
+                human_bytes(size),
+                human_bytes(cap)
             );
             return Ok(self.not_downloaded(
                 &key,
@@ -265,8 +115,7 @@ impl Runner<'_> {
             });
         }
         if let Some(parent) = local.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::State(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
         }
         let part = local.with_file_name(format!(
             "{}.part",
@@ -275,7 +124,7 @@ impl Runner<'_> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         ));
-        let bar = self.reporter.transfer(
+        let bar = self.transfer_bar(
             &format!("downloading {}", local.display()),
             size.unwrap_or(0),
         );
@@ -297,8 +146,7 @@ impl Runner<'_> {
             );
             return Ok(self.not_downloaded(&key, remote, Some(local), size, why.clone(), why));
         }
-        std::fs::rename(&part, &local)
-            .map_err(|e| Error::State(format!("cannot write {}: {e}", local.display())))?;
+        std::fs::rename(&part, &local).map_err(FileError::on("write", &local))?;
         self.emit(&Event::Downloaded {
             item: key.clone(),
             remote: remote.to_owned(),
@@ -327,21 +175,6 @@ impl Runner<'_> {
             problem: None,
         })
     }
-}
-
-/// SHA-256 of a local file, streamed.
-pub async fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
 }
 
 /// The local path for an output, or why it is refused: the output's path below the
@@ -392,14 +225,6 @@ fn is_vip_timestamp(segment: &str) -> bool {
             _ => c.is_ascii_digit(),
         })
 }
-
-/// A file's modification time, in epoch milliseconds.
-fn modified_ms(path: &Path) -> Option<i64> {
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
-    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
-    i64::try_from(since.as_millis()).ok()
-}
-
 pub(super) fn file_size(path: &Path) -> Option<u64> {
     std::fs::metadata(path)
         .ok()

@@ -1,77 +1,12 @@
-//! `vip-run init PIPELINE_ID`: a commented starter manifest, written from the pipeline's
-//! descriptor, that validates as it is; placeholders say `CHANGE-ME` where a value is needed.
+//! What `init` writes: a commented starter manifest for a pipeline, from its descriptor, that
+//! validates as it is; placeholders say `CHANGE-ME` where a value is needed.
 
 use std::fmt::Write as _;
-use std::io::Write;
-use std::path::PathBuf;
 
-use crate::error::Error;
-use crate::run::Connection;
-use crate::run::preflight::strip_html;
 use crate::vip::wire::{Descriptor, Parameter, ParameterType, Pipeline};
 
-use super::Cli;
-use super::discover::{fetch, key_error, type_name};
-
-/// `init`.
-#[derive(Debug, clap::Args)]
-pub struct InitArgs {
-    /// The pipeline, as `Name/version` (`vip-run pipelines` lists them).
-    pub pipeline_id: String,
-    /// Write the manifest to this file instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output_file: Option<PathBuf>,
-    /// Replace FILE if it exists.
-    #[arg(long, requires = "output_file")]
-    pub force: bool,
-}
-
-/// Runs `init`.
-pub async fn run(cli: &Cli, args: &InitArgs) -> Result<(), Error> {
-    if let Some(path) = &args.output_file
-        && path.exists()
-        && !args.force
-    {
-        return Err(Error::Usage(format!(
-            "{} exists; add --force to replace it",
-            path.display()
-        )));
-    }
-    let conn = Connection::open(&cli.connect_options(), None).await?;
-    let fetched = async {
-        let groups = conn
-            .client
-            .groups()
-            .await
-            .map_err(|e| key_error(e, &conn))?;
-        let (pipeline, descriptor) = fetch(&conn, &args.pipeline_id).await?;
-        Ok::<_, Error>((groups, pipeline, descriptor))
-    }
-    .await;
-    conn.close().await;
-    let (groups, pipeline, descriptor) = fetched?;
-    let text = starter(&pipeline, &descriptor, &groups);
-    match &args.output_file {
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
-        }
-        Some(path) => {
-            let tmp = path.with_extension("yaml.tmp");
-            std::fs::write(&tmp, &text)?;
-            std::fs::rename(&tmp, path)?;
-            if !cli.quiet {
-                eprintln!(
-                    "wrote {}: fill in the CHANGE-ME values, then `vip-run validate --online {}`",
-                    path.display(),
-                    path.display()
-                );
-            }
-        }
-    }
-    Ok(())
-}
+use super::discover::type_name;
+use super::text::strip_html;
 
 /// A YAML scalar for `text` (a JSON string is valid YAML).
 fn quoted(text: &str) -> String {

@@ -1,0 +1,223 @@
+//! The command line as clap parses it: a faithful, low-level form (the first of ripgrep's two
+//! stages). [`super::settings`] turns it into validated settings before any work starts.
+//!
+//! Options that apply to every command are shown under their own heading, so each command's
+//! help leads with its own options.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit_code;
+use crate::manifest;
+use crate::report::OutputFormat;
+
+/// The help heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
+/// Run declarative YAML recipes on VIP, the Virtual Imaging Platform.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vip-run",
+    version,
+    about,
+    long_about = None,
+    override_usage = "vip-run [OPTIONS] <COMMAND>\n       vip-run [OPTIONS] MANIFEST...    (short for `vip-run run MANIFEST...`)",
+    after_help = exit_code::TABLE
+)]
+pub struct Cli {
+    /// How to print results: `human`, or `json` (one object per line on stdout).
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Print errors only: no summaries, no warnings.
+    #[arg(short, long, global = true, help_heading = GLOBAL, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more on stderr: `-v` each retry's reason and the run's decisions, `-vv` every call to VIP.
+    #[arg(short, long, global = true, help_heading = GLOBAL, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// VIP's REST base URL (default: the manifest's `server`, else VIP's public server).
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "URL")]
+    pub server: Option<String>,
+    /// Use a built-in simulator of VIP on this machine instead of a server (offline).
+    #[arg(long, global = true, help_heading = GLOBAL, conflicts_with = "server")]
+    pub sandbox: bool,
+    /// Read the API key from this environment variable (overrides the manifest).
+    #[arg(
+        long,
+        global = true, help_heading = GLOBAL,
+        value_name = "NAME",
+        conflicts_with = "api_key_file"
+    )]
+    pub api_key_env: Option<String>,
+    /// Read the API key from this file (overrides the manifest).
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+    /// Time allowed to connect to VIP.
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Time allowed for one call to VIP (transfers excepted).
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Progress on stderr: a bar on a terminal, plain lines otherwise (`auto`), or as said.
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = crate::report::run::Progress::Auto)]
+    pub progress: crate::report::run::Progress,
+    /// Also write a `JUnit` XML report (one test case per item).
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Retries of a failed call that is safe to repeat (never a launch).
+    #[arg(long, global = true, help_heading = GLOBAL, value_name = "N", default_value_t = 5)]
+    pub max_retries: usize,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run manifests: check, upload, launch, monitor, download (the default command).
+    Run(RunArgs),
+    /// Show what a run would do (uploads, launches, reuses, downloads); changes nothing.
+    Plan(PlanArgs),
+    /// Show the manifest's items and their executions' statuses, refreshed from VIP.
+    Status(OneManifest),
+    /// Kill the manifest's queued and running executions on VIP.
+    Cancel(CancelArgs),
+    /// Download the outputs of finished items.
+    Download(OneManifest),
+    /// Check manifests: offline, and with `--online` against VIP (key, group, pipeline, inputs).
+    Validate(ValidateArgs),
+    /// Check the API key and list your groups.
+    Whoami,
+    /// List the pipelines you can run (optionally those whose id contains QUERY).
+    Pipelines {
+        /// Part of a pipeline id, case-insensitive.
+        query: Option<String>,
+    },
+    /// Show a pipeline's parameters.
+    Pipeline {
+        /// The pipeline, as `Name/version`.
+        id: String,
+    },
+    /// Write a commented starter manifest for a pipeline.
+    Init(InitArgs),
+    /// Serve the VIP simulator on this machine until interrupted.
+    Sandbox(crate::sandbox::cli::SandboxArgs),
+    /// Print the manifest JSON Schema (draft-07).
+    Schema,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `vip-run man > vip-run.1`.
+    Man,
+}
+
+/// Options shared by the commands that act on a manifest's executions.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ManifestArgs {
+    /// Keep run state here instead of `.vip-run/` next to the manifest.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Wait this long for another run of the same manifest to finish (default: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = manifest::duration::parse)]
+    pub lock_wait: Duration,
+    /// Allow more items than the default limit (10,000).
+    #[arg(long, value_name = "N", default_value_t = manifest::validate::DEFAULT_MAX_ITEMS, value_parser = parse_max_items)]
+    pub max_items: usize,
+}
+
+/// `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The manifests to run, one after the other.
+    #[arg(required = true, value_name = "MANIFEST")]
+    pub manifests: Vec<PathBuf>,
+    /// Return once everything that can be launched now is launched.
+    #[arg(long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
+
+/// `plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The manifest.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
+
+/// `status`, `download`.
+#[derive(Debug, clap::Args)]
+pub struct OneManifest {
+    /// The manifest.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
+
+/// `cancel`.
+#[derive(Debug, clap::Args)]
+pub struct CancelArgs {
+    /// The manifest.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Only this item (its key, as `status` shows it).
+    #[arg(long, value_name = "KEY")]
+    pub item: Option<String>,
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
+
+/// `validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// The manifests to check.
+    #[arg(required = true, value_name = "MANIFEST")]
+    pub manifests: Vec<PathBuf>,
+    /// Allow more items than the default limit (10,000).
+    #[arg(long, value_name = "N", default_value_t = manifest::validate::DEFAULT_MAX_ITEMS, value_parser = parse_max_items)]
+    pub max_items: usize,
+    /// Also check against VIP: the key, the group, the pipeline, every input.
+    #[arg(long)]
+    pub online: bool,
+}
+
+/// `init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The pipeline, as `Name/version` (`vip-run pipelines` lists them).
+    pub pipeline_id: String,
+    /// Write the manifest to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long, requires = "output_file")]
+    pub force: bool,
+}
+
+/// A duration on the command line: more than zero.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    match manifest::duration::parse(text) {
+        Ok(d) if d.is_zero() => Err("must be more than 0".into()),
+        other => other,
+    }
+}
+
+/// `--max-items`: the one parser for every command that takes it.
+fn parse_max_items(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
+}

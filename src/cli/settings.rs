@@ -1,0 +1,37 @@
+//! From the parsed command line to validated [`Settings`] (the second of ripgrep's two
+//! stages). Everything clap can refuse (conflicts, zero counts, malformed durations) it has
+//! refused already; this gathers what each command needs into one value.
+
+use crate::manifest::LoadOptions;
+use crate::run::{ConnectOptions, Settings, StateOptions};
+
+use super::args::{Cli, ManifestArgs};
+
+/// The settings for a command: `common` for the ones that act on a manifest's state,
+/// `max_items` for `validate`.
+pub fn build(cli: &Cli, common: Option<&ManifestArgs>, max_items: Option<usize>) -> Settings {
+    let mut load = LoadOptions::default();
+    if let Some(n) = common.map(|c| c.max_items).or(max_items) {
+        load.max_items = n;
+    }
+    Settings {
+        connect: ConnectOptions {
+            server: cli.server.clone(),
+            sandbox: cli.sandbox,
+            api_key_env: cli.api_key_env.clone(),
+            api_key_file: cli.api_key_file.clone(),
+            connect_timeout: Some(cli.connect_timeout),
+            request_timeout: Some(cli.request_timeout),
+            max_retries: Some(cli.max_retries),
+        },
+        output: cli.output,
+        progress: cli.progress,
+        quiet: cli.quiet,
+        junit: cli.junit.clone(),
+        load,
+        state: common.map_or_else(StateOptions::default, |c| StateOptions {
+            state_dir: c.state_dir.clone(),
+            lock_wait: c.lock_wait,
+        }),
+    }
+}

@@ -1,0 +1,56 @@
+//! Local files as every layer writes them: errors that name the file and what was being done
+//! to it, and the atomic write (temporary sibling, fsync, rename, fsync of the folder) that the
+//! state, the run record and the `JUnit` report all rely on, so a reader or a crash sees the
+//! old content or the new, never a mix.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A local file operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}: {source}", path.display())]
+pub struct FileError {
+    /// What was being done: `read`, `write`, `create`…
+    pub action: &'static str,
+    /// The file or folder.
+    pub path: PathBuf,
+    /// Why it failed.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl FileError {
+    /// A `map_err` adapter: `.map_err(FileError::on("read", path))`.
+    pub fn on(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| Self {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically, creating its folder.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(FileError::on("create", dir))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    {
+        let mut file = std::fs::File::create(&tmp).map_err(FileError::on("write", path))?;
+        file.write_all(bytes)
+            .map_err(FileError::on("write", path))?;
+        file.sync_all().map_err(FileError::on("write", path))?;
+    }
+    std::fs::rename(&tmp, path).map_err(FileError::on("write", path))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

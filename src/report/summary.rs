@@ -1,0 +1,112 @@
+//! The summary at the end of `run` and `download`: a count of outcomes and a line per item
+//! that needs attention (human, on stdout), or one `summary` object (`--output json`).
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::run::Finished;
+use crate::run::runner::Outcome;
+use crate::time;
+
+use super::OutputFormat;
+
+/// Writes the summary of `f` to `out`; `quiet` leaves out a human summary with no failure.
+pub fn render(
+    out: &mut dyn Write,
+    f: &Finished,
+    format: OutputFormat,
+    quiet: bool,
+) -> std::io::Result<()> {
+    let summary = &f.summary;
+    let count =
+        |p: &dyn Fn(&Outcome) -> bool| summary.outcomes.iter().filter(|(_, o)| p(o)).count();
+    let finished = count(&|o| matches!(o, Outcome::Done | Outcome::DoneWithProblems(_)));
+    let failed = count(&|o| matches!(o, Outcome::Failed(_)));
+    let timed_out = count(&|o| *o == Outcome::TimedOut);
+    let in_progress = count(&|o| *o == Outcome::InProgress);
+    let not_launched = count(&|o| *o == Outcome::NotLaunched);
+    match format {
+        OutputFormat::Json => {
+            let items: Vec<_> = summary
+                .outcomes
+                .iter()
+                .map(|(k, o)| {
+                    let (result, detail) = match o {
+                        Outcome::Done => ("finished", None),
+                        Outcome::DoneWithProblems(p) => ("finished", Some(p.clone())),
+                        Outcome::Failed(why) => ("failed", Some(why.clone())),
+                        Outcome::TimedOut => ("timed_out", None),
+                        Outcome::InProgress => ("in_progress", None),
+                        Outcome::NotLaunched => ("not_launched", None),
+                    };
+                    json!({"item": k, "result": result, "detail": detail})
+                })
+                .collect();
+            let record = json!({
+                "event": "summary",
+                "command": f.command,
+                "manifest": f.manifest,
+                "items": summary.outcomes.len(),
+                "finished": finished,
+                "failed": failed,
+                "timed_out": timed_out,
+                "in_progress": in_progress,
+                "not_launched": not_launched,
+                "interrupted": summary.interrupted,
+                "state": f.paths.state.display().to_string(),
+                "record": f.paths.record.display().to_string(),
+                "results": items,
+                "at": time::rfc3339(time::now_ms()),
+            });
+            writeln!(out, "{record}")?;
+        }
+        OutputFormat::Human if quiet && !summary.any_failed() => {}
+        OutputFormat::Human => {
+            let mut text = format!(
+                "{}: {} item{}: {finished} finished, {failed} failed, {timed_out} timed out, {in_progress} in progress, {not_launched} not launched\n",
+                f.manifest,
+                summary.outcomes.len(),
+                if summary.outcomes.len() == 1 { "" } else { "s" }
+            );
+            for (key, outcome) in &summary.outcomes {
+                match outcome {
+                    Outcome::Failed(why) => {
+                        let _ = writeln!(
+                            text,
+                            "  {key}: FAILED: {}",
+                            why.lines().next().unwrap_or("")
+                        );
+                        for line in why.lines().skip(1) {
+                            let _ = writeln!(text, "    | {line}");
+                        }
+                    }
+                    Outcome::TimedOut => {
+                        let _ = writeln!(text, "  {key}: TIMED OUT");
+                    }
+                    Outcome::DoneWithProblems(p) => {
+                        let _ = writeln!(text, "  {key}: finished, but: {p}");
+                    }
+                    _ => {}
+                }
+            }
+            if summary.interrupted || in_progress > 0 {
+                let _ = writeln!(text, "{}", still_running(f, in_progress));
+            }
+            let _ = writeln!(text, "run record: {}", f.paths.record.display());
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    out.flush()
+}
+
+/// What to say of executions left running when the run stopped.
+fn still_running(f: &Finished, in_progress: usize) -> String {
+    format!(
+        "{in_progress} execution{} still running on VIP; run `vip-run {}` again to pick {} up",
+        if in_progress == 1 { " is" } else { "s are" },
+        f.manifest,
+        if in_progress == 1 { "it" } else { "them" }
+    )
+}

@@ -1,0 +1,88 @@
+//! `status` and `cancel`: the manifest's executions as VIP has them now, and killing them on
+//! purpose. `status` reads only (no lock, nothing saved); `cancel` holds the lock and saves.
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::manifest::{Validated, suggest};
+
+use super::Settings;
+use super::access::explain_error;
+use super::interrupt::Interrupt;
+use super::lock::RunLock;
+use super::paths::Paths;
+use super::runner::Runner;
+use super::session::{load, with_connection};
+use super::state::Attempt;
+
+/// The manifest's items and their current executions.
+#[derive(Debug)]
+pub struct Status {
+    /// The checked manifest.
+    pub manifest: Validated,
+    /// Item key → its current execution, for items launched.
+    pub current: Vec<(String, Attempt)>,
+}
+
+/// `status MANIFEST`, refreshed from VIP.
+pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
+    let v = load(settings, path)?;
+    let current = with_connection(settings, Some(&v), async |conn| {
+        let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
+        let mut runner = Runner::read_only(&v, conn, paths)?;
+        runner.prepare().await.map_err(|e| explain_error(e, conn))?;
+        runner.refresh().await?;
+        Ok(runner.current_executions())
+    })
+    .await?;
+    Ok(Status {
+        manifest: v,
+        current,
+    })
+}
+
+/// What `cancel` did.
+#[derive(Debug)]
+pub struct Cancelled {
+    /// The manifest, as the user named it.
+    pub manifest: String,
+    /// (item key, execution id) of each execution killed.
+    pub killed: Vec<(String, String)>,
+}
+
+/// `cancel MANIFEST [--item KEY]`: kills the manifest's queued and running executions.
+pub async fn cancel(
+    settings: &Settings,
+    path: &Path,
+    item: Option<&str>,
+) -> Result<Cancelled, Error> {
+    let v = load(settings, path)?;
+    if let Some(key) = item
+        && !v.items.iter().any(|i| i.key == key)
+    {
+        let keys: Vec<&str> = v.items.iter().map(|i| i.key.as_str()).collect();
+        let hint = suggest::did_you_mean(key, keys.iter().copied()).map_or_else(
+            || format!("the items are: {}", keys.join(", ")),
+            |s| format!("did you mean `{s}`?"),
+        );
+        return Err(Error::Usage(format!(
+            "{} has no item `{key}`; {hint}",
+            v.file.display
+        )));
+    }
+    let killed = with_connection(settings, Some(&v), async |conn| {
+        let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
+        let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
+        let mut reporter = settings.reporter(v.items.len());
+        let mut runner =
+            Runner::tending(&v, conn, paths, &mut reporter, Interrupt::default(), None)?;
+        runner.prepare().await.map_err(|e| explain_error(e, conn))?;
+        runner.refresh().await?;
+        runner.cancel(item).await
+    })
+    .await?;
+    Ok(Cancelled {
+        manifest: v.file.display.clone(),
+        killed,
+    })
+}

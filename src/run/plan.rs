@@ -1,0 +1,217 @@
+//! The plan: a manifest checked offline (loaded, expanded, validated) and online (pre-flight
+//! against VIP). It is the only thing a launching [`Runner`] can be built from, so nothing
+//! reaches `POST /executions` unchecked. And `plan`, the command: what a run would do, asked
+//! of the runner's own decisions ([`Runner::next`], [`Runner::planned_uploads`]) rather than
+//! re-stated, so `plan` and `run` cannot drift apart.
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::manifest::Validated;
+use crate::report::diagnostics::Printer;
+
+use super::paths::Paths;
+use super::preflight::{self, Preflight, PreflightError};
+use super::runner::{Next, Runner, UploadNeed};
+use super::session::{load, with_connection};
+use super::{Connection, Settings};
+
+/// A manifest that passed the offline and the online checks, with what pre-flight learnt.
+#[derive(Debug)]
+pub struct Plan<'a> {
+    manifest: &'a Validated,
+    conn: &'a Connection,
+    preflight: Preflight,
+}
+
+impl<'a> Plan<'a> {
+    /// Runs pre-flight for `manifest` over `conn`, printing its problems and warnings.
+    pub async fn check(
+        manifest: &'a Validated,
+        conn: &'a Connection,
+        printer: &Printer,
+    ) -> Result<Self, Error> {
+        match preflight::check(manifest, conn).await {
+            Ok(preflight) => {
+                printer.print(&preflight.warnings, &manifest.secrets);
+                Ok(Self {
+                    manifest,
+                    conn,
+                    preflight,
+                })
+            }
+            Err(PreflightError::Problems {
+                diagnostics,
+                access,
+            }) => {
+                printer.print(&diagnostics, &manifest.secrets);
+                let n = diagnostics.iter().filter(|d| d.is_error()).count();
+                Err(Error::Preflight {
+                    message: format!(
+                        "{} failed the checks against VIP: {n} problem{}; nothing was uploaded or launched",
+                        manifest.file.display,
+                        if n == 1 { "" } else { "s" }
+                    ),
+                    access,
+                })
+            }
+            Err(PreflightError::Fatal(e)) => Err(e),
+        }
+    }
+
+    /// The checked manifest.
+    pub fn manifest(&self) -> &'a Validated {
+        self.manifest
+    }
+
+    /// The connection it was checked over.
+    pub fn connection(&self) -> &'a Connection {
+        self.conn
+    }
+
+    /// What pre-flight learnt.
+    pub fn preflight(&self) -> &Preflight {
+        &self.preflight
+    }
+
+    /// VIP's direct-transfer size limit, when the server said.
+    pub fn download_cap(&self) -> Option<u64> {
+        self.preflight
+            .platform
+            .as_ref()
+            .and_then(|p| p.max_size_direct_transfer)
+    }
+}
+
+/// One thing a run would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    /// Send a local input.
+    Upload,
+    /// A local input already on VIP, unchanged.
+    Keep,
+    /// Launch an item's first execution.
+    Launch,
+    /// Launch a retry of a failed execution.
+    Relaunch,
+    /// Download a finished execution's outputs.
+    Download,
+    /// Keep an item's current execution.
+    Reuse,
+}
+
+impl ActionKind {
+    /// The verb shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Keep => "keep",
+            Self::Launch => "launch",
+            Self::Relaunch => "relaunch",
+            Self::Download => "download",
+            Self::Reuse => "reuse",
+        }
+    }
+
+    /// Whether a run would change something.
+    pub fn is_change(self) -> bool {
+        !matches!(self, Self::Keep | Self::Reuse)
+    }
+}
+
+/// One line of a plan.
+#[derive(Debug, Clone)]
+pub struct Action {
+    /// What.
+    pub kind: ActionKind,
+    /// For which item (none for uploads).
+    pub item: Option<String>,
+    /// The particulars.
+    pub detail: String,
+}
+
+/// What `plan` found.
+#[derive(Debug)]
+pub struct Preview {
+    /// The manifest, as the user named it.
+    pub manifest: String,
+    /// What a run would do, uploads first, then item by item.
+    pub actions: Vec<Action>,
+}
+
+impl Preview {
+    /// How many actions change something.
+    pub fn changes(&self) -> usize {
+        self.actions.iter().filter(|a| a.kind.is_change()).count()
+    }
+}
+
+/// `plan MANIFEST`: what a run would do, changing nothing.
+pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
+    let v = load(settings, path)?;
+    with_connection(settings, Some(&v), async |conn| {
+        let checked = Plan::check(&v, conn, &settings.printer()).await?;
+        let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
+        let mut runner = Runner::read_only(checked.manifest(), conn, paths)?;
+        runner.prepare().await?;
+        runner.refresh().await?;
+        let mut actions = Vec::new();
+        for (local, remote, need) in runner.planned_uploads().await? {
+            actions.push(Action {
+                kind: if matches!(need, UploadNeed::Upload { .. }) {
+                    ActionKind::Upload
+                } else {
+                    ActionKind::Keep
+                },
+                item: None,
+                detail: format!("{} → {remote}", local.display()),
+            });
+        }
+        let current: std::collections::HashMap<String, super::state::Attempt> =
+            runner.current_executions().into_iter().collect();
+        for item in &v.items {
+            let attempt = current.get(&item.key);
+            let (kind, detail) = match (runner.next(item), attempt) {
+                (Next::Launch { attempt: n }, Some(a)) => (
+                    ActionKind::Relaunch,
+                    format!(
+                        "{} failed; retry {n} of {}",
+                        a.execution_id, v.execution.retries
+                    ),
+                ),
+                (Next::Download, Some(a)) => (
+                    ActionKind::Download,
+                    format!(
+                        "outputs of {} into {}",
+                        a.execution_id,
+                        item.download
+                            .as_ref()
+                            .map(|d| d.display().to_string())
+                            .unwrap_or_default()
+                    ),
+                ),
+                (_, Some(a)) => (
+                    ActionKind::Reuse,
+                    format!(
+                        "{} ({}{})",
+                        a.execution_id,
+                        a.status,
+                        if a.timed_out { ", timed out" } else { "" }
+                    ),
+                ),
+                // Never launched: a first launch (the only thing `next` can say of it).
+                (_, None) => (ActionKind::Launch, item.execution_name.clone()),
+            };
+            actions.push(Action {
+                kind,
+                item: Some(item.key.clone()),
+                detail,
+            });
+        }
+        Ok(Preview {
+            manifest: v.file.display.clone(),
+            actions,
+        })
+    })
+    .await
+}

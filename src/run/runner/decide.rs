@@ -1,0 +1,187 @@
+//! What the run does next with each item, decided in one place: `run` acts on it and `plan`
+//! shows it, so the two cannot drift apart. Launches (first, or a retry of a failure within
+//! `execution.retries`), downloads (a finished execution whose outputs are not all on disk),
+//! and each item's outcome.
+
+use crate::manifest::Item;
+use crate::vip::wire::ExecutionStatus;
+
+use super::fetch::file_size;
+use super::{Mode, Outcome, Runner, UNKNOWN_GRACE};
+use crate::run::state::Attempt;
+
+/// What a run does next with an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Launch it: `attempt` 0 is the first launch, more is a retry of a failure.
+    Launch {
+        /// The attempt (0-based), also the count of executions launched so far.
+        attempt: usize,
+    },
+    /// Download the outputs of its finished execution.
+    Download,
+    /// Keep its current execution: watch it, or nothing (finished, failed for good…).
+    Keep,
+}
+
+/// What a run does with a local input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadNeed {
+    /// Nothing: no item that uses inputs is waiting to be launched.
+    NotNeeded,
+    /// It is on VIP with the same size and content as recorded.
+    Keep,
+    /// Send it; `replace` when a different (or partial) file is at its path.
+    Upload {
+        /// Whether something is at the path already (deleted first).
+        replace: bool,
+    },
+}
+
+impl Runner<'_> {
+    /// What the run does next with `item`: the rule `run` follows and `plan` shows.
+    pub fn next(&self, item: &Item) -> Next {
+        if self.needs_launch(item) {
+            return Next::Launch {
+                attempt: self.attempt_count(&item.key),
+            };
+        }
+        if self.needs_download(item) {
+            return Next::Download;
+        }
+        Next::Keep
+    }
+
+    /// Whether `item`'s execution finished and some of its outputs are not on disk.
+    pub(super) fn needs_download(&self, item: &Item) -> bool {
+        item.download.is_some()
+            && self
+                .current(&item.key)
+                .is_some_and(|a| Self::status_of(a) == ExecutionStatus::Finished)
+            && !self.outputs_complete(&item.key)
+    }
+
+    /// Whether any item waits for a launch (first, or a retry).
+    pub(super) fn launches_pending(&self) -> bool {
+        self.v.items.iter().any(|i| self.needs_launch(i))
+    }
+
+    /// Whether `item` needs a (new) launch: never launched, or failed with retries left.
+    pub(super) fn needs_launch(&self, item: &Item) -> bool {
+        if self.mode == Mode::Tend {
+            return false;
+        }
+        if self.launch_error.contains_key(&item.key) {
+            return false;
+        }
+        let state = self.item_state(&item.key);
+        match state.attempts.last() {
+            None => true,
+            Some(a) if a.timed_out => false,
+            Some(a) => {
+                let status = Self::status_of(a);
+                let failed = matches!(
+                    status,
+                    ExecutionStatus::ExecutionFailed | ExecutionStatus::InitializationFailed
+                ) || (status == ExecutionStatus::Unknown
+                    && self.unknown_expired(&a.execution_id));
+                failed && state.attempts.len() <= self.v.execution.retries as usize
+            }
+        }
+    }
+
+    pub(super) fn unknown_expired(&self, id: &str) -> bool {
+        self.unknown_since
+            .get(id)
+            .is_some_and(|t| t.elapsed() >= UNKNOWN_GRACE)
+    }
+
+    pub(super) fn is_active(a: &Attempt) -> bool {
+        !a.timed_out && !Self::status_of(a).is_terminal()
+    }
+
+    /// (item key, execution id) of the queued and running executions (of `only`, if given).
+    pub(super) fn active(&self, only: Option<&str>) -> Vec<(String, String)> {
+        self.state
+            .items
+            .iter()
+            .filter(|(k, _)| only.is_none_or(|o| o == k.as_str()))
+            .filter_map(|(k, s)| {
+                s.attempts
+                    .last()
+                    .filter(|a| Self::is_active(a))
+                    .map(|a| (k.clone(), a.execution_id.clone()))
+            })
+            .collect()
+    }
+
+    /// Executions taking a slot of `max_parallel` (an `Unknown` one given up on does not).
+    pub(super) fn running_count(&self) -> usize {
+        self.state
+            .items
+            .values()
+            .filter_map(|s| s.attempts.last())
+            .filter(|a| Self::is_active(a) && !self.unknown_expired(&a.execution_id))
+            .count()
+    }
+
+    /// Whether every output of `key`'s finished execution is on disk (or cannot be).
+    pub(super) fn outputs_complete(&self, key: &str) -> bool {
+        self.state.items.get(key).is_some_and(|s| {
+            !s.outputs.is_empty()
+                && s.outputs.iter().all(|o| {
+                    o.problem.is_some()
+                        || (o.done && o.local.as_ref().is_some_and(|l| file_size(l) == o.size))
+                })
+        })
+    }
+
+    /// How many executions were launched for `key`.
+    pub(super) fn attempt_count(&self, key: &str) -> usize {
+        self.state.items.get(key).map_or(0, |s| s.attempts.len())
+    }
+
+    /// Each item's outcome now.
+    pub(super) fn outcomes(&self) -> Vec<(String, Outcome)> {
+        self.v
+            .items
+            .iter()
+            .map(|item| {
+                if let Some(e) = self.launch_error.get(&item.key) {
+                    return (item.key.clone(), Outcome::Failed(e.clone()));
+                }
+                let state = self.item_state(&item.key);
+                let outcome = match state.attempts.last() {
+                    None => Outcome::NotLaunched,
+                    Some(a) if a.timed_out => Outcome::TimedOut,
+                    Some(a) => match Self::status_of(a) {
+                        ExecutionStatus::Finished => {
+                            let problems: Vec<&str> = state
+                                .outputs
+                                .iter()
+                                .filter_map(|o| o.problem.as_deref())
+                                .collect();
+                            if problems.is_empty() {
+                                Outcome::Done
+                            } else {
+                                Outcome::DoneWithProblems(problems.join("; "))
+                            }
+                        }
+                        s if s.is_terminal() => Outcome::Failed(format!(
+                            "{s}{}",
+                            a.stderr_tail
+                                .as_deref()
+                                .map(|t| format!("\n{t}"))
+                                .unwrap_or_default()
+                        )),
+                        ExecutionStatus::Unknown if self.unknown_expired(&a.execution_id) => {
+                            Outcome::Failed("VIP lost track of the execution (Unknown)".into())
+                        }
+                        _ => Outcome::InProgress,
+                    },
+                };
+                (item.key.clone(), outcome)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,329 @@
+//! The runner: one manifest's items over one connection, with the state that makes re-runs
+//! idempotent.
+//!
+//! Idempotency rests on two things: every item's execution has a deterministic name
+//! (`<name>-<key>-<fp6>`, `-r<N>` for retries), and the state file records what was done.
+//! A run reads the state, then asks VIP for executions by name for items the state does not
+//! know (a lost state file, or a crash between a launch and the save), so a re-run adopts
+//! executions instead of launching duplicates.
+//!
+//! What a runner may do is fixed when it is built: only a [`Plan`] (checked offline and
+//! online) gives a launching runner; `download` and `cancel` get one that tends executions
+//! already launched; `status` and `plan` get a read-only one that saves and reports nothing.
+//!
+//! The files: `adopt` (state ↔ VIP by name), `decide` (what to do next with each item, shared
+//! with `plan`), `launch`, `monitor` (polling, time limits, cancel), `upload`, `fetch`
+//! (downloads), `drive` (the loop), `record` (`run.json` and `JUnit` cases).
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::error::Error;
+use crate::manifest::{Item, Validated};
+use crate::report::junit::JunitCase;
+use crate::report::run::{Event, Reporter};
+use crate::vip::client::OnBytes;
+use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
+
+mod adopt;
+mod decide;
+mod drive;
+mod fetch;
+mod launch;
+mod monitor;
+mod record;
+mod upload;
+
+pub use decide::{Next, UploadNeed};
+pub use fetch::local_output_path;
+pub use upload::file_sha256;
+
+use super::Connection;
+use super::interrupt::Interrupt;
+use super::paths::Paths;
+use super::plan::Plan;
+use super::state::{Attempt, ItemState, State};
+
+/// How long `Unknown` is waited out before it counts as a failure (vip-api.md §5.1).
+const UNKNOWN_GRACE: Duration = Duration::from_secs(300);
+/// The first poll comes quickly; later ones back off to `poll_interval`.
+const FIRST_POLL: Duration = Duration::from_millis(250);
+/// With more active executions than this, one list call beats one call per execution.
+const LIST_THRESHOLD: usize = 2;
+/// How long to wait before trying again after VIP's quota refused a launch.
+const QUOTA_WAIT: Duration = Duration::from_secs(5);
+
+/// How each item ended (or stands).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Finished and downloaded (or nothing to download).
+    Done,
+    /// Finished, with outputs that could not be downloaded.
+    DoneWithProblems(String),
+    /// `ExecutionFailed` / `Killed` / refused launch.
+    Failed(String),
+    /// Took longer than `timeout`.
+    TimedOut,
+    /// Still queued or running (detached or interrupted).
+    InProgress,
+    /// Not launched (interrupted before, or detached while waiting for the quota).
+    NotLaunched,
+}
+
+impl Outcome {
+    /// Whether this counts as a failure for the exit code.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Failed(_) | Self::TimedOut)
+    }
+}
+
+/// A run's result.
+#[derive(Debug)]
+pub struct Summary {
+    /// Item key → outcome.
+    pub outcomes: Vec<(String, Outcome)>,
+    /// `JUnit` cases.
+    pub junit: Vec<JunitCase>,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+}
+
+impl Summary {
+    /// Whether any item failed or timed out.
+    pub fn any_failed(&self) -> bool {
+        self.outcomes.iter().any(|(_, o)| o.is_failure())
+    }
+}
+
+/// What a runner may do, fixed when it is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Upload, launch, watch, download: built from a [`Plan`].
+    Launch,
+    /// Watch, download and kill executions already launched; saves the state.
+    Tend,
+    /// Read only: nothing saved, nothing reported.
+    ReadOnly,
+}
+
+/// The execution name of an item's `attempt` (0-based): retries get `-r<N>`.
+pub fn attempt_name(item: &Item, attempt: usize) -> String {
+    if attempt == 0 {
+        item.execution_name.clone()
+    } else {
+        format!("{}-r{attempt}", item.execution_name)
+    }
+}
+
+/// The remote folder for uploads.
+pub fn inputs_root(v: &Validated) -> String {
+    format!("/vip/Home/vip-run/{}/inputs", v.name)
+}
+
+/// The results folder of one execution: its own folder under `results.location`, so runs
+/// launched in the same second never share VIP's timestamped folder.
+pub fn results_dir(item: &Item, name: &str) -> String {
+    format!("{}/{name}", item.results_location.trim_end_matches('/'))
+}
+
+fn jobs_counts(e: &Execution) -> (usize, usize, usize) {
+    let total = e.jobs.len();
+    let done = e
+        .jobs
+        .values()
+        .filter(|j| j.class() == JobClass::Done)
+        .count();
+    let failed = e
+        .jobs
+        .values()
+        .filter(|j| j.class() == JobClass::Failed)
+        .count();
+    (done, failed, total)
+}
+
+fn stderr_tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
+}
+
+/// The run of one manifest over one connection.
+pub struct Runner<'a> {
+    v: &'a Validated,
+    conn: &'a Connection,
+    mode: Mode,
+    paths: Paths,
+    /// The state as on disk.
+    state: State,
+    /// Where events go; `None` for a read-only runner.
+    reporter: Option<&'a mut Reporter>,
+    interrupt: Interrupt,
+    cap: Option<u64>,
+    remote_inputs: HashMap<PathBuf, String>,
+    dirty: bool,
+    unknown_since: HashMap<String, Instant>,
+    quota_until: Option<Instant>,
+    launch_error: HashMap<String, String>,
+    waiting_reported: bool,
+    /// Folders known to exist on VIP (so each launch costs one mkdir, not a walk).
+    known_dirs: HashSet<String>,
+}
+
+impl<'a> Runner<'a> {
+    /// A runner that uploads and launches: only from a [`Plan`].
+    pub fn launching(
+        plan: &'a Plan<'a>,
+        paths: Paths,
+        reporter: &'a mut Reporter,
+        interrupt: Interrupt,
+    ) -> Result<Self, Error> {
+        let cap = plan.download_cap();
+        Self::build(
+            plan.manifest(),
+            plan.connection(),
+            Mode::Launch,
+            paths,
+            Some(reporter),
+            interrupt,
+            cap,
+        )
+    }
+
+    /// A runner for executions already launched (`download`, `cancel`): it adopts, watches,
+    /// downloads and kills, and saves the state, but never uploads or launches.
+    pub fn tending(
+        v: &'a Validated,
+        conn: &'a Connection,
+        paths: Paths,
+        reporter: &'a mut Reporter,
+        interrupt: Interrupt,
+        cap: Option<u64>,
+    ) -> Result<Self, Error> {
+        Self::build(v, conn, Mode::Tend, paths, Some(reporter), interrupt, cap)
+    }
+
+    /// A runner that reads (`status`, `plan`): the state is brought up to date in memory
+    /// only; nothing is saved, reported, uploaded, launched or killed.
+    pub fn read_only(v: &'a Validated, conn: &'a Connection, paths: Paths) -> Result<Self, Error> {
+        Self::build(
+            v,
+            conn,
+            Mode::ReadOnly,
+            paths,
+            None,
+            Interrupt::default(),
+            None,
+        )
+    }
+
+    fn build(
+        v: &'a Validated,
+        conn: &'a Connection,
+        mode: Mode,
+        paths: Paths,
+        reporter: Option<&'a mut Reporter>,
+        interrupt: Interrupt,
+        cap: Option<u64>,
+    ) -> Result<Self, Error> {
+        let state = match State::load(&paths.state)? {
+            Some(s) if s.server == conn.server => s,
+            Some(s) if conn.sandbox.is_some() => {
+                // A fresh sandbox knows nothing of earlier ones: start over.
+                drop(s);
+                State::new(&v.name, &v.pipeline_id, &conn.server)
+            }
+            Some(s) => {
+                return Err(super::state::StateError::OtherServer {
+                    path: paths.state.clone(),
+                    recorded: s.server,
+                    server: conn.server.clone(),
+                }
+                .into());
+            }
+            None => State::new(&v.name, &v.pipeline_id, &conn.server),
+        };
+        Ok(Self {
+            v,
+            conn,
+            mode,
+            paths,
+            state,
+            reporter,
+            interrupt,
+            cap,
+            remote_inputs: HashMap::new(),
+            dirty: false,
+            unknown_since: HashMap::new(),
+            quota_until: None,
+            launch_error: HashMap::new(),
+            waiting_reported: false,
+            known_dirs: HashSet::new(),
+        })
+    }
+
+    fn emit(&mut self, event: &Event) {
+        if let Some(r) = self.reporter.as_deref_mut() {
+            r.event(event);
+        }
+    }
+
+    /// Says something to the person at the terminal (not an event).
+    fn note(&self, text: &str) {
+        if let Some(r) = self.reporter.as_deref() {
+            r.note(text);
+        }
+    }
+
+    /// A byte bar for one transfer, when bars are drawn.
+    fn transfer_bar(&self, label: &str, total: u64) -> Option<(indicatif::ProgressBar, OnBytes)> {
+        self.reporter.as_deref()?.transfer(label, total)
+    }
+
+    fn status_line(&self, text: &str) {
+        if let Some(r) = self.reporter.as_deref() {
+            r.status_line(text);
+        }
+    }
+
+    fn save(&mut self) -> Result<(), Error> {
+        if self.mode == Mode::ReadOnly {
+            return Ok(());
+        }
+        self.state.save(&self.paths.state)?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn save_if_dirty(&mut self) -> Result<(), Error> {
+        if self.dirty { self.save() } else { Ok(()) }
+    }
+
+    fn item_state(&self, key: &str) -> &ItemState {
+        &self.state.items[key]
+    }
+
+    fn current(&self, key: &str) -> Option<&Attempt> {
+        self.state.items.get(key).and_then(|s| s.attempts.last())
+    }
+
+    fn status_of(attempt: &Attempt) -> ExecutionStatus {
+        serde_json::from_value(json!(attempt.status))
+            .unwrap_or(ExecutionStatus::Other(attempt.status.clone()))
+    }
+
+    /// The state as the runner knows it now.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The items' current executions, for items launched.
+    pub fn current_executions(&self) -> Vec<(String, Attempt)> {
+        self.v
+            .items
+            .iter()
+            .filter_map(|i| self.current(&i.key).map(|a| (i.key.clone(), a.clone())))
+            .collect()
+    }
+}

@@ -1,0 +1,210 @@
+//! Watching executions: one list call per cycle for everything active (VIP's list is most
+//! recent first), status changes recorded with when they were seen, job counts, the end of a
+//! failure's standard error, the per-execution time limit, and cancelling on purpose.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::report::run::Event;
+use crate::time;
+use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
+use crate::vip::{LogStream, Meaning};
+
+use super::{FIRST_POLL, LIST_THRESHOLD, Mode, Runner, jobs_counts, stderr_tail};
+
+impl Runner<'_> {
+    /// The longest wait between polls: a tenth of the age of the oldest active execution,
+    /// within `FIRST_POLL..poll_interval`. Hours-long VIP runs are polled every
+    /// `poll_interval`; a short run's end is noticed within 10% of its duration.
+    pub(super) fn poll_ceiling(&self) -> Duration {
+        let interval = self.v.execution.poll_interval.max(FIRST_POLL);
+        let now = time::now_ms();
+        let oldest = self
+            .state
+            .items
+            .values()
+            .filter_map(|s| s.attempts.last())
+            .filter(|a| Self::is_active(a))
+            .map(|a| now - a.launched_at)
+            .max()
+            .unwrap_or(0);
+        (Duration::from_millis(u64::try_from(oldest).unwrap_or(0)) / 10).clamp(FIRST_POLL, interval)
+    }
+
+    /// Refreshes every active execution's status; returns whether anything changed.
+    pub(super) async fn poll(&mut self) -> Result<bool, Error> {
+        let active = self.active(None);
+        if active.is_empty() {
+            return Ok(false);
+        }
+        let mut fresh: HashMap<String, Execution> = HashMap::new();
+        if active.len() > LIST_THRESHOLD {
+            // One call for up to 500 executions (VIP's list is most recent first).
+            for e in self
+                .conn
+                .client
+                .executions(crate::vip::client::MAX_LIST_LIMIT)
+                .await?
+            {
+                fresh.insert(e.identifier.clone(), e);
+            }
+        }
+        let mut changed = false;
+        for (key, id) in active {
+            let summary = match fresh.remove(&id) {
+                Some(e) => e,
+                None => match self.conn.client.execution(&id).await {
+                    Ok(e) => e,
+                    Err(e) if e.meaning() == Meaning::Gone => {
+                        self.mark(&key, "Killed");
+                        self.emit(&Event::Warning {
+                            message: format!("{key}: execution {id} was deleted on VIP"),
+                        });
+                        changed = true;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            let status = summary.status.clone();
+            if status == ExecutionStatus::Unknown {
+                self.unknown_since
+                    .entry(id.clone())
+                    .or_insert_with(Instant::now);
+            }
+            let terminal = status.is_terminal();
+            // Job counts come with the full execution; the list's summaries have none.
+            let full = if summary.jobs.is_empty()
+                && (terminal
+                    || self
+                        .current(&key)
+                        .is_some_and(|a| a.status != status.as_str()))
+            {
+                self.conn.client.execution(&id).await.unwrap_or(summary)
+            } else {
+                summary
+            };
+            let now = time::now_ms();
+            let state = self.state.items.get_mut(&key).expect("reconciled");
+            let attempt = state.attempts.last_mut().expect("active");
+            if attempt.observe(status.as_str(), now) {
+                changed = true;
+                self.dirty = true;
+                let (done, failed, total) = jobs_counts(&full);
+                self.emit(&Event::Status {
+                    item: key.clone(),
+                    execution: id.clone(),
+                    status: status.to_string(),
+                    jobs_done: done,
+                    jobs_failed: failed,
+                    jobs_total: total,
+                });
+                if matches!(
+                    status,
+                    ExecutionStatus::ExecutionFailed
+                        | ExecutionStatus::InitializationFailed
+                        | ExecutionStatus::Killed
+                ) {
+                    let tail = self.failure_log(&id, &full).await;
+                    let state = self.state.items.get_mut(&key).expect("reconciled");
+                    state.attempts.last_mut().expect("active").stderr_tail = tail;
+                }
+            }
+            // The time limit.
+            let timeout = i64::try_from(self.v.execution.timeout.as_millis()).unwrap_or(i64::MAX);
+            let state = self.state.items.get_mut(&key).expect("reconciled");
+            let attempt = state.attempts.last_mut().expect("active");
+            if !attempt.status.is_empty()
+                && !Self::status_of(attempt).is_terminal()
+                && now - attempt.launched_at > timeout
+            {
+                attempt.timed_out = true;
+                self.dirty = true;
+                changed = true;
+                if self.v.execution.kill_on_timeout
+                    && self.mode != Mode::ReadOnly
+                    && let Err(e) = self.conn.client.kill(&id).await
+                {
+                    self.emit(&Event::Warning {
+                        message: format!("{key}: could not kill {id}: {e}"),
+                    });
+                }
+                self.emit(&Event::ItemFinished {
+                    item: key.clone(),
+                    result: format!(
+                        "timed out after {}{}",
+                        crate::manifest::duration::format(self.v.execution.timeout),
+                        if self.v.execution.kill_on_timeout {
+                            ", killed"
+                        } else {
+                            ", left running on VIP"
+                        }
+                    ),
+                    execution: Some(id.clone()),
+                });
+            }
+        }
+        self.save_if_dirty()?;
+        Ok(changed)
+    }
+
+    pub(super) fn mark(&mut self, key: &str, status: &str) {
+        if let Some(a) = self
+            .state
+            .items
+            .get_mut(key)
+            .and_then(|s| s.attempts.last_mut())
+        {
+            a.observe(status, time::now_ms());
+            self.dirty = true;
+        }
+    }
+
+    /// The end of the failed jobs' standard error.
+    pub(super) async fn failure_log(&self, id: &str, e: &Execution) -> Option<String> {
+        let failed: Vec<u64> = e
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.class() == JobClass::Failed)
+            .filter_map(|(k, _)| k.parse().ok())
+            .collect();
+        if let Some(first) = failed.first()
+            && let Ok(Some(text)) = self
+                .conn
+                .client
+                .job_log(id, *first, LogStream::Stderr)
+                .await
+        {
+            return Some(stderr_tail(&text));
+        }
+        match self.conn.client.log(id, LogStream::Stderr).await {
+            Ok(Some(text)) => Some(stderr_tail(&text)),
+            _ => None,
+        }
+    }
+
+    /// Refreshes the statuses of the active executions (for `status`).
+    pub async fn refresh(&mut self) -> Result<(), Error> {
+        self.poll().await.map(drop)
+    }
+
+    /// Kills the active executions (of `only` when given); returns what was killed.
+    pub async fn cancel(&mut self, only: Option<&str>) -> Result<Vec<(String, String)>, Error> {
+        if self.mode == Mode::ReadOnly {
+            return Ok(Vec::new());
+        }
+        let targets = self.active(only);
+        for (key, id) in &targets {
+            self.conn.client.kill(id).await?;
+            self.mark(key, "Killed");
+            self.emit(&Event::ItemFinished {
+                item: key.clone(),
+                result: "killed".into(),
+                execution: Some(id.clone()),
+            });
+        }
+        self.save()?;
+        Ok(targets)
+    }
+}

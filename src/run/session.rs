@@ -1,0 +1,46 @@
+//! What every manifest command does first: load the manifest (printing its diagnostics once),
+//! and open the connection for the length of the command (closing it, and the in-process
+//! sandbox behind it, on every path out).
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::manifest::{self, Validated};
+
+use super::{Connection, Settings};
+
+/// Loads and checks `path` offline, printing warnings (or every diagnostic when invalid).
+pub fn load(settings: &Settings, path: &Path) -> Result<Validated, Error> {
+    let printer = settings.printer();
+    match manifest::load(path, &settings.load) {
+        Ok(v) => {
+            printer.print(&v.warnings, &v.secrets);
+            Ok(v)
+        }
+        Err(errors) => {
+            printer.print(&errors.diagnostics, &secrets_of(path));
+            Err(Error::InvalidManifests(errors.to_string()))
+        }
+    }
+}
+
+/// Secrets to scrub from an invalid manifest's diagnostics (its text is read again: the load
+/// failed, and may have failed before the secrets were known).
+pub fn secrets_of(path: &Path) -> Vec<String> {
+    std::fs::read(path)
+        .map(|b| manifest::secrets::mask(&String::from_utf8_lossy(&b)).1)
+        .unwrap_or_default()
+}
+
+/// Runs `f` with a connection for `manifest` (or none), closing it afterwards whatever `f`
+/// returned.
+pub async fn with_connection<T>(
+    settings: &Settings,
+    manifest: Option<&Validated>,
+    f: impl AsyncFnOnce(&Connection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let conn = Connection::open(&settings.connect, manifest).await?;
+    let result = f(&conn).await;
+    conn.close().await;
+    result
+}

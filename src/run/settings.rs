@@ -1,0 +1,57 @@
+//! What the command line decided, validated before any work starts (the high-level half of
+//! ripgrep's two-stage arguments: clap parses in `cli`, which builds these).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::manifest::LoadOptions;
+use crate::report::OutputFormat;
+use crate::report::diagnostics::Printer;
+use crate::report::run::{Progress, Reporter};
+
+use super::ConnectOptions;
+
+/// Settings every command shares.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where VIP is and how to reach it.
+    pub connect: ConnectOptions,
+    /// Human text or JSON lines on stdout.
+    pub output: OutputFormat,
+    /// Progress on stderr.
+    pub progress: Progress,
+    /// Errors only.
+    pub quiet: bool,
+    /// Also write a `JUnit` report here.
+    pub junit: Option<PathBuf>,
+    /// Loading manifests (`--max-items`).
+    pub load: LoadOptions,
+    /// Run state: where it lives and how long to wait for the lock.
+    pub state: StateOptions,
+}
+
+/// Where a manifest's run state lives, and the lock's patience.
+#[derive(Debug, Clone, Default)]
+pub struct StateOptions {
+    /// `--state-dir` (default: `.vip-run` next to the manifest).
+    pub state_dir: Option<PathBuf>,
+    /// `--lock-wait`.
+    pub lock_wait: Duration,
+}
+
+impl Settings {
+    /// Whether the run goes to the in-process sandbox.
+    pub fn sandbox(&self) -> bool {
+        self.connect.sandbox
+    }
+
+    /// The diagnostics printer these settings ask for.
+    pub fn printer(&self) -> Printer {
+        Printer::new(self.quiet)
+    }
+
+    /// A reporter for a run of `total` items.
+    pub fn reporter(&self, total: usize) -> Reporter {
+        Reporter::new(self.output, self.progress, total)
+    }
+}

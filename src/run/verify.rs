@@ -1,0 +1,119 @@
+//! `validate`: the offline checks, and with `--online` the pre-flight against VIP, for each
+//! manifest in turn; every problem of every manifest is reported before the command fails.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::error::Error;
+use crate::manifest::{self, ManifestDiagnostic, Validated};
+use crate::report::OutputFormat;
+use crate::report::check::{self as shown, Online};
+
+use super::Settings;
+use super::preflight::{self, PreflightError};
+use super::session::{secrets_of, with_connection};
+
+/// Checks `manifests`, writing each one's result to `out` as it is known.
+pub async fn validate(
+    settings: &Settings,
+    manifests: &[PathBuf],
+    online: bool,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let printer = settings.printer();
+    let json = settings.output == OutputFormat::Json;
+    let mut invalid = Vec::new();
+    let mut worst: Option<Error> = None;
+    for path in manifests {
+        let name = path.display().to_string();
+        let v = match manifest::load(path, &settings.load) {
+            Ok(v) => v,
+            Err(errors) => {
+                let secrets = secrets_of(path);
+                printer.print(&errors.diagnostics, &secrets);
+                if json {
+                    writeln!(
+                        out,
+                        "{}",
+                        shown::json_invalid(&name, &errors.diagnostics, &secrets)
+                    )?;
+                }
+                invalid.push(errors.to_string());
+                continue;
+            }
+        };
+        printer.print(&v.warnings, &v.secrets);
+        let learnt = if online {
+            match check_online(settings, &v).await? {
+                Ok(summary) => Some(summary),
+                Err((diagnostics, access)) => {
+                    printer.print(&diagnostics, &v.secrets);
+                    if json {
+                        writeln!(
+                            out,
+                            "{}",
+                            shown::json_invalid(&name, &diagnostics, &v.secrets)
+                        )?;
+                    }
+                    let n = diagnostics.iter().filter(|d| d.is_error()).count();
+                    let message = format!(
+                        "{name} failed the checks against VIP: {n} problem{}",
+                        if n == 1 { "" } else { "s" }
+                    );
+                    if access || !matches!(worst, Some(Error::Preflight { access: true, .. })) {
+                        worst = Some(Error::Preflight { message, access });
+                    }
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let text = match settings.output {
+            OutputFormat::Json => shown::json_valid(&name, &v, learnt.as_ref()) + "\n",
+            OutputFormat::Human if settings.quiet => String::new(),
+            OutputFormat::Human => shown::human(&name, &v, learnt.as_ref()),
+        };
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+    }
+    if let Some(e) = worst {
+        return Err(e);
+    }
+    match invalid.len() {
+        0 => Ok(()),
+        1 if manifests.len() == 1 => Err(Error::InvalidManifests(invalid.remove(0))),
+        n => Err(Error::InvalidManifests(format!(
+            "{n} of {} manifests are invalid",
+            manifests.len()
+        ))),
+    }
+}
+
+/// Pre-flight for `v`: what VIP confirmed, or the problems found (and whether any is about
+/// access); an error when VIP could not be asked.
+async fn check_online(
+    settings: &Settings,
+    v: &Validated,
+) -> Result<Result<Online, (Vec<ManifestDiagnostic>, bool)>, Error> {
+    with_connection(settings, Some(v), async |conn| {
+        match preflight::check(v, conn).await {
+            Ok(p) => {
+                settings.printer().print(&p.warnings, &v.secrets);
+                Ok(Ok(Online {
+                    server: conn.server.clone(),
+                    key_source: conn.key_source.clone(),
+                    groups: p.groups,
+                    parameters: p.pipeline.parameters.len(),
+                    vip_paths_checked: p.vip_paths_checked,
+                }))
+            }
+            Err(PreflightError::Problems {
+                diagnostics,
+                access,
+            }) => Ok(Err((diagnostics, access))),
+            Err(PreflightError::Fatal(e)) => Err(e),
+        }
+    })
+    .await
+}
