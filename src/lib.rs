@@ -12,7 +12,6 @@ pub mod manifest;
 pub mod report;
 pub mod run;
 pub mod sandbox;
-pub mod schema;
 pub mod vip;
 
 pub use cli::run;

@@ -338,7 +338,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             .block_on(crate::sandbox::cli::run(args))
             .map_err(Error::Sandbox)),
         Command::Schema => {
-            std::io::stdout().write_all(crate::schema::manifest_schema().as_bytes())?;
+            std::io::stdout().write_all(crate::manifest::schema::manifest_schema().as_bytes())?;
             Ok(exit_code::SUCCESS)
         }
         Command::Completions { shell } => {

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod expand;
 pub mod load;
 pub mod model;
+pub mod schema;
 pub mod secrets;
 pub mod structure;
 pub mod suggest;
