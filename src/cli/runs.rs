@@ -32,7 +32,7 @@ pub struct ManifestArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::manifest::duration::parse)]
     pub lock_wait: Duration,
     /// Allow more items than the default limit (10,000).
-    #[arg(long, value_name = "N", default_value_t = manifest::validate::DEFAULT_MAX_ITEMS)]
+    #[arg(long, value_name = "N", default_value_t = manifest::DEFAULT_MAX_ITEMS)]
     pub max_items: usize,
 }
 

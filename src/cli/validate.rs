@@ -18,7 +18,7 @@ pub struct ValidateArgs {
     #[arg(required = true, value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
     /// Allow more items than the default limit (10,000).
-    #[arg(long, value_name = "N", default_value_t = manifest::validate::DEFAULT_MAX_ITEMS)]
+    #[arg(long, value_name = "N", default_value_t = manifest::DEFAULT_MAX_ITEMS)]
     pub max_items: usize,
     /// Also check against VIP: the key, the group, the pipeline, every input.
     #[arg(long)]
