@@ -21,7 +21,6 @@ pub mod manifest;
 pub mod report;
 pub mod run;
 pub mod sandbox;
-pub mod schema;
 pub mod time;
 pub mod vip;
 

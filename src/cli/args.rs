@@ -125,7 +125,7 @@ pub struct ManifestArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = manifest::duration::parse)]
     pub lock_wait: Duration,
     /// Allow more items than the default limit (10,000).
-    #[arg(long, value_name = "N", default_value_t = manifest::validate::DEFAULT_MAX_ITEMS, value_parser = parse_max_items)]
+    #[arg(long, value_name = "N", default_value_t = manifest::DEFAULT_MAX_ITEMS, value_parser = parse_max_items)]
     pub max_items: usize,
 }
 
@@ -185,7 +185,7 @@ pub struct ValidateArgs {
     #[arg(required = true, value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
     /// Allow more items than the default limit (10,000).
-    #[arg(long, value_name = "N", default_value_t = manifest::validate::DEFAULT_MAX_ITEMS, value_parser = parse_max_items)]
+    #[arg(long, value_name = "N", default_value_t = manifest::DEFAULT_MAX_ITEMS, value_parser = parse_max_items)]
     pub max_items: usize,
     /// Also check against VIP: the key, the group, the pipeline, every input.
     #[arg(long)]

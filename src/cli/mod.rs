@@ -254,7 +254,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             Ok(exit_code::SUCCESS)
         }
         Command::Schema => {
-            out.write_all(crate::schema::manifest_schema().as_bytes())?;
+            out.write_all(crate::manifest::schema::manifest_schema().as_bytes())?;
             Ok(exit_code::SUCCESS)
         }
         Command::Completions { shell } => {

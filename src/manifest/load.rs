@@ -13,8 +13,7 @@ use serde_saphyr::budget::BudgetBreach;
 
 use super::diagnostic::{ManifestDiagnostic, SourceFile};
 use super::model::Manifest;
-use super::secrets;
-use super::suggest;
+use super::{secrets, structure, suggest};
 
 /// The largest manifest accepted (a 10,000-subject matrix is about 200 KB).
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
@@ -125,7 +124,7 @@ pub fn parse(source: &Source) -> Result<Manifest, Vec<ManifestDiagnostic>> {
             YamlError::SerdeUnknownField { .. } | YamlError::SerdeMissingField { .. }
         );
         let all = if about_keys {
-            super::structure::key_problems(&source.text, &source.file)
+            structure::key_problems(&source.text, &source.file)
         } else {
             Vec::new()
         };
@@ -157,7 +156,7 @@ pub fn yaml_diagnostic(err: &YamlError, file: &SourceFile) -> ManifestDiagnostic
         YamlError::SerdeMissingField { field, .. } => (
             format!("missing required key `{field}`"),
             format!("`{field}` is required in this mapping"),
-            Some(missing_help(field)),
+            Some(structure::missing_help(field)),
         ),
         YamlError::DuplicateMappingKey { key, .. } => {
             let key = key.clone().unwrap_or_default();
@@ -285,18 +284,6 @@ fn scalar_expectation(ty: &str) -> &'static str {
         "bool" => "`true` or `false`",
         "char" => "a single character",
         _ => "a value of another type",
-    }
-}
-
-pub(crate) fn missing_help(field: &str) -> String {
-    match field {
-        "version" => "start the manifest with `version: 1`".into(),
-        "name" => "add `name: my-study` (letters, digits, `_` and `-`)".into(),
-        "pipeline_id" => {
-            "add `pipeline_id: Name/version`; `vip-run pipelines` lists what you can run".into()
-        }
-        "group" => "add `group: GROUP`, the VIP application group the pipeline requires".into(),
-        other => format!("add `{other}: …`"),
     }
 }
 

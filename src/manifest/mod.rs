@@ -1,21 +1,39 @@
 //! The manifest: its model, loading, templates, expansion into items, and every offline check.
 //!
-//! `load` is the whole offline half of a run: it turns a path into a [`Validated`] manifest
+//! [`load`] is the whole offline half of a run: it turns a path into a [`Validated`] manifest
 //! (or every problem found, pointing into the file). Nothing here touches the network or
 //! reads the API key.
+//!
+//! The layer, in the order a manifest goes through it (dependencies point down this list,
+//! never up; `diagnostic`, `suggest` and `secrets` serve them all):
+//!
+//! - `model` is the raw serde image of the file, and `schema` its generated JSON Schema;
+//! - `load` reads the file within limits and parses it, asking `structure` for a second look
+//!   when serde rejects keys (every unknown or missing key at once);
+//! - `check` runs every offline check and builds the items, with `duration`, `api_key`
+//!   (key sources), `template` and `expand` (matrix and CSV rows) as its tools;
+//! - `identity` names each item (fingerprint, execution name, upload paths);
+//! - `validated` holds the result, the types other layers read, and the shared defaults.
 
 pub mod api_key;
+mod check;
 pub mod diagnostic;
 pub mod duration;
 pub mod expand;
+pub mod identity;
 pub mod load;
 pub mod model;
+pub mod schema;
 pub mod secrets;
 pub mod structure;
 pub mod suggest;
 pub mod template;
-pub mod validate;
+mod validated;
 
+pub use check::load;
 pub use diagnostic::{ManifestDiagnostic, ManifestErrors, SourceFile};
 pub use model::Manifest;
-pub use validate::{InputWire, Item, LoadOptions, Validated, Value, ValueKind, load};
+pub use validated::{
+    DEFAULT_DOWNLOAD, DEFAULT_MAX_ITEMS, DEFAULT_RESULTS_LOCATION, DEFAULT_SERVER,
+    ExecutionSettings, InputWire, Item, LoadOptions, MAX_NAME_LEN, Validated, Value, ValueKind,
+};

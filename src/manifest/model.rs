@@ -3,7 +3,7 @@
 //! Everything here is a faithful serde image of the file (format version 1): unknown keys are
 //! rejected by serde, and every value a later check may complain about is wrapped in
 //! [`Spanned`] so the complaint can point at its line and column. Meaning (defaults, templates,
-//! expansion, VIP's rules) is given in `validate.rs`, not here. The JSON Schema in `schemas/`
+//! expansion, VIP's rules) is given in `check/`, not here. The JSON Schema in `schemas/`
 //! is generated from these types.
 
 use std::fmt;

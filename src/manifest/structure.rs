@@ -5,6 +5,9 @@
 //! into a plain tree with positions, and the tree's mappings are checked against the
 //! schema's key lists (so the lists cannot drift from the model). Valid manifests never pay
 //! for this: it runs on the error path only.
+//!
+//! The help for a missing key lives here too, since both this look and `load`'s report of
+//! serde's first error need it: `load` calls in here, never the other way round.
 
 use std::fmt;
 
@@ -13,7 +16,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use super::diagnostic::{ManifestDiagnostic, SourceFile};
-use super::suggest;
+use super::{schema, suggest};
 
 /// A YAML node with positions, and nothing else.
 enum Node {
@@ -125,7 +128,7 @@ pub fn key_problems(text: &str, file: &SourceFile) -> Vec<ManifestDiagnostic> {
         return Vec::new();
     };
     let schema: serde_json::Value =
-        serde_json::from_str(&crate::schema::manifest_schema()).expect("the schema is JSON");
+        serde_json::from_str(&schema::manifest_schema()).expect("the schema is JSON");
     let mut out = Vec::new();
     let Node::Map(entries) = &root.value else {
         return out;
@@ -196,9 +199,23 @@ fn check(
                 ManifestDiagnostic::error(format!("missing required key `{required}` in {what}"))
                     .at_location(file, at)
                     .label(format!("`{required}` is required"))
-                    .help(super::load::missing_help(required)),
+                    .help(missing_help(required)),
             );
         }
+    }
+}
+
+/// The `help:` line for a missing required key, whichever check found it missing (serde's
+/// first error in `load`, or the second look here).
+pub(crate) fn missing_help(field: &str) -> String {
+    match field {
+        "version" => "start the manifest with `version: 1`".into(),
+        "name" => "add `name: my-study` (letters, digits, `_` and `-`)".into(),
+        "pipeline_id" => {
+            "add `pipeline_id: Name/version`; `vip-run pipelines` lists what you can run".into()
+        }
+        "group" => "add `group: GROUP`, the VIP application group the pipeline requires".into(),
+        other => format!("add `{other}: …`"),
     }
 }
 
@@ -208,8 +225,7 @@ mod tests {
 
     #[test]
     fn api_key_tags_match_the_schema() {
-        let schema: serde_json::Value =
-            serde_json::from_str(&crate::schema::manifest_schema()).unwrap();
+        let schema: serde_json::Value = serde_json::from_str(&schema::manifest_schema()).unwrap();
         let text = schema["definitions"]["TaggedKeySource"].to_string();
         for tag in API_KEY_TAGS {
             assert!(

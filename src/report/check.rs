@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::manifest::diagnostic::DiagnosticRecord;
-use crate::manifest::validate::{DEFAULT_SERVER, ExecutionSettings};
+use crate::manifest::{DEFAULT_SERVER, ExecutionSettings};
 use crate::manifest::{InputWire, ManifestDiagnostic, Validated, ValueKind};
 use crate::report::text::human_bytes;
 

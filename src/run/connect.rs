@@ -12,9 +12,9 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::error::Error;
+use crate::manifest::DEFAULT_SERVER;
 use crate::manifest::Validated;
 use crate::manifest::api_key::{DEFAULT_KEY_VARIABLE, KeySource};
-use crate::manifest::validate::DEFAULT_SERVER;
 use crate::sandbox;
 use crate::vip::{Client, ClientConfig};
 

@@ -1,0 +1,68 @@
+//! The template variables: `vars`, and the items' own variables from `matrix` or `foreach`.
+//!
+//! Their names are checked against each other and the built-in names here, before any
+//! template is compiled, so a template error can trust the list of available variables.
+
+use super::{Checker, under};
+use crate::manifest::api_key::expand_tilde;
+use crate::manifest::expand::{self, Assignment, RESERVED, is_identifier};
+use crate::manifest::model::Manifest;
+use crate::manifest::validated::LoadOptions;
+
+impl Checker<'_> {
+    /// Reserved names, then `vars`, then matrix or CSV variables: the items' assignments, or
+    /// `None` when they cannot be built.
+    pub(super) fn check_variables(
+        &mut self,
+        m: &Manifest,
+        options: &LoadOptions,
+    ) -> Option<Vec<Assignment>> {
+        let vars = m.vars.as_ref().map(|v| &v.value);
+        if let Some(vars) = &m.vars {
+            for name in vars.value.keys() {
+                if !is_identifier(name) {
+                    self.error(vars.referenced, format!("`{name}` is not a valid variable name"), "in these vars",
+                        "variable names are letters, digits and `_`, not starting with a digit, so templates can use them");
+                } else if RESERVED.contains(&name.as_str()) {
+                    self.error(vars.referenced, format!("`{name}` is a built-in template variable and cannot be redefined in `vars`"), "in these vars", "rename the variable");
+                }
+            }
+        }
+        let taken = |name: &str| -> Option<&'static str> {
+            if RESERVED.contains(&name) {
+                Some("a built-in template variable")
+            } else if vars.is_some_and(|v| v.contains_key(name)) {
+                Some("defined in `vars`")
+            } else {
+                None
+            }
+        };
+        match (&m.matrix, &m.foreach) {
+            (Some(matrix), Some(foreach)) => {
+                self.error(foreach.referenced, "`matrix` and `foreach` cannot both be used", "second source of items",
+                    "use `matrix` for combinations of values, or `foreach` for one item per CSV row");
+                let _ = matrix;
+                None
+            }
+            (Some(matrix), None) => expand::matrix(
+                matrix,
+                self.file,
+                options.max_items,
+                &taken,
+                &mut self.diags,
+            ),
+            (None, Some(foreach)) => {
+                let path = under(self.dir, expand_tilde(&foreach.value));
+                expand::csv(
+                    &path,
+                    foreach,
+                    self.file,
+                    options.max_items,
+                    &taken,
+                    &mut self.diags,
+                )
+            }
+            (None, None) => Some(expand::single()),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! An item's identity: its fingerprint, its VIP execution name, and where its local files go
+//! on VIP.
+//!
+//! These strings outlive a run: state files, resumed runs and VIP's execution list match items
+//! by them, so each is a pure function of the item's meaning, kept in one place where a
+//! change is seen for what it is (a change to every existing run's identity).
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+
+use super::expand::hex;
+use super::validated::{InputWire, Value, ValueKind};
+use crate::vip::rules;
+
+/// Longest item key kept whole in an execution name.
+const MAX_KEY_IN_NAME: usize = 60;
+
+impl InputWire {
+    /// The value as fingerprinted: a local file counts by where it is uploaded, not by
+    /// the local path it was found at.
+    fn canonical(&self) -> serde_json::Value {
+        let text = |v: &Value| match &v.kind {
+            ValueKind::LocalFile { upload, .. } => format!("upload:{upload}"),
+            _ => v.text.clone(),
+        };
+        match self {
+            Self::One(v) => serde_json::Value::String(text(v)),
+            Self::List(vs) => vs
+                .iter()
+                .map(|v| serde_json::Value::String(text(v)))
+                .collect(),
+        }
+    }
+}
+
+/// Where a local file goes under the run's inputs folder on VIP: its path relative to the
+/// manifest, each segment named as VIP will store it; files outside the manifest's folder go
+/// under `external/<hash>/`.
+/// Both paths are canonical.
+pub fn upload_path(canonical_dir: &Path, canonical: &Path) -> String {
+    let segments: Option<Vec<String>> = canonical.strip_prefix(canonical_dir).ok().map(|rel| {
+        rel.components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => Some(rules::sanitize_upload_name(&s.to_string_lossy())),
+                _ => None,
+            })
+            .collect()
+    });
+    match segments {
+        Some(s) if !s.is_empty() => s.join("/"),
+        _ => {
+            let digest = hex(&Sha256::digest(canonical.to_string_lossy().as_bytes()));
+            let base = canonical
+                .file_name()
+                .map(|n| rules::sanitize_upload_name(&n.to_string_lossy()))
+                .unwrap_or_default();
+            format!("external/{}/{base}", &digest[..8])
+        }
+    }
+}
+
+/// SHA-256 over the pipeline id and the resolved inputs, sorted by name.
+pub fn fingerprint(pipeline_id: &str, inputs: &IndexMap<String, InputWire>) -> String {
+    let sorted: BTreeMap<&str, serde_json::Value> = inputs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.canonical()))
+        .collect();
+    let canonical = serde_json::json!({ "pipeline": pipeline_id, "inputs": sorted });
+    hex(&Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// `<name>-<key>-<fp6>`, with the key made valid for VIP's name rule. A key that had to be
+/// changed (or shortened) gets a hash of its exact text, so distinct keys keep distinct names.
+pub fn execution_name(name: &str, key: &str, fingerprint: &str) -> String {
+    let mut clean: String = key
+        .chars()
+        .map(|c| {
+            if rules::is_execution_name_char(c) && c != ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean != key || clean.len() > MAX_KEY_IN_NAME {
+        clean.truncate(MAX_KEY_IN_NAME - 8);
+        let digest = hex(&Sha256::digest(key.as_bytes()));
+        clean = format!("{clean}_{}", &digest[..6]);
+    }
+    format!("{name}-{clean}-{}", &fingerprint[..6])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_names_are_valid_and_distinct_for_lookalike_keys() {
+        let fp = "abcdef0123";
+        let a = execution_name("study", "sub.01", fp);
+        let b = execution_name("study", "sub_01", fp);
+        let c = execution_name("study", "sub 01", fp);
+        assert!(rules::is_valid_execution_name(&a));
+        assert_eq!(b, "study-sub_01-abcdef");
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_ne!(b, c);
+        let long = execution_name("s", &"x".repeat(200), fp);
+        assert!(long.len() < 80);
+    }
+}

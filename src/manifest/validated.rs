@@ -1,0 +1,174 @@
+//! What a manifest becomes once every offline check passed: the types the rest of vip-run
+//! reads (`run`, `report`, `cli`), and the defaults they share.
+//!
+//! Kept apart from the checks that build them so a reader of a [`Validated`] manifest sees its
+//! shape without wading through the rules, and so the defaults (`server`, `results.*`,
+//! `--max-items`) have one home that both the checks and the help texts quote.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_saphyr::Location;
+
+use super::api_key::KeySource;
+use super::diagnostic::{ManifestDiagnostic, SourceFile};
+use super::duration;
+use super::model::Scalar;
+
+/// VIP's public server.
+pub const DEFAULT_SERVER: &str = "https://vip.creatis.insa-lyon.fr/rest";
+/// Default `results.location`.
+pub const DEFAULT_RESULTS_LOCATION: &str = "/vip/Home/vip-run/{{ name }}";
+/// Default `results.download`.
+pub const DEFAULT_DOWNLOAD: &str = "results/{{ item }}";
+/// The limit on items unless `--max-items` says otherwise.
+pub const DEFAULT_MAX_ITEMS: usize = 10_000;
+/// Longest manifest name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Options for loading.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// More items than this is an error.
+    pub max_items: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            max_items: DEFAULT_MAX_ITEMS,
+        }
+    }
+}
+
+/// How executions are scheduled, with defaults applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionSettings {
+    /// Executions running at once.
+    pub max_parallel: u32,
+    /// Polling period.
+    #[serde(serialize_with = "ser_duration")]
+    pub poll_interval: Duration,
+    /// Per-execution time limit.
+    #[serde(serialize_with = "ser_duration")]
+    pub timeout: Duration,
+    /// Relaunches of a failed execution.
+    pub retries: u32,
+    /// Kill on timeout.
+    pub kill_on_timeout: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with passes a reference
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&duration::format(*d))
+}
+
+/// What kind of value an input is, as far as can be told offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ValueKind {
+    /// A path in VIP's data namespace.
+    VipPath,
+    /// A `platformId:id` reference, passed through.
+    External,
+    /// A local file, to upload; `upload` is its path under the run's inputs folder on VIP.
+    LocalFile {
+        path: PathBuf,
+        size: u64,
+        upload: String,
+    },
+    /// Anything else: text, a number, a flag (or a local path that does not exist).
+    Text,
+}
+
+/// One resolved value, as VIP will receive it (before uploads replace local paths).
+#[derive(Debug, Clone, Serialize)]
+pub struct Value {
+    /// The text (VIP's spelling).
+    pub text: String,
+    /// What it is.
+    #[serde(flatten)]
+    pub kind: ValueKind,
+}
+
+/// An input's resolved value: one, or a list.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum InputWire {
+    /// A single value.
+    One(Value),
+    /// A list (VIP runs one job per element).
+    List(Vec<Value>),
+}
+
+impl InputWire {
+    /// The values, whether one or many.
+    pub fn values(&self) -> &[Value] {
+        match self {
+            Self::One(v) => std::slice::from_ref(v),
+            Self::List(v) => v,
+        }
+    }
+}
+
+/// One execution to be: its identity, variables and resolved inputs.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// Stable key (from matrix or CSV values, or `main`).
+    pub key: String,
+    /// Position in the expansion, from 0.
+    pub index: usize,
+    /// Its matrix or CSV variables.
+    pub variables: IndexMap<String, Scalar>,
+    /// Parameter → resolved value.
+    pub inputs: IndexMap<String, InputWire>,
+    /// `resultsLocation` on VIP.
+    pub results_location: String,
+    /// Local download folder, if downloading.
+    pub download: Option<PathBuf>,
+    /// SHA-256 of the pipeline id and resolved inputs (hex).
+    pub fingerprint: String,
+    /// `<name>-<key>-<fp6>`, valid for VIP.
+    pub execution_name: String,
+}
+
+/// A manifest that passed every offline check.
+#[derive(Debug)]
+pub struct Validated {
+    /// The manifest file (text masked).
+    pub file: SourceFile,
+    /// Its folder: relative paths start here.
+    pub dir: PathBuf,
+    /// `name`.
+    pub name: String,
+    /// `description`.
+    pub description: Option<String>,
+    /// `pipeline_id`.
+    pub pipeline_id: String,
+    /// `group`.
+    pub group: String,
+    /// Where the key comes from.
+    pub api_key: KeySource,
+    /// Whether the manifest names the key's source (else it is the default variable).
+    pub api_key_explicit: bool,
+    /// `server`, when the manifest sets it.
+    pub server: Option<String>,
+    /// Scheduling.
+    pub execution: ExecutionSettings,
+    /// `results.extract`.
+    pub extract: bool,
+    /// The items, in expansion order.
+    pub items: Vec<Item>,
+    /// Where `pipeline_id` is written.
+    pub pipeline_location: Location,
+    /// Where `group` is written.
+    pub group_location: Location,
+    /// Where each input is written in the manifest.
+    pub input_locations: IndexMap<String, Location>,
+    /// Warnings found on the way.
+    pub warnings: Vec<ManifestDiagnostic>,
+    /// Secrets found in the text, to scrub from anything printed.
+    pub secrets: Vec<String>,
+}
