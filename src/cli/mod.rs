@@ -162,7 +162,7 @@ pub enum Command {
     /// Write a commented starter manifest for a pipeline.
     Init(init::InitArgs),
     /// Serve the VIP simulator on this machine until interrupted.
-    Sandbox(crate::sandbox::cli::SandboxArgs),
+    Sandbox(crate::sandbox::serve::SandboxArgs),
     /// Print the manifest JSON Schema (draft-07).
     Schema,
     /// Print a shell completion script.
@@ -335,7 +335,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         Command::Pipeline { id } => ok(runtime()?.block_on(discover::pipeline(cli, id))),
         Command::Init(args) => ok(runtime()?.block_on(init::run(cli, args))),
         Command::Sandbox(args) => ok(runtime()?
-            .block_on(crate::sandbox::cli::run(args))
+            .block_on(crate::sandbox::serve::run(args))
             .map_err(Error::Sandbox)),
         Command::Schema => {
             std::io::stdout().write_all(crate::schema::manifest_schema().as_bytes())?;

@@ -20,7 +20,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod cli;
 mod clock;
 mod data;
 mod engine;
@@ -30,6 +29,7 @@ mod log;
 mod net;
 mod outputs;
 mod routes;
+pub mod serve;
 mod submit;
 mod world;
 
