@@ -6,6 +6,7 @@
 
 pub mod calendar;
 pub mod cli;
+pub mod duration;
 pub mod error;
 pub mod exit_code;
 pub mod manifest;

@@ -6,7 +6,7 @@
 
 pub mod api_key;
 pub mod diagnostic;
-pub mod duration;
+pub use crate::duration;
 pub mod expand;
 pub mod load;
 pub mod model;

@@ -205,7 +205,7 @@ fn default_max_jobs() -> usize {
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
-    crate::manifest::duration::parse(&text).map_err(serde::de::Error::custom)
+    crate::duration::parse(&text).map_err(serde::de::Error::custom)
 }
 
 /// A pipeline of the catalogue, with what its runs produce.
