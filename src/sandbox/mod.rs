@@ -22,13 +22,13 @@
 
 mod clock;
 mod data;
-mod engine;
 mod errors;
 mod faults;
 mod log;
 mod net;
 mod outputs;
 mod routes;
+mod scheduler;
 pub mod serve;
 mod submit;
 mod world;
@@ -105,7 +105,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) world: World,
     pub(crate) data: data::DataTree,
-    pub(crate) engine: Mutex<engine::Engine>,
+    pub(crate) scheduler: Mutex<scheduler::Scheduler>,
     pub(crate) faults: Mutex<faults::Faults>,
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
 }
@@ -147,7 +147,7 @@ impl Sandbox {
         let data = data::DataTree::create(&world)?;
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let engine = engine::Engine::new(engine::EngineConfig {
+        let scheduler = scheduler::Scheduler::new(scheduler::SchedulerConfig {
             exec_duration: config.exec_duration,
             failure_rate: config.failure_rate,
             engine_slots: config.engine_slots,
@@ -160,7 +160,7 @@ impl Sandbox {
             config,
             world,
             data,
-            engine: Mutex::new(engine),
+            scheduler: Mutex::new(scheduler),
             faults: Mutex::new(faults),
             log: Mutex::new(Vec::new()),
         });
@@ -213,8 +213,8 @@ impl Sandbox {
     /// queues; any other status freezes the run as it stands.
     #[allow(clippy::needless_pass_by_value)] // the signature other code is written against
     pub fn set_status(&self, execution_id: &str, status: ExecutionStatus) {
-        let mut engine = routes::lock(&self.shared.engine);
-        engine.force(
+        let mut scheduler = routes::lock(&self.shared.scheduler);
+        scheduler.force(
             execution_id,
             &status,
             &self.shared.world,

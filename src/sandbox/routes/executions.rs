@@ -44,23 +44,23 @@ pub(super) async fn route(
             if query.has("studyIdentifier") {
                 return Err(ApiError::generic());
             }
-            Ok(text(lock(&shared.engine).count(me).to_string()))
+            Ok(text(lock(&shared.scheduler).count(me).to_string()))
         }
         [id] => match *method {
             // The route has no method restriction: DELETE is served as a GET.
             Method::GET | Method::DELETE => {
-                let engine = lock(&shared.engine);
-                let index = engine.find(id, me)?;
-                Ok(json(&engine.execution(index, world, Instant::now())))
+                let scheduler = lock(&shared.scheduler);
+                let index = scheduler.find(id, me)?;
+                Ok(json(&scheduler.execution(index, world, Instant::now())))
             }
             Method::PUT => rename_execution(shared, me, id, parts, incoming).await,
             _ => Err(method_not_allowed()),
         },
         [id, "results"] if *method == Method::GET => {
-            let engine = lock(&shared.engine);
-            let index = engine.find(id, me)?;
+            let scheduler = lock(&shared.scheduler);
+            let index = scheduler.find(id, me)?;
             let user = &world.users[me];
-            let results: Vec<_> = engine
+            let results: Vec<_> = scheduler
                 .returned_paths(index)
                 .iter()
                 .map(|p| match shared.data.locate(me, user, p) {
@@ -71,9 +71,9 @@ pub(super) async fn route(
             Ok(json(&results))
         }
         [id, stream @ ("stdout" | "stderr")] if *method == Method::GET => {
-            let engine = lock(&shared.engine);
-            let index = engine.find(id, me)?;
-            Ok(text(engine.log(
+            let scheduler = lock(&shared.scheduler);
+            let index = scheduler.find(id, me)?;
+            Ok(text(scheduler.log(
                 index,
                 world,
                 Instant::now(),
@@ -84,9 +84,9 @@ pub(super) async fn route(
             let job: u64 = job
                 .parse()
                 .map_err(|_| ApiError::spring(StatusCode::BAD_REQUEST))?;
-            let engine = lock(&shared.engine);
-            let index = engine.find(id, me)?;
-            Ok(text(engine.job_log(
+            let scheduler = lock(&shared.scheduler);
+            let index = scheduler.find(id, me)?;
+            Ok(text(scheduler.job_log(
                 index,
                 job,
                 world,
@@ -95,9 +95,9 @@ pub(super) async fn route(
             )?))
         }
         [id, "kill"] if *method == Method::PUT => {
-            let mut engine = lock(&shared.engine);
-            let index = engine.find(id, me)?;
-            engine.kill(index, world, &shared.data, Instant::now());
+            let mut scheduler = lock(&shared.scheduler);
+            let index = scheduler.find(id, me)?;
+            scheduler.kill(index, world, &shared.data, Instant::now());
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         [id, "delete"] if *method == Method::PUT => {
@@ -107,9 +107,9 @@ pub(super) async fn route(
             let delete_files = body
                 .delete_files
                 .ok_or_else(|| ApiError::null_field("deleteFiles"))?;
-            let mut engine = lock(&shared.engine);
-            let index = engine.find(id, me)?;
-            engine.delete(index, delete_files, world, &shared.data)?;
+            let mut scheduler = lock(&shared.scheduler);
+            let index = scheduler.find(id, me)?;
+            scheduler.delete(index, delete_files, world, &shared.data)?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         [_, "play"] if *method == Method::PUT => Err(ApiError::coded(8001, &["playExecution"])),
@@ -141,7 +141,11 @@ fn list_executions(shared: &Shared, me: usize, query: &Query) -> Outcome {
         return Err(ApiError::generic());
     }
     let limit = usize::try_from(limit).unwrap_or(0);
-    Ok(json(&lock(&shared.engine).list(me, limit, &shared.world)))
+    Ok(json(&lock(&shared.scheduler).list(
+        me,
+        limit,
+        &shared.world,
+    )))
 }
 
 async fn create_execution(
@@ -153,19 +157,19 @@ async fn create_execution(
     let bytes = json_body(parts, incoming).await?;
     let parsed = submit::parse_body(&bytes)?;
     let world = &shared.world;
-    let mut engine = lock(&shared.engine);
+    let mut scheduler = lock(&shared.scheduler);
     let now = Instant::now();
-    engine.advance(now, world, &shared.data);
-    let (platform, user) = engine.load(me);
+    scheduler.advance(now, world, &shared.data);
+    let (platform, user) = scheduler.load(me);
     let load = Load {
         platform,
-        platform_max: engine.platform_max(),
+        platform_max: scheduler.platform_max(),
         user,
-        user_quota: engine.quota_of(world, me),
+        user_quota: scheduler.quota_of(world, me),
     };
     let launch = submit::check(world, &shared.data, me, parsed, load)?;
-    let index = engine.create(launch, me, world, now);
-    Ok(json(&engine.execution(index, world, now)))
+    let index = scheduler.create(launch, me, world, now);
+    Ok(json(&scheduler.execution(index, world, now)))
 }
 
 async fn rename_execution(
@@ -182,14 +186,14 @@ async fn rename_execution(
         .and_then(|v| v.get("timeout").and_then(serde_json::Value::as_f64))
         .unwrap_or(0.0);
     let world = &shared.world;
-    let mut engine = lock(&shared.engine);
-    let index = engine.find(id, me)?;
+    let mut scheduler = lock(&shared.scheduler);
+    let index = scheduler.find(id, me)?;
     if timeout > 0.0 {
         return Err(ApiError::generic());
     }
     if !rules::is_valid_execution_name(&name) {
         return Err(ApiError::coded(8019, &[NAME_CAUSE]));
     }
-    engine.rename(index, name);
-    Ok(json(&engine.execution(index, world, Instant::now())))
+    scheduler.rename(index, name);
+    Ok(json(&scheduler.execution(index, world, Instant::now())))
 }

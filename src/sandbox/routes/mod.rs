@@ -239,8 +239,8 @@ async fn dispatch(shared: &Shared, parts: &Parts, incoming: &mut Incoming) -> Ou
         return Err(ApiError::insufficient_auth());
     }
     if user.is_some() {
-        let mut engine = lock(&shared.engine);
-        engine.advance(Instant::now(), world, &shared.data);
+        let mut scheduler = lock(&shared.scheduler);
+        scheduler.advance(Instant::now(), world, &shared.data);
     }
     let me = user.unwrap_or(usize::MAX);
 
