@@ -9,7 +9,21 @@
 //! and messages; and fault knobs (latency, 5xx answers, dropped connections, execution
 //! failures), all seeded. It shares only the wire types and the character rules with the
 //! client (`crate::vip::{wire, rules}`), so the two are checked against the same document,
-//! not against each other.
+//! not against each other. It never imports `run`, `cli`, `report` or `manifest`.
+//!
+//! Where things live:
+//!
+//! - `routes/`: the HTTP face (raw-request handling, the key filter) and one file per
+//!   resource: `platform`, `pipelines`, `executions`, `paths`;
+//! - `scheduler/`: the executions and their clock; `views` (what VIP shows of a run) and
+//!   `results` (the outputs it writes);
+//! - `submit`: the checks of a launch, and its expansion into jobs;
+//! - `world/`: users, groups and pipelines (the world file); `builtin`, `consistency`,
+//!   `descriptors`;
+//! - `data`: the data namespace on disk; `outputs`: what a job produces;
+//! - `errors`: VIP's error bodies; `faults`, `net`, `log`, `clock`: fault injection, the
+//!   listener, the request log, wall-clock helpers;
+//! - `serve`: `vip-run sandbox`, serving until Ctrl-C.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
