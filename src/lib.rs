@@ -14,6 +14,7 @@
 //!   writes, file errors), `time` (UTC timestamps).
 
 pub mod cli;
+pub mod duration;
 pub mod error;
 pub mod exit_code;
 pub mod files;

@@ -103,7 +103,7 @@ pub enum Command {
     /// Write a commented starter manifest for a pipeline.
     Init(InitArgs),
     /// Serve the VIP simulator on this machine until interrupted.
-    Sandbox(crate::sandbox::cli::SandboxArgs),
+    Sandbox(crate::sandbox::serve::SandboxArgs),
     /// Print the manifest JSON Schema (draft-07).
     Schema,
     /// Print a shell completion script.
@@ -122,7 +122,7 @@ pub struct ManifestArgs {
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Wait this long for another run of the same manifest to finish (default: do not wait).
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = manifest::duration::parse)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::duration::parse)]
     pub lock_wait: Duration,
     /// Allow more items than the default limit (10,000).
     #[arg(long, value_name = "N", default_value_t = manifest::DEFAULT_MAX_ITEMS, value_parser = parse_max_items)]
@@ -207,7 +207,7 @@ pub struct InitArgs {
 
 /// A duration on the command line: more than zero.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    match manifest::duration::parse(text) {
+    match crate::duration::parse(text) {
         Ok(d) if d.is_zero() => Err("must be more than 0".into()),
         other => other,
     }

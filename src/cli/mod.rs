@@ -249,7 +249,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         }
         Command::Sandbox(args) => {
             runtime()?
-                .block_on(crate::sandbox::cli::run(args))
+                .block_on(crate::sandbox::serve::run(args))
                 .map_err(Error::Sandbox)?;
             Ok(exit_code::SUCCESS)
         }

@@ -10,15 +10,15 @@
 //! - `model` is the raw serde image of the file, and `schema` its generated JSON Schema;
 //! - `load` reads the file within limits and parses it, asking `structure` for a second look
 //!   when serde rejects keys (every unknown or missing key at once);
-//! - `check` runs every offline check and builds the items, with `duration`, `api_key`
-//!   (key sources), `template` and `expand` (matrix and CSV rows) as its tools;
+//! - `check` runs every offline check and builds the items, with `api_key`
+//!   (key sources), `template`, `expand` (matrix and CSV rows) and the crate's `duration`
+//!   as its tools;
 //! - `identity` names each item (fingerprint, execution name, upload paths);
 //! - `validated` holds the result, the types other layers read, and the shared defaults.
 
 pub mod api_key;
 mod check;
 pub mod diagnostic;
-pub mod duration;
 pub mod expand;
 pub mod identity;
 pub mod load;

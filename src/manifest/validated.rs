@@ -14,7 +14,7 @@ use serde_saphyr::Location;
 
 use super::api_key::KeySource;
 use super::diagnostic::{ManifestDiagnostic, SourceFile};
-use super::duration;
+use crate::duration;
 use super::model::Scalar;
 
 /// VIP's public server.

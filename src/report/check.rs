@@ -195,8 +195,8 @@ pub fn human(manifest: &str, v: &Validated, online: Option<&Online>) -> String {
         out,
         "  execution   max {} running, poll every {}, timeout {}, {} retr{}{}",
         e.max_parallel,
-        crate::manifest::duration::format(e.poll_interval),
-        crate::manifest::duration::format(e.timeout),
+        crate::duration::format(e.poll_interval),
+        crate::duration::format(e.timeout),
         e.retries,
         if e.retries == 1 { "y" } else { "ies" },
         if e.kill_on_timeout {

@@ -9,7 +9,21 @@
 //! and messages; and fault knobs (latency, 5xx answers, dropped connections, execution
 //! failures), all seeded. It shares only the wire types and the character rules with the
 //! client (`crate::vip::{wire, rules}`), so the two are checked against the same document,
-//! not against each other.
+//! not against each other. It never imports `run`, `cli`, `report` or `manifest`.
+//!
+//! Where things live:
+//!
+//! - `routes/`: the HTTP face (raw-request handling, the key filter) and one file per
+//!   resource: `platform`, `pipelines`, `executions`, `paths`;
+//! - `scheduler/`: the executions and their clock; `views` (what VIP shows of a run) and
+//!   `results` (the outputs it writes);
+//! - `submit`: the checks of a launch, and its expansion into jobs;
+//! - `world/`: users, groups and pipelines (the world file); `builtin`, `consistency`,
+//!   `descriptors`;
+//! - `data`: the data namespace on disk; `outputs`: what a job produces;
+//! - `errors`: VIP's error bodies; `faults`, `net`, `log`, `clock`: fault injection, the
+//!   listener, the request log, wall-clock helpers;
+//! - `serve`: `vip-run sandbox`, serving until Ctrl-C.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -20,16 +34,16 @@
 //! # Ok(()) }
 //! ```
 
-pub mod cli;
 mod clock;
 mod data;
-mod engine;
 mod errors;
 mod faults;
 mod log;
 mod net;
 mod outputs;
 mod routes;
+mod scheduler;
+pub mod serve;
 mod submit;
 mod world;
 
@@ -105,7 +119,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) world: World,
     pub(crate) data: data::DataTree,
-    pub(crate) engine: Mutex<engine::Engine>,
+    pub(crate) scheduler: Mutex<scheduler::Scheduler>,
     pub(crate) faults: Mutex<faults::Faults>,
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
 }
@@ -147,7 +161,7 @@ impl Sandbox {
         let data = data::DataTree::create(&world)?;
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let engine = engine::Engine::new(engine::EngineConfig {
+        let scheduler = scheduler::Scheduler::new(scheduler::SchedulerConfig {
             exec_duration: config.exec_duration,
             failure_rate: config.failure_rate,
             engine_slots: config.engine_slots,
@@ -160,7 +174,7 @@ impl Sandbox {
             config,
             world,
             data,
-            engine: Mutex::new(engine),
+            scheduler: Mutex::new(scheduler),
             faults: Mutex::new(faults),
             log: Mutex::new(Vec::new()),
         });
@@ -213,8 +227,8 @@ impl Sandbox {
     /// queues; any other status freezes the run as it stands.
     #[allow(clippy::needless_pass_by_value)] // the signature other code is written against
     pub fn set_status(&self, execution_id: &str, status: ExecutionStatus) {
-        let mut engine = routes::lock(&self.shared.engine);
-        engine.force(
+        let mut scheduler = routes::lock(&self.shared.scheduler);
+        scheduler.force(
             execution_id,
             &status,
             &self.shared.world,

@@ -1,6 +1,6 @@
 //! `POST /executions`'s checks, in VIP's order (vip-api.md §8.1), each failing with VIP's
 //! code and status, and the expansion of the accepted inputs into jobs (cross product, with
-//! `vip:dot` inputs paired, §8.5). Nothing here changes state: the engine creates the run
+//! `vip:dot` inputs paired, §8.5). Nothing here changes state: the scheduler creates the run
 //! from the [`Launch`] this returns.
 
 use axum::http::StatusCode;

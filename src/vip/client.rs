@@ -1,76 +1,36 @@
-//! A typed client for VIP's REST dialect (vip-api.md), with timeouts and a retry policy.
+//! The VIP client: how to reach VIP (its config and the checks on the server URL), the one
+//! place a request is built and its answer turned into a result or a [`VipError`], and a
+//! typed method per call of VIP's REST dialect (vip-api.md). Retries are decided in
+//! [`super::retry`]; streamed file transfers live in [`super::transfer`].
 //!
-//! The retry policy, by request class:
-//!
-//! | class | examples | retried on | never retried |
-//! |---|---|---|---|
-//! | read | every `GET` | connection errors, timeouts, 500, 502, 503, 504 | 4xx |
-//! | idempotent write | mkdir, kill, rename, delete, uploads (the file is re-read) | connection errors, timeouts, 502, 503, 504 | 500, 4xx |
-//! | launch | `POST /executions` | nothing: an ambiguous failure is resolved by looking the execution up by name | everything |
-//!
-//! Delays grow exponentially from [`RetryPolicy::first_delay`] (×2, with jitter) up to
-//! [`RetryPolicy::max_delay`], for at most [`RetryPolicy::attempts`] attempts and at most
-//! [`RetryPolicy::budget`] of waiting per call. Every call has a connect timeout and a
-//! request timeout; downloads get a longer one, because VIP stages files from the grid
-//! before the first byte (up to 45 s).
+//! Every call has a connect timeout and a request timeout; downloads get a longer one,
+//! because VIP stages files from the grid before the first byte (up to 45 s).
 //!
 //! The key travels only in the `apikey` header, marked sensitive; redirects are never
 //! followed (so the key cannot be carried to another origin), and plain `http` is refused
 //! except to loopback addresses.
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
-use futures_util::StreamExt;
 use reqwest::Method;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::AsyncWriteExt;
 
 use super::encode;
-use super::error::{TransportKind, VipError};
+use super::retry::Class;
+pub use super::retry::RetryPolicy;
+pub use super::transfer::OnBytes;
+use super::vip_error::{TransportKind, VipError};
 use super::wire::{
     CreateExecution, DeleteExecution, Descriptor, Execution, Exists, PathProperties, Pipeline,
     Platform,
 };
 
-/// Told of every chunk of a transfer, with its size (for byte progress bars).
-pub type OnBytes = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
-
-/// Bytes read from disk at a time for an upload (the default 4 KiB costs two thirds of the
-/// throughput on loopback).
-const TRANSFER_CHUNK: usize = 256 * 1024;
-
 /// VIP's limit on `GET /executions?limit=`.
 pub const MAX_LIST_LIMIT: u32 = 500;
-
-/// How calls are retried.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub attempts: usize,
-    /// The first wait.
-    pub first_delay: Duration,
-    /// The longest wait.
-    pub max_delay: Duration,
-    /// The most waiting one call may do, in all.
-    pub budget: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            attempts: 6,
-            first_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            budget: Duration::from_secs(120),
-        }
-    }
-}
 
 /// How to reach VIP.
 #[derive(Debug, Clone)]
@@ -100,36 +60,15 @@ impl ClientConfig {
     }
 }
 
-/// Which retries a request may have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Read,
-    IdempotentWrite,
-    Launch,
-}
-
-impl Class {
-    fn retries(self, error: &VipError) -> bool {
-        match (self, error) {
-            (Self::Launch, _) => false,
-            (_, VipError::Transport { .. }) => true,
-            (Self::Read, VipError::Api { status, .. }) => matches!(status, 500 | 502 | 503 | 504),
-            (Self::IdempotentWrite, VipError::Api { status, .. }) => {
-                matches!(status, 502..=504)
-            }
-            _ => false,
-        }
-    }
-}
-
 /// A VIP client for one user.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
-    transfer: reqwest::Client,
-    base: String,
-    key: HeaderValue,
-    retry: RetryPolicy,
+    /// For uploads and downloads: a read timeout instead of a whole-call one.
+    pub(super) transfer: reqwest::Client,
+    pub(super) base: String,
+    pub(super) key: HeaderValue,
+    pub(super) retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for Client {
@@ -180,7 +119,7 @@ pub fn check_base_url(url: &str) -> Result<reqwest::Url, VipError> {
     Ok(parsed)
 }
 
-fn transport_error(operation: &str, e: &reqwest::Error) -> VipError {
+pub(super) fn transport_error(operation: &str, e: &reqwest::Error) -> VipError {
     let kind = if e.is_timeout() {
         TransportKind::Timeout
     } else if e.is_connect() {
@@ -261,15 +200,6 @@ impl Client {
         &self.base
     }
 
-    fn backoff(&self) -> ExponentialBuilder {
-        ExponentialBuilder::default()
-            .with_min_delay(self.retry.first_delay)
-            .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.attempts.saturating_sub(1))
-            .with_total_delay(Some(self.retry.budget))
-            .with_jitter()
-    }
-
     async fn send_once(&self, call: &Call<'_>) -> Result<reqwest::Response, VipError> {
         let url = format!("{}{}{}", self.base, call.path, encode::query(call.query));
         let mut request = self
@@ -301,15 +231,7 @@ impl Client {
 
     /// Sends `call`, retrying as its class allows; returns the successful response.
     async fn send(&self, call: Call<'_>) -> Result<reqwest::Response, VipError> {
-        let class = call.class;
-        if class == Class::Launch {
-            return self.send_once(&call).await;
-        }
-        (|| self.send_once(&call))
-            .retry(self.backoff())
-            .when(|e| class.retries(e))
-            .notify(retrying)
-            .await
+        self.retry.run(call.class, || self.send_once(&call)).await
     }
 
     async fn json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T, VipError> {
@@ -591,136 +513,6 @@ impl Client {
         })
         .await
     }
-
-    /// Uploads the local file `local` to `remote`, streamed (the file is re-read on a retry).
-    /// VIP renames the last segment (§9.2): the caller names the file as VIP will.
-    pub async fn upload(&self, local: &Path, remote: &str) -> Result<(), VipError> {
-        self.upload_with_progress(local, remote, None).await
-    }
-
-    /// [`Client::upload`], telling `on_bytes` of each chunk sent (a retry starts over).
-    pub async fn upload_with_progress(
-        &self,
-        local: &Path,
-        remote: &str,
-        on_bytes: Option<OnBytes>,
-    ) -> Result<(), VipError> {
-        let operation = format!("PUT {}", encode::data_path(remote));
-        let attempt = || async {
-            let file = tokio::fs::File::open(local)
-                .await
-                .map_err(|e| VipError::Local {
-                    operation: operation.clone(),
-                    detail: format!("cannot read {}: {e}", local.display()),
-                })?;
-            let len = file
-                .metadata()
-                .await
-                .map_err(|e| VipError::Local {
-                    operation: operation.clone(),
-                    detail: e.to_string(),
-                })?
-                .len();
-            if len == 0 {
-                return Err(VipError::Local {
-                    operation: operation.clone(),
-                    detail: format!(
-                        "{} is empty, and VIP stores an empty upload as a folder",
-                        local.display()
-                    ),
-                });
-            }
-            let tell = on_bytes.clone();
-            let stream = tokio_util::io::ReaderStream::with_capacity(file, TRANSFER_CHUNK).inspect(
-                move |chunk| {
-                    if let (Some(tell), Ok(bytes)) = (&tell, chunk) {
-                        tell(bytes.len() as u64);
-                    }
-                },
-            );
-            let body = reqwest::Body::wrap_stream(stream);
-            let response = self
-                .transfer
-                .put(format!("{}{}", self.base, encode::data_path(remote)))
-                .header("apikey", self.key.clone())
-                .header(CONTENT_TYPE, "application/octet-stream")
-                .header(CONTENT_LENGTH, len)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| transport_error(&operation, &e))?;
-            check_status(&operation, response).await.map(drop)
-        };
-        attempt
-            .retry(self.backoff())
-            .when(|e| Class::IdempotentWrite.retries(e))
-            .notify(retrying)
-            .await
-    }
-
-    /// Downloads `remote` into the local file `dest` (created or truncated), streamed;
-    /// returns the bytes written. The caller writes to a `.part` file and checks the size.
-    pub async fn download(&self, remote: &str, dest: &Path) -> Result<u64, VipError> {
-        self.download_with_progress(remote, dest, None).await
-    }
-
-    /// [`Client::download`], telling `on_bytes` of each chunk written.
-    pub async fn download_with_progress(
-        &self,
-        remote: &str,
-        dest: &Path,
-        on_bytes: Option<OnBytes>,
-    ) -> Result<u64, VipError> {
-        let operation = format!("GET {}", encode::data_path(remote));
-        let attempt = || async {
-            let response = self
-                .transfer
-                .get(format!(
-                    "{}{}{}",
-                    self.base,
-                    encode::data_path(remote),
-                    encode::query(&[("action", "content")])
-                ))
-                .header("apikey", self.key.clone())
-                .send()
-                .await
-                .map_err(|e| transport_error(&operation, &e))?;
-            // The status is checked before the file is opened: a failure leaves no file.
-            let response = check_status(&operation, response).await?;
-            let local = |e: std::io::Error| VipError::Local {
-                operation: operation.clone(),
-                detail: format!("cannot write {}: {e}", dest.display()),
-            };
-            // Large writes: each write to a tokio file is a trip to a blocking thread.
-            let mut file = tokio::io::BufWriter::with_capacity(
-                4 * TRANSFER_CHUNK,
-                tokio::fs::File::create(dest).await.map_err(local)?,
-            );
-            let mut stream = response.bytes_stream();
-            let mut written = 0u64;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| transport_error(&operation, &e))?;
-                file.write_all(&chunk).await.map_err(local)?;
-                written += chunk.len() as u64;
-                if let Some(tell) = &on_bytes {
-                    tell(chunk.len() as u64);
-                }
-            }
-            file.flush().await.map_err(local)?;
-            file.get_ref().sync_all().await.map_err(local)?;
-            Ok(written)
-        };
-        attempt
-            .retry(self.backoff())
-            .when(|e| Class::Read.retries(e))
-            .notify(retrying)
-            .await
-    }
-}
-
-/// Says that a call failed and will be tried again: a retry is never silent.
-fn retrying(error: &VipError, wait: Duration) {
-    tracing::warn!("{error}; trying again in {:.1} s", wait.as_secs_f64());
 }
 
 /// Which log.
@@ -750,7 +542,7 @@ fn real_log(text: String) -> Option<String> {
     (!sentinel).then_some(text)
 }
 
-async fn check_status(
+pub(super) async fn check_status(
     operation: &str,
     response: reqwest::Response,
 ) -> Result<reqwest::Response, VipError> {
@@ -792,28 +584,6 @@ mod tests {
         assert!(check_base_url("ftp://x/rest").is_err());
         assert!(check_base_url("https://user:pw@x/rest").is_err());
         assert!(check_base_url("not a url").is_err());
-    }
-
-    #[test]
-    fn retry_classes() {
-        let api = |status| VipError::Api {
-            operation: "x".into(),
-            status,
-            code: None,
-            message: String::new(),
-        };
-        let cut = VipError::Transport {
-            operation: "x".into(),
-            kind: TransportKind::Timeout,
-        };
-        assert!(Class::Read.retries(&api(500)));
-        assert!(Class::Read.retries(&api(503)));
-        assert!(!Class::Read.retries(&api(400)));
-        assert!(!Class::IdempotentWrite.retries(&api(500)));
-        assert!(Class::IdempotentWrite.retries(&api(502)));
-        assert!(Class::IdempotentWrite.retries(&cut));
-        assert!(!Class::Launch.retries(&cut));
-        assert!(!Class::Launch.retries(&api(503)));
     }
 
     #[test]

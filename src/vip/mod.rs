@@ -1,11 +1,23 @@
 //! VIP's REST dialect of CARMIN, as far as vip-run needs it (vip-api.md): the wire types,
 //! the rules VIP enforces on names and values, URL encoding, errors and the client.
+//!
+//! - `wire`: the JSON as it travels, shared with the sandbox;
+//! - `rules`: VIP's rules on names and values, shared with the sandbox;
+//! - `encode`: paths and queries as VIP decodes them;
+//! - `vip_error`: [`VipError`], what a failed call means to a user;
+//! - `client`: the [`Client`], its [`ClientConfig`], one typed method per call;
+//! - `retry`: the [`RetryPolicy`], which calls are tried again and how;
+//! - `transfer`: streamed uploads and downloads, with progress.
 
 pub mod client;
 pub mod encode;
-pub mod error;
+pub mod retry;
 pub mod rules;
+pub mod transfer;
+pub mod vip_error;
 pub mod wire;
 
-pub use client::{Client, ClientConfig, LogStream, RetryPolicy};
-pub use error::{Meaning, VipError};
+pub use client::{Client, ClientConfig, LogStream, MAX_LIST_LIMIT};
+pub use retry::RetryPolicy;
+pub use transfer::OnBytes;
+pub use vip_error::{Meaning, TransportKind, VipError};

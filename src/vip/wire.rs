@@ -4,6 +4,9 @@
 //! Field order is VIP's (the Python client depends on it for error bodies), every key VIP
 //! always writes is written even when null, and reading is lenient: unknown fields are
 //! ignored and fields VIP may omit default.
+//!
+//! One file, a little over the usual size, on purpose: it is the whole contract between
+//! client and simulator, and reading it in one place is what keeps the two in step.
 
 use std::fmt;
 

@@ -130,7 +130,7 @@ impl Runner<'_> {
         }
         Err(Error::Vip(VipError::Transport {
             operation: "GET /executions".into(),
-            kind: crate::vip::error::TransportKind::Broken(
+            kind: crate::vip::TransportKind::Broken(
                 "cannot tell whether the last launch reached VIP".into(),
             ),
         }))

@@ -134,7 +134,7 @@ impl Runner<'_> {
                     item: key.clone(),
                     result: format!(
                         "timed out after {}{}",
-                        crate::manifest::duration::format(self.v.execution.timeout),
+                        crate::duration::format(self.v.execution.timeout),
                         if self.v.execution.kill_on_timeout {
                             ", killed"
                         } else {

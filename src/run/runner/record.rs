@@ -32,7 +32,7 @@ impl Runner<'_> {
                         "timed out".to_owned(),
                         format!(
                             "took longer than {}",
-                            crate::manifest::duration::format(self.v.execution.timeout)
+                            crate::duration::format(self.v.execution.timeout)
                         ),
                     )),
                     Outcome::DoneWithProblems(p) => {

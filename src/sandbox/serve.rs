@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::{Config, Sandbox, World, default_world};
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::manifest::duration::parse(text)
+    crate::duration::parse(text)
 }
 
 /// `vip-run sandbox`'s options.

@@ -4,6 +4,12 @@
 //! ends after its duration (Finished, or `ExecutionFailed` when a job fails), which frees a
 //! slot for the oldest queued run. No background ticker: the state is a function of the
 //! seed, the requests and the time they arrive.
+//!
+//! This file owns the runs and every change of their state (create, advance, kill, delete,
+//! rename, the test hook); `views` is what VIP shows of them, `results` writes their outputs.
+
+mod results;
+mod views;
 
 use std::fs;
 use std::time::{Duration, Instant, SystemTime};
@@ -13,18 +19,19 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
+use self::results::write_outputs;
+use self::views::{TaskState, Tasks};
 use super::clock;
 use super::data::DataTree;
 use super::errors::ApiError;
-use super::outputs::{self, Content, JobValues};
+use super::outputs::JobValues;
 use super::submit::Launch;
-use super::world::{OutputRecipe, World};
-use crate::vip::rules;
-use crate::vip::wire::{Execution, ExecutionStatus, Job};
+use super::world::{Trigger, World};
+use crate::vip::wire::ExecutionStatus;
 
-/// The engine's settings (from `Config`).
+/// The scheduler's settings (from `Config`).
 #[derive(Debug, Clone)]
-pub(crate) struct EngineConfig {
+pub(crate) struct SchedulerConfig {
     pub(crate) exec_duration: Duration,
     pub(crate) failure_rate: f64,
     pub(crate) engine_slots: usize,
@@ -32,39 +39,6 @@ pub(crate) struct EngineConfig {
     pub(crate) quota: Option<u32>,
     pub(crate) seed: u64,
 }
-
-/// One job's task as `jobs` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TaskState {
-    Queued,
-    Running,
-    Completed,
-    Error,
-    Cancelled,
-}
-
-impl TaskState {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Queued => "QUEUED",
-            Self::Running => "RUNNING",
-            Self::Completed => "COMPLETED",
-            Self::Error => "ERROR",
-            Self::Cancelled => "CANCELLED",
-        }
-    }
-
-    fn exit_code(self) -> Option<i64> {
-        match self {
-            Self::Completed => Some(0),
-            Self::Error => Some(1),
-            _ => None,
-        }
-    }
-}
-
-/// The `jobs` map: empty until the engine has submitted the tasks.
-pub(crate) type Tasks = Option<Vec<TaskState>>;
 
 #[derive(Debug, Clone)]
 enum Phase {
@@ -107,14 +81,14 @@ struct Run {
 
 /// Every execution of the platform.
 #[derive(Debug)]
-pub(crate) struct Engine {
-    config: EngineConfig,
+pub(crate) struct Scheduler {
+    config: SchedulerConfig,
     rng: StdRng,
     runs: Vec<Run>,
 }
 
-impl Engine {
-    pub(crate) fn new(config: EngineConfig) -> Self {
+impl Scheduler {
+    pub(crate) fn new(config: SchedulerConfig) -> Self {
         Self {
             rng: StdRng::seed_from_u64(config.seed),
             config,
@@ -183,49 +157,6 @@ impl Engine {
         }
     }
 
-    /// The jobs map of a running run at `at`: `{}` while the engine submits, then QUEUED,
-    /// then each job RUNNING until its turn to end, spread over the run's duration.
-    fn tasks_at(run: &Run, since: Instant, at: Instant) -> Tasks {
-        let elapsed = at.saturating_duration_since(since).as_secs_f64();
-        let d = run.duration.as_secs_f64().max(1e-9);
-        if elapsed < d * 0.1 {
-            return None;
-        }
-        if elapsed < d * 0.2 {
-            return Some(vec![TaskState::Queued; run.jobs.len()]);
-        }
-        // Job counts are capped far below 2^52: the conversions are exact.
-        #[allow(clippy::cast_precision_loss)]
-        let n = run.jobs.len() as f64;
-        Some(
-            run.jobs
-                .iter()
-                .enumerate()
-                .map(|(i, job)| {
-                    #[allow(clippy::cast_precision_loss)]
-                    let done_at = d * (0.2 + 0.8 * (i as f64 + 1.0) / n);
-                    if elapsed + 1e-9 >= done_at {
-                        if job.fails {
-                            TaskState::Error
-                        } else {
-                            TaskState::Completed
-                        }
-                    } else {
-                        TaskState::Running
-                    }
-                })
-                .collect(),
-        )
-    }
-
-    fn tasks(run: &Run, now: Instant) -> Tasks {
-        match &run.phase {
-            Phase::Queued => None,
-            Phase::Running { since } => Self::tasks_at(run, *since, now),
-            Phase::Settled { tasks, .. } => tasks.clone(),
-        }
-    }
-
     /// Ends a running run at `end`: Finished, or `ExecutionFailed` if a job failed; the
     /// outputs of the jobs that completed are written.
     fn complete(&mut self, index: usize, end: Instant, world: &World, data: &DataTree) {
@@ -277,7 +208,7 @@ impl Engine {
                 break;
             }
         }
-        let marker = |t: &Option<super::world::Trigger>, job: &JobValues| {
+        let marker = |t: &Option<Trigger>, job: &JobValues| {
             t.as_ref()
                 .is_some_and(|t| job.get(&t.input).is_some_and(|v| v.contains(&t.contains)))
         };
@@ -369,175 +300,6 @@ impl Engine {
             return Err(ApiError::coded(8015, &[id]));
         }
         Ok(index)
-    }
-
-    /// The status VIP shows.
-    fn status(run: &Run) -> ExecutionStatus {
-        match &run.phase {
-            Phase::Queued => ExecutionStatus::Ready,
-            Phase::Running { .. } => ExecutionStatus::Running,
-            Phase::Settled { status, .. } => status.clone(),
-        }
-    }
-
-    /// The full Execution.
-    pub(crate) fn execution(&self, index: usize, world: &World, now: Instant) -> Execution {
-        let run = &self.runs[index];
-        let jobs = Self::tasks(run, now)
-            .map(|tasks| {
-                tasks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| {
-                        (
-                            i.to_string(),
-                            Job {
-                                status: t.name().to_owned(),
-                                exit_code: t.exit_code(),
-                                exit_message: None,
-                            },
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Execution {
-            identifier: run.id.clone(),
-            name: run.name.clone(),
-            pipeline_identifier: world.pipelines[run.pipeline].id.clone(),
-            timeout: Some(0),
-            status: Self::status(run),
-            input_values: run.recorded.clone(),
-            returned_files: run.returned.clone(),
-            study_identifier: None,
-            error_code: None,
-            start_date: Some(run.start_ms),
-            end_date: None,
-            results_location: None,
-            jobs,
-        }
-    }
-
-    /// The caller's runs, newest first, as summaries (empty maps), at most `limit`.
-    pub(crate) fn list(&self, user: usize, limit: usize, world: &World) -> Vec<Execution> {
-        self.runs
-            .iter()
-            .rev()
-            .filter(|r| r.owner == user && !r.cleaned)
-            .take(limit)
-            .map(|run| Execution {
-                identifier: run.id.clone(),
-                name: run.name.clone(),
-                pipeline_identifier: world.pipelines[run.pipeline].id.clone(),
-                timeout: Some(0),
-                status: Self::status(run),
-                input_values: IndexMap::new(),
-                returned_files: Some(IndexMap::new()),
-                study_identifier: None,
-                error_code: None,
-                start_date: Some(run.start_ms),
-                end_date: None,
-                results_location: None,
-                jobs: IndexMap::new(),
-            })
-            .collect()
-    }
-
-    /// The caller's runs, deleted ones excluded.
-    pub(crate) fn count(&self, user: usize) -> usize {
-        self.runs
-            .iter()
-            .filter(|r| r.owner == user && !r.cleaned)
-            .count()
-    }
-
-    /// The output files of a run, as VIP paths.
-    pub(crate) fn returned_paths(&self, index: usize) -> Vec<String> {
-        self.runs[index]
-            .returned
-            .iter()
-            .flat_map(|m| m.values().flatten().cloned())
-            .collect()
-    }
-
-    /// A log of the whole execution: the single job's, or a sentinel text. `Err` when the
-    /// one job has no log yet.
-    pub(crate) fn log(
-        &self,
-        index: usize,
-        world: &World,
-        now: Instant,
-        stderr: bool,
-    ) -> Result<String, ApiError> {
-        let run = &self.runs[index];
-        match Self::tasks(run, now) {
-            None => Ok("no log found".into()),
-            Some(tasks) if tasks.len() > 1 => {
-                Ok("jobId is required when multiple tasks exist".into())
-            }
-            Some(tasks) => {
-                Self::render_log(run, world, 0, tasks[0], stderr).ok_or_else(ApiError::generic)
-            }
-        }
-    }
-
-    /// A log of one invocation; a sentinel for an unknown one, `Err` when its task has no
-    /// log yet.
-    pub(crate) fn job_log(
-        &self,
-        index: usize,
-        job: u64,
-        world: &World,
-        now: Instant,
-        stderr: bool,
-    ) -> Result<String, ApiError> {
-        let run = &self.runs[index];
-        let tasks = Self::tasks(run, now).unwrap_or_default();
-        let Some((i, task)) = usize::try_from(job)
-            .ok()
-            .and_then(|i| tasks.get(i).map(|t| (i, *t)))
-        else {
-            return Ok(format!("no log found for job {job}"));
-        };
-        Self::render_log(run, world, i, task, stderr).ok_or_else(ApiError::generic)
-    }
-
-    fn render_log(
-        run: &Run,
-        world: &World,
-        i: usize,
-        task: TaskState,
-        stderr: bool,
-    ) -> Option<String> {
-        let logs = &world.pipelines[run.pipeline].logs;
-        let job = &run.jobs[i];
-        let full_out = outputs::fill(&logs.stdout, &job.values, i + 1);
-        match task {
-            TaskState::Queued => None,
-            TaskState::Running | TaskState::Cancelled => Some(if stderr {
-                String::new()
-            } else {
-                full_out
-                    .split_inclusive('\n')
-                    .next()
-                    .unwrap_or("")
-                    .to_owned()
-            }),
-            TaskState::Completed => Some(if stderr {
-                outputs::fill(&logs.stderr, &job.values, i + 1)
-            } else {
-                full_out
-            }),
-            TaskState::Error => Some(if stderr {
-                format!(
-                    "{}{}\n",
-                    outputs::fill(&logs.stderr, &job.values, i + 1),
-                    job.failure
-                )
-            } else {
-                full_out
-            }),
-        }
     }
 
     /// `PUT …/kill`: Killed at once, whatever the status; jobs that had not ended are
@@ -638,82 +400,5 @@ impl Engine {
             }
         }
         self.promote(now);
-    }
-}
-
-/// Writes the outputs of the jobs that completed; returns output id → VIP paths (only the
-/// ids that got files). VIP's folder layout: one sub-folder per job when there are several.
-fn write_outputs(
-    run: &Run,
-    tasks: Option<&[TaskState]>,
-    world: &World,
-    data: &DataTree,
-) -> IndexMap<String, Vec<String>> {
-    let mut returned: IndexMap<String, Vec<String>> = IndexMap::new();
-    let Some(tasks) = tasks else {
-        return returned;
-    };
-    let pipeline = &world.pipelines[run.pipeline];
-    let user = &world.users[run.owner];
-    let several = run.jobs.len() > 1;
-    for (i, (job, task)) in run.jobs.iter().zip(tasks).enumerate() {
-        if *task != TaskState::Completed {
-            continue;
-        }
-        for output in &pipeline.descriptor().output_files {
-            let Some(recipe) = pipeline.outputs.get(&output.id) else {
-                continue;
-            };
-            let measured = match recipe {
-                OutputRecipe::Greeting { measure, .. } => job
-                    .values
-                    .get(measure)
-                    .filter(|v| rules::is_vip_path(v))
-                    .and_then(|v| data.locate(run.owner, user, v).ok())
-                    .and_then(|l| DataTree::file_size(&l)),
-                _ => None,
-            };
-            let content = outputs::render(recipe, &job.values, i + 1, measured);
-            let name = outputs::file_name(pipeline, &output.id, &job.values);
-            let vip = if several {
-                format!("{}/{:03}/{name}", run.folder, i + 1)
-            } else {
-                format!("{}/{name}", run.folder)
-            };
-            if write_file(data, run.owner, user, &vip, &content).is_ok() {
-                returned.entry(output.id.clone()).or_default().push(vip);
-            }
-        }
-    }
-    if !pipeline.extra_returned.is_empty() {
-        returned
-            .entry("extra".to_owned())
-            .or_default()
-            .extend(pipeline.extra_returned.iter().cloned());
-    }
-    returned
-}
-
-/// Writes one output file, creating its folders. Whether VIP creates a missing results
-/// directory is open (vip-api.md §5.3); the sandbox does, as the run's own folder needs it.
-fn write_file(
-    data: &DataTree,
-    owner: usize,
-    user: &super::world::User,
-    vip: &str,
-    content: &Content,
-) -> std::io::Result<()> {
-    let located = data
-        .locate(owner, user, vip)
-        .map_err(|_| std::io::Error::other("not writable"))?;
-    let path = located
-        .fs
-        .ok_or_else(|| std::io::Error::other("not a file path"))?;
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    match content {
-        Content::Bytes(bytes) => fs::write(&path, bytes),
-        Content::Zeros(size) => fs::File::create(&path)?.set_len(*size),
     }
 }

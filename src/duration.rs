@@ -1,4 +1,6 @@
-//! Human durations in the manifest (`30s`, `5m`, `24h`, `1h30m`, `500ms`, `2d`).
+//! Human durations (`30s`, `5m`, `24h`, `1h30m`, `500ms`, `2d`), one spelling for the
+//! manifest, the command line and the sandbox's world files. It sits at the crate root, under
+//! no layer, because the sandbox must not import the manifest layer to read a world file.
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -1,0 +1,260 @@
+//! What VIP shows of a run, at a given instant: the `jobs` map as the tasks move through
+//! QUEUED, RUNNING and their end, the status, the full Execution and the list summaries, and
+//! the logs with VIP's sentinel texts. Reading only: every change of state is in the parent.
+
+use std::time::Instant;
+
+use indexmap::IndexMap;
+
+use super::{Phase, Run, Scheduler};
+use crate::sandbox::errors::ApiError;
+use crate::sandbox::outputs;
+use crate::sandbox::world::World;
+use crate::vip::wire::{Execution, ExecutionStatus, Job};
+
+/// One job's task as `jobs` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TaskState {
+    Queued,
+    Running,
+    Completed,
+    Error,
+    Cancelled,
+}
+
+impl TaskState {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "QUEUED",
+            Self::Running => "RUNNING",
+            Self::Completed => "COMPLETED",
+            Self::Error => "ERROR",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    fn exit_code(self) -> Option<i64> {
+        match self {
+            Self::Completed => Some(0),
+            Self::Error => Some(1),
+            _ => None,
+        }
+    }
+}
+
+/// The `jobs` map: empty until the engine has submitted the tasks.
+pub(super) type Tasks = Option<Vec<TaskState>>;
+
+impl Scheduler {
+    /// The jobs map of a running run at `at`: `{}` while the engine submits, then QUEUED,
+    /// then each job RUNNING until its turn to end, spread over the run's duration.
+    pub(super) fn tasks_at(run: &Run, since: Instant, at: Instant) -> Tasks {
+        let elapsed = at.saturating_duration_since(since).as_secs_f64();
+        let d = run.duration.as_secs_f64().max(1e-9);
+        if elapsed < d * 0.1 {
+            return None;
+        }
+        if elapsed < d * 0.2 {
+            return Some(vec![TaskState::Queued; run.jobs.len()]);
+        }
+        // Job counts are capped far below 2^52: the conversions are exact.
+        #[allow(clippy::cast_precision_loss)]
+        let n = run.jobs.len() as f64;
+        Some(
+            run.jobs
+                .iter()
+                .enumerate()
+                .map(|(i, job)| {
+                    #[allow(clippy::cast_precision_loss)]
+                    let done_at = d * (0.2 + 0.8 * (i as f64 + 1.0) / n);
+                    if elapsed + 1e-9 >= done_at {
+                        if job.fails {
+                            TaskState::Error
+                        } else {
+                            TaskState::Completed
+                        }
+                    } else {
+                        TaskState::Running
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    pub(super) fn tasks(run: &Run, now: Instant) -> Tasks {
+        match &run.phase {
+            Phase::Queued => None,
+            Phase::Running { since } => Self::tasks_at(run, *since, now),
+            Phase::Settled { tasks, .. } => tasks.clone(),
+        }
+    }
+
+    /// The status VIP shows.
+    pub(super) fn status(run: &Run) -> ExecutionStatus {
+        match &run.phase {
+            Phase::Queued => ExecutionStatus::Ready,
+            Phase::Running { .. } => ExecutionStatus::Running,
+            Phase::Settled { status, .. } => status.clone(),
+        }
+    }
+
+    /// The full Execution.
+    pub(crate) fn execution(&self, index: usize, world: &World, now: Instant) -> Execution {
+        let run = &self.runs[index];
+        let jobs = Self::tasks(run, now)
+            .map(|tasks| {
+                tasks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        (
+                            i.to_string(),
+                            Job {
+                                status: t.name().to_owned(),
+                                exit_code: t.exit_code(),
+                                exit_message: None,
+                            },
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Execution {
+            identifier: run.id.clone(),
+            name: run.name.clone(),
+            pipeline_identifier: world.pipelines[run.pipeline].id.clone(),
+            timeout: Some(0),
+            status: Self::status(run),
+            input_values: run.recorded.clone(),
+            returned_files: run.returned.clone(),
+            study_identifier: None,
+            error_code: None,
+            start_date: Some(run.start_ms),
+            end_date: None,
+            results_location: None,
+            jobs,
+        }
+    }
+
+    /// The caller's runs, newest first, as summaries (empty maps), at most `limit`.
+    pub(crate) fn list(&self, user: usize, limit: usize, world: &World) -> Vec<Execution> {
+        self.runs
+            .iter()
+            .rev()
+            .filter(|r| r.owner == user && !r.cleaned)
+            .take(limit)
+            .map(|run| Execution {
+                identifier: run.id.clone(),
+                name: run.name.clone(),
+                pipeline_identifier: world.pipelines[run.pipeline].id.clone(),
+                timeout: Some(0),
+                status: Self::status(run),
+                input_values: IndexMap::new(),
+                returned_files: Some(IndexMap::new()),
+                study_identifier: None,
+                error_code: None,
+                start_date: Some(run.start_ms),
+                end_date: None,
+                results_location: None,
+                jobs: IndexMap::new(),
+            })
+            .collect()
+    }
+
+    /// The caller's runs, deleted ones excluded.
+    pub(crate) fn count(&self, user: usize) -> usize {
+        self.runs
+            .iter()
+            .filter(|r| r.owner == user && !r.cleaned)
+            .count()
+    }
+
+    /// The output files of a run, as VIP paths.
+    pub(crate) fn returned_paths(&self, index: usize) -> Vec<String> {
+        self.runs[index]
+            .returned
+            .iter()
+            .flat_map(|m| m.values().flatten().cloned())
+            .collect()
+    }
+
+    /// A log of the whole execution: the single job's, or a sentinel text. `Err` when the
+    /// one job has no log yet.
+    pub(crate) fn log(
+        &self,
+        index: usize,
+        world: &World,
+        now: Instant,
+        stderr: bool,
+    ) -> Result<String, ApiError> {
+        let run = &self.runs[index];
+        match Self::tasks(run, now) {
+            None => Ok("no log found".into()),
+            Some(tasks) if tasks.len() > 1 => {
+                Ok("jobId is required when multiple tasks exist".into())
+            }
+            Some(tasks) => {
+                Self::render_log(run, world, 0, tasks[0], stderr).ok_or_else(ApiError::generic)
+            }
+        }
+    }
+
+    /// A log of one invocation; a sentinel for an unknown one, `Err` when its task has no
+    /// log yet.
+    pub(crate) fn job_log(
+        &self,
+        index: usize,
+        job: u64,
+        world: &World,
+        now: Instant,
+        stderr: bool,
+    ) -> Result<String, ApiError> {
+        let run = &self.runs[index];
+        let tasks = Self::tasks(run, now).unwrap_or_default();
+        let Some((i, task)) = usize::try_from(job)
+            .ok()
+            .and_then(|i| tasks.get(i).map(|t| (i, *t)))
+        else {
+            return Ok(format!("no log found for job {job}"));
+        };
+        Self::render_log(run, world, i, task, stderr).ok_or_else(ApiError::generic)
+    }
+
+    fn render_log(
+        run: &Run,
+        world: &World,
+        i: usize,
+        task: TaskState,
+        stderr: bool,
+    ) -> Option<String> {
+        let logs = &world.pipelines[run.pipeline].logs;
+        let job = &run.jobs[i];
+        let full_out = outputs::fill(&logs.stdout, &job.values, i + 1);
+        match task {
+            TaskState::Queued => None,
+            TaskState::Running | TaskState::Cancelled => Some(if stderr {
+                String::new()
+            } else {
+                full_out
+                    .split_inclusive('\n')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            }),
+            TaskState::Completed => Some(if stderr {
+                outputs::fill(&logs.stderr, &job.values, i + 1)
+            } else {
+                full_out
+            }),
+            TaskState::Error => Some(if stderr {
+                format!(
+                    "{}{}\n",
+                    outputs::fill(&logs.stderr, &job.values, i + 1),
+                    job.failure
+                )
+            } else {
+                full_out
+            }),
+        }
+    }
+}

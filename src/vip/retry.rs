@@ -1,0 +1,130 @@
+//! Which calls to VIP are tried again, how long to wait between tries, and the loop that does
+//! it: one policy for every call, so a launch can never be retried by accident and a retry is
+//! never silent.
+//!
+//! The retry policy, by request class:
+//!
+//! | class | examples | retried on | never retried |
+//! |---|---|---|---|
+//! | read | every `GET` | connection errors, timeouts, 500, 502, 503, 504 | 4xx |
+//! | idempotent write | mkdir, kill, rename, delete, uploads (the file is re-read) | connection errors, timeouts, 502, 503, 504 | 500, 4xx |
+//! | launch | `POST /executions` | nothing: an ambiguous failure is resolved by looking the execution up by name | everything |
+//!
+//! Delays grow exponentially from [`RetryPolicy::first_delay`] (×2, with jitter) up to
+//! [`RetryPolicy::max_delay`], for at most [`RetryPolicy::attempts`] attempts and at most
+//! [`RetryPolicy::budget`] of waiting per call.
+
+use std::future::Future;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+
+use super::vip_error::VipError;
+
+/// How calls are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: usize,
+    /// The first wait.
+    pub first_delay: Duration,
+    /// The longest wait.
+    pub max_delay: Duration,
+    /// The most waiting one call may do, in all.
+    pub budget: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 6,
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            budget: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.first_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.attempts.saturating_sub(1))
+            .with_total_delay(Some(self.budget))
+            .with_jitter()
+    }
+
+    /// Runs `attempt` until it succeeds, fails in a way `class` does not retry, or the
+    /// policy runs out; a launch runs exactly once.
+    pub(super) async fn run<T, F, Fut>(&self, class: Class, attempt: F) -> Result<T, VipError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, VipError>>,
+    {
+        let mut attempt = attempt;
+        if class == Class::Launch {
+            return attempt().await;
+        }
+        attempt
+            .retry(self.backoff())
+            .when(|e| class.retries(e))
+            .notify(retrying)
+            .await
+    }
+}
+
+/// Which retries a request may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Class {
+    Read,
+    IdempotentWrite,
+    Launch,
+}
+
+impl Class {
+    fn retries(self, error: &VipError) -> bool {
+        match (self, error) {
+            (Self::Launch, _) => false,
+            (_, VipError::Transport { .. }) => true,
+            (Self::Read, VipError::Api { status, .. }) => matches!(status, 500 | 502 | 503 | 504),
+            (Self::IdempotentWrite, VipError::Api { status, .. }) => {
+                matches!(status, 502..=504)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Says that a call failed and will be tried again: a retry is never silent.
+fn retrying(error: &VipError, wait: Duration) {
+    tracing::warn!("{error}; trying again in {:.1} s", wait.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vip::vip_error::TransportKind;
+
+    #[test]
+    fn retry_classes() {
+        let api = |status| VipError::Api {
+            operation: "x".into(),
+            status,
+            code: None,
+            message: String::new(),
+        };
+        let cut = VipError::Transport {
+            operation: "x".into(),
+            kind: TransportKind::Timeout,
+        };
+        assert!(Class::Read.retries(&api(500)));
+        assert!(Class::Read.retries(&api(503)));
+        assert!(!Class::Read.retries(&api(400)));
+        assert!(!Class::IdempotentWrite.retries(&api(500)));
+        assert!(Class::IdempotentWrite.retries(&api(502)));
+        assert!(Class::IdempotentWrite.retries(&cut));
+        assert!(!Class::Launch.retries(&cut));
+        assert!(!Class::Launch.retries(&api(503)));
+    }
+}
