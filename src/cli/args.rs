@@ -1,5 +1,5 @@
 //! The command line as clap parses it: a faithful, low-level form (the first of ripgrep's two
-//! stages). [`super::settings`] turns it into validated settings before any work starts.
+//! stages). [`super::resolve`] turns it into validated settings before any work starts.
 //!
 //! Options that apply to every command are shown under their own heading, so each command's
 //! help leads with its own options.

@@ -1,9 +1,9 @@
-//! The command line: clap parses ([`args`]), [`settings`] validates, then each command calls
+//! The command line: clap parses ([`args`]), [`resolve`] validates, then each command calls
 //! `run` for its flow and `report` for its output. [`run`] is the library's entry point: it
 //! parses, runs the command, prints the one error that ends it, and returns the exit code.
 
 mod args;
-mod settings;
+mod resolve;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -150,7 +150,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let format = cli.output;
     match &cli.command {
         Command::Run(args) => {
-            let s = settings::build(cli, Some(&args.common), None);
+            let s = resolve::build(cli, Some(&args.common), None);
             runtime()?.block_on(async {
                 let interrupt = flow::Interrupt::on_ctrl_c();
                 let mut code = exit_code::SUCCESS;
@@ -166,7 +166,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             })
         }
         Command::Plan(args) => {
-            let s = settings::build(cli, Some(&args.common), None);
+            let s = resolve::build(cli, Some(&args.common), None);
             match runtime()?.block_on(flow::plan(&s, &args.manifest)) {
                 Ok(preview) => {
                     report::preview::render(out, &preview, format)?;
@@ -182,49 +182,49 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             }
         }
         Command::Status(args) => {
-            let s = settings::build(cli, Some(&args.common), None);
+            let s = resolve::build(cli, Some(&args.common), None);
             let status = runtime()?.block_on(flow::status(&s, &args.manifest))?;
             report::status::render(out, &status, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Cancel(args) => {
-            let s = settings::build(cli, Some(&args.common), None);
+            let s = resolve::build(cli, Some(&args.common), None);
             let cancelled =
                 runtime()?.block_on(flow::cancel(&s, &args.manifest, args.item.as_deref()))?;
             report::status::render_cancelled(out, &cancelled, format, cli.quiet)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Download(args) => {
-            let s = settings::build(cli, Some(&args.common), None);
+            let s = resolve::build(cli, Some(&args.common), None);
             let finished = runtime()?.block_on(flow::download(&s, &args.manifest))?;
             report::summary::render(out, &finished, format, cli.quiet)?;
             Ok(finished.exit_code())
         }
         Command::Validate(args) => {
-            let s = settings::build(cli, None, Some(args.max_items));
+            let s = resolve::build(cli, None, Some(args.max_items));
             runtime()?.block_on(flow::validate(&s, &args.manifests, args.online, out))?;
             Ok(exit_code::SUCCESS)
         }
         Command::Whoami => {
-            let s = settings::build(cli, None, None);
+            let s = resolve::build(cli, None, None);
             let identity = runtime()?.block_on(flow::whoami(&s))?;
-            report::discover::whoami(out, &identity, format)?;
+            report::catalog::whoami(out, &identity, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Pipelines { query } => {
-            let s = settings::build(cli, None, None);
+            let s = resolve::build(cli, None, None);
             let list = runtime()?.block_on(flow::pipelines(&s, query.as_deref()))?;
-            report::discover::pipelines(out, &list, query.as_deref(), format)?;
+            report::catalog::pipelines(out, &list, query.as_deref(), format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Pipeline { id } => {
-            let s = settings::build(cli, None, None);
+            let s = resolve::build(cli, None, None);
             let (pipeline, descriptor) = runtime()?.block_on(flow::pipeline(&s, id))?;
-            report::discover::pipeline(out, &pipeline, &descriptor, format)?;
+            report::catalog::pipeline(out, &pipeline, &descriptor, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Init(args) => {
-            let s = settings::build(cli, None, None);
+            let s = resolve::build(cli, None, None);
             flow::discover::check_starter_target(args.output_file.as_deref(), args.force)?;
             let (groups, pipeline, descriptor) =
                 runtime()?.block_on(flow::discover::starter_inputs(&s, &args.pipeline_id))?;

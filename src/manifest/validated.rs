@@ -14,8 +14,8 @@ use serde_saphyr::Location;
 
 use super::api_key::KeySource;
 use super::diagnostic::{ManifestDiagnostic, SourceFile};
-use crate::duration;
 use super::model::Scalar;
+use crate::duration;
 
 /// VIP's public server.
 pub const DEFAULT_SERVER: &str = "https://vip.creatis.insa-lyon.fr/rest";

@@ -6,13 +6,12 @@
 //!
 //! - `diagnostics`: manifest diagnostics and their one printer;
 //! - `run`: events and progress during a run; `summary`: its end; `junit`: the XML report;
-//! - `check` (`validate`), `preview` (`plan`), `status` (`status`, `cancel`), `discover`
+//! - `verdict` (`validate`), `preview` (`plan`), `status` (`status`, `cancel`), `catalog`
 //!   (`whoami`, `pipelines`, `pipeline`), `starter` (`init`);
 //! - `text`: byte sizes and server text for people.
 
-pub mod check;
+pub mod catalog;
 pub mod diagnostics;
-pub mod discover;
 pub mod junit;
 pub mod preview;
 pub mod run;
@@ -20,6 +19,7 @@ pub mod starter;
 pub mod status;
 pub mod summary;
 pub mod text;
+pub mod verdict;
 
 use std::io::IsTerminal;
 

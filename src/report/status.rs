@@ -1,41 +1,72 @@
-//! What `status` and `cancel` print: the items and their executions (a table, or one JSON
+//! What `status` and `cancel` found, and what they print: the items and their executions (a table, or one JSON
 //! object per item), and what was killed.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
 
 use serde_json::json;
 
-use crate::run::state::Attempt;
-use crate::run::{Cancelled, Status};
 use crate::time;
 
 use super::OutputFormat;
 
+/// The manifest's items and their current executions, as `status` shows them.
+#[derive(Debug)]
+pub struct Status {
+    /// One row per item, in manifest order.
+    pub rows: Vec<Row>,
+}
+
+/// One item and its current execution.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The item key.
+    pub item: String,
+    /// Its execution's name (the one it would get, when not launched).
+    pub execution_name: String,
+    /// VIP's execution id, when launched.
+    pub execution: Option<String>,
+    /// The latest status seen, when launched.
+    pub status: Option<String>,
+    /// Whether vip-run gave up on it for taking too long.
+    pub timed_out: bool,
+    /// When it was launched (epoch ms).
+    pub launched_at: Option<i64>,
+}
+
+/// What `cancel` did.
+#[derive(Debug)]
+pub struct Cancelled {
+    /// The manifest, as the user named it.
+    pub manifest: String,
+    /// (item key, execution id) of each execution killed.
+    pub killed: Vec<(String, String)>,
+}
+
 /// Writes `status`'s table (or JSON lines) to `out`.
 pub fn render(out: &mut dyn Write, s: &Status, format: OutputFormat) -> std::io::Result<()> {
-    let v = &s.manifest;
-    let by_key: HashMap<&str, &Attempt> = s.current.iter().map(|(k, a)| (k.as_str(), a)).collect();
     match format {
         OutputFormat::Json => {
-            for item in &v.items {
-                let a = by_key.get(item.key.as_str());
+            for r in &s.rows {
                 let record = json!({
-                    "item": item.key,
-                    "execution_name": a.map_or(item.execution_name.as_str(), |a| a.name.as_str()),
-                    "execution": a.map(|a| a.execution_id.as_str()),
-                    "status": a.map_or("NotLaunched", |a| if a.timed_out { "TimedOut" } else { a.status.as_str() }),
-                    "launched_at": a.map(|a| time::rfc3339(a.launched_at)),
+                    "item": r.item,
+                    "execution_name": r.execution_name,
+                    "execution": r.execution,
+                    "status": match (&r.status, r.timed_out) {
+                        (None, _) => "NotLaunched",
+                        (Some(_), true) => "TimedOut",
+                        (Some(status), false) => status.as_str(),
+                    },
+                    "launched_at": r.launched_at.map(time::rfc3339),
                 });
                 writeln!(out, "{record}")?;
             }
         }
         OutputFormat::Human => {
-            let w = v
-                .items
+            let w = s
+                .rows
                 .iter()
-                .map(|i| i.key.chars().count())
+                .map(|r| r.item.chars().count())
                 .max()
                 .unwrap_or(4)
                 .max(4);
@@ -43,22 +74,20 @@ pub fn render(out: &mut dyn Write, s: &Status, format: OutputFormat) -> std::io:
                 "{:w$}  {:16}  {:24}  LAUNCHED\n",
                 "ITEM", "STATUS", "EXECUTION"
             );
-            for item in &v.items {
-                let (status, id, at) = by_key.get(item.key.as_str()).map_or(
-                    ("not launched".to_owned(), "-".to_owned(), "-".to_owned()),
-                    |a| {
-                        (
-                            if a.timed_out {
-                                format!("{} (timed out)", a.status)
-                            } else {
-                                a.status.clone()
-                            },
-                            a.execution_id.clone(),
-                            time::rfc3339(a.launched_at),
-                        )
-                    },
-                );
-                let _ = writeln!(text, "{:w$}  {status:16}  {id:24}  {at}", item.key);
+            for r in &s.rows {
+                let (status, id, at) = match (&r.status, &r.execution) {
+                    (Some(status), Some(id)) => (
+                        if r.timed_out {
+                            format!("{status} (timed out)")
+                        } else {
+                            status.clone()
+                        },
+                        id.clone(),
+                        r.launched_at.map(time::rfc3339).unwrap_or_default(),
+                    ),
+                    _ => ("not launched".to_owned(), "-".to_owned(), "-".to_owned()),
+                };
+                let _ = writeln!(text, "{:w$}  {status:16}  {id:24}  {at}", r.item);
             }
             out.write_all(text.as_bytes())?;
         }

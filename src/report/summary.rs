@@ -3,14 +3,87 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::run::Finished;
-use crate::run::runner::Outcome;
+use crate::exit_code;
 use crate::time;
 
 use super::OutputFormat;
+use super::junit::JunitCase;
+
+/// How each item ended (or stands).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Finished and downloaded (or nothing to download).
+    Done,
+    /// Finished, with outputs that could not be downloaded.
+    DoneWithProblems(String),
+    /// `ExecutionFailed` / `Killed` / refused launch.
+    Failed(String),
+    /// Took longer than `timeout`.
+    TimedOut,
+    /// Still queued or running (detached or interrupted).
+    InProgress,
+    /// Not launched (interrupted before, or detached while waiting for the quota).
+    NotLaunched,
+}
+
+impl Outcome {
+    /// Whether this counts as a failure for the exit code.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Failed(_) | Self::TimedOut)
+    }
+}
+
+/// A run's result.
+#[derive(Debug)]
+pub struct Summary {
+    /// Item key → outcome.
+    pub outcomes: Vec<(String, Outcome)>,
+    /// `JUnit` cases.
+    pub junit: Vec<JunitCase>,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+}
+
+impl Summary {
+    /// Whether any item failed or timed out.
+    pub fn any_failed(&self) -> bool {
+        self.outcomes.iter().any(|(_, o)| o.is_failure())
+    }
+}
+
+/// What a run or a download of one manifest came to.
+#[derive(Debug)]
+pub struct Finished {
+    /// `run` or `download`.
+    pub command: &'static str,
+    /// The manifest, as the user named it.
+    pub manifest: String,
+    /// Its state file.
+    pub state: PathBuf,
+    /// Its run record.
+    pub record: PathBuf,
+    /// Whether it ran against the in-process sandbox (gone with the command).
+    pub sandbox: bool,
+    /// Each item's outcome.
+    pub summary: Summary,
+}
+
+impl Finished {
+    /// The exit code this outcome means.
+    pub fn exit_code(&self) -> i32 {
+        if self.summary.interrupted {
+            exit_code::INTERRUPTED
+        } else if self.command == "run" && self.summary.any_failed() {
+            exit_code::FAILED
+        } else {
+            exit_code::SUCCESS
+        }
+    }
+}
 
 /// Writes the summary of `f` to `out`; `quiet` leaves out a human summary with no failure.
 pub fn render(
@@ -55,8 +128,8 @@ pub fn render(
                 "in_progress": in_progress,
                 "not_launched": not_launched,
                 "interrupted": summary.interrupted,
-                "state": f.paths.state.display().to_string(),
-                "record": f.paths.record.display().to_string(),
+                "state": f.state.display().to_string(),
+                "record": f.record.display().to_string(),
                 "results": items,
                 "at": time::rfc3339(time::now_ms()),
             });
@@ -94,7 +167,7 @@ pub fn render(
             if summary.interrupted || in_progress > 0 {
                 let _ = writeln!(text, "{}", still_running(f, in_progress));
             }
-            let _ = writeln!(text, "run record: {}", f.paths.record.display());
+            let _ = writeln!(text, "run record: {}", f.record.display());
             out.write_all(text.as_bytes())?;
         }
     }

@@ -6,25 +6,13 @@ use std::path::Path;
 use crate::error::Error;
 use crate::files::write_atomically;
 use crate::manifest::suggest;
+use crate::report::catalog::Identity;
 use crate::vip::wire::{Descriptor, Pipeline};
 use crate::vip::{Meaning, VipError};
 
 use super::access::explain;
 use super::session::with_connection;
 use super::{Connection, Settings};
-
-/// What `whoami` learnt.
-#[derive(Debug)]
-pub struct Identity {
-    /// The server asked.
-    pub server: String,
-    /// Where the key came from (never the key).
-    pub key_source: String,
-    /// The caller's groups, sorted.
-    pub groups: Vec<String>,
-    /// How many pipelines the caller can run.
-    pub pipelines: usize,
-}
 
 /// `whoami`: checks the key and lists the caller's groups.
 pub async fn whoami(settings: &Settings) -> Result<Identity, Error> {

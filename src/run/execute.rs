@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::exit_code;
 use crate::files::write_atomically;
 use crate::report::junit::junit;
+use crate::report::summary::Finished;
 
 use super::Settings;
 use super::access::explain;
@@ -14,42 +14,15 @@ use super::interrupt::Interrupt;
 use super::lock::RunLock;
 use super::paths::Paths;
 use super::plan::Plan;
-use super::runner::{Runner, Summary};
+use super::runner::Runner;
 use super::session::{load, with_connection};
 
-/// What a run or a download of one manifest came to.
-#[derive(Debug)]
-pub struct Finished {
-    /// `run` or `download`.
-    pub command: &'static str,
-    /// The manifest, as the user named it.
-    pub manifest: String,
-    /// Where its state and record are.
-    pub paths: Paths,
-    /// Whether it ran against the in-process sandbox (gone with the command).
-    pub sandbox: bool,
-    /// Each item's outcome.
-    pub summary: Summary,
-}
-
-impl Finished {
-    /// The exit code this outcome means.
-    pub fn exit_code(&self) -> i32 {
-        if self.summary.interrupted {
-            exit_code::INTERRUPTED
-        } else if self.command == "run" && self.summary.any_failed() {
-            exit_code::FAILED
-        } else {
-            exit_code::SUCCESS
-        }
+/// Writes the `JUnit` report when `--junit` asks for one.
+fn write_junit(finished: &Finished, settings: &Settings, suite: &str) -> Result<(), Error> {
+    if let Some(file) = &settings.junit {
+        write_atomically(file, junit(suite, &finished.summary.junit).as_bytes())?;
     }
-
-    fn write_junit(&self, settings: &Settings, suite: &str) -> Result<(), Error> {
-        if let Some(file) = &settings.junit {
-            write_atomically(file, junit(suite, &self.summary.junit).as_bytes())?;
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// `run MANIFEST`: check, upload, launch, monitor, download; with `detach`, return once
@@ -72,11 +45,12 @@ pub async fn execute(
         let finished = Finished {
             command: "run",
             manifest: v.file.display.clone(),
-            paths,
+            state: paths.state.clone(),
+            record: paths.record.clone(),
             sandbox: conn.sandbox.is_some(),
             summary,
         };
-        finished.write_junit(settings, &v.name)?;
+        write_junit(&finished, settings, &v.name)?;
         Ok(finished)
     })
     .await
@@ -104,11 +78,12 @@ pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Erro
         let finished = Finished {
             command: "download",
             manifest: v.file.display.clone(),
-            paths,
+            state: paths.state.clone(),
+            record: paths.record.clone(),
             sandbox: conn.sandbox.is_some(),
             summary,
         };
-        finished.write_junit(settings, &v.name)?;
+        write_junit(&finished, settings, &v.name)?;
         Ok(finished)
     })
     .await

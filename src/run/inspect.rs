@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::manifest::{Validated, suggest};
+use std::collections::HashMap;
+
+use crate::manifest::suggest;
+use crate::report::status::{Cancelled, Row, Status};
 
 use super::Settings;
 use super::access::explain_error;
@@ -14,15 +17,6 @@ use super::paths::Paths;
 use super::runner::Runner;
 use super::session::{load, with_connection};
 use super::state::Attempt;
-
-/// The manifest's items and their current executions.
-#[derive(Debug)]
-pub struct Status {
-    /// The checked manifest.
-    pub manifest: Validated,
-    /// Item key → its current execution, for items launched.
-    pub current: Vec<(String, Attempt)>,
-}
 
 /// `status MANIFEST`, refreshed from VIP.
 pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
@@ -35,19 +29,23 @@ pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
         Ok(runner.current_executions())
     })
     .await?;
-    Ok(Status {
-        manifest: v,
-        current,
-    })
-}
-
-/// What `cancel` did.
-#[derive(Debug)]
-pub struct Cancelled {
-    /// The manifest, as the user named it.
-    pub manifest: String,
-    /// (item key, execution id) of each execution killed.
-    pub killed: Vec<(String, String)>,
+    let by_key: HashMap<&str, &Attempt> = current.iter().map(|(k, a)| (k.as_str(), a)).collect();
+    let rows = v
+        .items
+        .iter()
+        .map(|item| {
+            let a = by_key.get(item.key.as_str());
+            Row {
+                item: item.key.clone(),
+                execution_name: a.map_or_else(|| item.execution_name.clone(), |a| a.name.clone()),
+                execution: a.map(|a| a.execution_id.clone()),
+                status: a.map(|a| a.status.clone()),
+                timed_out: a.is_some_and(|a| a.timed_out),
+                launched_at: a.map(|a| a.launched_at),
+            }
+        })
+        .collect();
+    Ok(Status { rows })
 }
 
 /// `cancel MANIFEST [--item KEY]`: kills the manifest's queued and running executions.

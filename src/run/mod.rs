@@ -29,9 +29,9 @@ pub mod verify;
 
 pub use connect::{ConnectOptions, Connection};
 pub use discover::{pipeline, pipelines, whoami};
-pub use execute::{Finished, download, execute};
-pub use inspect::{Cancelled, Status, cancel, status};
+pub use execute::{download, execute};
+pub use inspect::{cancel, status};
 pub use interrupt::Interrupt;
-pub use plan::{Plan, Preview, plan};
+pub use plan::{Plan, plan};
 pub use settings::{Settings, StateOptions};
 pub use verify::validate;

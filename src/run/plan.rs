@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::error::Error;
 use crate::manifest::Validated;
 use crate::report::diagnostics::Printer;
+use crate::report::preview::{Action, ActionKind, Preview};
 
 use super::paths::Paths;
 use super::preflight::{self, Preflight, PreflightError};
@@ -80,69 +81,6 @@ impl<'a> Plan<'a> {
             .platform
             .as_ref()
             .and_then(|p| p.max_size_direct_transfer)
-    }
-}
-
-/// One thing a run would do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActionKind {
-    /// Send a local input.
-    Upload,
-    /// A local input already on VIP, unchanged.
-    Keep,
-    /// Launch an item's first execution.
-    Launch,
-    /// Launch a retry of a failed execution.
-    Relaunch,
-    /// Download a finished execution's outputs.
-    Download,
-    /// Keep an item's current execution.
-    Reuse,
-}
-
-impl ActionKind {
-    /// The verb shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Upload => "upload",
-            Self::Keep => "keep",
-            Self::Launch => "launch",
-            Self::Relaunch => "relaunch",
-            Self::Download => "download",
-            Self::Reuse => "reuse",
-        }
-    }
-
-    /// Whether a run would change something.
-    pub fn is_change(self) -> bool {
-        !matches!(self, Self::Keep | Self::Reuse)
-    }
-}
-
-/// One line of a plan.
-#[derive(Debug, Clone)]
-pub struct Action {
-    /// What.
-    pub kind: ActionKind,
-    /// For which item (none for uploads).
-    pub item: Option<String>,
-    /// The particulars.
-    pub detail: String,
-}
-
-/// What `plan` found.
-#[derive(Debug)]
-pub struct Preview {
-    /// The manifest, as the user named it.
-    pub manifest: String,
-    /// What a run would do, uploads first, then item by item.
-    pub actions: Vec<Action>,
-}
-
-impl Preview {
-    /// How many actions change something.
-    pub fn changes(&self) -> usize {
-        self.actions.iter().filter(|a| a.kind.is_change()).count()
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::error::Error;
 use crate::manifest::{self, ManifestDiagnostic, Validated};
 use crate::report::OutputFormat;
-use crate::report::check::{self as shown, Online};
+use crate::report::verdict::{self as shown, Online};
 
 use super::Settings;
 use super::preflight::{self, PreflightError};

@@ -11,8 +11,8 @@ fn check(bytes: &[u8]) {
     let options = LoadOptions { max_items: 50 };
     match manifest::load(&path, &options) {
         Ok(v) => {
-            let _ = vip_run::report::check::human("study.yaml", &v, None);
-            let _ = vip_run::report::check::json_valid("study.yaml", &v, None);
+            let _ = vip_run::report::verdict::human("study.yaml", &v, None);
+            let _ = vip_run::report::verdict::json_valid("study.yaml", &v, None);
         }
         Err(errors) => {
             for d in &errors.diagnostics {

@@ -7,13 +7,13 @@
 //!
 //! This file holds the [`Checker`] and the order of the checks; each submodule checks one part
 //! of the manifest: `header` (version, name, pipeline, group), `connection` (api key, server),
-//! `settings` (execution, results), `variables` (vars, matrix, foreach), `templates`
+//! `execution` (execution and results settings), `variables` (vars, matrix, foreach), `templates`
 //! (compiling values), `items` (rendering each item) and `values` (one rendered value).
 
 mod connection;
+mod execution;
 mod header;
 mod items;
-mod settings;
 mod templates;
 mod values;
 mod variables;

@@ -23,8 +23,8 @@ use serde_json::json;
 
 use crate::error::Error;
 use crate::manifest::{Item, Validated};
-use crate::report::junit::JunitCase;
 use crate::report::run::{Event, Reporter};
+pub use crate::report::summary::{Outcome, Summary};
 use crate::vip::client::OnBytes;
 use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
 
@@ -55,48 +55,6 @@ const FIRST_POLL: Duration = Duration::from_millis(250);
 const LIST_THRESHOLD: usize = 2;
 /// How long to wait before trying again after VIP's quota refused a launch.
 const QUOTA_WAIT: Duration = Duration::from_secs(5);
-
-/// How each item ended (or stands).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Finished and downloaded (or nothing to download).
-    Done,
-    /// Finished, with outputs that could not be downloaded.
-    DoneWithProblems(String),
-    /// `ExecutionFailed` / `Killed` / refused launch.
-    Failed(String),
-    /// Took longer than `timeout`.
-    TimedOut,
-    /// Still queued or running (detached or interrupted).
-    InProgress,
-    /// Not launched (interrupted before, or detached while waiting for the quota).
-    NotLaunched,
-}
-
-impl Outcome {
-    /// Whether this counts as a failure for the exit code.
-    pub fn is_failure(&self) -> bool {
-        matches!(self, Self::Failed(_) | Self::TimedOut)
-    }
-}
-
-/// A run's result.
-#[derive(Debug)]
-pub struct Summary {
-    /// Item key → outcome.
-    pub outcomes: Vec<(String, Outcome)>,
-    /// `JUnit` cases.
-    pub junit: Vec<JunitCase>,
-    /// Whether the run was interrupted.
-    pub interrupted: bool,
-}
-
-impl Summary {
-    /// Whether any item failed or timed out.
-    pub fn any_failed(&self) -> bool {
-        self.outcomes.iter().any(|(_, o)| o.is_failure())
-    }
-}
 
 /// What a runner may do, fixed when it is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

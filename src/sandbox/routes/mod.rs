@@ -5,10 +5,10 @@
 //!
 //! This file owns that outer layer and the small request and response helpers every route
 //! shares; each resource's endpoints live in their own file: `platform` (the routes that
-//! need no key), `pipelines`, `executions`, and `paths` (the data namespace).
+//! need no key), `pipelines`, `executions`, and `namespace` (the data namespace, `/path/…`).
 
 mod executions;
-mod paths;
+mod namespace;
 mod pipelines;
 mod platform;
 
@@ -266,7 +266,7 @@ async fn dispatch(shared: &Shared, parts: &Parts, incoming: &mut Incoming) -> Ou
                 .trim_start_matches('/')
                 .strip_prefix("path")
                 .unwrap_or("");
-            paths::route(shared, me, vip, parts, &query, incoming).await
+            namespace::route(shared, me, vip, parts, &query, incoming).await
         }
         _ => Err(ApiError::spring(StatusCode::NOT_FOUND)),
     }

@@ -10,8 +10,8 @@ use serde_saphyr::Location;
 
 use super::templates::ValueSpec;
 use super::{Checker, Repeats};
-use crate::manifest::diagnostic::ManifestDiagnostic;
 use crate::duration;
+use crate::manifest::diagnostic::ManifestDiagnostic;
 use crate::manifest::model::{Download, Manifest};
 use crate::manifest::template::Templates;
 use crate::manifest::validated::{DEFAULT_DOWNLOAD, DEFAULT_RESULTS_LOCATION, ExecutionSettings};

@@ -6,11 +6,23 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::run::discover::Identity;
 use crate::vip::wire::{Descriptor, DescriptorInput, Parameter, ParameterType, Pipeline};
 
 use super::OutputFormat;
 use super::text::strip_html;
+
+/// What `whoami` learnt.
+#[derive(Debug)]
+pub struct Identity {
+    /// The server asked.
+    pub server: String,
+    /// Where the key came from (never the key).
+    pub key_source: String,
+    /// The caller's groups, sorted.
+    pub groups: Vec<String>,
+    /// How many pipelines the caller can run.
+    pub pipelines: usize,
+}
 
 /// Writes what `whoami` learnt.
 pub fn whoami(out: &mut dyn Write, id: &Identity, format: OutputFormat) -> std::io::Result<()> {
