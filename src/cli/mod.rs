@@ -312,7 +312,9 @@ fn init_logging(cli: &Cli) {
         .with_target(false)
         .without_time()
         .with_level(true)
-        .with_ansi(crate::report::stderr_is_fancy())
+        // Plain: colouring log levels would need tracing-subscriber's `ansi` feature, and
+        // asking for colour without it prints the library's own warning on every run.
+        .with_ansi(false)
         .try_init();
 }
 
