@@ -307,7 +307,8 @@ fn init_logging(cli: &Cli) {
         (false, _) => tracing::Level::DEBUG,
     };
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        // Above the progress bars while they are drawn, not through them.
+        .with_writer(crate::report::run::log_writer)
         .with_max_level(level)
         .with_target(false)
         .without_time()
