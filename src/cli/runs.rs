@@ -303,7 +303,20 @@ fn finish(
                     _ => {}
                 }
             }
-            if summary.interrupted || in_progress > 0 {
+            if cli.sandbox && (summary.interrupted || in_progress > 0) {
+                // The in-process simulator stopped with this command: there is nothing left
+                // to pick up, and the same command without `--sandbox` would go to VIP.
+                let _ = writeln!(
+                    text,
+                    "the sandbox stopped with this command{}; run `vip-run --sandbox {}` again to start over",
+                    match in_progress {
+                        0 => String::new(),
+                        1 => ", and its running execution with it".to_owned(),
+                        n => format!(", and its {n} running executions with it"),
+                    },
+                    v.file.display
+                );
+            } else if summary.interrupted || in_progress > 0 {
                 let _ = writeln!(
                     text,
                     "{in_progress} execution{} still running on VIP; run `vip-run {}` again to pick {} up",
