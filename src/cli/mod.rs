@@ -135,12 +135,15 @@ fn init_logging(cli: &Cli) {
         (false, _) => tracing::Level::DEBUG,
     };
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        // Above the progress bars while they are drawn, not through them.
+        .with_writer(crate::report::run::log_writer)
         .with_max_level(level)
         .with_target(false)
         .without_time()
         .with_level(true)
-        .with_ansi(crate::report::stderr_is_fancy())
+        // Plain: colouring log levels would need tracing-subscriber's `ansi` feature, and
+        // asking for colour without it prints the library's own warning on every run.
+        .with_ansi(false)
         .try_init();
 }
 

@@ -9,6 +9,9 @@
 //! - `verdict` (`validate`), `preview` (`plan`), `status` (`status`, `cancel`), `catalog`
 //!   (`whoami`, `pipelines`, `pipeline`), `starter` (`init`);
 //! - `text`: byte sizes and server text for people.
+//!
+//! How stderr is drawn (colour, Unicode, bars, width) is decided once, here, from the
+//! environment, so every kind of output follows the same conventions.
 
 pub mod catalog;
 pub mod diagnostics;
@@ -21,6 +24,7 @@ pub mod summary;
 pub mod text;
 pub mod verdict;
 
+use std::ffi::OsStr;
 use std::io::IsTerminal;
 
 /// How results are printed.
@@ -32,37 +36,194 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Whether to draw with colour and Unicode on stderr: only for a terminal, never in CI or
-/// when `NO_COLOR` is set. A pure function of its inputs, so it can be tested.
-pub fn fancy_stderr(is_terminal: bool, is_ci: bool, no_color: bool) -> bool {
-    is_terminal && !is_ci && !no_color
+/// What the environment says about stderr: the inputs of [`Style::decide`].
+// Independent facts read from the environment, one per variable: a table test sets them.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TermEnv {
+    /// stderr is a terminal.
+    pub is_terminal: bool,
+    /// `CI` is set (and not `false`): nobody watches the bar redraw.
+    pub is_ci: bool,
+    /// `TERM` is `dumb` or unset: no cursor movement, so no bars.
+    pub dumb: bool,
+    /// `NO_COLOR` is set and not empty.
+    pub no_color: bool,
+    /// `CLICOLOR_FORCE` is set and not `0`.
+    pub clicolor_force: bool,
+    /// `CLICOLOR=0`.
+    pub clicolor_off: bool,
+    /// The terminal's width in columns, when stderr is one.
+    pub width: Option<u16>,
 }
 
-/// [`fancy_stderr`] for this process.
-pub fn stderr_is_fancy() -> bool {
-    fancy_stderr(
-        std::io::stderr().is_terminal(),
-        std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false"),
-        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
-    )
+impl TermEnv {
+    /// The environment of this process.
+    pub fn current() -> Self {
+        let var = std::env::var_os;
+        let set = |v: Option<std::ffi::OsString>, off: &str| {
+            v.is_some_and(|v| !v.is_empty() && v != OsStr::new(off))
+        };
+        let is_terminal = std::io::stderr().is_terminal();
+        Self {
+            is_terminal,
+            is_ci: set(var("CI"), "false"),
+            dumb: var("TERM").is_none_or(|t| t.is_empty() || t == "dumb"),
+            no_color: var("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            clicolor_force: set(var("CLICOLOR_FORCE"), "0"),
+            clicolor_off: var("CLICOLOR").is_some_and(|v| v == "0"),
+            width: if is_terminal {
+                terminal_size::terminal_size_of(std::io::stderr()).map(|(w, _)| w.0)
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// How to draw on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// ANSI colours.
+    pub colour: bool,
+    /// Unicode box drawing in diagnostics.
+    pub unicode: bool,
+    /// Progress bars (redrawn in place); otherwise one plain line per change.
+    pub bars: bool,
+    /// The terminal's width, to fit bars and diagnostics; `None` when not a terminal.
+    pub width: Option<u16>,
+}
+
+impl Style {
+    /// Plain text: what logs, pipes and tests read.
+    pub const PLAIN: Self = Self {
+        colour: false,
+        unicode: false,
+        bars: false,
+        width: None,
+    };
+
+    /// The conventions, as a pure function so a table test can hold them: drawing (Unicode,
+    /// bars) needs an interactive terminal that can move its cursor (not `TERM=dumb`, not
+    /// CI). Colour follows <https://no-color.org> and <https://bixense.com/clicolors>:
+    /// `NO_COLOR` wins, then `CLICOLOR_FORCE` turns it on even in a pipe, then `CLICOLOR=0`
+    /// turns it off; otherwise colour comes with drawing. `NO_COLOR` is about colour only:
+    /// the bars, which have none, still show.
+    pub fn decide(env: TermEnv) -> Self {
+        let interactive = env.is_terminal && !env.dumb && !env.is_ci;
+        let colour = !env.no_color && (env.clicolor_force || (interactive && !env.clicolor_off));
+        Self {
+            colour,
+            unicode: interactive,
+            bars: interactive,
+            width: env.width.filter(|_| env.is_terminal),
+        }
+    }
+}
+
+/// `true` for the look of an interactive terminal (colour and Unicode, no width), as callers
+/// that only know "fancy or not" mean it.
+impl From<bool> for Style {
+    fn from(fancy: bool) -> Self {
+        Self {
+            colour: fancy,
+            unicode: fancy,
+            bars: fancy,
+            width: None,
+        }
+    }
+}
+
+/// [`Style::decide`] for this process's stderr.
+pub fn stderr_style() -> Style {
+    Style::decide(TermEnv::current())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::fancy_stderr;
+    use super::{Style, TermEnv};
 
     #[test]
-    fn fancy_only_on_an_interactive_terminal() {
-        // (is_terminal, is_ci, no_color) -> fancy
+    fn drawing_and_colour_follow_the_conventions() {
+        let tty = TermEnv {
+            is_terminal: true,
+            width: Some(80),
+            ..TermEnv::default()
+        };
+        let pipe = TermEnv::default();
+        // (environment, colour, unicode and bars)
         let table = [
-            ((true, false, false), true),
-            ((true, true, false), false),
-            ((true, false, true), false),
-            ((false, false, false), false),
-            ((false, true, true), false),
+            (tty, true, true),
+            (TermEnv { is_ci: true, ..tty }, false, false),
+            (TermEnv { dumb: true, ..tty }, false, false),
+            (
+                TermEnv {
+                    no_color: true,
+                    ..tty
+                },
+                false,
+                true,
+            ),
+            (
+                TermEnv {
+                    clicolor_off: true,
+                    ..tty
+                },
+                false,
+                true,
+            ),
+            (
+                TermEnv {
+                    clicolor_force: true,
+                    ..tty
+                },
+                true,
+                true,
+            ),
+            (pipe, false, false),
+            (
+                TermEnv {
+                    clicolor_force: true,
+                    ..pipe
+                },
+                true,
+                false,
+            ),
+            (
+                TermEnv {
+                    clicolor_force: true,
+                    is_ci: true,
+                    ..pipe
+                },
+                true,
+                false,
+            ),
+            (
+                TermEnv {
+                    clicolor_force: true,
+                    no_color: true,
+                    ..pipe
+                },
+                false,
+                false,
+            ),
+            (
+                TermEnv {
+                    clicolor_force: true,
+                    dumb: true,
+                    ..tty
+                },
+                true,
+                false,
+            ),
         ];
-        for ((t, ci, nc), expected) in table {
-            assert_eq!(fancy_stderr(t, ci, nc), expected, "{t} {ci} {nc}");
+        for (env, colour, drawn) in table {
+            let style = Style::decide(env);
+            assert_eq!(style.colour, colour, "colour for {env:?}");
+            assert_eq!(style.unicode, drawn, "unicode for {env:?}");
+            assert_eq!(style.bars, drawn, "bars for {env:?}");
         }
+        assert_eq!(Style::decide(tty).width, Some(80));
+        assert_eq!(Style::decide(pipe), Style::PLAIN);
     }
 }

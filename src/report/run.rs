@@ -1,6 +1,11 @@
 //! What a run tells as it goes: one JSON event per line on stdout (`--output json`), or for
 //! people one plain line per change on stderr, or a progress bar when stderr is an
 //! interactive terminal (`--progress auto`).
+//!
+//! A bar is redrawn in place, so it must never be wider than the terminal (a wrapped line
+//! leaves debris at every redraw) and must be gone before the summary: it is sized to the
+//! width at start, its message is truncated to what is left, a terminal too narrow for it
+//! gets plain lines, and it is cleared on every way out, errors included.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -31,6 +36,63 @@ pub fn draws_bar(progress: Progress, fancy_stderr: bool) -> bool {
         Progress::Auto => fancy_stderr,
         Progress::Plain | Progress::None => false,
     }
+}
+
+/// Below this room for the bar and its message, plain lines read better than a squeezed bar.
+const MIN_BAR: usize = 10;
+const MIN_MSG: usize = "1 running".len();
+/// The widest bar, and the room it leaves for the message before growing to that.
+const MAX_BAR: usize = 30;
+const MSG_ROOM: usize = 12;
+
+/// The items bar's width in a terminal `width` columns wide, for `total` items; `None` when
+/// the terminal is too narrow for a bar. Pure, so it can be tested.
+pub fn bar_width(width: u16, total: usize) -> Option<usize> {
+    let digits = total.max(1).to_string().len();
+    // "⠁ [00:00:03] " + bar + " 12/12 items done  " + message, and one column spare: a line
+    // that fills the last column makes some terminals wrap early.
+    let fixed = "⠁ [00:00:03] ".chars().count() + " / items done  ".len() + 2 * digits;
+    let room = usize::from(width).checked_sub(fixed + 1)?;
+    (room >= MIN_BAR + MIN_MSG).then(|| room.saturating_sub(MSG_ROOM).clamp(MIN_BAR, MAX_BAR))
+}
+
+/// The bars being drawn, if any, so that lines from elsewhere (logs) go above them instead
+/// of through them.
+static DRAWING: std::sync::Mutex<Option<MultiProgress>> = std::sync::Mutex::new(None);
+
+/// stderr for log lines: printed above the bars while they are drawn.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+/// A [`LogWriter`], for `tracing_subscriber::fmt().with_writer(..)`.
+pub fn log_writer() -> LogWriter {
+    LogWriter
+}
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Each write is drawn whole above the bars, which are redrawn after it: callers write
+        // whole lines at once (tracing's fmt layer writes each event in one call).
+        let drawing = DRAWING.lock().ok().and_then(|d| d.clone());
+        match drawing {
+            Some(multi) => multi
+                .suspend(|| std::io::stderr().write_all(buf))
+                .map(|()| buf.len()),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Prints `text` and a newline on stderr, above the bars while they are drawn: for lines
+/// from outside the [`Reporter`] (the Ctrl-C notice), which would otherwise leave the bar
+/// frozen above them.
+pub fn eprintln_above_bars(text: &str) {
+    // One write, so the bars are not redrawn between the text and its newline.
+    let _ = LogWriter.write_all(format!("{text}\n").as_bytes());
 }
 
 /// Something that happened during a run.
@@ -181,6 +243,8 @@ pub struct Reporter {
     progress: Progress,
     bar: Option<ProgressBar>,
     multi: Option<MultiProgress>,
+    /// Columns for transfer bars, when bars are drawn.
+    width: u16,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -194,14 +258,28 @@ impl std::fmt::Debug for Reporter {
 impl Reporter {
     /// A reporter; `total` items for the bar.
     pub fn new(format: OutputFormat, progress: Progress, total: usize) -> Self {
-        let multi = draws_bar(progress, super::stderr_is_fancy())
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        let bar = multi.as_ref().map(|multi| {
+        let style = super::stderr_style();
+        // `--progress bar` asks for a bar but cannot make one where the cursor cannot move
+        // (a pipe, `TERM=dumb`): indicatif then hides it, and would swallow the lines printed
+        // above it, so those places get plain lines whatever was asked.
+        let layout = draws_bar(progress, style.bars)
+            .then(|| {
+                let width = style.width?;
+                Some((width, bar_width(width, total)?))
+            })
+            .flatten();
+        let multi = layout
+            .map(|_| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+            .filter(|multi| !multi.is_hidden());
+        if let (Some(multi), Ok(mut drawing)) = (&multi, DRAWING.lock()) {
+            *drawing = Some(multi.clone());
+        }
+        let bar = multi.as_ref().zip(layout).map(|(multi, (_, bar_width))| {
             let bar = multi.add(ProgressBar::new(total as u64));
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} items done  {msg}",
-                )
+                ProgressStyle::with_template(&format!(
+                    "{{spinner}} [{{elapsed_precise}}] {{bar:{bar_width}}} {{pos}}/{{len}} items done  {{wide_msg}}"
+                ))
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
@@ -211,6 +289,7 @@ impl Reporter {
             progress,
             bar,
             multi,
+            width: layout.map_or(0, |(width, _)| width),
         }
     }
 
@@ -261,9 +340,14 @@ impl Reporter {
     ) -> Option<(ProgressBar, crate::vip::client::OnBytes)> {
         let multi = self.multi.as_ref()?;
         let bar = multi.add(ProgressBar::new(total));
+        // The label takes what is left, truncated; narrow terminals drop the rate.
+        let template = if self.width >= 80 {
+            "  {wide_msg} {bar:20} {bytes}/{total_bytes} {bytes_per_sec}"
+        } else {
+            "  {wide_msg} {bar:10} {bytes}/{total_bytes}"
+        };
         bar.set_style(
-            ProgressStyle::with_template("  {msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_message(label.to_owned());
         let advance = bar.clone();
@@ -282,6 +366,20 @@ impl Reporter {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        if let Some(multi) = &self.multi {
+            let _ = multi.clear();
+            if let Ok(mut drawing) = DRAWING.lock() {
+                *drawing = None;
+            }
+        }
+    }
+}
+
+/// A run that ends in an error never reaches [`Reporter::finish`]; indicatif would leave the
+/// bar drawn above the error message.
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
@@ -296,5 +394,28 @@ mod tests {
         assert!(draws_bar(Progress::Bar, false));
         assert!(!draws_bar(Progress::Plain, true));
         assert!(!draws_bar(Progress::None, true));
+    }
+
+    #[test]
+    fn the_bar_fits_the_terminal_or_gives_way_to_plain_lines() {
+        // (columns, items) -> bar width
+        let table = [
+            ((200, 6), Some(MAX_BAR)),
+            ((80, 6), Some(MAX_BAR)),
+            ((50, 6), Some(MIN_BAR)),
+            ((49, 6), None),
+            ((48, 6), None),
+            ((50, 120), None),
+            ((20, 1), None),
+            ((0, 0), None),
+        ];
+        for ((columns, items), expected) in table {
+            assert_eq!(bar_width(columns, items), expected, "{columns} {items}");
+            if let Some(bar) = expected {
+                let digits = items.to_string().len();
+                let line = 13 + bar + 15 + 2 * digits + MIN_MSG;
+                assert!(line < usize::from(columns), "{columns} {items}: {line}");
+            }
+        }
     }
 }

@@ -176,6 +176,19 @@ pub fn render(
 
 /// What to say of executions left running when the run stopped.
 fn still_running(f: &Finished, in_progress: usize) -> String {
+    if f.sandbox {
+        // The in-process simulator stopped with this command: there is nothing left to pick
+        // up, and the same command without `--sandbox` would go to VIP.
+        return format!(
+            "the sandbox stopped with this command{}; run `vip-run --sandbox {}` again to start over",
+            match in_progress {
+                0 => String::new(),
+                1 => ", and its running execution with it".to_owned(),
+                n => format!(", and its {n} running executions with it"),
+            },
+            f.manifest
+        );
+    }
     format!(
         "{in_progress} execution{} still running on VIP; run `vip-run {}` again to pick {} up",
         if in_progress == 1 { " is" } else { "s are" },

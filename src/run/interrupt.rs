@@ -30,9 +30,7 @@ impl Interrupt {
             tokio::time::sleep((deadline - Instant::now()).min(Duration::from_millis(100))).await;
         }
     }
-}
 
-impl Interrupt {
     /// An interrupt set by Ctrl-C (needs a Tokio runtime): the first press is reported on
     /// stderr and sets it; a second exits with [`exit_code::INTERRUPTED`].
     pub fn on_ctrl_c() -> Self {
@@ -41,8 +39,9 @@ impl Interrupt {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 flag.set();
-                eprintln!(
-                    "\ninterrupted: no more launches; saving state (Ctrl-C again to quit at once)"
+                // Above the bar, so no frozen bar is left over the notice.
+                crate::report::run::eprintln_above_bars(
+                    "\ninterrupted: no more launches; saving state (Ctrl-C again to quit at once)",
                 );
             }
             if tokio::signal::ctrl_c().await.is_ok() {

@@ -11,4 +11,6 @@ mod sandbox;
 mod secrets;
 mod snapshots;
 mod support;
+#[cfg(unix)]
+mod terminal;
 mod validate;
