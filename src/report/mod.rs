@@ -24,6 +24,9 @@ pub mod summary;
 pub mod text;
 pub mod verdict;
 
+#[cfg(test)]
+mod rendered;
+
 use std::ffi::OsStr;
 use std::io::IsTerminal;
 

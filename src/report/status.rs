@@ -70,12 +70,10 @@ pub fn render(out: &mut dyn Write, s: &Status, format: OutputFormat) -> std::io:
                 .max()
                 .unwrap_or(4)
                 .max(4);
-            let mut text = format!(
-                "{:w$}  {:16}  {:24}  LAUNCHED\n",
-                "ITEM", "STATUS", "EXECUTION"
-            );
-            for r in &s.rows {
-                let (status, id, at) = match (&r.status, &r.execution) {
+            let cells: Vec<(String, String, String)> = s
+                .rows
+                .iter()
+                .map(|r| match (&r.status, &r.execution) {
                     (Some(status), Some(id)) => (
                         if r.timed_out {
                             format!("{status} (timed out)")
@@ -86,8 +84,20 @@ pub fn render(out: &mut dyn Write, s: &Status, format: OutputFormat) -> std::io:
                         r.launched_at.map(time::rfc3339).unwrap_or_default(),
                     ),
                     _ => ("not launched".to_owned(), "-".to_owned(), "-".to_owned()),
-                };
-                let _ = writeln!(text, "{:w$}  {status:16}  {id:24}  {at}", r.item);
+                })
+                .collect();
+            let ws = cells
+                .iter()
+                .map(|c| c.0.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(16);
+            let mut text = format!(
+                "{:w$}  {:ws$}  {:24}  LAUNCHED\n",
+                "ITEM", "STATUS", "EXECUTION"
+            );
+            for (r, (status, id, at)) in s.rows.iter().zip(&cells) {
+                let _ = writeln!(text, "{:w$}  {status:ws$}  {id:24}  {at}", r.item);
             }
             out.write_all(text.as_bytes())?;
         }

@@ -62,16 +62,12 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Opens a connection for `manifest` (or for no manifest), as `options` say.
+    /// Opens a connection for `manifest` (or for no manifest), as `options` say (`--sandbox`
+    /// with `--server` is refused by the command line before this).
     pub async fn open(
         options: &ConnectOptions,
         manifest: Option<&Validated>,
     ) -> Result<Self, Error> {
-        if options.sandbox && options.server.is_some() {
-            return Err(Error::Usage(
-                "--sandbox and --server cannot be used together".into(),
-            ));
-        }
         let explicit_source = if let Some(name) = &options.api_key_env {
             Some(KeySource::Env(name.clone()))
         } else if let Some(path) = &options.api_key_file {

@@ -1,0 +1,221 @@
+//! Snapshots of what the renderers write, driven without the binary: each renderer takes the
+//! outcome type it shows and an `impl Write`, so what users read is pinned here, line by line.
+
+use std::path::PathBuf;
+
+use super::OutputFormat;
+use super::catalog::{self, Identity};
+use super::preview::{self, Action, ActionKind, Preview};
+use super::status::{self, Cancelled, Row, Status};
+use super::summary::{self, Finished, Outcome, Summary};
+use crate::vip::wire::Pipeline;
+
+fn text(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    f(&mut out).expect("writes to memory");
+    String::from_utf8(out).expect("UTF-8")
+}
+
+/// JSON lines with their `at` timestamps blanked (they are the time of rendering).
+fn json_lines(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            if let Some(at) = v.get_mut("at") {
+                *at = serde_json::Value::String("[at]".into());
+            }
+            v.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn finished(sandbox: bool, interrupted: bool) -> Finished {
+    Finished {
+        command: "run",
+        manifest: "study.yaml".into(),
+        state: PathBuf::from(".vip-run/study/state.json"),
+        record: PathBuf::from(".vip-run/study/run.json"),
+        sandbox,
+        summary: Summary {
+            outcomes: vec![
+                ("sub-01".into(), Outcome::Done),
+                (
+                    "sub-02".into(),
+                    Outcome::Failed("ExecutionFailed\nError: no such file\nexit 1".into()),
+                ),
+                ("sub-03".into(), Outcome::TimedOut),
+                (
+                    "sub-04".into(),
+                    Outcome::DoneWithProblems("result.tgz is over VIP's limit".into()),
+                ),
+                ("sub-05".into(), Outcome::InProgress),
+                ("sub-06".into(), Outcome::NotLaunched),
+            ],
+            junit: Vec::new(),
+            interrupted,
+        },
+    }
+}
+
+#[test]
+fn a_run_summary_reads_like_this() {
+    let f = finished(false, true);
+    let human = text(|o| summary::render(o, &f, OutputFormat::Human, false));
+    insta::assert_snapshot!(human, @r"
+    study.yaml: 6 items: 2 finished, 1 failed, 1 timed out, 1 in progress, 1 not launched
+      sub-02: FAILED: ExecutionFailed
+        | Error: no such file
+        | exit 1
+      sub-03: TIMED OUT
+      sub-04: finished, but: result.tgz is over VIP's limit
+    1 execution is still running on VIP; run `vip-run study.yaml` again to pick it up
+    run record: .vip-run/study/run.json
+    ");
+    assert_eq!(f.exit_code(), crate::exit_code::INTERRUPTED);
+    let json = text(|o| summary::render(o, &f, OutputFormat::Json, false));
+    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":6,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"interrupted":true,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","results":[{"item":"sub-01","result":"finished","detail":null},{"item":"sub-02","result":"failed","detail":"ExecutionFailed\nError: no such file\nexit 1"},{"item":"sub-03","result":"timed_out","detail":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null}],"at":"[at]"}"#);
+}
+
+#[test]
+fn a_sandbox_run_does_not_promise_a_pick_up() {
+    let f = finished(true, true);
+    let human = text(|o| summary::render(o, &f, OutputFormat::Human, false));
+    assert!(
+        human.contains(
+            "the sandbox stopped with this command, and its running execution with it; run `vip-run --sandbox study.yaml` again to start over"
+        ),
+        "{human}"
+    );
+    assert!(!human.contains("still running on VIP"), "{human}");
+}
+
+#[test]
+fn quiet_leaves_out_a_summary_with_nothing_wrong() {
+    let mut f = finished(false, false);
+    f.summary.outcomes.truncate(1);
+    assert_eq!(
+        text(|o| summary::render(o, &f, OutputFormat::Human, true)),
+        ""
+    );
+    assert_eq!(f.exit_code(), crate::exit_code::SUCCESS);
+}
+
+#[test]
+fn a_plan_reads_like_this() {
+    let p = Preview {
+        manifest: "study.yaml".into(),
+        actions: vec![
+            Action {
+                kind: ActionKind::Upload,
+                item: None,
+                detail: "data/a.txt → /vip/Home/vip-run/study/inputs/data/a.txt".into(),
+            },
+            Action {
+                kind: ActionKind::Reuse,
+                item: Some("sub-01".into()),
+                detail: "workflow-A1 (Running)".into(),
+            },
+            Action {
+                kind: ActionKind::Launch,
+                item: Some("sub-02".into()),
+                detail: "study-sub-02-0a1b2c".into(),
+            },
+        ],
+    };
+    insta::assert_snapshot!(text(|o| preview::render(o, &p, OutputFormat::Human)), @r"
+    + upload    data/a.txt → /vip/Home/vip-run/study/inputs/data/a.txt
+      reuse     sub-01: workflow-A1 (Running)
+    + launch    sub-02: study-sub-02-0a1b2c
+    study.yaml: 2 changes to make
+    ");
+    insta::assert_snapshot!(text(|o| preview::render(o, &p, OutputFormat::Json)), @r#"
+    {"action":"upload","item":null,"detail":"data/a.txt → /vip/Home/vip-run/study/inputs/data/a.txt","change":true}
+    {"action":"reuse","item":"sub-01","detail":"workflow-A1 (Running)","change":false}
+    {"action":"launch","item":"sub-02","detail":"study-sub-02-0a1b2c","change":true}
+    {"event":"summary","command":"plan","changes":2,"actions":3}
+    "#);
+}
+
+#[test]
+fn a_status_table_reads_like_this() {
+    let s = Status {
+        rows: vec![
+            Row {
+                item: "sub-01".into(),
+                execution_name: "study-sub-01-0a1b2c".into(),
+                execution: Some("workflow-A1".into()),
+                status: Some("Running".into()),
+                timed_out: false,
+                launched_at: Some(1_770_024_083_000),
+            },
+            Row {
+                item: "sub-02".into(),
+                execution_name: "study-sub-02-3d4e5f".into(),
+                execution: Some("workflow-A2".into()),
+                status: Some("Running".into()),
+                timed_out: true,
+                launched_at: Some(1_770_024_084_000),
+            },
+            Row {
+                item: "sub-03".into(),
+                execution_name: "study-sub-03-6a7b8c".into(),
+                execution: None,
+                status: None,
+                timed_out: false,
+                launched_at: None,
+            },
+        ],
+    };
+    insta::assert_snapshot!(text(|o| status::render(o, &s, OutputFormat::Human)), @r"
+    ITEM    STATUS               EXECUTION                 LAUNCHED
+    sub-01  Running              workflow-A1               2026-02-02T09:21:23Z
+    sub-02  Running (timed out)  workflow-A2               2026-02-02T09:21:24Z
+    sub-03  not launched         -                         -
+    ");
+    insta::assert_snapshot!(text(|o| status::render(o, &s, OutputFormat::Json)), @r#"
+    {"item":"sub-01","execution_name":"study-sub-01-0a1b2c","execution":"workflow-A1","status":"Running","launched_at":"2026-02-02T09:21:23Z"}
+    {"item":"sub-02","execution_name":"study-sub-02-3d4e5f","execution":"workflow-A2","status":"TimedOut","launched_at":"2026-02-02T09:21:24Z"}
+    {"item":"sub-03","execution_name":"study-sub-03-6a7b8c","execution":null,"status":"NotLaunched","launched_at":null}
+    "#);
+    let none = Cancelled {
+        manifest: "study.yaml".into(),
+        killed: Vec::new(),
+    };
+    assert_eq!(
+        text(|o| status::render_cancelled(o, &none, OutputFormat::Human, false)),
+        "nothing to cancel: no execution of study.yaml is queued or running\n"
+    );
+}
+
+#[test]
+fn whoami_and_pipelines_read_like_this() {
+    let id = Identity {
+        server: "http://127.0.0.1:8080/rest".into(),
+        key_source: "environment variable VIP_API_KEY".into(),
+        groups: vec!["CQUEST".into(), "Support".into()],
+        pipelines: 3,
+    };
+    insta::assert_snapshot!(text(|o| catalog::whoami(o, &id, OutputFormat::Human)), @r"
+    server      http://127.0.0.1:8080/rest
+    api key     from environment variable VIP_API_KEY: accepted
+    groups      CQUEST, Support
+    pipelines   3 you can run (`vip-run pipelines` lists them)
+    ");
+    let list = vec![Pipeline {
+        identifier: "CQUEST/0.6".into(),
+        name: "CQUEST".into(),
+        description: None,
+        version: "0.6".into(),
+        parameters: Vec::new(),
+        can_execute: Some(true),
+    }];
+    insta::assert_snapshot!(text(|o| catalog::pipelines(o, &list, None, OutputFormat::Human)), @r"
+    PIPELINE    NAME
+    CQUEST/0.6  CQUEST
+    ");
+    assert_eq!(
+        text(|o| catalog::pipelines(o, &[], Some("bet"), OutputFormat::Human)),
+        "no pipelines matching `bet` (your groups give access to the pipelines you can run)\n"
+    );
+}
