@@ -79,7 +79,7 @@ impl Runner<'_> {
             Ok(p) => p,
             Err(why) => {
                 let shown = format!("refused: {why}");
-                return Ok(self.not_downloaded(&key, remote, None, None, shown, why));
+                return Ok(self.not_downloaded(&key, remote, None, None, shown, why.to_string()));
             }
         };
         let props = self.conn.client.properties(remote).await?;
@@ -177,18 +177,47 @@ impl Runner<'_> {
     }
 }
 
+/// Why an output's path is refused (a hostile or confused server cannot write outside the
+/// item's folder).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefusedPath {
+    /// Not below the execution's results folder.
+    #[error("`{remote}` is outside the execution's results folder {results_dir}")]
+    Outside {
+        /// The output's VIP path.
+        remote: String,
+        /// The execution's results folder.
+        results_dir: String,
+    },
+    /// A segment that could climb out or confuse the file system.
+    #[error("`{remote}` has an unsafe path segment `{part}`")]
+    UnsafeSegment {
+        /// The output's VIP path.
+        remote: String,
+        /// The segment.
+        part: String,
+    },
+    /// The results folder itself.
+    #[error("`{remote}` names the results folder itself")]
+    Folder {
+        /// The output's VIP path.
+        remote: String,
+    },
+}
+
 /// The local path for an output, or why it is refused: the output's path below the
 /// execution's results folder, without VIP's timestamp folder; nothing may climb out.
 pub fn local_output_path(
     download: &Path,
     results_dir: &str,
     remote: &str,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, RefusedPath> {
     let rel = remote
         .strip_prefix(results_dir)
         .and_then(|r| r.strip_prefix('/'))
-        .ok_or_else(|| {
-            format!("`{remote}` is outside the execution's results folder {results_dir}")
+        .ok_or_else(|| RefusedPath::Outside {
+            remote: remote.to_owned(),
+            results_dir: results_dir.to_owned(),
         })?;
     let mut parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
     if parts.len() > 1 && is_vip_timestamp(parts[0]) {
@@ -204,12 +233,17 @@ pub fn local_output_path(
             || part.contains('\0')
             || !matches!(component, Some(Component::Normal(_)))
         {
-            return Err(format!("`{remote}` has an unsafe path segment `{part}`"));
+            return Err(RefusedPath::UnsafeSegment {
+                remote: remote.to_owned(),
+                part: (*part).to_owned(),
+            });
         }
         out.push(part);
     }
     if parts.is_empty() {
-        return Err(format!("`{remote}` names the results folder itself"));
+        return Err(RefusedPath::Folder {
+            remote: remote.to_owned(),
+        });
     }
     Ok(out)
 }

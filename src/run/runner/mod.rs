@@ -38,7 +38,7 @@ mod record;
 mod upload;
 
 pub use decide::{Next, UploadNeed};
-pub use fetch::local_output_path;
+pub use fetch::{RefusedPath, local_output_path};
 pub use upload::file_sha256;
 
 use super::Connection;
