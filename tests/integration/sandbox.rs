@@ -574,7 +574,14 @@ async fn capacity_and_resources_fail_like_vip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_goes_running_to_finished_with_downloadable_outputs() {
-    let sb = quick().await;
+    // Long enough that the log is asked for within the first tenth of the run (before any
+    // job exists) even on a loaded machine.
+    let sb = start(Config {
+        exec_duration: Duration::from_secs(3),
+        quota: Some(20),
+        ..Config::default()
+    })
+    .await;
     upload(&sb, "/vip/Home/in.txt", DEMO, b"12345").await;
     let created = launch(&sb, DEMO, json!({"name": "hello run", "pipelineIdentifier": "Hello/1.0",
         "inputValues": {"input_file": "/vip/Home/in.txt", "message": "Hi", "repeat": 2, "shout": true},
