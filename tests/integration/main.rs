@@ -2,6 +2,7 @@
 
 mod broken;
 mod client;
+mod cohorts;
 mod examples;
 mod fuzz;
 mod online;
