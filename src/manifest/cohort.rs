@@ -1,6 +1,6 @@
 //! `foreach: { files: PATTERN }`: one item per file found by a glob with named captures.
 //!
-//! The pattern is matched segment by segment against the manifest's folder (HTCondor's
+//! The pattern is matched segment by segment against the manifest's folder (`HTCondor`'s
 //! `queue … matching`, Snakemake's `glob_wildcards`): `*` and `?` and `[…]` as in a shell,
 //! `**` for any number of folders, and `{name}` for part of one segment, captured. A name used
 //! twice must capture the same text, so `sub-{subject}/anat/sub-{subject}_T1w.nii.gz` does not
@@ -128,7 +128,7 @@ fn parse(pattern: &str) -> Result<Pattern, PatternError> {
                     }
                     let mut set: Vec<char> = Vec::new();
                     let mut closed = false;
-                    while let Some(c) = chars.next() {
+                    for c in chars.by_ref() {
                         if c == ']' && !set.is_empty() {
                             closed = true;
                             break;
@@ -201,10 +201,7 @@ fn parse(pattern: &str) -> Result<Pattern, PatternError> {
             "the `files` pattern ends with `**`, which matches folders, not files".into(),
             "end the pattern with a file name, e.g. `**/*.nii.gz`".into(),
         )),
-        Some(_) => Ok(Pattern {
-            segments,
-            captures,
-        }),
+        Some(_) => Ok(Pattern { segments, captures }),
     }
 }
 
@@ -284,11 +281,7 @@ impl Walk<'_> {
         }
         let last = rest.is_empty();
         let accept = |path: &Path| {
-            if last {
-                path.is_file()
-            } else {
-                path.is_dir()
-            }
+            if last { path.is_file() } else { path.is_dir() }
         };
         if let Some(literal) = segment.literal() {
             // No wildcard: look the name up rather than list the folder.

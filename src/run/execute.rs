@@ -1,12 +1,13 @@
 //! `run` and `download`: the commands that act on a manifest's executions to the end, under
-//! the manifest's lock, and leave a summary, the run record and (with `--junit`) a report.
+//! the manifest's lock, and leave a summary, the run record and (with `--junit`) a report;
+//! with `results.clean: true`, a run in which every item came home cleans up on VIP.
 
 use std::path::Path;
 
 use crate::error::Error;
 use crate::files::write_atomically;
 use crate::report::junit::junit;
-use crate::report::summary::Finished;
+use crate::report::summary::{Finished, Outcome};
 
 use super::Settings;
 use super::access::explain;
@@ -41,6 +42,15 @@ pub async fn execute(
         let mut reporter = settings.reporter(v.items.len());
         let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?;
         let summary = runner.run(detach).await?;
+        if v.clean
+            && !summary.interrupted
+            && summary.outcomes.iter().all(|(_, o)| *o == Outcome::Done)
+        {
+            super::clean::report_after_run(
+                &mut reporter,
+                super::clean::after_run(conn, &v, &paths).await,
+            );
+        }
         reporter.finish();
         let finished = Finished {
             command: "run",

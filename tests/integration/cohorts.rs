@@ -4,13 +4,20 @@ use serde_json::Value;
 
 use crate::support::{HEAD, Test};
 
-const PATTERN: &str = "data/sub-{subject}/ses-{session}/anat/sub-{subject}_ses-{session}_T1w.nii.gz";
+const PATTERN: &str =
+    "data/sub-{subject}/ses-{session}/anat/sub-{subject}_ses-{session}_T1w.nii.gz";
 
 /// A BIDS-shaped tree: two subjects with two sessions, one with one session, one without the
 /// T1w file, one whose file names another subject, and hidden and stray files.
 fn bids() -> Test {
     let mut t = Test::new();
-    for (s, ses) in [("01", "1"), ("01", "2"), ("02", "1"), ("02", "2"), ("10", "1")] {
+    for (s, ses) in [
+        ("01", "1"),
+        ("01", "2"),
+        ("02", "1"),
+        ("02", "2"),
+        ("10", "1"),
+    ] {
         t = t.file(
             &format!("data/sub-{s}/ses-{ses}/anat/sub-{s}_ses-{ses}_T1w.nii.gz"),
             format!("T1w {s} {ses}"),
@@ -59,9 +66,10 @@ fn a_bids_tree_gives_one_item_per_matching_file() {
 
     // The human summary lists each item with its file.
     let human = t.run_with(&["validate", "study.yaml"]);
-    human.code(0).stdout_has("5 items").stdout_has(&format!(
-        "01-2  data/sub-01/ses-2/anat/sub-01_ses-2_T1w.nii.gz"
-    ));
+    human
+        .code(0)
+        .stdout_has("5 items")
+        .stdout_has("01-2  data/sub-01/ses-2/anat/sub-01_ses-2_T1w.nii.gz");
     assert!(!human.stdout.contains("sub-05"), "{}", human.stdout);
 }
 
@@ -83,15 +91,30 @@ fn keys_are_stable_when_files_are_added() {
 fn globs_star_double_star_question_and_classes() {
     let cases: [(&str, &[&str]); 4] = [
         // Without the folder's `{subject}`, sub-04's folder holding sub-05's file matches.
-        ("data/**/sub-{subject}_ses-1_T1w.nii.gz", &["01", "02", "05", "10"]),
-        ("data/sub-{subject}/*/anat/*_ses-2_T1w.nii.gz", &["01", "02"]),
-        ("data/sub-0?/ses-{session}/anat/sub-{subject}_*_T1w.nii.gz", &["1-01", "1-02", "1-05", "2-01", "2-02"]),
-        ("data/sub-[!0]*/ses-1/anat/sub-{subject}_ses-1_T1w.nii.gz", &["10"]),
+        (
+            "data/**/sub-{subject}_ses-1_T1w.nii.gz",
+            &["01", "02", "05", "10"],
+        ),
+        (
+            "data/sub-{subject}/*/anat/*_ses-2_T1w.nii.gz",
+            &["01", "02"],
+        ),
+        (
+            "data/sub-0?/ses-{session}/anat/sub-{subject}_*_T1w.nii.gz",
+            &["1-01", "1-02", "1-05", "2-01", "2-02"],
+        ),
+        (
+            "data/sub-[!0]*/ses-1/anat/sub-{subject}_ses-1_T1w.nii.gz",
+            &["10"],
+        ),
     ];
     for (pattern, expected) in cases {
-        let out = bids()
-            .manifest(&cohort_manifest(pattern))
-            .run_with(&["validate", "--output", "json", "study.yaml"]);
+        let out = bids().manifest(&cohort_manifest(pattern)).run_with(&[
+            "validate",
+            "--output",
+            "json",
+            "study.yaml",
+        ]);
         out.code(0);
         let keys: Vec<String> = items(&out)
             .iter()

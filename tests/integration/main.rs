@@ -1,10 +1,12 @@
 //! The integration tests: one binary, driving the real `vip-run` executable.
 
 mod broken;
+mod clean;
 mod client;
 mod cohorts;
 mod examples;
 mod fuzz;
+mod logs;
 mod online;
 mod python_client;
 mod run;

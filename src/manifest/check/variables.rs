@@ -5,11 +5,11 @@
 
 use super::{Checker, under};
 use crate::manifest::api_key::expand_tilde;
-use crate::manifest::expand::{self, Assignment, RESERVED, is_identifier};
 use crate::manifest::cohort;
+use crate::manifest::expand::{self, Assignment, RESERVED, is_identifier};
 use crate::manifest::model::{Foreach, Manifest};
-use serde_saphyr::Spanned;
 use crate::manifest::validated::LoadOptions;
+use serde_saphyr::Spanned;
 
 impl Checker<'_> {
     /// Reserved names, then `vars`, then matrix or CSV variables: the items' assignments, or
