@@ -15,8 +15,11 @@ use super::interrupt::Interrupt;
 use super::lock::RunLock;
 use super::paths::Paths;
 use super::plan::Plan;
+use super::provenance;
 use super::runner::Runner;
 use super::session::{load, with_connection};
+use super::state::State;
+use crate::report::run::Event;
 
 /// Writes the `JUnit` report when `--junit` asks for one.
 fn write_junit(finished: &Finished, settings: &Settings, suite: &str) -> Result<(), Error> {
@@ -50,6 +53,19 @@ pub async fn execute(
                 &mut reporter,
                 super::clean::after_run(conn, &v, &paths).await,
             );
+        }
+        // Provenance of everything the state records, for readers of the results.
+        match State::load(&paths.state)
+            .map_err(Error::from)
+            .and_then(|state| match state {
+                Some(state) => provenance::write(&v, &state, &plan.preflight().descriptor),
+                None => Ok(None),
+            }) {
+            Ok(Some(path)) => reporter.note(&format!("provenance: {}", path.display())),
+            Ok(None) => {}
+            Err(e) => reporter.event(&Event::Warning {
+                message: format!("could not write the RO-Crate: {e}"),
+            }),
         }
         reporter.finish();
         let finished = Finished {

@@ -24,6 +24,7 @@ pub mod logs;
 pub mod paths;
 pub mod plan;
 pub mod preflight;
+pub mod provenance;
 pub mod runner;
 pub mod session;
 pub mod settings;

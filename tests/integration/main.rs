@@ -8,6 +8,7 @@ mod examples;
 mod fuzz;
 mod logs;
 mod online;
+mod provenance;
 mod python_client;
 mod run;
 mod sandbox;
