@@ -86,6 +86,10 @@ pub enum Command {
     Cancel(CancelArgs),
     /// Download the outputs of finished items.
     Download(OneManifest),
+    /// Print an item's execution output from VIP (without `--item`: the failed items').
+    Logs(LogsArgs),
+    /// Delete on VIP what this manifest put there: uploaded inputs, downloaded results.
+    Clean(CleanArgs),
     /// Check manifests: offline, and with `--online` against VIP (key, group, pipeline, inputs).
     Validate(ValidateArgs),
     /// Check the API key and list your groups.
@@ -174,6 +178,48 @@ pub struct CancelArgs {
     /// Only this item (its key, as `status` shows it).
     #[arg(long, value_name = "KEY")]
     pub item: Option<String>,
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
+
+/// `logs`.
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// The manifest.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// This item (its key, as `status` shows it); default: every failed item.
+    #[arg(long, value_name = "KEY")]
+    pub item: Option<String>,
+    /// Only this job of the execution (an invocation id, as in VIP's `jobs`).
+    #[arg(long, value_name = "ID")]
+    pub job: Option<u64>,
+    /// Standard error instead of standard output.
+    #[arg(long)]
+    pub stderr: bool,
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
+
+/// `clean`.
+#[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // each bool is one flag of the command line
+pub struct CleanArgs {
+    /// The manifest.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Delete the manifest's uploaded inputs folder.
+    #[arg(long)]
+    pub inputs: bool,
+    /// Delete the results folders of items whose outputs are downloaded and size-checked.
+    #[arg(long)]
+    pub results: bool,
+    /// Also delete the items' finished executions on VIP (the run then starts afresh).
+    #[arg(long)]
+    pub executions: bool,
+    /// Do not ask: required when not at a terminal.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     #[command(flatten)]
     pub common: ManifestArgs,
 }

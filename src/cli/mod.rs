@@ -203,6 +203,29 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             report::summary::render(out, &finished, format, cli.quiet)?;
             Ok(finished.exit_code())
         }
+        Command::Logs(args) => {
+            let s = resolve::build(cli, Some(&args.common), None);
+            let logs = runtime()?.block_on(flow::logs(
+                &s,
+                &args.manifest,
+                args.item.as_deref(),
+                args.job,
+                args.stderr,
+            ))?;
+            report::log_text::render(out, &logs, format)?;
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Clean(args) => {
+            let s = resolve::build(cli, Some(&args.common), None);
+            let what = flow::clean::What::from_flags(args.inputs, args.results, args.executions);
+            let cleaned =
+                runtime()?.block_on(flow::clean(&s, &args.manifest, what, &mut |plan| {
+                    report::cleanup::render_plan(&mut *out, plan, format)?;
+                    flow::clean::confirm(plan, args.yes)
+                }))?;
+            report::cleanup::render_done(out, &cleaned, format)?;
+            Ok(exit_code::SUCCESS)
+        }
         Command::Validate(args) => {
             let s = resolve::build(cli, None, Some(args.max_items));
             runtime()?.block_on(flow::validate(&s, &args.manifests, args.online, out))?;

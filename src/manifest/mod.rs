@@ -11,13 +11,14 @@
 //! - `load` reads the file within limits and parses it, asking `structure` for a second look
 //!   when serde rejects keys (every unknown or missing key at once);
 //! - `check` runs every offline check and builds the items, with `api_key`
-//!   (key sources), `template`, `expand` (matrix and CSV rows) and the crate's `duration`
+//!   (key sources), `template`, `expand` (matrix and CSV rows), `cohort` (files found by a pattern) and the crate's `duration`
 //!   as its tools;
 //! - `identity` names each item (fingerprint, execution name, upload paths);
 //! - `validated` holds the result, the types other layers read, and the shared defaults.
 
 pub mod api_key;
 mod check;
+pub mod cohort;
 pub mod diagnostic;
 pub mod expand;
 pub mod identity;

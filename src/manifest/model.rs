@@ -57,11 +57,12 @@ pub struct Manifest {
     #[serde(default)]
     #[schemars(with = "Option<Matrix>")]
     pub matrix: Option<Spanned<Matrix>>,
-    /// A CSV file (relative to the manifest): one execution per row; the header row names
-    /// the variables and the first column names the item.
+    /// One execution per CSV row (a file relative to the manifest: the header row names the
+    /// variables and the first column names the item), or per matching file with
+    /// `{ files: "data/sub-{subject}/anat/sub-{subject}_T1w.nii.gz" }`.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub foreach: Option<Spanned<String>>,
+    #[schemars(with = "Option<Foreach>")]
+    pub foreach: Option<Spanned<Foreach>>,
     /// Pipeline parameter → value. Strings are templates. A list is passed to VIP as a list
     /// (one execution with several jobs).
     #[serde(default)]
@@ -115,6 +116,47 @@ impl<'de> Deserialize<'de> for ApiKeySource {
             }
         }
         deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+/// `foreach:`: a CSV file, or a cohort of files found by a pattern.
+#[derive(Debug, JsonSchema)]
+#[schemars(untagged)]
+pub enum Foreach {
+    /// A CSV file (relative to the manifest): one item per row.
+    Csv(String),
+    /// `{ files: PATTERN }`: one item per matching file.
+    Files(FilesForeach),
+}
+
+/// `foreach: { files: PATTERN }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilesForeach {
+    /// A glob relative to the manifest (`*`, `**`, `?`, `[...]`) in which `{name}` captures
+    /// part of one path segment; the captures (and `file`, the matched path) become the
+    /// item's variables and the captures joined by `-` its key.
+    #[schemars(with = "String", length(min = 1))]
+    pub files: Spanned<String>,
+}
+
+impl<'de> Deserialize<'de> for Foreach {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ForeachVisitor;
+        impl<'de> Visitor<'de> for ForeachVisitor {
+            type Value = Foreach;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a CSV file or `{ files: PATTERN }`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Foreach, E> {
+                Ok(Foreach::Csv(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Foreach, A::Error> {
+                FilesForeach::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(Foreach::Files)
+            }
+        }
+        deserializer.deserialize_any(ForeachVisitor)
     }
 }
 
@@ -378,6 +420,10 @@ pub struct Results {
     /// Unpack tarball outputs (refusing entries that would escape the folder). Default: `true`.
     #[serde(default)]
     pub extract: Option<bool>,
+    /// After every successful run, delete on VIP what `vip-run clean` would: the uploaded
+    /// inputs and the results folders of items downloaded and size-checked. Default: `false`.
+    #[serde(default)]
+    pub clean: Option<bool>,
 }
 
 /// `execution:`.

@@ -161,6 +161,11 @@ pub struct Validated {
     pub extract: bool,
     /// The items, in expansion order.
     pub items: Vec<Item>,
+    /// The `foreach: { files: PATTERN }` pattern, when the items are files found by it (each
+    /// item's `file` variable is then its file).
+    pub cohort: Option<String>,
+    /// `results.clean`: clean up on VIP after every successful run.
+    pub clean: bool,
     /// Where `pipeline_id` is written.
     pub pipeline_location: Location,
     /// Where `group` is written.

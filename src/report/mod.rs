@@ -7,15 +7,18 @@
 //! - `diagnostics`: manifest diagnostics and their one printer;
 //! - `run`: events and progress during a run; `summary`: its end; `junit`: the XML report;
 //! - `verdict` (`validate`), `preview` (`plan`), `status` (`status`, `cancel`), `catalog`
-//!   (`whoami`, `pipelines`, `pipeline`), `starter` (`init`);
+//!   (`whoami`, `pipelines`, `pipeline`), `starter` (`init`), `log_text` (`logs`), `cleanup`
+//!   (`clean`);
 //! - `text`: byte sizes and server text for people.
 //!
 //! How stderr is drawn (colour, Unicode, bars, width) is decided once, here, from the
 //! environment, so every kind of output follows the same conventions.
 
 pub mod catalog;
+pub mod cleanup;
 pub mod diagnostics;
 pub mod junit;
+pub mod log_text;
 pub mod preview;
 pub mod run;
 pub mod starter;

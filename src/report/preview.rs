@@ -62,6 +62,8 @@ pub struct Preview {
     pub manifest: String,
     /// What a run would do, uploads first, then item by item.
     pub actions: Vec<Action>,
+    /// What `vip-run clean` would delete on VIP now, when anything.
+    pub cleanable: Option<super::cleanup::CleanPlan>,
 }
 
 impl Preview {
@@ -86,7 +88,11 @@ pub fn render(out: &mut dyn Write, p: &Preview, format: OutputFormat) -> std::io
             writeln!(
                 out,
                 "{}",
-                json!({"event": "summary", "command": "plan", "changes": changes, "actions": p.actions.len()})
+                json!({"event": "summary", "command": "plan", "changes": changes, "actions": p.actions.len(),
+                "cleanable": p.cleanable.as_ref().map(|c| {
+                    let (files, bytes) = c.totals();
+                    json!({"folders": c.targets.len() - c.executions(), "files": files, "bytes": bytes})
+                })})
             )?;
         }
         OutputFormat::Human => {
@@ -110,6 +116,14 @@ pub fn render(out: &mut dyn Write, p: &Preview, format: OutputFormat) -> std::io
                 p.manifest,
                 if changes == 1 { "" } else { "s" }
             );
+            if let Some(c) = &p.cleanable {
+                let _ = writeln!(
+                    text,
+                    "cleanable on VIP: {} (`vip-run clean {}` deletes them)",
+                    c.describe(),
+                    p.manifest
+                );
+            }
             out.write_all(text.as_bytes())?;
         }
     }

@@ -62,6 +62,8 @@ struct ValidRecord<'a> {
     execution: &'a ExecutionSettings,
     extract: bool,
     item_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cohort: Option<&'a str>,
     items: Vec<ItemRecord<'a>>,
     uploads: Vec<UploadRecord<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,6 +122,7 @@ pub fn json_valid(manifest: &str, v: &Validated, online: Option<&Online>) -> Str
         execution: &v.execution,
         extract: v.extract,
         item_count: v.items.len(),
+        cohort: v.cohort.as_deref(),
         items: v
             .items
             .iter()
@@ -227,7 +230,6 @@ pub fn human(manifest: &str, v: &Validated, online: Option<&Online>) -> String {
             if o.vip_paths_checked == 1 { "" } else { "s" }
         );
     }
-    let _ = writeln!(out, "  items       key → execution name");
     let width = v
         .items
         .iter()
@@ -235,8 +237,22 @@ pub fn human(manifest: &str, v: &Validated, online: Option<&Online>) -> String {
         .map(|i| i.key.chars().count())
         .max()
         .unwrap_or(0);
-    for item in v.items.iter().take(SHOWN_ITEMS) {
-        let _ = writeln!(out, "    {:width$}  {}", item.key, item.execution_name);
+    if let Some(pattern) = &v.cohort {
+        // A cohort's items are its files: show which file made which item.
+        let _ = writeln!(out, "  items       key → file (files matching {pattern})");
+        for item in v.items.iter().take(SHOWN_ITEMS) {
+            let file = item
+                .variables
+                .get(crate::manifest::cohort::FILE_VARIABLE)
+                .and_then(crate::manifest::expand::scalar_text)
+                .unwrap_or_default();
+            let _ = writeln!(out, "    {:width$}  {file}", item.key);
+        }
+    } else {
+        let _ = writeln!(out, "  items       key → execution name");
+        for item in v.items.iter().take(SHOWN_ITEMS) {
+            let _ = writeln!(out, "    {:width$}  {}", item.key, item.execution_name);
+        }
     }
     if n > SHOWN_ITEMS {
         let _ = writeln!(

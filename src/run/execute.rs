@@ -1,12 +1,13 @@
 //! `run` and `download`: the commands that act on a manifest's executions to the end, under
-//! the manifest's lock, and leave a summary, the run record and (with `--junit`) a report.
+//! the manifest's lock, and leave a summary, the run record and (with `--junit`) a report;
+//! with `results.clean: true`, a run in which every item came home cleans up on VIP.
 
 use std::path::Path;
 
 use crate::error::Error;
 use crate::files::write_atomically;
 use crate::report::junit::junit;
-use crate::report::summary::Finished;
+use crate::report::summary::{Finished, Outcome};
 
 use super::Settings;
 use super::access::explain;
@@ -14,8 +15,11 @@ use super::interrupt::Interrupt;
 use super::lock::RunLock;
 use super::paths::Paths;
 use super::plan::Plan;
+use super::provenance;
 use super::runner::Runner;
 use super::session::{load, with_connection};
+use super::state::State;
+use crate::report::run::Event;
 
 /// Writes the `JUnit` report when `--junit` asks for one.
 fn write_junit(finished: &Finished, settings: &Settings, suite: &str) -> Result<(), Error> {
@@ -41,6 +45,28 @@ pub async fn execute(
         let mut reporter = settings.reporter(v.items.len());
         let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?;
         let summary = runner.run(detach).await?;
+        if v.clean
+            && !summary.interrupted
+            && summary.outcomes.iter().all(|(_, o)| *o == Outcome::Done)
+        {
+            super::clean::report_after_run(
+                &mut reporter,
+                super::clean::after_run(conn, &v, &paths).await,
+            );
+        }
+        // Provenance of everything the state records, for readers of the results.
+        match State::load(&paths.state)
+            .map_err(Error::from)
+            .and_then(|state| match state {
+                Some(state) => provenance::write(&v, &state, &plan.preflight().descriptor),
+                None => Ok(None),
+            }) {
+            Ok(Some(path)) => reporter.note(&format!("provenance: {}", path.display())),
+            Ok(None) => {}
+            Err(e) => reporter.event(&Event::Warning {
+                message: format!("could not write the RO-Crate: {e}"),
+            }),
+        }
         reporter.finish();
         let finished = Finished {
             command: "run",

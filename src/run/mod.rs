@@ -2,6 +2,7 @@
 //! outcome that `report` renders and `cli` turns into an exit code.
 //!
 //! - the commands: [`execute`] (`run`), [`download`], [`plan()`], [`status`], [`cancel`],
+//!   [`logs()`], [`clean()`],
 //!   [`validate`], and the discovery ones ([`whoami`], [`pipelines`], [`pipeline`], `init`'s
 //!   [`discover::starter_inputs`]);
 //! - [`Plan`]: a manifest checked offline and online, the only way to a launching runner;
@@ -11,6 +12,7 @@
 //!   problems (`access`).
 
 pub mod access;
+pub mod clean;
 pub mod connect;
 pub mod discover;
 pub mod execute;
@@ -18,20 +20,24 @@ pub mod extract;
 pub mod inspect;
 pub mod interrupt;
 pub mod lock;
+pub mod logs;
 pub mod paths;
 pub mod plan;
 pub mod preflight;
+pub mod provenance;
 pub mod runner;
 pub mod session;
 pub mod settings;
 pub mod state;
 pub mod verify;
 
+pub use clean::clean;
 pub use connect::{ConnectOptions, Connection};
 pub use discover::{pipeline, pipelines, whoami};
 pub use execute::{download, execute};
 pub use inspect::{cancel, status};
 pub use interrupt::Interrupt;
+pub use logs::logs;
 pub use plan::{Plan, plan};
 pub use settings::{Settings, StateOptions};
 pub use verify::validate;

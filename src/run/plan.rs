@@ -146,9 +146,18 @@ pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
                 detail,
             });
         }
+        // What `vip-run clean` would free now (read-only: properties and lists).
+        let cleanable = super::clean::survey(
+            conn,
+            &v,
+            runner.state(),
+            super::clean::What::from_flags(false, false, false),
+        )
+        .await?;
         Ok(Preview {
             manifest: v.file.display.clone(),
             actions,
+            cleanable: Some(cleanable).filter(|c| !c.targets.is_empty()),
         })
     })
     .await

@@ -124,6 +124,9 @@ pub struct Attempt {
     /// The last lines of its standard error, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr_tail: Option<String>,
+    /// Where its logs were saved, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<PathBuf>,
 }
 
 impl Attempt {

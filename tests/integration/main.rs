@@ -2,10 +2,14 @@
 
 mod arguments;
 mod broken;
+mod clean;
 mod client;
+mod cohorts;
 mod examples;
 mod fuzz;
+mod logs;
 mod online;
+mod provenance;
 mod python_client;
 mod run;
 mod sandbox;

@@ -386,3 +386,37 @@ fn a_dumb_terminal_and_a_narrow_one_get_plain_lines() {
         &["--progress", "bar", "--sandbox", "study.yaml"],
     );
 }
+
+/// Issue 11: on a terminal, `clean` shows what it will delete and asks; only `y` deletes.
+#[test]
+fn clean_asks_at_the_terminal() {
+    use crate::clean::{DEMO, exists, manifest, slow_delete_sandbox};
+    let sb = slow_delete_sandbox();
+    let t = Test::new()
+        .manifest(&manifest("study", &["sub-01"], false, ""))
+        .file("data/sub-01.txt", "data\n")
+        .against(&sb, DEMO);
+    t.run_with(&["study.yaml"]).code(0);
+    let env = [("VIP_API_KEY", DEMO)];
+    let args = ["--server", sb.url(), "clean", "study.yaml"];
+    // No: nothing is deleted.
+    let mut term = Terminal::spawn(&t, 100, &env, &args);
+    term.wait_for("the question", |s| s.contains("on VIP? [y/N]"));
+    let screen = term.text();
+    assert!(
+        screen.contains("/vip/Home/vip-run/study/inputs"),
+        "{screen}"
+    );
+    assert!(screen.contains("results of sub-01"), "{screen}");
+    term.send("\n");
+    assert_eq!(term.exit_code(), 0);
+    assert!(term.text().contains("nothing deleted"), "{}", term.text());
+    assert!(exists(&sb, "/vip/Home/vip-run/study/inputs"));
+    // Yes: deleted, and waited for.
+    let mut term = Terminal::spawn(&t, 100, &env, &args);
+    term.wait_for("the question", |s| s.contains("on VIP? [y/N]"));
+    term.send("y\n");
+    assert_eq!(term.exit_code(), 0);
+    assert!(term.text().contains("deleted 2 folders"), "{}", term.text());
+    assert!(!exists(&sb, "/vip/Home/vip-run/study/inputs"));
+}

@@ -168,6 +168,11 @@ impl Checker<'_> {
             execution,
             extract: m.results.extract.unwrap_or(true),
             items,
+            cohort: match m.foreach.as_ref().map(|f| &f.value) {
+                Some(super::model::Foreach::Files(f)) => Some(f.files.value.clone()),
+                _ => None,
+            },
+            clean: m.results.clean.unwrap_or(false),
             input_locations,
             pipeline_location: m.pipeline_id.referenced,
             group_location: m.group.referenced,

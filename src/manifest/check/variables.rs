@@ -5,9 +5,11 @@
 
 use super::{Checker, under};
 use crate::manifest::api_key::expand_tilde;
+use crate::manifest::cohort;
 use crate::manifest::expand::{self, Assignment, RESERVED, is_identifier};
-use crate::manifest::model::Manifest;
+use crate::manifest::model::{Foreach, Manifest};
 use crate::manifest::validated::LoadOptions;
+use serde_saphyr::Spanned;
 
 impl Checker<'_> {
     /// Reserved names, then `vars`, then matrix or CSV variables: the items' assignments, or
@@ -51,17 +53,32 @@ impl Checker<'_> {
                 &taken,
                 &mut self.diags,
             ),
-            (None, Some(foreach)) => {
-                let path = under(self.dir, expand_tilde(&foreach.value));
-                expand::csv(
-                    &path,
-                    foreach,
+            (None, Some(foreach)) => match &foreach.value {
+                Foreach::Csv(csv) => {
+                    let path = under(self.dir, expand_tilde(csv));
+                    let csv = Spanned {
+                        value: csv.clone(),
+                        referenced: foreach.referenced,
+                        defined: foreach.defined,
+                    };
+                    expand::csv(
+                        &path,
+                        &csv,
+                        self.file,
+                        options.max_items,
+                        &taken,
+                        &mut self.diags,
+                    )
+                }
+                Foreach::Files(files) => cohort::files(
+                    &files.files,
+                    self.dir,
                     self.file,
                     options.max_items,
                     &taken,
                     &mut self.diags,
-                )
-            }
+                ),
+            },
             (None, None) => Some(expand::single()),
         }
     }

@@ -168,7 +168,11 @@ impl Runner<'_> {
                             }
                         }
                         s if s.is_terminal() => Outcome::Failed(format!(
-                            "{s}{}",
+                            "{s}{}{}",
+                            a.logs
+                                .as_ref()
+                                .map(|l| format!(" (logs in {})", l.display()))
+                                .unwrap_or_default(),
                             a.stderr_tail
                                 .as_deref()
                                 .map(|t| format!("\n{t}"))

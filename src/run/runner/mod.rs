@@ -13,7 +13,8 @@
 //!
 //! The files: `adopt` (state ↔ VIP by name), `decide` (what to do next with each item, shared
 //! with `plan`), `launch`, `monitor` (polling, time limits, cancel), `upload`, `fetch`
-//! (downloads), `drive` (the loop), `record` (`run.json` and `JUnit` cases).
+//! (downloads), `failure_logs` (a failed item's logs kept locally), `drive` (the loop),
+//! `record` (`run.json` and `JUnit` cases).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
 mod adopt;
 mod decide;
 mod drive;
+mod failure_logs;
 mod fetch;
 mod launch;
 mod monitor;

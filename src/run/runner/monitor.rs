@@ -107,8 +107,11 @@ impl Runner<'_> {
                         | ExecutionStatus::Killed
                 ) {
                     let tail = self.failure_log(&id, &full).await;
+                    let logs = self.keep_failure_logs(&key, &full).await;
                     let state = self.state.items.get_mut(&key).expect("reconciled");
-                    state.attempts.last_mut().expect("active").stderr_tail = tail;
+                    let attempt = state.attempts.last_mut().expect("active");
+                    attempt.stderr_tail = tail;
+                    attempt.logs = logs;
                 }
             }
             // The time limit.

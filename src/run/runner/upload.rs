@@ -2,7 +2,7 @@
 //! SHA-256 (as recorded when it was sent) is not sent again; a changed file is re-sent, and
 //! items launched with its earlier content are named.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -55,10 +55,36 @@ impl Runner<'_> {
         Ok((sha, mtime))
     }
 
-    /// Whether the file with `size` and `sha` must be sent to `remote`: the one rule `run`
-    /// follows and `plan` shows. Inputs are not needed once every item is launched.
-    async fn upload_need(&self, remote: &str, size: u64, sha: &str) -> Result<UploadNeed, Error> {
+    /// The remote paths of the inputs of items still to launch: after a `clean`, the inputs
+    /// of items already home are not sent again.
+    fn launch_inputs(&self) -> HashSet<String> {
+        let root = inputs_root(self.v);
+        let mut needed = HashSet::new();
         if !self.launches_pending() {
+            return needed;
+        }
+        for item in self.v.items.iter().filter(|i| self.needs_launch(i)) {
+            for wire in item.inputs.values() {
+                for value in wire.values() {
+                    if let ValueKind::LocalFile { upload, .. } = &value.kind {
+                        needed.insert(format!("{root}/{upload}"));
+                    }
+                }
+            }
+        }
+        needed
+    }
+
+    /// Whether the file with `size` and `sha` must be sent to `remote`: the one rule `run`
+    /// follows and `plan` shows. Inputs are needed only by items still to launch.
+    async fn upload_need(
+        &self,
+        needed: &HashSet<String>,
+        remote: &str,
+        size: u64,
+        sha: &str,
+    ) -> Result<UploadNeed, Error> {
+        if !needed.contains(remote) {
             return Ok(UploadNeed::NotNeeded);
         }
         let known = self
@@ -79,9 +105,10 @@ impl Runner<'_> {
     /// What a run would do with each local input: (local file, remote path, need).
     pub async fn planned_uploads(&self) -> Result<Vec<(PathBuf, String, UploadNeed)>, Error> {
         let mut planned = Vec::new();
+        let needed = self.launch_inputs();
         for (remote, (local, size)) in self.local_inputs() {
             let (sha, _) = self.content_hash(&remote, &local, size).await?;
-            let need = self.upload_need(&remote, size, &sha).await?;
+            let need = self.upload_need(&needed, &remote, size, &sha).await?;
             planned.push((local, remote, need));
         }
         Ok(planned)
@@ -90,6 +117,7 @@ impl Runner<'_> {
     /// Uploads the local files the items need, skipping those already on VIP unchanged.
     pub(super) async fn upload_inputs(&mut self) -> Result<(), Error> {
         let root = inputs_root(self.v);
+        let needed = self.launch_inputs();
         for (remote, (local, size)) in self.local_inputs() {
             self.remote_inputs.insert(local.clone(), remote.clone());
             if self.interrupt.is_set() {
@@ -101,7 +129,7 @@ impl Runner<'_> {
                 self.warn_changed_input(&local, &at);
             }
             let shown = local.display().to_string();
-            match self.upload_need(&remote, size, &sha).await? {
+            match self.upload_need(&needed, &remote, size, &sha).await? {
                 UploadNeed::NotNeeded => continue,
                 UploadNeed::Keep => {
                     self.emit(&Event::UploadSkipped {

@@ -1,0 +1,217 @@
+//! Issue 11 §4: each run writes a Process Run Crate in the results root, which a real
+//! RO-Crate reader (ro-crate-py, `rocrate` on `PyPI`, in a throwaway virtual environment)
+//! opens, listing every execution with its inputs and results, whose checksums match the
+//! files. Skipped, saying why, when Python or the package registry is not available.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{SandboxHandle, Test};
+
+const ROCRATE: &str = "rocrate==0.16.0";
+const PROFILE: &str = "https://w3id.org/ro/wfrun/process/0.5";
+
+/// Two subjects (sub-02 fails), results under `results/`, inputs beside the manifest.
+fn ran() -> (SandboxHandle, Test) {
+    let sb = SandboxHandle::quick(Duration::from_millis(300));
+    let t = Test::new()
+        .manifest(&crate::clean::manifest(
+            "crate",
+            &["sub-01", "sub-02", "sub-03"],
+            true,
+            "",
+        ))
+        .file("data/sub-01.txt", "one\n")
+        .file("data/sub-02.txt", "two\n")
+        .file("data/sub-03.txt", "three\n")
+        .against(&sb, crate::clean::DEMO);
+    t.run_with(&["--progress", "plain", "study.yaml"])
+        .code(1)
+        .stderr_has("provenance: results/ro-crate-metadata.json");
+    (sb, t)
+}
+
+#[test]
+fn the_crate_follows_the_process_run_crate_shape() {
+    let (_sb, t) = ran();
+    let text = std::fs::read_to_string(t.dir().join("results/ro-crate-metadata.json")).unwrap();
+    let crate_json: Value = serde_json::from_str(&text).unwrap();
+    let graph = crate_json["@graph"].as_array().unwrap();
+    let by_id = |id: &str| {
+        graph
+            .iter()
+            .find(|e| e["@id"] == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+    };
+    assert_eq!(
+        by_id("ro-crate-metadata.json")["conformsTo"]["@id"],
+        "https://w3id.org/ro/crate/1.1"
+    );
+    let root = by_id("./");
+    assert_eq!(root["conformsTo"]["@id"], PROFILE);
+    assert_eq!(by_id(PROFILE)["@type"], "CreativeWork");
+    let actions: Vec<&Value> = graph
+        .iter()
+        .filter(|e| e["@type"] == "CreateAction")
+        .collect();
+    assert_eq!(actions.len(), 3);
+    let mentions = root["mentions"].as_array().unwrap();
+    for a in &actions {
+        assert!(mentions.iter().any(|m| m["@id"] == a["@id"]), "{a}");
+        assert!(a["identifier"].as_str().unwrap().starts_with("workflow-"));
+        for key in [
+            "instrument",
+            "agent",
+            "object",
+            "result",
+            "startTime",
+            "endTime",
+            "actionStatus",
+        ] {
+            assert!(!a[key].is_null(), "{key} missing: {a}");
+        }
+    }
+    let failed = actions
+        .iter()
+        .find(|a| a["name"].as_str().unwrap().contains("sub-02"))
+        .unwrap();
+    assert_eq!(
+        failed["actionStatus"]["@id"],
+        "http://schema.org/FailedActionStatus"
+    );
+    assert!(failed["error"].as_str().unwrap().contains("asked to fail"));
+    // The descriptor is a file of the crate, about the pipeline.
+    assert!(t.dir().join("results/boutiques-descriptor.json").is_file());
+    // Every file of the crate is listed by the root; nothing points out with `..`.
+    assert!(!text.contains("\"../"), "{text}");
+}
+
+fn find_python() -> Option<PathBuf> {
+    ["python3", "python"].into_iter().find_map(|name| {
+        let out = Command::new(name).arg("--version").output().ok()?;
+        let version = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success() && version.starts_with("Python 3")).then(|| PathBuf::from(name))
+    })
+}
+
+fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A virtual environment with ro-crate-py, or why there is none.
+fn rocrate_python(tmp: &Path) -> Result<PathBuf, String> {
+    let python = find_python().ok_or("no python3 on PATH")?;
+    let venv = tmp.join("venv");
+    let made = Command::new(&python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    if !made.status.success() {
+        return Err(format!("`python3 -m venv` failed\n{}", output_text(&made)));
+    }
+    let python = venv.join(if cfg!(windows) {
+        "Scripts/python.exe"
+    } else {
+        "bin/python"
+    });
+    let installed = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+            ROCRATE,
+        ])
+        .output()
+        .unwrap();
+    if !installed.status.success() {
+        return Err(format!(
+            "cannot install {ROCRATE} from the package registry (offline?)\n{}",
+            output_text(&installed)
+        ));
+    }
+    Ok(python)
+}
+
+#[test]
+fn ro_crate_py_reads_every_execution_with_matching_checksums() {
+    let tmp = tempfile::tempdir().unwrap();
+    let python = match rocrate_python(tmp.path()) {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let (_sb, t) = ran();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/read_crate.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(t.dir().join("results"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ro-crate-py could not read the crate\n{}",
+        output_text(&out)
+    );
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["conformsTo"], serde_json::json!([PROFILE]));
+    assert_eq!(
+        found["software"],
+        serde_json::json!(["Hello/1.0", "vip-run"])
+    );
+    let actions = found["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 3, "{found}");
+    for a in actions {
+        assert_eq!(a["mentioned"], true);
+        assert_eq!(a["instrument"], "Hello/1.0");
+        assert_eq!(a["agent"], "Person");
+        let name = a["name"].as_str().unwrap();
+        let subject = &name[6..12];
+        assert!(
+            a["parameters"]["message"]
+                .as_str()
+                .unwrap()
+                .ends_with(subject),
+            "{a}"
+        );
+        assert!(
+            a["parameters"]["input_file"]
+                .as_str()
+                .unwrap()
+                .starts_with("/vip/Home/vip-run/crate/inputs/"),
+            "{a}"
+        );
+        // The local input, outside the results root, by a file:// URI, checksum matching.
+        let inputs = a["inputs"].as_array().unwrap();
+        assert_eq!(inputs.len(), 1, "{a}");
+        assert!(
+            inputs[0]["id"].as_str().unwrap().starts_with("file://"),
+            "{a}"
+        );
+        let results = a["results"].as_array().unwrap();
+        if subject == "sub-02" {
+            assert_eq!(a["status"], "http://schema.org/FailedActionStatus");
+            assert!(results.is_empty());
+        } else {
+            assert_eq!(a["status"], "http://schema.org/CompletedActionStatus");
+            assert_eq!(results.len(), 1, "{a}");
+            assert_eq!(results[0]["id"], format!("{subject}/hello.txt"));
+        }
+        for f in inputs.iter().chain(results) {
+            assert_eq!(f["size_ok"], true, "{f}");
+            assert_eq!(f["sha_ok"], true, "{f}");
+        }
+    }
+}
