@@ -122,6 +122,7 @@ fn a_plan_reads_like_this() {
                 detail: "study-sub-02-0a1b2c".into(),
             },
         ],
+        cleanable: None,
     };
     insta::assert_snapshot!(text(|o| preview::render(o, &p, OutputFormat::Human)), @r"
     + upload    data/a.txt → /vip/Home/vip-run/study/inputs/data/a.txt
@@ -133,7 +134,7 @@ fn a_plan_reads_like_this() {
     {"action":"upload","item":null,"detail":"data/a.txt → /vip/Home/vip-run/study/inputs/data/a.txt","change":true}
     {"action":"reuse","item":"sub-01","detail":"workflow-A1 (Running)","change":false}
     {"action":"launch","item":"sub-02","detail":"study-sub-02-0a1b2c","change":true}
-    {"event":"summary","command":"plan","changes":2,"actions":3}
+    {"event":"summary","command":"plan","changes":2,"actions":3,"cleanable":null}
     "#);
 }
 
