@@ -3,6 +3,7 @@
 mod broken;
 mod client;
 mod examples;
+mod faults;
 mod fuzz;
 mod online;
 mod python_client;

@@ -197,9 +197,9 @@ fn same_input(mine: &serde_json::Value, shown: &serde_json::Value) -> bool {
         other => other.to_string(),
     };
     match (mine, shown) {
-        (Value::Array(mine), Value::Array(shown)) => {
-            shown.iter().all(|s| mine.iter().any(|m| text(m) == text(s)))
-        }
+        (Value::Array(mine), Value::Array(shown)) => shown
+            .iter()
+            .all(|s| mine.iter().any(|m| text(m) == text(s))),
         (Value::Array(mine), shown) => mine.iter().any(|m| text(m) == text(shown)),
         (mine, Value::Array(shown)) => shown.iter().all(|s| text(s) == text(mine)),
         (mine, shown) => text(mine) == text(shown),

@@ -43,10 +43,7 @@ impl Runner<'_> {
     fn may_launch_now(&self, item: &Item) -> bool {
         self.needs_launch(item)
             && !self.item_waits(&item.key)
-            && !self
-                .item_uploads(item)
-                .iter()
-                .any(|r| self.upload_waits(r))
+            && !self.item_uploads(item).iter().any(|r| self.upload_waits(r))
     }
 
     /// Runs to the end (or, with `detach`, until everything that can be launched now is
