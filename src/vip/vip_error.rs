@@ -192,9 +192,8 @@ impl VipError {
             Self::Api { status, code, .. } => match (status, code) {
                 (401, Some(8002)) => Meaning::BadKey,
                 (401, Some(8003)) => Meaning::NoKey,
-                (401, _) => Meaning::AuthFailed,
                 // A 403 without VIP's code: a filter or proxy refused; what it said is kept.
-                (403, None) => Meaning::AuthFailed,
+                (401, _) | (403, None) => Meaning::AuthFailed,
                 (_, Some(8005)) => Meaning::InvalidPipelineId,
                 (_, Some(8007)) => Meaning::UnknownPipeline,
                 (_, Some(8008)) => Meaning::NotInGroup,

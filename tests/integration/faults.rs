@@ -27,7 +27,11 @@ fn assert_outputs_complete(t: &Test, items: usize) {
     }
     let parts: Vec<String> = walk(t.dir())
         .into_iter()
-        .filter(|p| p.ends_with(".part"))
+        .filter(|p| {
+            std::path::Path::new(p)
+                .extension()
+                .is_some_and(|e| e == "part")
+        })
         .collect();
     assert!(parts.is_empty(), "left behind: {parts:?}");
 }

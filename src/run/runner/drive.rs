@@ -167,8 +167,7 @@ impl Runner<'_> {
                     Outcome::InProgress => false,
                     Outcome::NotLaunched => download_only,
                     Outcome::Failed(_) => !self.needs_launch(item),
-                    // Given up on for this run (parked too often): the rest decides.
-                    Outcome::Blocked { .. } => true,
+                    // Done, or given up on for this run (blocked, parked too often).
                     _ => true,
                 }
             });

@@ -43,7 +43,7 @@ impl Runner<'_> {
         let root = inputs_root(self.v);
         item.inputs
             .values()
-            .flat_map(|w| w.values())
+            .flat_map(crate::manifest::InputWire::values)
             .filter_map(|v| match &v.kind {
                 ValueKind::LocalFile { upload, .. } => Some(format!("{root}/{upload}")),
                 _ => None,
