@@ -68,6 +68,14 @@ pub enum Error {
     /// The in-process sandbox could not start.
     #[error("cannot start the sandbox: {0}")]
     Sandbox(String),
+    /// `run` waited out an outage of VIP for as long as allowed; its state is saved.
+    #[error("{message}; last error: {last}")]
+    Outage {
+        /// Since when, for how long, and the limit.
+        message: String,
+        /// The last failure seen.
+        last: String,
+    },
     /// Writing output failed (e.g. a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -93,7 +101,7 @@ impl Error {
             | Self::UploadIncomplete { .. }
             | Self::Locked(_)
             | Self::Detailed(_) => exit_code::FAILED,
-            Self::Sandbox(_) => exit_code::UNREACHABLE,
+            Self::Sandbox(_) | Self::Outage { .. } => exit_code::UNREACHABLE,
         }
     }
 
@@ -108,6 +116,9 @@ impl Error {
             Self::Key(KeyError::BareLooksLikeVariable(name)) => Some(format!(
                 "set the variable {name}, or write `api_key: {{ env: {name} }}` to make the intent explicit"
             )),
+            Self::Outage { .. } => Some(
+                "the state is saved: run the same command again once VIP answers, and it resumes where this run stopped".into(),
+            ),
             Self::Vip(e) if e.is_unreachable() => Some(
                 "check the server URL and your network; vip-run retried the calls that are safe to repeat".into(),
             ),

@@ -142,6 +142,10 @@ pub struct RunArgs {
     /// Return once everything that can be launched now is launched.
     #[arg(long)]
     pub detach: bool,
+    /// Wait out VIP being unreachable this long before stopping with exit 5 (overrides
+    /// `execution.max_outage`; default 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_outage: Option<Duration>,
     #[command(flatten)]
     pub common: ManifestArgs,
 }

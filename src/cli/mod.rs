@@ -158,7 +158,8 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                 let interrupt = flow::Interrupt::on_ctrl_c();
                 let mut code = exit_code::SUCCESS;
                 for path in &args.manifests {
-                    let finished = flow::execute(&s, path, args.detach, &interrupt).await?;
+                    let finished =
+                        flow::execute(&s, path, args.detach, args.max_outage, &interrupt).await?;
                     report::summary::render(out, &finished, format, cli.quiet)?;
                     code = code.max(finished.exit_code());
                     if finished.summary.interrupted {

@@ -455,4 +455,12 @@ pub struct Execution {
     /// Kill an execution on VIP when it times out (else it is only reported). Default: false.
     #[serde(default)]
     pub kill_on_timeout: Option<bool>,
+    /// How long `run` waits out VIP being unreachable before it stops (exit 5, state kept
+    /// for the next run), e.g. `1h`, `30m`. `--max-outage` overrides it. Default: `1h`.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^\s*([0-9]+\s*(ms|s|m|h|d)\s*)+$")
+    )]
+    pub max_outage: Option<Spanned<String>>,
 }

@@ -58,7 +58,13 @@ pub struct ExecutionSettings {
     pub retries: u32,
     /// Kill on timeout.
     pub kill_on_timeout: bool,
+    /// How long `run` waits out an outage of VIP before stopping.
+    #[serde(serialize_with = "ser_duration")]
+    pub max_outage: Duration,
 }
+
+/// `execution.max_outage`'s default.
+pub const DEFAULT_MAX_OUTAGE: Duration = Duration::from_secs(3600);
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's serialize_with passes a reference
 fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

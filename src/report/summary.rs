@@ -28,12 +28,23 @@ pub enum Outcome {
     InProgress,
     /// Not launched (interrupted before, or detached while waiting for the quota).
     NotLaunched,
+    /// Its calls kept failing (its upload, launch, download…) and the run gave up on it for
+    /// now, once nothing else could progress; the next run tries it again.
+    Blocked {
+        /// What failed.
+        why: String,
+        /// Whether VIP was failing or unreachable (exit 5) rather than refusing (exit 1).
+        unreachable: bool,
+    },
 }
 
 impl Outcome {
     /// Whether this counts as a failure for the exit code.
     pub fn is_failure(&self) -> bool {
-        matches!(self, Self::Failed(_) | Self::TimedOut)
+        matches!(
+            self,
+            Self::Failed(_) | Self::TimedOut | Self::Blocked { .. }
+        )
     }
 }
 
@@ -75,8 +86,19 @@ pub struct Finished {
 impl Finished {
     /// The exit code this outcome means.
     pub fn exit_code(&self) -> i32 {
+        let unreachable = self.summary.outcomes.iter().any(|(_, o)| {
+            matches!(
+                o,
+                Outcome::Blocked {
+                    unreachable: true,
+                    ..
+                }
+            )
+        });
         if self.summary.interrupted {
             exit_code::INTERRUPTED
+        } else if unreachable {
+            exit_code::UNREACHABLE
         } else if self.command == "run" && self.summary.any_failed() {
             exit_code::FAILED
         } else {
@@ -100,6 +122,7 @@ pub fn render(
     let timed_out = count(&|o| *o == Outcome::TimedOut);
     let in_progress = count(&|o| *o == Outcome::InProgress);
     let not_launched = count(&|o| *o == Outcome::NotLaunched);
+    let blocked = count(&|o| matches!(o, Outcome::Blocked { .. }));
     match format {
         OutputFormat::Json => {
             let items: Vec<_> = summary
@@ -113,6 +136,7 @@ pub fn render(
                         Outcome::TimedOut => ("timed_out", None),
                         Outcome::InProgress => ("in_progress", None),
                         Outcome::NotLaunched => ("not_launched", None),
+                        Outcome::Blocked { why, .. } => ("blocked", Some(why.clone())),
                     };
                     json!({"item": k, "result": result, "detail": detail})
                 })
@@ -127,6 +151,7 @@ pub fn render(
                 "timed_out": timed_out,
                 "in_progress": in_progress,
                 "not_launched": not_launched,
+                "blocked": blocked,
                 "interrupted": summary.interrupted,
                 "state": f.state.display().to_string(),
                 "record": f.record.display().to_string(),
@@ -143,6 +168,10 @@ pub fn render(
                 summary.outcomes.len(),
                 if summary.outcomes.len() == 1 { "" } else { "s" }
             );
+            if blocked > 0 {
+                // Appended to the count line, so the line others parse stays as it was.
+                text.insert_str(text.len() - 1, &format!(", {blocked} blocked"));
+            }
             for (key, outcome) in &summary.outcomes {
                 match outcome {
                     Outcome::Failed(why) => {
@@ -157,6 +186,10 @@ pub fn render(
                     }
                     Outcome::TimedOut => {
                         let _ = writeln!(text, "  {key}: TIMED OUT");
+                    }
+                    Outcome::Blocked { why, .. } => {
+                        let _ =
+                            writeln!(text, "  {key}: BLOCKED: {why}; run again to try it again");
                     }
                     Outcome::DoneWithProblems(p) => {
                         let _ = writeln!(text, "  {key}: finished, but: {p}");

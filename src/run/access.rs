@@ -23,12 +23,18 @@ pub fn key_problem(e: &VipError, conn: &Connection) -> Option<Error> {
             ),
             "a proxy may be stripping the `apikey` header",
         ),
+        // An unexpected 401/403: what the server said is the best clue, so it is kept.
         Meaning::AuthFailed => (
             format!(
-                "{} could not check the API key from {}",
-                conn.server, conn.key_source
+                "{} refused the API key from {} (HTTP {}){}",
+                conn.server,
+                conn.key_source,
+                e.status().unwrap_or(401),
+                e.server_message()
+                    .map(|m| format!(": the server said \"{m}\""))
+                    .unwrap_or_default()
             ),
-            "try again later; if it persists, contact VIP support",
+            "if the server's message does not say what to do, try again later; if it persists, contact VIP support with that message",
         ),
         _ => return None,
     };

@@ -30,11 +30,13 @@ fn write_junit(finished: &Finished, settings: &Settings, suite: &str) -> Result<
 }
 
 /// `run MANIFEST`: check, upload, launch, monitor, download; with `detach`, return once
-/// everything that can be launched now is launched.
+/// everything that can be launched now is launched. `max_outage` (`--max-outage`) overrides
+/// the manifest's `execution.max_outage`.
 pub async fn execute(
     settings: &Settings,
     path: &Path,
     detach: bool,
+    max_outage: Option<std::time::Duration>,
     interrupt: &Interrupt,
 ) -> Result<Finished, Error> {
     let v = load(settings, path)?;
@@ -43,7 +45,8 @@ pub async fn execute(
         let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
         let plan = Plan::check(&v, conn, &settings.printer()).await?;
         let mut reporter = settings.reporter(v.items.len());
-        let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?;
+        let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
+            .with_max_outage(max_outage);
         let summary = runner.run(detach).await?;
         if v.clean
             && !summary.interrupted

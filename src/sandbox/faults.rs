@@ -2,6 +2,10 @@
 //! connections cut without an answer, sometimes after the request did its work (a run
 //! created whose creator never hears of it). One seeded generator decides, in request
 //! order, so the same seed and the same requests give the same faults.
+//!
+//! An outage is a window of time (`--outage START:DURATION`, or [`super::Sandbox::set_outage`])
+//! in which every request fails: half the connections are cut, half answered with a proxy's
+//! HTML 503 page, as when VIP is down behind its front end or the network is gone.
 
 use axum::http::StatusCode;
 use rand::rngs::StdRng;
@@ -37,6 +41,15 @@ impl Faults {
             rng: StdRng::seed_from_u64(seed ^ 0x5eed_fa17_5eed_fa17),
             error_rate: error_rate.clamp(0.0, 1.0),
             drop_rate: drop_rate.clamp(0.0, 1.0),
+        }
+    }
+
+    /// The fate of a request during an outage: cut, or a proxy's HTML 503 page.
+    pub(crate) fn during_outage(&mut self) -> Fault {
+        if self.rng.random_bool(0.5) {
+            Fault::DropBefore
+        } else {
+            Fault::Error(ApiError::proxy_page(StatusCode::SERVICE_UNAVAILABLE))
         }
     }
 
@@ -81,5 +94,9 @@ mod tests {
         assert!(faults.iter().any(|f| matches!(f, Fault::Error(_))));
         let mut quiet = Faults::new(7, 0.0, 0.0);
         assert!((0..100).all(|_| quiet.decide() == Fault::None));
+        let outage: Vec<Fault> = (0..100).map(|_| quiet.during_outage()).collect();
+        assert!(outage.contains(&Fault::DropBefore));
+        assert!(outage.iter().any(|f| matches!(f, Fault::Error(_))));
+        assert!(!outage.contains(&Fault::None));
     }
 }

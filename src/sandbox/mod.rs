@@ -94,6 +94,8 @@ pub struct Config {
     pub engine_slots: usize,
     /// The platform cap on Running + Ready runs across users (error 2000).
     pub platform_max: usize,
+    /// An outage: (start after the sandbox starts, length). Every request in it fails.
+    pub outage: Option<(Duration, Duration)>,
 }
 
 impl Default for Config {
@@ -110,6 +112,7 @@ impl Default for Config {
             max_size_direct_transfer: 15_000_000,
             engine_slots: 1000,
             platform_max: 35,
+            outage: None,
         }
     }
 }
@@ -122,6 +125,17 @@ pub(crate) struct Shared {
     pub(crate) scheduler: Mutex<scheduler::Scheduler>,
     pub(crate) faults: Mutex<faults::Faults>,
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
+    /// The outage window, if one is staged.
+    pub(crate) outage: Mutex<Option<(Instant, Instant)>>,
+    /// Raw entries added to the top of every `GET /executions` answer (a test hook).
+    pub(crate) extra_listed: Mutex<Vec<serde_json::Value>>,
+}
+
+impl Shared {
+    /// Whether `now` is inside the staged outage.
+    pub(crate) fn in_outage(&self, now: Instant) -> bool {
+        routes::lock(&self.outage).is_some_and(|(from, to)| from <= now && now < to)
+    }
 }
 
 /// A running sandbox. Dropping it stops serving; [`Sandbox::shutdown`] also waits.
@@ -170,6 +184,10 @@ impl Sandbox {
             seed: config.seed,
         });
         let faults = faults::Faults::new(config.seed, config.error_rate, config.drop_rate);
+        let started = Instant::now();
+        let outage = config
+            .outage
+            .map(|(start, length)| (started + start, started + start + length));
         let shared = Arc::new(Shared {
             config,
             world,
@@ -177,6 +195,8 @@ impl Sandbox {
             scheduler: Mutex::new(scheduler),
             faults: Mutex::new(faults),
             log: Mutex::new(Vec::new()),
+            outage: Mutex::new(outage),
+            extra_listed: Mutex::new(Vec::new()),
         });
         let app = routes::router(Arc::clone(&shared))
             .into_make_service_with_connect_info::<net::ConnInfo>();
@@ -235,6 +255,19 @@ impl Sandbox {
             &self.shared.data,
             Instant::now(),
         );
+    }
+
+    /// Test hook: stages an outage starting `after` from now and lasting `length` (it
+    /// replaces any outage staged before).
+    pub fn set_outage(&self, after: Duration, length: Duration) {
+        let from = Instant::now() + after;
+        *routes::lock(&self.shared.outage) = Some((from, from + length));
+    }
+
+    /// Test hook: adds `entry`, raw JSON, at the top of every user's `GET /executions`
+    /// answer, as another CARMIN server (or a future VIP) might send it.
+    pub fn add_listed(&self, entry: serde_json::Value) {
+        routes::lock(&self.shared.extra_listed).push(entry);
     }
 
     /// Stops serving (waiting up to 2 s for open connections) and removes the data folder.

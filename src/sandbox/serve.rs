@@ -1,4 +1,5 @@
-//! `vip-run sandbox`: its arguments, and serving until Ctrl-C with a banner that says where
+//! `vip-run sandbox`: its arguments, and serving until Ctrl-C or SIGTERM (either stops it
+//! cleanly and removes its storage folder) with a banner that says where
 //! the API is, who can log in with which key, and what there is to run.
 
 use std::fmt::Write as _;
@@ -43,6 +44,17 @@ pub struct SandboxArgs {
     /// Seed of every random choice: the same seed replays the same faults.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Stage an outage: from START after the sandbox starts, for DURATION, every connection
+    /// is cut or answered with an HTML 503 page (e.g. `30s:1m`).
+    #[arg(long, value_name = "START:DURATION", value_parser = parse_outage)]
+    pub outage: Option<(Duration, Duration)>,
+}
+
+fn parse_outage(text: &str) -> Result<(Duration, Duration), String> {
+    let (start, length) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}`: write START:DURATION, e.g. 30s:1m"))?;
+    Ok((parse_duration(start)?, parse_duration(length)?))
 }
 
 impl SandboxArgs {
@@ -70,6 +82,7 @@ impl SandboxArgs {
             quota: self.quota,
             failure_rate: self.failure_rate,
             seed: self.seed,
+            outage: self.outage,
             ..Config::default()
         })
     }
@@ -133,9 +146,26 @@ pub async fn run(args: &SandboxArgs) -> Result<(), String> {
         sandbox.shutdown().await;
         return Err(format!("cannot write to stdout: {e}"));
     }
-    let waited = tokio::signal::ctrl_c().await;
+    let waited = stop_signal().await;
     sandbox.shutdown().await;
     waited.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))
+}
+
+/// Ctrl-C (SIGINT), or SIGTERM where there is one (what `kill`, systemd and CI send).
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }
 
 #[cfg(test)]
@@ -157,6 +187,12 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "--drop-rate", "1.5"]).unwrap();
         assert!(cli.args.config().unwrap_err().contains("--drop-rate"));
         assert!(Cli::try_parse_from(["x", "--latency", "fast"]).is_err());
+        let cli = Cli::try_parse_from(["x", "--outage", "2s:1m"]).unwrap();
+        assert_eq!(
+            cli.args.config().unwrap().outage,
+            Some((Duration::from_secs(2), Duration::from_secs(60)))
+        );
+        assert!(Cli::try_parse_from(["x", "--outage", "2s"]).is_err());
     }
 
     #[tokio::test]

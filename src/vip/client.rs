@@ -6,11 +6,21 @@
 //! Every call has a connect timeout and a request timeout; downloads get a longer one,
 //! because VIP stages files from the grid before the first byte (up to 45 s).
 //!
+//! Answers are read leniently where VIP (or another CARMIN server) may vary: one entry of
+//! `GET /executions` that does not decode is skipped (with a note under `-v`), never fatal.
+//! An answer that is not VIP's API at all (an HTML page from a captive portal or a wrong
+//! `--server`) names the call and says what came back.
+//!
+//! The client counts the answers it hears from the server itself (any status below 500), so
+//! a run can tell an outage (nothing heard) from one item's trouble.
+//!
 //! The key travels only in the `apikey` header, marked sensitive; redirects are never
 //! followed (so the key cannot be carried to another origin), and plain `http` is refused
 //! except to loopback addresses.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -69,6 +79,8 @@ pub struct Client {
     pub(super) base: String,
     pub(super) key: HeaderValue,
     pub(super) retry: RetryPolicy,
+    /// Answers heard from the server itself (status below 500), by every clone.
+    heard: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Client {
@@ -192,7 +204,21 @@ impl Client {
             base: config.base_url.trim_end_matches('/').to_owned(),
             key,
             retry: config.retry.clone(),
+            heard: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// How many answers the server itself gave so far (any status below 500: a 4xx is VIP
+    /// speaking; a 5xx may be a proxy in front of it). Unchanged over a while: an outage.
+    pub fn answers_heard(&self) -> u64 {
+        self.heard.load(Ordering::Relaxed)
+    }
+
+    /// Notes an answer with `status`.
+    pub(super) fn hear(&self, status: reqwest::StatusCode) {
+        if status.as_u16() < 500 {
+            self.heard.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The base URL.
@@ -226,7 +252,9 @@ impl Client {
             ),
             Err(e) => tracing::debug!("{e}"),
         }
-        check_status(&operation, response?).await
+        let response = response?;
+        self.hear(response.status());
+        check_status(&operation, response).await
     }
 
     /// Sends `call`, retrying as its class allows; returns the successful response.
@@ -241,10 +269,7 @@ impl Client {
             .bytes()
             .await
             .map_err(|e| transport_error(&operation, &e))?;
-        serde_json::from_slice(&bytes).map_err(|e| VipError::Decode {
-            operation,
-            detail: e.to_string(),
-        })
+        serde_json::from_slice(&bytes).map_err(|e| VipError::not_api(&operation, &bytes, &e))
     }
 
     async fn text(&self, call: Call<'_>) -> Result<String, VipError> {
@@ -337,10 +362,14 @@ impl Client {
     }
 
     /// `GET /executions?limit=N`: summaries, most recent first (`N` ≤ 500).
+    /// An entry that does not decode (an unknown shape, nulls, no identifier) is skipped
+    /// with a note under `-v`: one odd execution must not blind every command.
     pub async fn executions(&self, limit: u32) -> Result<Vec<Execution>, VipError> {
         let limit = limit.clamp(1, MAX_LIST_LIMIT).to_string();
-        self.json(Self::get("/executions".into(), &[("limit", &limit)]))
-            .await
+        let entries: Vec<serde_json::Value> = self
+            .json(Self::get("/executions".into(), &[("limit", &limit)]))
+            .await?;
+        Ok(decode_entries(entries))
     }
 
     /// `GET /executions/count`.
@@ -515,6 +544,26 @@ impl Client {
     }
 }
 
+/// The entries of an execution list that decode; the others are noted and skipped.
+fn decode_entries(entries: Vec<serde_json::Value>) -> Vec<Execution> {
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            let shown = entry.to_string();
+            match serde_json::from_value::<Execution>(entry) {
+                Ok(e) => Some(e),
+                Err(why) => {
+                    let short: String = shown.chars().take(160).collect();
+                    tracing::info!(
+                        "GET /executions: skipped an entry vip-run cannot read ({why}): {short}"
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 /// Which log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogStream {
@@ -584,6 +633,24 @@ mod tests {
         assert!(check_base_url("ftp://x/rest").is_err());
         assert!(check_base_url("https://user:pw@x/rest").is_err());
         assert!(check_base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn odd_list_entries_are_skipped_not_fatal() {
+        let entries: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[{"identifier":"w1","name":"a","status":"Running","returnedFiles":[]},
+                {"identifier":"w2","name":null,"pipelineIdentifier":null,"status":"Teleported","inputValues":null,"jobs":null},
+                {"identifier":null,"status":"Running"},
+                {"name":"no id"},
+                7,
+                {"identifier":"w3","name":"b","status":"Finished"}]"#,
+        )
+        .unwrap();
+        let ids: Vec<String> = decode_entries(entries)
+            .into_iter()
+            .map(|e| e.identifier)
+            .collect();
+        assert_eq!(ids, ["w1", "w2", "w3"]);
     }
 
     #[test]

@@ -7,12 +7,23 @@
 //! | class | examples | retried on | never retried |
 //! |---|---|---|---|
 //! | read | every `GET` | connection errors, timeouts, 500, 502, 503, 504 | 4xx |
-//! | idempotent write | mkdir, kill, rename, delete, uploads (the file is re-read) | connection errors, timeouts, 502, 503, 504 | 500, 4xx |
+//! | idempotent write | mkdir, kill, rename, delete, uploads (the file is re-read) | connection errors, timeouts, 500, 502, 503, 504 | 4xx |
 //! | launch | `POST /executions` | nothing: an ambiguous failure is resolved by looking the execution up by name | everything |
 //!
 //! Delays grow exponentially from [`RetryPolicy::first_delay`] (×2, with jitter) up to
 //! [`RetryPolicy::max_delay`], for at most [`RetryPolicy::attempts`] attempts and at most
 //! [`RetryPolicy::budget`] of waiting per call.
+//!
+//! Idempotent writes are retried on 500 too: VIP answers 500/8000 for its unexpected
+//! exceptions, which are transient more often than not, and sending the same bytes to the
+//! same path (or the same kill, rename, delete) again is safe.
+//!
+//! The jitter is random per process and per call: backon without its `std` feature seeds its
+//! generator with a constant, so a fleet of cron jobs would retry in lockstep. The seed comes
+//! from the standard library's per-process random hasher keys.
+//!
+//! These are the bounded retries of one call; `run` also waits out whole outages above them
+//! (`execution.max_outage`, see `run::runner::outage`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -53,6 +64,7 @@ impl RetryPolicy {
             .with_max_times(self.attempts.saturating_sub(1))
             .with_total_delay(Some(self.budget))
             .with_jitter()
+            .with_jitter_seed(random_seed())
     }
 
     /// Runs `attempt` until it succeeds, fails in a way `class` does not retry, or the
@@ -74,6 +86,20 @@ impl RetryPolicy {
     }
 }
 
+/// A seed that differs between processes and between calls: the standard library keys each
+/// `RandomState` from the OS's randomness (then per thread, incrementally).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
+
 /// Which retries a request may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Class {
@@ -87,9 +113,8 @@ impl Class {
         match (self, error) {
             (Self::Launch, _) => false,
             (_, VipError::Transport { .. }) => true,
-            (Self::Read, VipError::Api { status, .. }) => matches!(status, 500 | 502 | 503 | 504),
-            (Self::IdempotentWrite, VipError::Api { status, .. }) => {
-                matches!(status, 502..=504)
+            (Self::Read | Self::IdempotentWrite, VipError::Api { status, .. }) => {
+                matches!(status, 500 | 502 | 503 | 504)
             }
             _ => false,
         }
@@ -121,10 +146,16 @@ mod tests {
         assert!(Class::Read.retries(&api(500)));
         assert!(Class::Read.retries(&api(503)));
         assert!(!Class::Read.retries(&api(400)));
-        assert!(!Class::IdempotentWrite.retries(&api(500)));
+        assert!(Class::IdempotentWrite.retries(&api(500)));
+        assert!(!Class::IdempotentWrite.retries(&api(400)));
         assert!(Class::IdempotentWrite.retries(&api(502)));
         assert!(Class::IdempotentWrite.retries(&cut));
         assert!(!Class::Launch.retries(&cut));
         assert!(!Class::Launch.retries(&api(503)));
+    }
+
+    #[test]
+    fn seeds_differ_between_calls() {
+        assert_ne!(random_seed(), random_seed());
     }
 }

@@ -80,6 +80,7 @@ impl Client {
                 .send()
                 .await
                 .map_err(|e| transport_error(&operation, &e))?;
+            self.hear(response.status());
             check_status(&operation, response).await.map(drop)
         };
         self.retry.run(Class::IdempotentWrite, attempt).await
@@ -112,6 +113,7 @@ impl Client {
                 .send()
                 .await
                 .map_err(|e| transport_error(&operation, &e))?;
+            self.hear(response.status());
             // The status is checked before the file is opened: a failure leaves no file.
             let response = check_status(&operation, response).await?;
             let local = |e: std::io::Error| VipError::Local {

@@ -8,7 +8,7 @@
 use std::fmt;
 
 /// A failed call.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum VipError {
     /// VIP (or something in front of it) answered with an error status.
     #[error("{operation}: {}", describe_api(*status, *code, message))]
@@ -31,7 +31,7 @@ pub enum VipError {
         kind: TransportKind,
     },
     /// An answer that is not what VIP sends.
-    #[error("{operation}: unexpected answer from the server: {detail}")]
+    #[error("{operation} answered {detail}, not VIP's API: check --server")]
     Decode {
         /// What was being done.
         operation: String,
@@ -139,6 +139,37 @@ impl VipError {
         }
     }
 
+    /// The error for an answer to `operation` that does not decode: it says what came back
+    /// (an HTML page and its title, an empty body, or other text).
+    pub fn not_api(operation: &str, body: &[u8], why: &dyn fmt::Display) -> Self {
+        let text = String::from_utf8_lossy(body);
+        let trimmed = text.trim_start();
+        let detail = if trimmed.is_empty() {
+            "an empty body".to_owned()
+        } else if trimmed.starts_with('<') {
+            let title = excerpt(body);
+            if trimmed.to_ascii_lowercase().contains("<title>") && !title.is_empty() {
+                format!("an HTML page (\"{title}\")")
+            } else {
+                "an HTML page".to_owned()
+            }
+        } else {
+            format!("something vip-run cannot read ({why}: {})", excerpt(body))
+        };
+        Self::Decode {
+            operation: operation.to_owned(),
+            detail,
+        }
+    }
+
+    /// The message the server gave, if it answered with an error.
+    pub fn server_message(&self) -> Option<&str> {
+        match self {
+            Self::Api { message, .. } if !message.is_empty() => Some(message),
+            _ => None,
+        }
+    }
+
     /// VIP's error code, if VIP gave one.
     pub fn code(&self) -> Option<i64> {
         match self {
@@ -161,7 +192,8 @@ impl VipError {
             Self::Api { status, code, .. } => match (status, code) {
                 (401, Some(8002)) => Meaning::BadKey,
                 (401, Some(8003)) => Meaning::NoKey,
-                (401, _) => Meaning::AuthFailed,
+                // A 403 without VIP's code: a filter or proxy refused; what it said is kept.
+                (401, _) | (403, None) => Meaning::AuthFailed,
                 (_, Some(8005)) => Meaning::InvalidPipelineId,
                 (_, Some(8007)) => Meaning::UnknownPipeline,
                 (_, Some(8008)) => Meaning::NotInGroup,
@@ -176,8 +208,10 @@ impl VipError {
                 (_, None) => Meaning::ServerFailing,
                 _ => Meaning::Generic,
             },
-            Self::Transport { .. } => Meaning::ServerFailing,
-            Self::Decode { .. } | Self::Local { .. } | Self::Config(_) => Meaning::Other,
+            // An answer that is not VIP's API: a portal, a proxy, or the wrong server. Exit 5,
+            // not 1 (which means an item failed); `run` waits it out like an outage.
+            Self::Transport { .. } | Self::Decode { .. } => Meaning::ServerFailing,
+            Self::Local { .. } | Self::Config(_) => Meaning::Other,
         }
     }
 
@@ -258,6 +292,20 @@ mod tests {
         assert!(e.to_string().contains("HTTP 502: 502 Bad Gateway"));
         let e = VipError::from_response("GET /x", 503, b"");
         assert_eq!(e.to_string(), "GET /x: HTTP 503");
+    }
+
+    #[test]
+    fn html_where_json_was_expected_names_the_call() {
+        let e = VipError::not_api(
+            "GET /pipelines",
+            b"<!doctype html><html><head><title>Wi-Fi login</title></head></html>",
+            &"expected value",
+        );
+        assert_eq!(
+            e.to_string(),
+            "GET /pipelines answered an HTML page (\"Wi-Fi login\"), not VIP's API: check --server"
+        );
+        assert!(e.is_unreachable());
     }
 
     #[test]

@@ -352,11 +352,11 @@ impl Job {
 pub struct Execution {
     /// `workflow-…`.
     pub identifier: String,
-    /// As submitted.
-    #[serde(default)]
+    /// As submitted (null or missing: empty).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
-    /// `Name/version`.
-    #[serde(default)]
+    /// `Name/version` (null or missing: empty).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub pipeline_identifier: String,
     /// Always 0.
     #[serde(default)]
@@ -364,10 +364,11 @@ pub struct Execution {
     /// The status.
     pub status: ExecutionStatus,
     /// What the engine recorded (empty in summaries).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub input_values: IndexMap<String, Value>,
     /// Output id → VIP paths; null until Finished/Killed unless partial outputs exist.
-    #[serde(default)]
+    /// Another shape (`[]`, as other CARMIN servers send) reads as no outputs listed.
+    #[serde(default, deserialize_with = "lenient_returned_files")]
     pub returned_files: Option<IndexMap<String, Vec<String>>>,
     /// Always null.
     #[serde(default)]
@@ -384,9 +385,35 @@ pub struct Execution {
     /// Always null in responses.
     #[serde(default)]
     pub results_location: Option<String>,
-    /// Invocation id → latest task (absent on servers before 4.4).
-    #[serde(default)]
+    /// Invocation id → latest task (absent on servers before 4.4; null or odd: none).
+    #[serde(default, deserialize_with = "lenient_jobs")]
     pub jobs: IndexMap<String, Job>,
+}
+
+/// A null where a value is expected reads as the type's default.
+fn null_as_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `returnedFiles`: VIP's map of lists; any other shape is read as "none listed" rather
+/// than making the whole execution unreadable.
+fn lenient_returned_files<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<IndexMap<String, Vec<String>>>, D::Error> {
+    let value = Value::deserialize(d)?;
+    Ok(match value {
+        Value::Null => None,
+        Value::Array(a) if a.is_empty() => Some(IndexMap::new()),
+        other => serde_json::from_value(other).ok(),
+    })
+}
+
+/// `jobs`: VIP's map of tasks; another shape reads as no jobs shown.
+fn lenient_jobs<'de, D: Deserializer<'de>>(d: D) -> Result<IndexMap<String, Job>, D::Error> {
+    let value = Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
 }
 
 /// `POST /executions` body.

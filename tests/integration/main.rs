@@ -6,6 +6,7 @@ mod clean;
 mod client;
 mod cohorts;
 mod examples;
+mod faults;
 mod fuzz;
 mod logs;
 mod online;

@@ -171,6 +171,11 @@ impl SandboxHandle {
         &self.url
     }
 
+    /// The sandbox itself (its test hooks).
+    pub fn sandbox(&self) -> &vip_run::sandbox::Sandbox {
+        self.sandbox.as_ref().unwrap()
+    }
+
     pub fn requests(&self) -> Vec<vip_run::sandbox::LoggedRequest> {
         self.sandbox.as_ref().unwrap().requests()
     }

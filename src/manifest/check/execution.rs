@@ -14,7 +14,9 @@ use crate::duration;
 use crate::manifest::diagnostic::ManifestDiagnostic;
 use crate::manifest::model::{Download, Manifest};
 use crate::manifest::template::Templates;
-use crate::manifest::validated::{DEFAULT_DOWNLOAD, DEFAULT_RESULTS_LOCATION, ExecutionSettings};
+use crate::manifest::validated::{
+    DEFAULT_DOWNLOAD, DEFAULT_MAX_OUTAGE, DEFAULT_RESULTS_LOCATION, ExecutionSettings,
+};
 use crate::vip::rules;
 
 impl Checker<'_> {
@@ -26,6 +28,7 @@ impl Checker<'_> {
             timeout: Duration::from_secs(24 * 3600),
             retries: 0,
             kill_on_timeout: e.kill_on_timeout.unwrap_or(false),
+            max_outage: DEFAULT_MAX_OUTAGE,
         };
         if let Some(p) = &e.max_parallel {
             match u32::try_from(p.value) {
@@ -57,6 +60,12 @@ impl Checker<'_> {
                 &e.timeout,
                 Duration::from_secs(1),
                 &mut settings.timeout,
+            ),
+            (
+                "max_outage",
+                &e.max_outage,
+                Duration::from_secs(1),
+                &mut settings.max_outage,
             ),
         ] {
             let Some(value) = value else { continue };

@@ -3,6 +3,11 @@
 //! items the state knows nothing of (a lost state file, or a crash between a launch and the
 //! save), so a re-run never launches duplicates. After an ambiguous launch, the execution is
 //! looked up by name before anything else.
+//!
+//! Only what is ours is adopted: an execution whose name matches but whose pipeline differs
+//! (or whose inputs differ, where VIP shows them: its summaries show none, so the full
+//! execution is read) belongs to someone or something else. It is left alone, with a
+//! warning, and never watched, downloaded or killed; the item gets its own execution.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -62,27 +67,39 @@ impl Runner<'_> {
             .client
             .executions(crate::vip::client::MAX_LIST_LIMIT)
             .await?;
-        let by_name: HashMap<&str, &Execution> = {
-            let mut m: HashMap<&str, &Execution> = HashMap::new();
-            // Most recent first: keep the first seen of each name.
-            for e in &listed {
-                m.entry(e.name.as_str()).or_insert(e);
-            }
-            m
-        };
+        // Most recent first: every execution of each name, in that order.
+        let mut by_name: HashMap<&str, Vec<&Execution>> = HashMap::new();
+        for e in &listed {
+            by_name.entry(e.name.as_str()).or_default().push(e);
+        }
+        self.note_remote_inputs();
         let mut adopted = Vec::new();
+        let mut warnings = Vec::new();
         for item in unknown {
             // The highest attempt found wins (a retry supersedes the failed original).
             let mut found = Vec::new();
             for n in 0..=self.v.execution.retries as usize {
-                if let Some(e) = by_name.get(attempt_name(item, n).as_str()) {
-                    found.push((n, (*e).clone()));
+                let name = attempt_name(item, n);
+                for e in by_name.get(name.as_str()).into_iter().flatten() {
+                    match self.foreign(item, e).await? {
+                        None => {
+                            found.push((n, (*e).clone()));
+                            break;
+                        }
+                        Some(why) => warnings.push(format!(
+                            "{}: execution {} on VIP is named {name} but has {why}: it is not this item's; left alone, and the item gets its own",
+                            item.key, e.identifier
+                        )),
+                    }
                 }
             }
             if found.is_empty() {
                 continue;
             }
             adopted.push((item.key.clone(), found));
+        }
+        for message in warnings {
+            self.emit(&Event::Warning { message });
         }
         for (key, found) in adopted {
             for (_, e) in found {
@@ -105,6 +122,34 @@ impl Runner<'_> {
             self.dirty = true;
         }
         self.save_if_dirty()
+    }
+
+    /// Why `e`, named like one of `item`'s executions, is not one of them, if it is not: its
+    /// pipeline, or its inputs where VIP shows them (a list input may show one element).
+    async fn foreign(&self, item: &Item, e: &Execution) -> Result<Option<String>, Error> {
+        if e.pipeline_identifier != self.v.pipeline_id {
+            return Ok(Some(format!(
+                "another pipeline ({})",
+                if e.pipeline_identifier.is_empty() {
+                    "none shown"
+                } else {
+                    &e.pipeline_identifier
+                }
+            )));
+        }
+        let full = if e.input_values.is_empty() {
+            self.conn.client.execution(&e.identifier).await?
+        } else {
+            e.clone()
+        };
+        let ours = self.wire_inputs(item);
+        for (key, shown) in &full.input_values {
+            let Some(mine) = ours.get(key) else { continue };
+            if !same_input(mine, shown) {
+                return Ok(Some(format!("another value for {key}")));
+            }
+        }
+        Ok(None)
     }
 
     /// After an ambiguous launch: the execution named `name` created since `since`, if any.
@@ -140,5 +185,39 @@ impl Runner<'_> {
     pub async fn prepare(&mut self) -> Result<(), Error> {
         self.reconcile_fingerprints();
         self.adopt_by_name().await
+    }
+}
+
+/// Whether VIP's record `shown` of an input agrees with `mine`, as sent. VIP shows strings,
+/// and for a list may show one element only (vip-api.md, inferred): both readings pass.
+fn same_input(mine: &serde_json::Value, shown: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match (mine, shown) {
+        (Value::Array(mine), Value::Array(shown)) => shown
+            .iter()
+            .all(|s| mine.iter().any(|m| text(m) == text(s))),
+        (Value::Array(mine), shown) => mine.iter().any(|m| text(m) == text(shown)),
+        (mine, Value::Array(shown)) => shown.iter().all(|s| text(s) == text(mine)),
+        (mine, shown) => text(mine) == text(shown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn inputs_agree_on_either_reading_of_lists() {
+        assert!(same_input(&json!("a"), &json!("a")));
+        assert!(!same_input(&json!("a"), &json!("b")));
+        assert!(same_input(&json!(["a", "b"]), &json!("b")));
+        assert!(same_input(&json!(["a", "b"]), &json!(["a", "b"])));
+        assert!(!same_input(&json!(["a", "b"]), &json!(["c"])));
+        assert!(same_input(&json!("1"), &json!(1)));
     }
 }

@@ -10,6 +10,12 @@ use super::fetch::file_size;
 use super::{Mode, Outcome, Runner, UNKNOWN_GRACE};
 use crate::run::state::Attempt;
 
+/// Whether `status` means VIP lost track: `Unknown`, or a status vip-run does not know,
+/// which is treated the same (waited out for a grace period, then a failure).
+pub(super) fn is_lost(status: &ExecutionStatus) -> bool {
+    matches!(status, ExecutionStatus::Unknown | ExecutionStatus::Other(_))
+}
+
 /// What a run does next with an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
@@ -83,8 +89,7 @@ impl Runner<'_> {
                 let failed = matches!(
                     status,
                     ExecutionStatus::ExecutionFailed | ExecutionStatus::InitializationFailed
-                ) || (status == ExecutionStatus::Unknown
-                    && self.unknown_expired(&a.execution_id));
+                ) || (is_lost(&status) && self.unknown_expired(&a.execution_id));
                 failed && state.attempts.len() <= self.v.execution.retries as usize
             }
         }
@@ -150,6 +155,10 @@ impl Runner<'_> {
                 if let Some(e) = self.launch_error.get(&item.key) {
                     return (item.key.clone(), Outcome::Failed(e.clone()));
                 }
+                if let Some((why, unreachable)) = self.blocked(&item.key, &self.item_uploads(item))
+                {
+                    return (item.key.clone(), Outcome::Blocked { why, unreachable });
+                }
                 let state = self.item_state(&item.key);
                 let outcome = match state.attempts.last() {
                     None => Outcome::NotLaunched,
@@ -178,8 +187,8 @@ impl Runner<'_> {
                                 .map(|t| format!("\n{t}"))
                                 .unwrap_or_default()
                         )),
-                        ExecutionStatus::Unknown if self.unknown_expired(&a.execution_id) => {
-                            Outcome::Failed("VIP lost track of the execution (Unknown)".into())
+                        s if is_lost(&s) && self.unknown_expired(&a.execution_id) => {
+                            Outcome::Failed(format!("VIP lost track of the execution ({s})"))
                         }
                         _ => Outcome::InProgress,
                     },

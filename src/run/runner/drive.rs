@@ -1,5 +1,7 @@
 //! The run's loop: launch what may be launched, poll, download what finished, until every
-//! item is settled (or the run detaches, or Ctrl-C).
+//! item is settled (or the run detaches, or Ctrl-C). In a `run`, each round's trouble is
+//! sorted by `trouble`: an item whose calls fail is parked while the others go on, and a
+//! round in which nothing was heard from VIP is an outage, waited out.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -12,21 +14,58 @@ use crate::vip::wire::ExecutionStatus;
 use super::{FIRST_POLL, Mode, Outcome, Runner, Summary};
 
 impl Runner<'_> {
+    /// Takes up what is on VIP (see `adopt`); in a `run`, an outage here is waited out like
+    /// any other.
+    async fn take_up(&mut self) -> Result<(), Error> {
+        let (started, started_ms) = (Instant::now(), crate::time::now_ms());
+        loop {
+            match self.prepare().await {
+                Ok(()) => return Ok(()),
+                Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
+                    let why = Self::is_trouble(&e).expect("checked").clone();
+                    self.wait_out(started, started_ms, &why).await?;
+                    if self.interrupt.is_set() {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Whether `item` is given up on for this run.
+    fn is_blocked(&self, item: &Item) -> bool {
+        self.blocked(&item.key, &self.item_uploads(item)).is_some()
+    }
+
+    /// Whether `item` needs a launch and nothing holds it back now (a park, an input not
+    /// uploaded yet).
+    fn may_launch_now(&self, item: &Item) -> bool {
+        self.needs_launch(item)
+            && !self.item_waits(&item.key)
+            && !self.item_uploads(item).iter().any(|r| self.upload_waits(r))
+    }
+
     /// Runs to the end (or, with `detach`, until everything that can be launched now is
     /// launched; or to Ctrl-C). A tending runner (`download`) fetches what is finished now
     /// and does not wait for the rest.
     pub async fn run(mut self, detach: bool) -> Result<Summary, Error> {
         let download_only = self.mode != Mode::Launch;
-        self.prepare().await?;
-        if !download_only {
-            self.upload_inputs().await?;
-        }
+        self.take_up().await?;
         let mut delay = FIRST_POLL;
         let mut downloaded: HashMap<String, bool> = HashMap::new();
+        let mut first_round = true;
         loop {
             if self.interrupt.is_set() {
                 break;
             }
+            self.round_start();
+            if !download_only && first_round {
+                self.upload_inputs().await?;
+            } else if !download_only && self.uploads_due() {
+                self.retry_uploads().await?;
+            }
+            first_round = false;
             // Launch what may be launched.
             if !download_only && self.quota_until.is_none_or(|t| Instant::now() >= t) {
                 self.quota_until = None;
@@ -34,7 +73,7 @@ impl Runner<'_> {
                     .v
                     .items
                     .iter()
-                    .filter(|i| self.needs_launch(i))
+                    .filter(|i| self.may_launch_now(i))
                     .collect();
                 for item in items {
                     if self.interrupt.is_set()
@@ -42,13 +81,23 @@ impl Runner<'_> {
                     {
                         break;
                     }
-                    if !self.launch(item).await? {
-                        break;
+                    match self.launch(item).await {
+                        Ok(true) => self.unpark_item(&item.key),
+                        Ok(false) => break,
+                        Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
+                            let why = Self::is_trouble(&e).expect("checked").clone();
+                            self.park_item(&item.key, "launching it", &why);
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
             }
-            let waiting_to_launch =
-                !download_only && self.v.items.iter().any(|i| self.needs_launch(i));
+            let waiting_to_launch = !download_only
+                && self
+                    .v
+                    .items
+                    .iter()
+                    .any(|i| self.needs_launch(i) && !self.is_blocked(i));
             if detach
                 && (!waiting_to_launch
                     || self.quota_until.is_some()
@@ -70,9 +119,22 @@ impl Runner<'_> {
                 let finished = self
                     .current(&item.key)
                     .is_some_and(|a| Self::status_of(a) == ExecutionStatus::Finished);
-                if finished && !downloaded.get(&item.key).copied().unwrap_or(false) {
+                if finished
+                    && !downloaded.get(&item.key).copied().unwrap_or(false)
+                    && !self.item_waits(&item.key)
+                {
                     if self.needs_download(item) {
-                        self.download(item).await?;
+                        match self.download(item).await {
+                            Ok(()) => self.unpark_item(&item.key),
+                            Err(e)
+                                if self.waits_out_trouble() && Self::is_trouble(&e).is_some() =>
+                            {
+                                let why = Self::is_trouble(&e).expect("checked").clone();
+                                self.park_item(&item.key, "downloading its outputs", &why);
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        }
                     }
                     downloaded.insert(item.key.clone(), true);
                     let outcome = self
@@ -105,6 +167,7 @@ impl Runner<'_> {
                     Outcome::InProgress => false,
                     Outcome::NotLaunched => download_only,
                     Outcome::Failed(_) => !self.needs_launch(item),
+                    // Done, or given up on for this run (blocked, parked too often).
                     _ => true,
                 }
             });
@@ -115,6 +178,8 @@ impl Runner<'_> {
             if download_only {
                 break;
             }
+            // Nothing heard from VIP this round: waited out here, or the run stops (exit 5).
+            self.round_end().await?;
             let running = self.running_count();
             self.status_line(&format!("{running} running"));
             let ceiling = self.poll_ceiling();

@@ -137,6 +137,10 @@ impl Runner<'_> {
         if let Some((bar, _)) = bar {
             bar.finish_and_clear();
         }
+        if received.is_err() {
+            // Started over on the next try; never left behind.
+            let _ = std::fs::remove_file(&part);
+        }
         let written = received?;
         if size.is_some_and(|s| s != written) {
             let _ = std::fs::remove_file(&part);

@@ -64,10 +64,20 @@ impl Runner<'_> {
             .collect()
     }
 
-    /// Launches `item`; returns false when the quota says to wait.
+    /// Launches `item`; returns false when the quota says to wait. A launch whose answer was
+    /// lost, and whose look-up failed too, is looked up again first: a failed call here parks
+    /// the item, and the item must not be launched twice.
     pub(super) async fn launch(&mut self, item: &Item) -> Result<bool, Error> {
         let attempt = self.item_state(&item.key).attempts.len();
         let name = attempt_name(item, attempt);
+        if let Some((lost, since)) = self.unresolved.get(&item.key).cloned() {
+            let found = self.find_by_name(&lost, since).await?;
+            self.unresolved.remove(&item.key);
+            if let Some(execution) = found {
+                self.record_launch(item, lost, since, execution)?;
+                return Ok(true);
+            }
+        }
         let results = results_dir(item, &name);
         self.ensure_dir(&results).await?;
         let body = CreateExecution {
@@ -96,8 +106,13 @@ impl Runner<'_> {
                 return Ok(false);
             }
             Err(e) if e.is_unreachable() => {
-                // Ambiguous: the execution may exist. Look it up by name before anything else.
-                self.find_by_name(&name, submitted).await?
+                // Ambiguous: the execution may exist. Look it up by name before anything else;
+                // until that look-up succeeds, the item is not launched again.
+                self.unresolved
+                    .insert(item.key.clone(), (name.clone(), submitted));
+                let found = self.find_by_name(&name, submitted).await?;
+                self.unresolved.remove(&item.key);
+                found
             }
             Err(e) => {
                 let message = format!("VIP refused the launch: {e}");
@@ -118,6 +133,18 @@ impl Runner<'_> {
             ));
             return Ok(true);
         };
+        self.record_launch(item, name, submitted, execution)?;
+        Ok(true)
+    }
+
+    /// Records `execution` as `item`'s new attempt, named `name`, submitted at `submitted`.
+    fn record_launch(
+        &mut self,
+        item: &Item,
+        name: String,
+        submitted: i64,
+        execution: crate::vip::wire::Execution,
+    ) -> Result<(), Error> {
         let status = execution.status.to_string();
         let state = self.state.items.get_mut(&item.key).expect("reconciled");
         state.attempts.push(Attempt {
@@ -136,6 +163,6 @@ impl Runner<'_> {
             execution: execution.identifier,
             name,
         });
-        Ok(true)
+        Ok(())
     }
 }

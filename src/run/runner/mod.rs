@@ -14,7 +14,8 @@
 //! The files: `adopt` (state ↔ VIP by name), `decide` (what to do next with each item, shared
 //! with `plan`), `launch`, `monitor` (polling, time limits, cancel), `upload`, `fetch`
 //! (downloads), `failure_logs` (a failed item's logs kept locally), `drive` (the loop),
-//! `record` (`run.json` and `JUnit` cases).
+//! `record` (`run.json` and `JUnit` cases), `trouble` (one item's failures park that item;
+//! outages are waited out up to `execution.max_outage`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ mod fetch;
 mod launch;
 mod monitor;
 mod record;
+mod trouble;
 mod upload;
 
 pub use decide::{Next, UploadNeed};
@@ -129,6 +131,13 @@ pub struct Runner<'a> {
     waiting_reported: bool,
     /// Folders known to exist on VIP (so each launch costs one mkdir, not a walk).
     known_dirs: HashSet<String>,
+    /// Parked items and inputs, and the outage under way.
+    trouble: trouble::Trouble,
+    /// How long an outage is waited out (`run` only; other commands stop at once).
+    max_outage: Duration,
+    /// Item key → (execution name, when submitted) of a launch whose answer was lost and
+    /// whose look-up by name failed too: looked up again before any new launch.
+    unresolved: HashMap<String, (String, i64)>,
 }
 
 impl<'a> Runner<'a> {
@@ -220,7 +229,23 @@ impl<'a> Runner<'a> {
             launch_error: HashMap::new(),
             waiting_reported: false,
             known_dirs: HashSet::new(),
+            trouble: trouble::Trouble::default(),
+            max_outage: if mode == Mode::Launch {
+                v.execution.max_outage
+            } else {
+                Duration::ZERO
+            },
+            unresolved: HashMap::new(),
         })
+    }
+
+    /// Overrides `execution.max_outage` (`--max-outage`).
+    #[must_use]
+    pub fn with_max_outage(mut self, max_outage: Option<Duration>) -> Self {
+        if let (Some(d), Mode::Launch) = (max_outage, self.mode) {
+            self.max_outage = d;
+        }
+        self
     }
 
     fn emit(&mut self, event: &Event) {

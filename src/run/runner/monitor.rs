@@ -40,14 +40,24 @@ impl Runner<'_> {
         }
         let mut fresh: HashMap<String, Execution> = HashMap::new();
         if active.len() > LIST_THRESHOLD {
-            // One call for up to 500 executions (VIP's list is most recent first).
-            for e in self
+            // One call for up to 500 executions (VIP's list is most recent first). A failed
+            // list is tried again next round (a `run`), or ends a short command.
+            match self
                 .conn
                 .client
                 .executions(crate::vip::client::MAX_LIST_LIMIT)
-                .await?
+                .await
             {
-                fresh.insert(e.identifier.clone(), e);
+                Ok(list) => {
+                    for e in list {
+                        fresh.insert(e.identifier.clone(), e);
+                    }
+                }
+                Err(e) if self.waits_out_trouble() && !e.is_access_problem() => {
+                    self.failed_call(&e);
+                    return Ok(false);
+                }
+                Err(e) => return Err(e.into()),
             }
         }
         let mut changed = false;
@@ -64,11 +74,16 @@ impl Runner<'_> {
                         changed = true;
                         continue;
                     }
+                    // This execution's status is asked again next round.
+                    Err(e) if self.waits_out_trouble() && !e.is_access_problem() => {
+                        self.failed_call(&e);
+                        continue;
+                    }
                     Err(e) => return Err(e.into()),
                 },
             };
             let status = summary.status.clone();
-            if status == ExecutionStatus::Unknown {
+            if super::decide::is_lost(&status) {
                 self.unknown_since
                     .entry(id.clone())
                     .or_insert_with(Instant::now);

@@ -46,6 +46,7 @@ impl Runner<'_> {
                         "not launched".to_owned(),
                         "the run stopped before launching it".to_owned(),
                     )),
+                    Outcome::Blocked { why, .. } => Some(("blocked".to_owned(), why.clone())),
                     Outcome::Done => None,
                 };
                 JunitCase {
@@ -80,6 +81,7 @@ impl Runner<'_> {
                         Outcome::TimedOut => "timed out".to_owned(),
                         Outcome::InProgress => "in progress".to_owned(),
                         Outcome::NotLaunched => "not launched".to_owned(),
+                        Outcome::Blocked { .. } => "blocked".to_owned(),
                     },
                     "executions": state.attempts.iter().map(|a| json!({
                         "id": a.execution_id,

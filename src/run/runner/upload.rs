@@ -1,6 +1,7 @@
 //! Uploading the inputs once by content: a file already on VIP with the same size and
 //! SHA-256 (as recorded when it was sent) is not sent again; a changed file is re-sent, and
-//! items launched with its earlier content are named.
+//! items launched with its earlier content are named. An upload that still fails after its
+//! retries parks that input (and the items that use it) in a `run`; the others go on.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use super::{Runner, UploadNeed, inputs_root};
 
 impl Runner<'_> {
     /// Remote path → (local file, size) of every local input, in path order.
-    fn local_inputs(&self) -> BTreeMap<String, (PathBuf, u64)> {
+    pub(super) fn local_inputs(&self) -> BTreeMap<String, (PathBuf, u64)> {
         let root = inputs_root(self.v);
         let mut files = BTreeMap::new();
         for item in &self.v.items {
@@ -35,6 +36,26 @@ impl Runner<'_> {
             }
         }
         files
+    }
+
+    /// The remote paths of `item`'s local inputs.
+    pub(super) fn item_uploads(&self, item: &crate::manifest::Item) -> Vec<String> {
+        let root = inputs_root(self.v);
+        item.inputs
+            .values()
+            .flat_map(crate::manifest::InputWire::values)
+            .filter_map(|v| match &v.kind {
+                ValueKind::LocalFile { upload, .. } => Some(format!("{root}/{upload}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Where each local input goes on VIP, known before anything is sent (for adoption).
+    pub(super) fn note_remote_inputs(&mut self) {
+        for (remote, (local, _)) in self.local_inputs() {
+            self.remote_inputs.insert(local, remote);
+        }
     }
 
     /// The SHA-256 of `local` and its modification time. Unchanged size and time: the hash
@@ -114,79 +135,130 @@ impl Runner<'_> {
         Ok(planned)
     }
 
-    /// Uploads the local files the items need, skipping those already on VIP unchanged.
+    /// Uploads the local files the items need, skipping those already on VIP unchanged. In a
+    /// `run`, a file whose calls keep failing is parked (tried again by [`Self::retry_uploads`])
+    /// and the others go on; elsewhere the failure ends the command.
     pub(super) async fn upload_inputs(&mut self) -> Result<(), Error> {
-        let root = inputs_root(self.v);
+        self.upload_some(false).await
+    }
+
+    /// Tries again the parked uploads that are due.
+    pub(super) async fn retry_uploads(&mut self) -> Result<(), Error> {
+        self.upload_some(true).await
+    }
+
+    async fn upload_some(&mut self, only_parked: bool) -> Result<(), Error> {
         let needed = self.launch_inputs();
         for (remote, (local, size)) in self.local_inputs() {
             self.remote_inputs.insert(local.clone(), remote.clone());
             if self.interrupt.is_set() {
                 continue;
             }
-            let (sha, mtime) = self.content_hash(&remote, &local, size).await?;
-            if let Some(u) = self.state.uploads.get(&remote).filter(|u| u.sha256 != sha) {
-                let at = u.at.clone();
-                self.warn_changed_input(&local, &at);
+            if only_parked
+                && !self
+                    .trouble
+                    .uploads
+                    .get(&remote)
+                    .is_some_and(|p| !p.given_up() && p.until <= std::time::Instant::now())
+            {
+                continue;
             }
-            let shown = local.display().to_string();
-            match self.upload_need(&needed, &remote, size, &sha).await? {
-                UploadNeed::NotNeeded => continue,
-                UploadNeed::Keep => {
-                    self.emit(&Event::UploadSkipped {
-                        local: shown,
-                        remote,
-                    });
-                    continue;
+            match self.upload_one(&needed, &remote, &local, size).await {
+                Ok(()) => {
+                    self.trouble.uploads.remove(&remote);
                 }
-                UploadNeed::Upload { replace: true } => {
-                    // Different content (or a partial upload): VIP does not overwrite reliably.
-                    self.conn.client.delete_path(&remote).await?;
+                Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
+                    let vip = Self::is_trouble(&e).expect("checked").clone();
+                    self.park_upload(&remote, &vip);
                 }
-                UploadNeed::Upload { replace: false } => {}
+                // VIP kept part of the file: sent again (after a delete) on the next try.
+                Err(e @ Error::UploadIncomplete { .. }) if self.waits_out_trouble() => {
+                    let vip = crate::vip::VipError::Local {
+                        operation: format!("PUT {remote}"),
+                        detail: e.to_string(),
+                    };
+                    self.park_upload(&remote, &vip);
+                }
+                Err(e) => return Err(e),
             }
-            let parent = remote
-                .rsplit_once('/')
-                .map_or(root.as_str(), |(p, _)| p)
-                .to_owned();
-            self.conn.client.mkdir_p(&parent).await?;
-            let bar = self.transfer_bar(&format!("uploading {shown}"), size);
-            let on_bytes = bar.as_ref().map(|(_, f)| f.clone());
-            let sent = self
-                .conn
-                .client
-                .upload_with_progress(&local, &remote, on_bytes)
-                .await;
-            if let Some((bar, _)) = bar {
-                bar.finish_and_clear();
-            }
-            sent?;
-            let check = self.conn.client.properties(&remote).await?;
-            if check.size != Some(size) {
-                return Err(Error::UploadIncomplete {
+        }
+        Ok(())
+    }
+
+    /// Uploads one local file unless VIP has it unchanged.
+    async fn upload_one(
+        &mut self,
+        needed: &HashSet<String>,
+        remote: &str,
+        local: &Path,
+        size: u64,
+    ) -> Result<(), Error> {
+        let root = inputs_root(self.v);
+        let remote = remote.to_owned();
+        let local = local.to_path_buf();
+        let (sha, mtime) = self.content_hash(&remote, &local, size).await?;
+        if let Some(u) = self.state.uploads.get(&remote).filter(|u| u.sha256 != sha) {
+            let at = u.at.clone();
+            self.warn_changed_input(&local, &at);
+        }
+        let shown = local.display().to_string();
+        match self.upload_need(needed, &remote, size, &sha).await? {
+            UploadNeed::NotNeeded => return Ok(()),
+            UploadNeed::Keep => {
+                self.emit(&Event::UploadSkipped {
                     local: shown,
-                    size,
-                    stored: check.size.unwrap_or(0),
                     remote,
                 });
+                return Ok(());
             }
-            self.state.uploads.insert(
-                remote.clone(),
-                Upload {
-                    local: local.clone(),
-                    size,
-                    sha256: sha,
-                    mtime,
-                    at: time::rfc3339(time::now_ms()),
-                },
-            );
-            self.dirty = true;
-            self.save()?;
-            self.emit(&Event::Uploaded {
+            UploadNeed::Upload { replace: true } => {
+                // Different content (or a partial upload): VIP does not overwrite reliably.
+                self.conn.client.delete_path(&remote).await?;
+            }
+            UploadNeed::Upload { replace: false } => {}
+        }
+        let parent = remote
+            .rsplit_once('/')
+            .map_or(root.as_str(), |(p, _)| p)
+            .to_owned();
+        self.conn.client.mkdir_p(&parent).await?;
+        let bar = self.transfer_bar(&format!("uploading {shown}"), size);
+        let on_bytes = bar.as_ref().map(|(_, f)| f.clone());
+        let sent = self
+            .conn
+            .client
+            .upload_with_progress(&local, &remote, on_bytes)
+            .await;
+        if let Some((bar, _)) = bar {
+            bar.finish_and_clear();
+        }
+        sent?;
+        let check = self.conn.client.properties(&remote).await?;
+        if check.size != Some(size) {
+            return Err(Error::UploadIncomplete {
                 local: shown,
-                remote,
                 size,
+                stored: check.size.unwrap_or(0),
+                remote,
             });
         }
+        self.state.uploads.insert(
+            remote.clone(),
+            Upload {
+                local: local.clone(),
+                size,
+                sha256: sha,
+                mtime,
+                at: time::rfc3339(time::now_ms()),
+            },
+        );
+        self.dirty = true;
+        self.save()?;
+        self.emit(&Event::Uploaded {
+            local: shown,
+            remote,
+            size,
+        });
         Ok(())
     }
 

@@ -141,11 +141,19 @@ fn list_executions(shared: &Shared, me: usize, query: &Query) -> Outcome {
         return Err(ApiError::generic());
     }
     let limit = usize::try_from(limit).unwrap_or(0);
-    Ok(json(&lock(&shared.scheduler).list(
-        me,
-        limit,
-        &shared.world,
-    )))
+    let listed = lock(&shared.scheduler).list(me, limit, &shared.world);
+    let extra = lock(&shared.extra_listed).clone();
+    if extra.is_empty() {
+        return Ok(json(&listed));
+    }
+    let mut entries = extra;
+    entries.extend(
+        listed
+            .iter()
+            .map(|e| serde_json::to_value(e).expect("executions serialise")),
+    );
+    entries.truncate(limit);
+    Ok(json(&entries))
 }
 
 async fn create_execution(
@@ -179,7 +187,20 @@ async fn rename_execution(
     parts: &Parts,
     incoming: &mut Incoming,
 ) -> Outcome {
-    let bytes = json_body(parts, incoming).await?;
+    // No body at all: VIP's controller answers 400/8000 (Spring's 415 comes only when a
+    // body of another type is sent).
+    let bytes = if super::is_json(&parts.headers) {
+        json_body(parts, incoming).await?
+    } else {
+        let bytes = incoming
+            .read_all(super::JSON_CAP)
+            .await
+            .map_err(|_| ApiError::spring(StatusCode::BAD_REQUEST))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::generic());
+        }
+        return Err(ApiError::spring(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+    };
     let (name, _, _, _) = submit::parse_body(&bytes)?;
     let timeout = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()

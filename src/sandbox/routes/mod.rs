@@ -53,7 +53,11 @@ async fn handle(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let mut incoming = Incoming::new(body);
-    let fault = lock(&shared.faults).decide();
+    let fault = if shared.in_outage(Instant::now()) {
+        lock(&shared.faults).during_outage()
+    } else {
+        lock(&shared.faults).decide()
+    };
     if !shared.config.latency.is_zero() {
         tokio::time::sleep(shared.config.latency).await;
     }
