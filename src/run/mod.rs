@@ -17,6 +17,7 @@ pub mod execute;
 pub mod extract;
 pub mod inspect;
 pub mod interrupt;
+pub mod journal;
 pub mod lock;
 pub mod paths;
 pub mod plan;

@@ -14,10 +14,14 @@ fn issue7_sandbox_help_leads_with_its_own_options() {
     out.code(0);
     let text = &out.stdout;
     let own = text.find("--listen").expect("the sandbox's own option");
-    let heading = text.find("Global options:").expect("a heading for the global ones");
+    let heading = text
+        .find("Global options:")
+        .expect("a heading for the global ones");
     assert!(own < heading, "{text}");
     for global in ["--junit", "--sandbox", "--output", "--max-retries"] {
-        let at = text.find(global).unwrap_or_else(|| panic!("{global} listed:\n{text}"));
+        let at = text
+            .find(global)
+            .unwrap_or_else(|| panic!("{global} listed:\n{text}"));
         assert!(at > heading, "{global} before the heading:\n{text}");
     }
 }
@@ -38,9 +42,14 @@ fn issue7_options_are_accepted_only_where_they_apply() {
 #[test]
 fn issue7_conflicts_are_refused_before_any_work() {
     let t = hello();
-    t.run_with(&["--sandbox", "--server", "http://127.0.0.1:1/rest", "study.yaml"])
-        .code(2)
-        .stderr_has("'--sandbox' cannot be used with '--server <URL>'");
+    t.run_with(&[
+        "--sandbox",
+        "--server",
+        "http://127.0.0.1:1/rest",
+        "study.yaml",
+    ])
+    .code(2)
+    .stderr_has("'--sandbox' cannot be used with '--server <URL>'");
     t.run_with(&[
         "--api-key-env",
         "K",

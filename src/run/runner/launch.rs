@@ -119,7 +119,7 @@ impl Runner<'_> {
             return Ok(true);
         };
         let status = execution.status.to_string();
-        let state = self.state.items.get_mut(&item.key).expect("reconciled");
+        let state = self.state.item_mut(&item.key).expect("reconciled");
         state.attempts.push(Attempt {
             execution_id: execution.identifier.clone(),
             name: name.clone(),
