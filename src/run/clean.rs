@@ -94,7 +94,7 @@ async fn measure(client: &Client, path: &str) -> Result<Option<(u64, u64)>, Erro
 
 /// Why item `key`'s results are not safely home (`None`: they are).
 fn not_home(state: &State, key: &str, folder: &str) -> Option<String> {
-    let Some(s) = state.items.get(key) else {
+    let Some(s) = state.items().get(key) else {
         return Some("never launched".into());
     };
     if s.outputs.is_empty() {
@@ -151,7 +151,7 @@ pub async fn survey(
         return Ok(plan);
     }
     for item in &v.items {
-        let Some(attempt) = state.items.get(&item.key).and_then(|s| s.attempts.last()) else {
+        let Some(attempt) = state.items().get(&item.key).and_then(|s| s.attempts.last()) else {
             continue;
         };
         if attempt.status != ExecutionStatus::Finished.as_str() {
@@ -264,9 +264,7 @@ pub fn forget(state: &mut State, plan: &CleanPlan) {
     for t in &plan.targets {
         if t.kind == TargetKind::Inputs {
             let prefix = format!("{}/", t.path);
-            state
-                .uploads
-                .retain(|remote, _| !remote.starts_with(&prefix));
+            state.retain_uploads(|remote, _| !remote.starts_with(&prefix));
         }
     }
 }

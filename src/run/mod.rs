@@ -19,6 +19,7 @@ pub mod execute;
 pub mod extract;
 pub mod inspect;
 pub mod interrupt;
+pub mod journal;
 pub mod lock;
 pub mod logs;
 pub mod paths;

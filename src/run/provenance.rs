@@ -222,7 +222,7 @@ pub fn write(
     let mut first_start = i64::MAX;
     let mut last_end = 0i64;
     for item in &v.items {
-        let Some(s) = state.items.get(&item.key) else {
+        let Some(s) = state.items().get(&item.key) else {
             continue;
         };
         // The objects: local files as files, every parameter as VIP received it.

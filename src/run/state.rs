@@ -1,21 +1,23 @@
-//! The run's memory: `.vip-run/<name>/state.json`, format-versioned, written atomically
-//! (temporary file, fsync, rename, fsync of the folder), never holding the key.
+//! The run's memory: `.vip-run/<name>/state.json` and its journal, format-versioned, never
+//! holding the key. How it is written (a snapshot plus an append-only journal, so an event
+//! costs the size of the event) is `journal`'s concern; this file holds what it records.
 //!
 //! It records what was uploaded (size and SHA-256, so unchanged files are not sent again),
 //! and per item every launched execution with its statuses and when they were seen, and
 //! every output downloaded. It is a cache of the truth on VIP: when it is lost, a run
 //! rebuilds it from the execution names on the server.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::files::{FileError, write_atomically};
+use crate::files::FileError;
 use crate::time;
 
-/// The state file format this vip-run writes.
-pub const FORMAT: u32 = 1;
+/// The state file format this vip-run writes: 2 has a journal beside the snapshot; 1 (the
+/// snapshot alone) is read and migrated on the first save.
+pub const FORMAT: u32 = 2;
 
 /// Why the state cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +71,35 @@ pub struct State {
     pub updated_at: String,
     /// Remote path → what was uploaded there.
     #[serde(default)]
-    pub uploads: BTreeMap<String, Upload>,
+    uploads: BTreeMap<String, Upload>,
     /// Item key → its executions and downloads.
     #[serde(default)]
-    pub items: BTreeMap<String, ItemState>,
+    items: BTreeMap<String, ItemState>,
+    /// Compactions so far: journal lines of another generation are stale.
+    #[serde(default)]
+    pub generation: u64,
+    /// What changed since the last save, and the journal's size.
+    #[serde(skip)]
+    pub(super) store: Store,
+}
+
+/// What changed in memory since the last save, and how big the files on disk are.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Store {
+    /// Items changed or added.
+    pub items: BTreeSet<String>,
+    /// Items removed.
+    pub removed: BTreeSet<String>,
+    /// Uploads recorded.
+    pub uploads: BTreeSet<String>,
+    /// Uploads forgotten (deleted on VIP).
+    pub removed_uploads: BTreeSet<String>,
+    /// Whether the snapshot on disk is of an older format (or absent): the next save rewrites it.
+    pub rewrite: bool,
+    /// Bytes in the snapshot and in the journal, for deciding when to compact.
+    pub snapshot_bytes: u64,
+    /// See `snapshot_bytes`.
+    pub journal_bytes: u64,
 }
 
 /// One uploaded file.
@@ -165,37 +192,91 @@ impl State {
             name: name.to_owned(),
             pipeline: pipeline.to_owned(),
             server: server.to_owned(),
+            store: Store {
+                rewrite: true,
+                ..Store::default()
+            },
             ..Self::default()
         }
     }
 
-    /// Reads the state at `path`: `Ok(None)` when there is none.
+    /// Reads the state at `path` (the snapshot, then its journal): `Ok(None)` when there is
+    /// none.
     pub fn load(path: &Path) -> Result<Option<Self>, StateError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StateError::Read(FileError::on("read", path)(e))),
-        };
-        let damaged = |e: serde_json::Error| StateError::Damaged {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(damaged)?;
-        let format = value.get("format").and_then(serde_json::Value::as_u64);
-        if format != Some(u64::from(FORMAT)) {
-            return Err(StateError::Format {
-                path: path.to_path_buf(),
-                found: format.map_or_else(|| "unknown".to_owned(), |f| f.to_string()),
-            });
-        }
-        serde_json::from_value(value).map(Some).map_err(damaged)
+        super::journal::load(path)
     }
 
-    /// Writes the state to `path` atomically.
+    /// Makes what changed since the last save durable at `path` (one append and one fsync;
+    /// now and then a compaction into a new snapshot).
     pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
         self.updated_at = time::rfc3339(time::now_ms());
-        let text = serde_json::to_string_pretty(self).expect("the state serialises");
-        Ok(write_atomically(path, text.as_bytes())?)
+        super::journal::save(self, path)
+    }
+
+    /// Every item's state, by key.
+    pub fn items(&self) -> &BTreeMap<String, ItemState> {
+        &self.items
+    }
+
+    /// One item's state, to change (the change is saved with the next [`State::save`]).
+    pub fn item_mut(&mut self, key: &str) -> Option<&mut ItemState> {
+        let item = self.items.get_mut(key)?;
+        if !self.store.items.contains(key) {
+            self.store.items.insert(key.to_owned());
+        }
+        Some(item)
+    }
+
+    /// Adds `key` with `make()` unless it is there.
+    pub fn ensure_item(&mut self, key: &str, make: impl FnOnce() -> ItemState) {
+        if !self.items.contains_key(key) {
+            self.items.insert(key.to_owned(), make());
+            self.store.removed.remove(key);
+            self.store.items.insert(key.to_owned());
+        }
+    }
+
+    /// Keeps only the items `keep` says yes to.
+    pub fn retain_items(&mut self, mut keep: impl FnMut(&str, &ItemState) -> bool) {
+        let store = &mut self.store;
+        self.items.retain(|k, s| {
+            let kept = keep(k, s);
+            if !kept {
+                store.items.remove(k);
+                store.removed.insert(k.clone());
+            }
+            kept
+        });
+    }
+
+    /// What was uploaded where.
+    pub fn uploads(&self) -> &BTreeMap<String, Upload> {
+        &self.uploads
+    }
+
+    /// Records an upload to `remote`.
+    pub fn record_upload(&mut self, remote: &str, upload: Upload) {
+        self.uploads.insert(remote.to_owned(), upload);
+        self.store.removed_uploads.remove(remote);
+        self.store.uploads.insert(remote.to_owned());
+    }
+
+    /// Keeps only the uploads `keep` says yes to (the others were deleted on VIP).
+    pub fn retain_uploads(&mut self, mut keep: impl FnMut(&str, &Upload) -> bool) {
+        let store = &mut self.store;
+        self.uploads.retain(|remote, u| {
+            let kept = keep(remote, u);
+            if !kept {
+                store.uploads.remove(remote);
+                store.removed_uploads.insert(remote.clone());
+            }
+            kept
+        });
+    }
+
+    /// Replaces the items wholesale (the journal's replay and tests).
+    pub(super) fn items_raw(&mut self) -> &mut BTreeMap<String, ItemState> {
+        &mut self.items
     }
 }
 
@@ -209,21 +290,18 @@ mod tests {
         let path = dir.path().join("s/state.json");
         assert!(State::load(&path).unwrap().is_none());
         let mut state = State::new("study", "Hello/1.0", "http://127.0.0.1:1/rest");
-        state.items.insert(
-            "main".into(),
-            ItemState {
-                fingerprint: "ab".into(),
-                attempts: vec![Attempt {
-                    execution_id: "workflow-1".into(),
-                    name: "study-main-ab".into(),
-                    ..Attempt::default()
-                }],
-                outputs: Vec::new(),
-            },
-        );
+        state.ensure_item("main", || ItemState {
+            fingerprint: "ab".into(),
+            attempts: vec![Attempt {
+                execution_id: "workflow-1".into(),
+                name: "study-main-ab".into(),
+                ..Attempt::default()
+            }],
+            outputs: Vec::new(),
+        });
         state.save(&path).unwrap();
         let back = State::load(&path).unwrap().unwrap();
-        assert_eq!(back.items["main"].attempts[0].execution_id, "workflow-1");
+        assert_eq!(back.items()["main"].attempts[0].execution_id, "workflow-1");
         std::fs::write(&path, r#"{"format": 99}"#).unwrap();
         assert!(
             State::load(&path)

@@ -27,21 +27,16 @@ impl Runner<'_> {
     /// longer in the manifest.
     pub(super) fn reconcile_fingerprints(&mut self) {
         let keys: HashMap<&str, &Item> = self.v.items.iter().map(|i| (i.key.as_str(), i)).collect();
-        let before = self.state.items.len();
-        self.state.items.retain(|k, s| {
-            keys.get(k.as_str())
-                .is_some_and(|i| i.fingerprint == s.fingerprint)
-        });
+        let before = self.state.items().len();
+        self.state
+            .retain_items(|k, s| keys.get(k).is_some_and(|i| i.fingerprint == s.fingerprint));
         for item in &self.v.items {
-            self.state
-                .items
-                .entry(item.key.clone())
-                .or_insert_with(|| ItemState {
-                    fingerprint: item.fingerprint.clone(),
-                    ..ItemState::default()
-                });
+            self.state.ensure_item(&item.key, || ItemState {
+                fingerprint: item.fingerprint.clone(),
+                ..ItemState::default()
+            });
         }
-        if self.state.items.len() != before {
+        if self.state.items().len() != before {
             self.dirty = true;
         }
     }
@@ -54,7 +49,7 @@ impl Runner<'_> {
             .iter()
             .filter(|i| {
                 self.state
-                    .items
+                    .items()
                     .get(&i.key)
                     .is_none_or(|s| s.attempts.is_empty())
             })
@@ -103,7 +98,7 @@ impl Runner<'_> {
         }
         for (key, found) in adopted {
             for (_, e) in found {
-                let state = self.state.items.get_mut(&key).expect("reconciled");
+                let state = self.state.item_mut(&key).expect("reconciled");
                 state.attempts.push(Attempt {
                     execution_id: e.identifier.clone(),
                     name: e.name.clone(),

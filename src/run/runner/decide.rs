@@ -108,7 +108,7 @@ impl Runner<'_> {
     /// (item key, execution id) of the queued and running executions (of `only`, if given).
     pub(super) fn active(&self, only: Option<&str>) -> Vec<(String, String)> {
         self.state
-            .items
+            .items()
             .iter()
             .filter(|(k, _)| only.is_none_or(|o| o == k.as_str()))
             .filter_map(|(k, s)| {
@@ -123,7 +123,7 @@ impl Runner<'_> {
     /// Executions taking a slot of `max_parallel` (an `Unknown` one given up on does not).
     pub(super) fn running_count(&self) -> usize {
         self.state
-            .items
+            .items()
             .values()
             .filter_map(|s| s.attempts.last())
             .filter(|a| Self::is_active(a) && !self.unknown_expired(&a.execution_id))
@@ -132,7 +132,7 @@ impl Runner<'_> {
 
     /// Whether every output of `key`'s finished execution is on disk (or cannot be).
     pub(super) fn outputs_complete(&self, key: &str) -> bool {
-        self.state.items.get(key).is_some_and(|s| {
+        self.state.items().get(key).is_some_and(|s| {
             !s.outputs.is_empty()
                 && s.outputs.iter().all(|o| {
                     o.problem.is_some()
@@ -143,7 +143,7 @@ impl Runner<'_> {
 
     /// How many executions were launched for `key`.
     pub(super) fn attempt_count(&self, key: &str) -> usize {
-        self.state.items.get(key).map_or(0, |s| s.attempts.len())
+        self.state.items().get(key).map_or(0, |s| s.attempts.len())
     }
 
     /// Each item's outcome now.

@@ -37,7 +37,7 @@ impl Runner<'_> {
                 }
             }
         }
-        let state = self.state.items.get_mut(&item.key).expect("reconciled");
+        let state = self.state.item_mut(&item.key).expect("reconciled");
         state.outputs = outputs;
         self.dirty = true;
         self.save()

@@ -146,7 +146,7 @@ impl Runner<'_> {
         execution: crate::vip::wire::Execution,
     ) -> Result<(), Error> {
         let status = execution.status.to_string();
-        let state = self.state.items.get_mut(&item.key).expect("reconciled");
+        let state = self.state.item_mut(&item.key).expect("reconciled");
         state.attempts.push(Attempt {
             execution_id: execution.identifier.clone(),
             name: name.clone(),

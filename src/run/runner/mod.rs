@@ -286,11 +286,11 @@ impl<'a> Runner<'a> {
     }
 
     fn item_state(&self, key: &str) -> &ItemState {
-        &self.state.items[key]
+        &self.state.items()[key]
     }
 
     fn current(&self, key: &str) -> Option<&Attempt> {
-        self.state.items.get(key).and_then(|s| s.attempts.last())
+        self.state.items().get(key).and_then(|s| s.attempts.last())
     }
 
     fn status_of(attempt: &Attempt) -> ExecutionStatus {

@@ -22,7 +22,7 @@ impl Runner<'_> {
         let now = time::now_ms();
         let oldest = self
             .state
-            .items
+            .items()
             .values()
             .filter_map(|s| s.attempts.last())
             .filter(|a| Self::is_active(a))
@@ -101,9 +101,17 @@ impl Runner<'_> {
                 summary
             };
             let now = time::now_ms();
-            let state = self.state.items.get_mut(&key).expect("reconciled");
-            let attempt = state.attempts.last_mut().expect("active");
-            if attempt.observe(status.as_str(), now) {
+            // Only a change is written down (and journaled).
+            let is_new = self
+                .current(&key)
+                .is_some_and(|a| a.status != status.as_str());
+            if is_new {
+                let state = self.state.item_mut(&key).expect("reconciled");
+                state
+                    .attempts
+                    .last_mut()
+                    .expect("active")
+                    .observe(status.as_str(), now);
                 changed = true;
                 self.dirty = true;
                 let (done, failed, total) = jobs_counts(&full);
@@ -123,7 +131,7 @@ impl Runner<'_> {
                 ) {
                     let tail = self.failure_log(&id, &full).await;
                     let logs = self.keep_failure_logs(&key, &full).await;
-                    let state = self.state.items.get_mut(&key).expect("reconciled");
+                    let state = self.state.item_mut(&key).expect("reconciled");
                     let attempt = state.attempts.last_mut().expect("active");
                     attempt.stderr_tail = tail;
                     attempt.logs = logs;
@@ -131,13 +139,14 @@ impl Runner<'_> {
             }
             // The time limit.
             let timeout = i64::try_from(self.v.execution.timeout.as_millis()).unwrap_or(i64::MAX);
-            let state = self.state.items.get_mut(&key).expect("reconciled");
-            let attempt = state.attempts.last_mut().expect("active");
-            if !attempt.status.is_empty()
-                && !Self::status_of(attempt).is_terminal()
-                && now - attempt.launched_at > timeout
-            {
-                attempt.timed_out = true;
+            let over = self.current(&key).is_some_and(|a| {
+                !a.status.is_empty()
+                    && !Self::status_of(a).is_terminal()
+                    && now - a.launched_at > timeout
+            });
+            if over {
+                let state = self.state.item_mut(&key).expect("reconciled");
+                state.attempts.last_mut().expect("active").timed_out = true;
                 self.dirty = true;
                 changed = true;
                 if self.v.execution.kill_on_timeout
@@ -168,12 +177,7 @@ impl Runner<'_> {
     }
 
     pub(super) fn mark(&mut self, key: &str, status: &str) {
-        if let Some(a) = self
-            .state
-            .items
-            .get_mut(key)
-            .and_then(|s| s.attempts.last_mut())
-        {
+        if let Some(a) = self.state.item_mut(key).and_then(|s| s.attempts.last_mut()) {
             a.observe(status, time::now_ms());
             self.dirty = true;
         }

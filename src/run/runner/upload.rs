@@ -67,7 +67,7 @@ impl Runner<'_> {
         size: u64,
     ) -> Result<(String, Option<i64>), Error> {
         let mtime = modified_ms(local);
-        let sha = match self.state.uploads.get(remote) {
+        let sha = match self.state.uploads().get(remote) {
             Some(u) if u.size == size && u.mtime.is_some() && u.mtime == mtime => u.sha256.clone(),
             _ => file_sha256(local)
                 .await
@@ -110,7 +110,7 @@ impl Runner<'_> {
         }
         let known = self
             .state
-            .uploads
+            .uploads()
             .get(remote)
             .is_some_and(|u| u.size == size && u.sha256 == sha);
         let on_vip = self.conn.client.properties(remote).await?;
@@ -197,7 +197,12 @@ impl Runner<'_> {
         let remote = remote.to_owned();
         let local = local.to_path_buf();
         let (sha, mtime) = self.content_hash(&remote, &local, size).await?;
-        if let Some(u) = self.state.uploads.get(&remote).filter(|u| u.sha256 != sha) {
+        if let Some(u) = self
+            .state
+            .uploads()
+            .get(&remote)
+            .filter(|u| u.sha256 != sha)
+        {
             let at = u.at.clone();
             self.warn_changed_input(&local, &at);
         }
@@ -242,8 +247,8 @@ impl Runner<'_> {
                 remote,
             });
         }
-        self.state.uploads.insert(
-            remote.clone(),
+        self.state.record_upload(
+            &remote,
             Upload {
                 local: local.clone(),
                 size,
@@ -277,7 +282,7 @@ impl Runner<'_> {
             })
             .filter(|i| {
                 self.state
-                    .items
+                    .items()
                     .get(&i.key)
                     .is_some_and(|s| !s.attempts.is_empty())
             })
