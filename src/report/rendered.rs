@@ -51,6 +51,13 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
                 ),
                 ("sub-05".into(), Outcome::InProgress),
                 ("sub-06".into(), Outcome::NotLaunched),
+                (
+                    "sub-07".into(),
+                    Outcome::Blocked {
+                        why: "uploading its input: PUT /path/x: HTTP 500".into(),
+                        unreachable: true,
+                    },
+                ),
             ],
             junit: Vec::new(),
             interrupted,
@@ -63,18 +70,19 @@ fn a_run_summary_reads_like_this() {
     let f = finished(false, true);
     let human = text(|o| summary::render(o, &f, OutputFormat::Human, false));
     insta::assert_snapshot!(human, @r"
-    study.yaml: 6 items: 2 finished, 1 failed, 1 timed out, 1 in progress, 1 not launched
+    study.yaml: 7 items: 2 finished, 1 failed, 1 timed out, 1 in progress, 1 not launched, 1 blocked
       sub-02: FAILED: ExecutionFailed
         | Error: no such file
         | exit 1
       sub-03: TIMED OUT
       sub-04: finished, but: result.tgz is over VIP's limit
+      sub-07: BLOCKED: uploading its input: PUT /path/x: HTTP 500; run again to try it again
     1 execution is still running on VIP; run `vip-run study.yaml` again to pick it up
     run record: .vip-run/study/run.json
     ");
     assert_eq!(f.exit_code(), crate::exit_code::INTERRUPTED);
     let json = text(|o| summary::render(o, &f, OutputFormat::Json, false));
-    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":6,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"interrupted":true,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","results":[{"item":"sub-01","result":"finished","detail":null},{"item":"sub-02","result":"failed","detail":"ExecutionFailed\nError: no such file\nexit 1"},{"item":"sub-03","result":"timed_out","detail":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null}],"at":"[at]"}"#);
+    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"interrupted":true,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","results":[{"item":"sub-01","result":"finished","detail":null},{"item":"sub-02","result":"failed","detail":"ExecutionFailed\nError: no such file\nexit 1"},{"item":"sub-03","result":"timed_out","detail":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
 }
 
 #[test]
