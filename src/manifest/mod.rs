@@ -17,6 +17,7 @@
 //! - `validated` holds the result, the types other layers read, and the shared defaults.
 
 pub mod api_key;
+pub mod boutiques;
 mod check;
 pub mod diagnostic;
 pub mod expand;

@@ -11,6 +11,7 @@
 //!   problems (`access`).
 
 pub mod access;
+pub mod against;
 pub mod connect;
 pub mod discover;
 pub mod execute;
