@@ -6,6 +6,7 @@ mod examples;
 mod fuzz;
 mod online;
 mod python_client;
+mod rules;
 mod run;
 mod sandbox;
 mod secrets;
