@@ -207,7 +207,11 @@ pub fn violations(descriptor: &Descriptor, inputs: &IndexMap<String, InputWire>)
                             members(&group.members),
                             group.id
                         ),
-                        help: format!("give one of {}, or remove `{}`", members(&group.members), i.id),
+                        help: format!(
+                            "give one of {}, or remove `{}`",
+                            members(&group.members),
+                            i.id
+                        ),
                         warning: false,
                     });
                 }
@@ -231,8 +235,11 @@ pub fn violations(descriptor: &Descriptor, inputs: &IndexMap<String, InputWire>)
                 });
             }
         }
-        let mut disabled: Vec<(&str, Option<&str>)> =
-            i.disables_inputs.iter().map(|d| (d.as_str(), None)).collect();
+        let mut disabled: Vec<(&str, Option<&str>)> = i
+            .disables_inputs
+            .iter()
+            .map(|d| (d.as_str(), None))
+            .collect();
         for group in descriptor
             .groups
             .iter()
@@ -249,7 +256,9 @@ pub fn violations(descriptor: &Descriptor, inputs: &IndexMap<String, InputWire>)
                 continue;
             }
             // A pair of mutually exclusive inputs is reported once, at the later one.
-            if group.is_some() && descriptor_position(descriptor, d) < descriptor_position(descriptor, &i.id) {
+            if group.is_some()
+                && descriptor_position(descriptor, d) < descriptor_position(descriptor, &i.id)
+            {
                 continue;
             }
             let (rule, message) = match group {
@@ -264,11 +273,20 @@ pub fn violations(descriptor: &Descriptor, inputs: &IndexMap<String, InputWire>)
                 ),
                 None => (
                     "disables-inputs",
-                    format!("`{}`{} disables `{d}`{}: they cannot be given together", i.id, how(&i.id), how(d)),
+                    format!(
+                        "`{}`{} disables `{d}`{}: they cannot be given together",
+                        i.id,
+                        how(&i.id),
+                        how(d)
+                    ),
                 ),
             };
             out.push(Violation {
-                input: if given.get(d).is_some_and(|x| !x.defaulted) { d.to_owned() } else { i.id.clone() },
+                input: if given.get(d).is_some_and(|x| !x.defaulted) {
+                    d.to_owned()
+                } else {
+                    i.id.clone()
+                },
                 rule,
                 message,
                 help: format!("remove `{d}` or `{}`", i.id),
@@ -330,7 +348,10 @@ pub fn violations(descriptor: &Descriptor, inputs: &IndexMap<String, InputWire>)
 }
 
 fn descriptor_position(d: &Descriptor, id: &str) -> usize {
-    d.inputs.iter().position(|i| i.id == id).unwrap_or(usize::MAX)
+    d.inputs
+        .iter()
+        .position(|i| i.id == id)
+        .unwrap_or(usize::MAX)
 }
 
 fn members(ids: &[String]) -> String {
@@ -345,7 +366,10 @@ fn values(i: &DescriptorInput, texts: &[&str], out: &mut Vec<Violation>) {
     let id = &i.id;
     if i.list {
         let n = texts.len() as u64;
-        let (low, high) = (i.min_list_entries.filter(|m| *m > 0), i.max_list_entries.filter(|m| *m > 0));
+        let (low, high) = (
+            i.min_list_entries.filter(|m| *m > 0),
+            i.max_list_entries.filter(|m| *m > 0),
+        );
         let bad = low.is_some_and(|m| n < m) || high.is_some_and(|m| n > m);
         if bad {
             let wanted = match (low, high) {
@@ -384,13 +408,21 @@ fn values(i: &DescriptorInput, texts: &[&str], out: &mut Vec<Violation>) {
         let Ok(x) = text.trim().parse::<f64>() else {
             continue;
         };
-        let below = i.minimum.is_some_and(|m| if i.exclusive_minimum { x <= m } else { x < m });
-        let above = i.maximum.is_some_and(|m| if i.exclusive_maximum { x >= m } else { x > m });
+        let below = i
+            .minimum
+            .is_some_and(|m| if i.exclusive_minimum { x <= m } else { x < m });
+        let above = i
+            .maximum
+            .is_some_and(|m| if i.exclusive_maximum { x >= m } else { x > m });
         if below || above {
             out.push(Violation {
                 input: id.clone(),
                 rule: if below {
-                    if i.exclusive_minimum { "exclusive-minimum" } else { "minimum" }
+                    if i.exclusive_minimum {
+                        "exclusive-minimum"
+                    } else {
+                        "minimum"
+                    }
                 } else if i.exclusive_maximum {
                     "exclusive-maximum"
                 } else {
@@ -470,11 +502,20 @@ mod tests {
     fn flags_requires_disables_and_groups() {
         let d = descriptor(BET);
         assert_eq!(rules(&d, &[("mask", &["m"])]), ["requires-inputs"]);
-        assert_eq!(rules(&d, &[("mask", &["m"]), ("robust", &["false"])]), ["requires-inputs"]);
+        assert_eq!(
+            rules(&d, &[("mask", &["m"]), ("robust", &["false"])]),
+            ["requires-inputs"]
+        );
         assert!(rules(&d, &[("mask", &["m"]), ("robust", &["true"])]).is_empty());
-        assert_eq!(rules(&d, &[("robust", &["true"]), ("eyes", &["true"])]), ["mutually-exclusive"]);
+        assert_eq!(
+            rules(&d, &[("robust", &["true"]), ("eyes", &["true"])]),
+            ["mutually-exclusive"]
+        );
         assert!(rules(&d, &[("robust", &["true"]), ("eyes", &["false"])]).is_empty());
-        assert_eq!(rules(&d, &[("surf", &["s"]), ("mode", &["fast"])]), ["disables-inputs"]);
+        assert_eq!(
+            rules(&d, &[("surf", &["s"]), ("mode", &["fast"])]),
+            ["disables-inputs"]
+        );
     }
 
     #[test]
@@ -488,7 +529,10 @@ mod tests {
                       {"id":"h","members":["b","c"],"all-or-none":true}]}"#,
         );
         assert!(rules(&d, &[]).is_empty());
-        assert_eq!(rules(&d, &[("b", &["y"])]), ["disables-inputs", "all-or-none"]);
+        assert_eq!(
+            rules(&d, &[("b", &["y"])]),
+            ["disables-inputs", "all-or-none"]
+        );
         let d2 = descriptor(&d_without_default());
         assert_eq!(rules(&d2, &[]), ["one-is-required"]);
     }

@@ -16,6 +16,7 @@
 pub mod catalog;
 pub mod diagnostics;
 pub mod junit;
+pub mod locked;
 pub mod preview;
 pub mod run;
 pub mod starter;

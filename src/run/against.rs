@@ -41,7 +41,11 @@ impl Report<'_> {
 }
 
 /// Everything wrong with `v`'s inputs for `pipeline` (errors and warnings).
-pub fn check(v: &Validated, pipeline: &Pipeline, descriptor: &Descriptor) -> Vec<ManifestDiagnostic> {
+pub fn check(
+    v: &Validated,
+    pipeline: &Pipeline,
+    descriptor: &Descriptor,
+) -> Vec<ManifestDiagnostic> {
     let mut report = Report {
         v,
         diagnostics: Vec::new(),
@@ -241,7 +245,6 @@ fn type_problem(expected: &str, text: &str, kind: &ValueKind) -> Option<(String,
         _ => None,
     }
 }
-
 
 #[cfg(test)]
 mod tests {

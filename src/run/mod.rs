@@ -19,6 +19,7 @@ pub mod extract;
 pub mod inspect;
 pub mod interrupt;
 pub mod lock;
+pub mod lockfile;
 pub mod paths;
 pub mod plan;
 pub mod preflight;

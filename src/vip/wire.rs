@@ -520,7 +520,11 @@ pub struct DescriptorGroup {
     #[serde(default)]
     pub members: Vec<String>,
     /// At most one member may be given.
-    #[serde(rename = "mutually-exclusive", default, skip_serializing_if = "is_false")]
+    #[serde(
+        rename = "mutually-exclusive",
+        default,
+        skip_serializing_if = "is_false"
+    )]
     pub mutually_exclusive: bool,
     /// At least one member must be given.
     #[serde(rename = "one-is-required", default, skip_serializing_if = "is_false")]
@@ -540,6 +544,7 @@ fn is_false(b: &bool) -> bool {
 
 /// A Boutiques input.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[allow(clippy::struct_excessive_bools)] // Boutiques' own flags, one field each
 pub struct DescriptorInput {
     /// The parameter name used in `inputValues`.
     pub id: String,
@@ -565,7 +570,11 @@ pub struct DescriptorInput {
     #[serde(default)]
     pub description: Option<String>,
     /// The only values allowed.
-    #[serde(rename = "value-choices", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "value-choices",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub value_choices: Vec<Value>,
     /// Smallest number allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -574,22 +583,46 @@ pub struct DescriptorInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maximum: Option<f64>,
     /// `minimum` itself is not allowed.
-    #[serde(rename = "exclusive-minimum", default, skip_serializing_if = "is_false")]
+    #[serde(
+        rename = "exclusive-minimum",
+        default,
+        skip_serializing_if = "is_false"
+    )]
     pub exclusive_minimum: bool,
     /// `maximum` itself is not allowed.
-    #[serde(rename = "exclusive-maximum", default, skip_serializing_if = "is_false")]
+    #[serde(
+        rename = "exclusive-maximum",
+        default,
+        skip_serializing_if = "is_false"
+    )]
     pub exclusive_maximum: bool,
     /// Fewest list elements.
-    #[serde(rename = "min-list-entries", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "min-list-entries",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_list_entries: Option<u64>,
     /// Most list elements.
-    #[serde(rename = "max-list-entries", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "max-list-entries",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_list_entries: Option<u64>,
     /// Inputs (or a group's id) that must be given with this one.
-    #[serde(rename = "requires-inputs", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "requires-inputs",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub requires_inputs: Vec<String>,
     /// Inputs that may not be given with this one.
-    #[serde(rename = "disables-inputs", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "disables-inputs",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub disables_inputs: Vec<String>,
     /// Every other field (`value-key`, `command-line-flag`…), kept as served.
     #[serde(flatten)]

@@ -4,6 +4,7 @@ mod broken;
 mod client;
 mod examples;
 mod fuzz;
+mod lockfile;
 mod online;
 mod python_client;
 mod rules;

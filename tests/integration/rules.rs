@@ -13,11 +13,15 @@ fn sandbox() -> SandboxHandle {
 }
 
 pub(crate) fn bet(inputs: &str) -> String {
-    format!("version: 1\nname: bet\npipeline_id: BET/1.0.0\ngroup: Demo\ninputs:\n  in_file: t1.nii\n{inputs}")
+    format!(
+        "version: 1\nname: bet\npipeline_id: BET/1.0.0\ngroup: Demo\ninputs:\n  in_file: t1.nii\n{inputs}"
+    )
 }
 
 pub(crate) fn denoise(inputs: &str) -> String {
-    format!("version: 1\nname: dn\npipeline_id: Denoise/2.1\ngroup: Demo\ninputs:\n  input_file: t1.nii\n{inputs}")
+    format!(
+        "version: 1\nname: dn\npipeline_id: Denoise/2.1\ngroup: Demo\ninputs:\n  input_file: t1.nii\n{inputs}"
+    )
 }
 
 struct Case {
@@ -33,43 +37,180 @@ struct Case {
 fn every_boutiques_rule_is_checked_before_launch_with_its_line() {
     let sb = sandbox();
     let cases = vec![
-        Case { name: "in range", manifest: bet("  frac: 0.3\n"), code: 0, expect: &[] },
-        Case { name: "range bounds are inclusive", manifest: bet("  frac: 1\n"), code: 0, expect: &[] },
-        Case { name: "above maximum", manifest: bet("  frac: 1.5\n"), code: 3,
-            expect: &["study.yaml:7:9", "`frac` is 1.5, outside its range: it must be ≥ 0 and ≤ 1", "BET/1.0.0: `maximum`"] },
-        Case { name: "below minimum", manifest: bet("  frac: -0.1\n"), code: 3,
-            expect: &["study.yaml:7:9", "`minimum`"] },
-        Case { name: "exclusive minimum", manifest: bet("  vertical_gradient: -1\n"), code: 3,
-            expect: &["study.yaml:7:22", "must be > -1 and < 1", "`exclusive-minimum`"] },
-        Case { name: "exclusive maximum", manifest: bet("  vertical_gradient: 1\n"), code: 3,
-            expect: &["`exclusive-maximum`"] },
-        Case { name: "inside an exclusive range", manifest: bet("  vertical_gradient: 0.99\n"), code: 0, expect: &[] },
-        Case { name: "integer list of the right length", manifest: bet("  center: [10, 20, 30]\n"), code: 0, expect: &[] },
-        Case { name: "list too short warns (VIP iterates lists)", manifest: bet("  center: [10, 20]\n"), code: 0,
-            expect: &["warning", "study.yaml:7:11", "`center` has 2 values, but the descriptor wants exactly 3", "`min-list-entries`"] },
-        Case { name: "list too long warns", manifest: bet("  center: [1, 2, 3, 4]\n"), code: 0,
-            expect: &["warning", "`max-list-entries`"] },
-        Case { name: "integer list element", manifest: bet("  center: [1, 2.5, 3]\n"), code: 3,
-            expect: &["`center` expects a whole number, not `2.5`"] },
-        Case { name: "one of a mutually exclusive group", manifest: bet("  robust: true\n  eye_cleanup: false\n"), code: 0, expect: &[] },
-        Case { name: "two of a mutually exclusive group", manifest: bet("  robust: true\n  surfaces: true\n"), code: 3,
-            expect: &["study.yaml:8:13", "`robust` and `surfaces` are mutually exclusive (group `variations`)", "`mutually-exclusive`"] },
-        Case { name: "a value choice", manifest: denoise("  method: median\n  estimate_noise: true\n"), code: 0, expect: &[] },
-        Case { name: "not a value choice", manifest: denoise("  method: bilateral\n  estimate_noise: true\n"), code: 3,
-            expect: &["study.yaml:7:11", "`method` is `bilateral`, which is not one of its choices: `nlmeans`, `gaussian`, `median`", "`value-choices`"] },
-        Case { name: "requires-inputs met", manifest: denoise("  method: nlmeans\n  patch_size: 3\n  estimate_noise: true\n"), code: 0, expect: &[] },
-        Case { name: "requires-inputs missing", manifest: denoise("  patch_size: 3\n  estimate_noise: true\n"), code: 3,
-            expect: &["study.yaml:7:15", "`patch_size` requires `method`", "`requires-inputs`"] },
-        Case { name: "disables-inputs with the flag false", manifest: denoise("  mask: t1.nii\n  auto_mask: false\n  estimate_noise: true\n"), code: 0, expect: &[] },
-        Case { name: "disables-inputs broken", manifest: denoise("  mask: t1.nii\n  auto_mask: true\n  estimate_noise: true\n"), code: 3,
-            expect: &["study.yaml:8:14", "`mask` disables `auto_mask`: they cannot be given together", "`disables-inputs`"] },
-        Case { name: "one-is-required met by a value", manifest: denoise("  noise_level: 0.2\n"), code: 0, expect: &[] },
-        Case { name: "one-is-required with the flag false", manifest: denoise("  estimate_noise: false\n"), code: 3,
-            expect: &["one of `noise_level`, `estimate_noise` is required (group `noise`), and none is given", "`one-is-required`"] },
-        Case { name: "exclusive minimum of 0", manifest: denoise("  noise_level: 0\n"), code: 3,
-            expect: &["study.yaml:7:16", "must be > 0"] },
-        Case { name: "all-or-none half given warns", manifest: denoise("  estimate_noise: true\n  atlas_image: t1.nii\n"), code: 0,
-            expect: &["warning", "group `atlas` takes all of `atlas_image`, `atlas_labels` or none", "`all-or-none`"] },
+        Case {
+            name: "in range",
+            manifest: bet("  frac: 0.3\n"),
+            code: 0,
+            expect: &[],
+        },
+        Case {
+            name: "range bounds are inclusive",
+            manifest: bet("  frac: 1\n"),
+            code: 0,
+            expect: &[],
+        },
+        Case {
+            name: "above maximum",
+            manifest: bet("  frac: 1.5\n"),
+            code: 3,
+            expect: &[
+                "study.yaml:7:9",
+                "`frac` is 1.5, outside its range: it must be ≥ 0 and ≤ 1",
+                "BET/1.0.0: `maximum`",
+            ],
+        },
+        Case {
+            name: "below minimum",
+            manifest: bet("  frac: -0.1\n"),
+            code: 3,
+            expect: &["study.yaml:7:9", "`minimum`"],
+        },
+        Case {
+            name: "exclusive minimum",
+            manifest: bet("  vertical_gradient: -1\n"),
+            code: 3,
+            expect: &[
+                "study.yaml:7:22",
+                "must be > -1 and < 1",
+                "`exclusive-minimum`",
+            ],
+        },
+        Case {
+            name: "exclusive maximum",
+            manifest: bet("  vertical_gradient: 1\n"),
+            code: 3,
+            expect: &["`exclusive-maximum`"],
+        },
+        Case {
+            name: "inside an exclusive range",
+            manifest: bet("  vertical_gradient: 0.99\n"),
+            code: 0,
+            expect: &[],
+        },
+        Case {
+            name: "integer list of the right length",
+            manifest: bet("  center: [10, 20, 30]\n"),
+            code: 0,
+            expect: &[],
+        },
+        Case {
+            name: "list too short warns (VIP iterates lists)",
+            manifest: bet("  center: [10, 20]\n"),
+            code: 0,
+            expect: &[
+                "warning",
+                "study.yaml:7:11",
+                "`center` has 2 values, but the descriptor wants exactly 3",
+                "`min-list-entries`",
+            ],
+        },
+        Case {
+            name: "list too long warns",
+            manifest: bet("  center: [1, 2, 3, 4]\n"),
+            code: 0,
+            expect: &["warning", "`max-list-entries`"],
+        },
+        Case {
+            name: "integer list element",
+            manifest: bet("  center: [1, 2.5, 3]\n"),
+            code: 3,
+            expect: &["`center` expects a whole number, not `2.5`"],
+        },
+        Case {
+            name: "one of a mutually exclusive group",
+            manifest: bet("  robust: true\n  eye_cleanup: false\n"),
+            code: 0,
+            expect: &[],
+        },
+        Case {
+            name: "two of a mutually exclusive group",
+            manifest: bet("  robust: true\n  surfaces: true\n"),
+            code: 3,
+            expect: &[
+                "study.yaml:8:13",
+                "`robust` and `surfaces` are mutually exclusive (group `variations`)",
+                "`mutually-exclusive`",
+            ],
+        },
+        Case {
+            name: "a value choice",
+            manifest: denoise("  method: median\n  estimate_noise: true\n"),
+            code: 0,
+            expect: &[],
+        },
+        Case {
+            name: "not a value choice",
+            manifest: denoise("  method: bilateral\n  estimate_noise: true\n"),
+            code: 3,
+            expect: &[
+                "study.yaml:7:11",
+                "`method` is `bilateral`, which is not one of its choices: `nlmeans`, `gaussian`, `median`",
+                "`value-choices`",
+            ],
+        },
+        Case {
+            name: "requires-inputs met",
+            manifest: denoise("  method: nlmeans\n  patch_size: 3\n  estimate_noise: true\n"),
+            code: 0,
+            expect: &[],
+        },
+        Case {
+            name: "requires-inputs missing",
+            manifest: denoise("  patch_size: 3\n  estimate_noise: true\n"),
+            code: 3,
+            expect: &[
+                "study.yaml:7:15",
+                "`patch_size` requires `method`",
+                "`requires-inputs`",
+            ],
+        },
+        Case {
+            name: "disables-inputs with the flag false",
+            manifest: denoise("  mask: t1.nii\n  auto_mask: false\n  estimate_noise: true\n"),
+            code: 0,
+            expect: &[],
+        },
+        Case {
+            name: "disables-inputs broken",
+            manifest: denoise("  mask: t1.nii\n  auto_mask: true\n  estimate_noise: true\n"),
+            code: 3,
+            expect: &[
+                "study.yaml:8:14",
+                "`mask` disables `auto_mask`: they cannot be given together",
+                "`disables-inputs`",
+            ],
+        },
+        Case {
+            name: "one-is-required met by a value",
+            manifest: denoise("  noise_level: 0.2\n"),
+            code: 0,
+            expect: &[],
+        },
+        Case {
+            name: "one-is-required with the flag false",
+            manifest: denoise("  estimate_noise: false\n"),
+            code: 3,
+            expect: &[
+                "one of `noise_level`, `estimate_noise` is required (group `noise`), and none is given",
+                "`one-is-required`",
+            ],
+        },
+        Case {
+            name: "exclusive minimum of 0",
+            manifest: denoise("  noise_level: 0\n"),
+            code: 3,
+            expect: &["study.yaml:7:16", "must be > 0"],
+        },
+        Case {
+            name: "all-or-none half given warns",
+            manifest: denoise("  estimate_noise: true\n  atlas_image: t1.nii\n"),
+            code: 0,
+            expect: &[
+                "warning",
+                "group `atlas` takes all of `atlas_image`, `atlas_labels` or none",
+                "`all-or-none`",
+            ],
+        },
     ];
     let mut failures = Vec::new();
     for case in cases {
@@ -106,7 +247,9 @@ fn a_rule_broken_by_matrix_items_names_them_and_nothing_is_launched() {
         .stderr_has("study.yaml:11:9")
         .stderr_has("nothing was uploaded or launched");
     assert!(
-        !sb.requests().iter().any(|r| r.method == "POST" || r.method == "PUT"),
+        !sb.requests()
+            .iter()
+            .any(|r| r.method == "POST" || r.method == "PUT"),
         "nothing may be uploaded or launched"
     );
 }

@@ -160,7 +160,10 @@ fn check_descriptor(p: &PipelineDef) -> Result<(), String> {
     for g in &d.groups {
         for m in &g.members {
             if !has(m) {
-                return Err(format!("group `{}` names `{m}`, which is not an input", g.id));
+                return Err(format!(
+                    "group `{}` names `{m}`, which is not an input",
+                    g.id
+                ));
             }
         }
     }
