@@ -24,6 +24,7 @@ pub mod expand;
 pub mod identity;
 pub mod load;
 pub mod model;
+mod number_text;
 pub mod schema;
 pub mod secrets;
 pub mod structure;

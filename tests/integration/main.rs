@@ -2,6 +2,7 @@
 
 mod broken;
 mod client;
+mod exact;
 mod examples;
 mod fuzz;
 mod lockfile;
