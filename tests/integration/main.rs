@@ -1,5 +1,6 @@
 //! The integration tests: one binary, driving the real `vip-run` executable.
 
+mod bosh;
 mod broken;
 mod client;
 mod exact;
