@@ -5,6 +5,7 @@
 //! except for the documented list-length rule, where vip-run warns (VIP iterates over lists).
 //! Skips, saying why, when Python or the package registry is not available.
 
+use std::fmt::Write as _;
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -146,12 +147,10 @@ fn table() -> Vec<(&'static str, Value, bool)> {
 
 fn manifest(pipeline: &str, invocation: &Value) -> String {
     // JSON values are YAML flow values: the manifest says exactly what the invocation says.
-    let inputs: String = invocation
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| format!("  {k}: {v}\n"))
-        .collect();
+    let mut inputs = String::new();
+    for (k, v) in invocation.as_object().unwrap() {
+        let _ = writeln!(inputs, "  {k}: {v}");
+    }
     format!("version: 1\nname: b\npipeline_id: {pipeline}\ngroup: Demo\ninputs:\n{inputs}")
 }
 
