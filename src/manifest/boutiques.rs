@@ -132,6 +132,83 @@ pub fn choices_text(input: &DescriptorInput) -> String {
         .join(", ")
 }
 
+/// The rules on input `id`, as short phrases for `pipeline ID` and `init` (`one of a, b`,
+/// `≥ 0 and ≤ 1`, `exactly 3 values`, `requires x`, `mutually exclusive with y (group g)`…).
+pub fn rules_of(descriptor: &Descriptor, id: &str) -> Vec<String> {
+    let Some(i) = descriptor.input(id) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if !i.value_choices.is_empty() {
+        out.push(format!("one of {}", choices_text(i)));
+    }
+    if let Some(r) = range_text(i) {
+        out.push(r);
+    }
+    let (low, high) = (
+        i.min_list_entries.filter(|m| *m > 0),
+        i.max_list_entries.filter(|m| *m > 0),
+    );
+    match (low, high) {
+        (Some(l), Some(h)) if l == h => out.push(format!("exactly {l} values")),
+        (Some(l), Some(h)) => out.push(format!("{l} to {h} values")),
+        (Some(l), None) => out.push(format!("at least {l} values")),
+        (None, Some(h)) => out.push(format!("at most {h} values")),
+        (None, None) => {}
+    }
+    if !i.requires_inputs.is_empty() {
+        out.push(format!("requires {}", members(&i.requires_inputs)));
+    }
+    if !i.disables_inputs.is_empty() {
+        out.push(format!("disables {}", members(&i.disables_inputs)));
+    }
+    for g in descriptor
+        .groups
+        .iter()
+        .filter(|g| g.members.iter().any(|m| m == id))
+    {
+        let others: Vec<String> = g.members.iter().filter(|m| *m != id).cloned().collect();
+        if g.mutually_exclusive {
+            out.push(format!(
+                "mutually exclusive with {} (group `{}`)",
+                members(&others),
+                g.id
+            ));
+        }
+        if g.one_is_required {
+            out.push(format!(
+                "this or {} is required (group `{}`)",
+                members(&others),
+                g.id
+            ));
+        }
+        if g.all_or_none {
+            out.push(format!(
+                "give all or none of this and {} (group `{}`)",
+                members(&others),
+                g.id
+            ));
+        }
+    }
+    out
+}
+
+/// A number that `input`'s range allows (for a starter manifest): the middle of a closed
+/// range, else next to its one bound; `None` without a range.
+pub fn number_inside(input: &DescriptorInput) -> Option<String> {
+    let n = match (input.minimum, input.maximum) {
+        (Some(lo), Some(hi)) => f64::midpoint(lo, hi),
+        (Some(lo), None) => lo + if input.exclusive_minimum { 1.0 } else { 0.0 },
+        (None, Some(hi)) => hi - if input.exclusive_maximum { 1.0 } else { 0.0 },
+        (None, None) => return None,
+    };
+    Some(if input.integer {
+        number(n.round())
+    } else {
+        n.to_string()
+    })
+}
+
 /// Every rule of `descriptor` that the invocation made of `inputs` (plus the descriptor's
 /// defaults) breaks, in descriptor order.
 pub fn violations(descriptor: &Descriptor, inputs: &IndexMap<String, InputWire>) -> Vec<Violation> {

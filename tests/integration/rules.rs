@@ -253,3 +253,83 @@ fn a_rule_broken_by_matrix_items_names_them_and_nothing_is_launched() {
         "nothing may be uploaded or launched"
     );
 }
+
+#[test]
+fn pipeline_and_init_show_the_rules_and_every_listed_id_is_accepted() {
+    let sb = sandbox();
+    Test::new()
+        .against(&sb, DEMO)
+        .args(&["pipeline", "Denoise/2.1"])
+        .run()
+        .code(0)
+        .stdout_has("rules (checked before launch):")
+        .stdout_has("method          one of `nlmeans`, `gaussian`, `median`")
+        .stdout_has("patch_size      ≥ 1 and ≤ 9; requires `method`")
+        .stdout_has("mask            disables `auto_mask`")
+        .stdout_has("this or `estimate_noise` is required (group `noise`)");
+    let out = Test::new()
+        .against(&sb, DEMO)
+        .args(&["--output", "json", "pipeline", "BET/1.0.0"])
+        .run();
+    out.code(0);
+    let center = out.json_lines()[0]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "center")
+        .cloned()
+        .unwrap();
+    assert_eq!(center["rules"], serde_json::json!(["exactly 3 values"]));
+
+    // `init` writes the rules as comments and placeholders that obey them, and writes one
+    // member of a one-is-required group: only the CHANGE-ME path is left to fix.
+    let t = Test::new()
+        .against(&sb, DEMO)
+        .args(&["init", "Denoise/2.1", "-o", "study.yaml"]);
+    t.run().code(0);
+    let text = std::fs::read_to_string(t.dir().join("study.yaml")).unwrap();
+    assert!(
+        text.contains("  #   rules: ≥ 1 and ≤ 9; requires `method`\n  # patch_size: 5\n"),
+        "{text}"
+    );
+    assert!(text.contains("  # method: \"nlmeans\"\n"), "{text}");
+    assert!(text.contains("\n  noise_level: 1\n"), "{text}");
+    let online = t.run_with(&["--force", "--output", "json"]);
+    online.code(0);
+    let v = Test::new()
+        .file("study.yaml", &text)
+        .against(&sb, DEMO)
+        .args(&["validate", "--online", "study.yaml"])
+        .run();
+    v.code(3)
+        .stderr_has("1 problem")
+        .stderr_has("/vip/Home/CHANGE-ME/input_file");
+
+    // Every id `pipelines` lists is one `pipeline` accepts; a malformed one is refused
+    // before any call, without an invented version.
+    let listed = Test::new()
+        .against(&sb, DEMO)
+        .args(&["--output", "json", "pipelines"])
+        .run();
+    for p in listed.json_lines() {
+        let id = p["identifier"].as_str().unwrap();
+        Test::new()
+            .against(&sb, DEMO)
+            .args(&["pipeline", id])
+            .run()
+            .code(0);
+    }
+    let before = sb.requests().len();
+    let out = Test::new()
+        .against(&sb, DEMO)
+        .args(&["init", "Denoise"])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("`Name/version`"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("/0."),
+        "no invented version: {}",
+        out.stderr
+    );
+    assert_eq!(sb.requests().len(), before, "no call for a malformed id");
+}
