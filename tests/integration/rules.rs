@@ -333,3 +333,21 @@ fn pipeline_and_init_show_the_rules_and_every_listed_id_is_accepted() {
     );
     assert_eq!(sb.requests().len(), before, "no call for a malformed id");
 }
+
+#[test]
+fn a_descriptor_without_recipes_runs_with_its_path_template() {
+    // Denoise/2.1 has no output recipe in the world file (any Boutiques descriptor is
+    // accepted) and a path template with value keys and stripped extensions.
+    let sb = sandbox();
+    let t = Test::new()
+        .manifest(&denoise("  estimate_noise: true\n  method: median\n"))
+        .file("t1.nii", "voxels\n")
+        .against(&sb, DEMO);
+    t.run_with(&["run", "study.yaml"]).code(0);
+    let out = t.dir().join("results/main/t1_denoised.nii.gz");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.starts_with("Denoise/2.1 (output `denoised`, job 1)"),
+        "{text}"
+    );
+}
