@@ -160,12 +160,10 @@ fn mb(bytes: u64) -> f64 {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("VIP_RUN_SCALE")
-        .ok()
-        .map_or_else(
-            || vec![1000, 4000, 10_000],
-            |v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
-        );
+    let sizes: Vec<usize> = std::env::var("VIP_RUN_SCALE").ok().map_or_else(
+        || vec![1000, 4000, 10_000],
+        |v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect(),
+    );
     let parallel: usize = std::env::var("VIP_RUN_SCALE_PARALLEL")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -106,6 +106,8 @@ pub enum Command {
     },
     /// Write a commented starter manifest for a pipeline.
     Init(InitArgs),
+    /// Record each manifest's pipeline descriptor, as VIP serves it, in `vip-run.lock`.
+    Lock(LockArgs),
     /// Serve the VIP simulator on this machine until interrupted.
     Sandbox(crate::sandbox::serve::SandboxArgs),
     /// Print the manifest JSON Schema (draft-07).
@@ -146,8 +148,22 @@ pub struct RunArgs {
     /// `execution.max_outage`; default 1h).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_outage: Option<Duration>,
+    /// Accept the pipeline's new descriptor when it changed on VIP since `vip-run.lock`.
+    #[arg(long, conflicts_with = "locked")]
+    pub update_lock: bool,
+    /// Fail when `vip-run.lock` is missing or stale instead of writing it (for CI and cron).
+    #[arg(long)]
+    pub locked: bool,
     #[command(flatten)]
     pub common: ManifestArgs,
+}
+
+/// `lock`.
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    /// The manifests whose pipelines to lock.
+    #[arg(required = true, value_name = "MANIFEST")]
+    pub manifests: Vec<PathBuf>,
 }
 
 /// `plan`.

@@ -158,8 +158,14 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                 let interrupt = flow::Interrupt::on_ctrl_c();
                 let mut code = exit_code::SUCCESS;
                 for path in &args.manifests {
+                    let lock = match (args.update_lock, args.locked) {
+                        (true, _) => flow::lockfile::LockPolicy::Update,
+                        (_, true) => flow::lockfile::LockPolicy::Locked,
+                        _ => flow::lockfile::LockPolicy::Write,
+                    };
                     let finished =
-                        flow::execute(&s, path, args.detach, args.max_outage, &interrupt).await?;
+                        flow::execute(&s, path, args.detach, args.max_outage, lock, &interrupt)
+                            .await?;
                     report::summary::render(out, &finished, format, cli.quiet)?;
                     code = code.max(finished.exit_code());
                     if finished.summary.interrupted {
@@ -248,6 +254,12 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             let s = resolve::build(cli, None, None);
             let (pipeline, descriptor) = runtime()?.block_on(flow::pipeline(&s, id))?;
             report::catalog::pipeline(out, &pipeline, &descriptor, format)?;
+            Ok(exit_code::SUCCESS)
+        }
+        Command::Lock(args) => {
+            let s = resolve::build(cli, None, None);
+            let done = runtime()?.block_on(flow::lockfile::lock(&s, &args.manifests))?;
+            report::locked::render(out, &done, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Init(args) => {

@@ -44,14 +44,13 @@ pub fn scalar_text(value: &Scalar) -> Option<String> {
     match value {
         Scalar::Str(s) => Some(s.clone()),
         Scalar::Bool(b) => Some(b.to_string()),
-        Scalar::Int(i) => Some(i.to_string()),
-        Scalar::Float(f) if f.is_finite() => Some(f.to_string()),
-        Scalar::Float(_) | Scalar::Null => None,
+        Scalar::Number(text) => Some(text.clone()),
+        Scalar::NotFinite | Scalar::Null => None,
     }
 }
 
 /// Whether two values are the same as far as VIP (and the user) can tell: `30` and `"30"`
-/// are, since both reach VIP as `30`.
+/// are, since both reach VIP as `30`; `8` and `08` are not.
 fn same(a: &Scalar, b: &Scalar) -> bool {
     a == b || scalar_text(a).is_some_and(|t| scalar_text(b).as_deref() == Some(t.as_str()))
 }

@@ -118,22 +118,28 @@ pub fn parse(source: &Source) -> Result<Manifest, Vec<ManifestDiagnostic>> {
         },
         with_snippet: false,
     };
-    serde_saphyr::from_str_with_options::<Manifest>(&source.text, options).map_err(|e| {
-        let about_keys = matches!(
-            original(&e),
-            YamlError::SerdeUnknownField { .. } | YamlError::SerdeMissingField { .. }
-        );
-        let all = if about_keys {
-            structure::key_problems(&source.text, &source.file)
-        } else {
-            Vec::new()
-        };
-        if all.is_empty() {
-            vec![yaml_diagnostic(&e, &source.file)]
-        } else {
-            all
-        }
-    })
+    let parsed = serde_saphyr::from_str_with_options::<Manifest>(&source.text, options);
+    parsed
+        .map(|mut m| {
+            super::number_text::restore(&mut m, &source.text);
+            m
+        })
+        .map_err(|e| {
+            let about_keys = matches!(
+                original(&e),
+                YamlError::SerdeUnknownField { .. } | YamlError::SerdeMissingField { .. }
+            );
+            let all = if about_keys {
+                structure::key_problems(&source.text, &source.file)
+            } else {
+                Vec::new()
+            };
+            if all.is_empty() {
+                vec![yaml_diagnostic(&e, &source.file)]
+            } else {
+                all
+            }
+        })
 }
 
 /// Turns a YAML or serde error into a diagnostic in the user's terms.

@@ -17,6 +17,7 @@
 //! - `validated` holds the result, the types other layers read, and the shared defaults.
 
 pub mod api_key;
+pub mod boutiques;
 mod check;
 pub mod cohort;
 pub mod diagnostic;
@@ -24,6 +25,7 @@ pub mod expand;
 pub mod identity;
 pub mod load;
 pub mod model;
+mod number_text;
 pub mod schema;
 pub mod secrets;
 pub mod structure;

@@ -168,10 +168,12 @@ pub enum Scalar {
     Str(String),
     /// `true` / `false`.
     Bool(bool),
-    /// An integer.
-    Int(i128),
-    /// A floating-point number.
-    Float(f64),
+    /// A number, kept as written (`08`, `010`, `1e3`, `1.50`): VIP receives this text, keys
+    /// and templates use it, and typed checks parse it (`load` puts the source text back;
+    /// until then it is the parsed value's spelling).
+    Number(String),
+    /// `.inf` or `.nan`: never a valid value.
+    NotFinite,
     /// `null`, `~` or nothing: never valid where a value is required.
     Null,
 }
@@ -205,21 +207,23 @@ impl Visitor<'_> for ScalarVisitor {
         Ok(Scalar::Bool(v))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-        Ok(Scalar::Int(i128::from(v)))
+        Ok(Scalar::Number(v.to_string()))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-        Ok(Scalar::Int(i128::from(v)))
+        Ok(Scalar::Number(v.to_string()))
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Scalar, E> {
-        Ok(Scalar::Int(v))
+        Ok(Scalar::Number(v.to_string()))
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Scalar, E> {
-        i128::try_from(v)
-            .map(Scalar::Int)
-            .map_err(|_| E::custom("integer too large"))
+        Ok(Scalar::Number(v.to_string()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-        Ok(Scalar::Float(v))
+        Ok(if v.is_finite() {
+            Scalar::Number(v.to_string())
+        } else {
+            Scalar::NotFinite
+        })
     }
     fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
         Ok(Scalar::Null)

@@ -117,6 +117,8 @@ struct ParameterRecord<'a> {
     required: bool,
     default: Option<&'a serde_json::Value>,
     description: Option<String>,
+    /// The descriptor's rules on it (choices, range, list length, requires/disables, groups).
+    rules: Vec<String>,
 }
 
 /// A parameter's type, with the element type of lists from the descriptor.
@@ -151,6 +153,7 @@ pub fn pipeline(
             required: !p.is_optional && p.default().is_none(),
             default: p.default(),
             description: p.description.as_deref().map(strip_html),
+            rules: crate::manifest::boutiques::rules_of(descriptor, &p.name),
         })
         .collect();
     let outputs: Vec<_> = descriptor
@@ -212,6 +215,12 @@ pub fn pipeline(
                     default,
                     r.description.as_deref().unwrap_or("")
                 );
+            }
+            if records.iter().any(|r| !r.rules.is_empty()) {
+                let _ = writeln!(s, "\nrules (checked before launch):");
+                for r in records.iter().filter(|r| !r.rules.is_empty()) {
+                    let _ = writeln!(s, "  {:w_name$}  {}", r.name, r.rules.join("; "));
+                }
             }
             if !descriptor.output_files.is_empty() {
                 let _ = writeln!(s, "\noutputs:");

@@ -133,10 +133,22 @@ pub fn starter(pipeline: &Pipeline, descriptor: &Descriptor, groups: &[String]) 
     let _ = writeln!(out, "# matrix:");
     let _ = writeln!(out, "#   subject: [sub-01, sub-02]");
     let _ = writeln!(out);
-    let any_required = pipeline
-        .parameters
+    // A `one-is-required` group needs one member written: the first, unless one is required.
+    let is_required = |p: &Parameter| !p.is_optional && p.default().is_none();
+    let chosen: Vec<&str> = descriptor
+        .groups
         .iter()
-        .any(|p| !p.is_optional && p.default().is_none());
+        .filter(|g| g.one_is_required)
+        .filter(|g| {
+            !pipeline
+                .parameters
+                .iter()
+                .any(|p| g.members.contains(&p.name) && is_required(p))
+        })
+        .filter_map(|g| g.members.first().map(String::as_str))
+        .collect();
+    let written = |p: &Parameter| is_required(p) || chosen.contains(&p.name.as_str());
+    let any_required = pipeline.parameters.iter().any(written);
     // With nothing to write under it, `inputs:` alone would be null: write an empty mapping.
     let _ = writeln!(
         out,
@@ -177,8 +189,39 @@ pub fn starter(pipeline: &Pipeline, descriptor: &Descriptor, groups: &[String]) 
             _ => "",
         };
         let _ = writeln!(out, "  # {comment}({kind}, {status}){hint}");
-        let line = format!("{}: {}", p.name, placeholder(p, element));
-        if required {
+        let rules = crate::manifest::boutiques::rules_of(descriptor, &p.name);
+        if !rules.is_empty() {
+            let _ = writeln!(out, "  #   rules: {}", rules.join("; "));
+        }
+        let first_choice = descriptor
+            .input(&p.name)
+            .and_then(|i| i.value_choices.first())
+            .filter(|_| p.default().is_none());
+        let input = descriptor.input(&p.name);
+        let inside = input
+            .filter(|_| p.default().is_none())
+            .and_then(crate::manifest::boutiques::number_inside);
+        let value = match (first_choice, inside, input) {
+            (Some(serde_json::Value::String(c)), _, _) => quoted(c),
+            (Some(c), _, _) => c.to_string(),
+            (None, Some(n), Some(i)) if i.list => {
+                let count = i.min_list_entries.unwrap_or(1).max(1);
+                let count = usize::try_from(count).unwrap_or(1).min(16);
+                format!("[{}]", vec![n; count].join(", "))
+            }
+            (None, Some(n), _) => n,
+            (None, None, Some(i)) if i.list && i.min_list_entries.unwrap_or(0) > 1 => {
+                let count = usize::try_from(i.min_list_entries.unwrap_or(1))
+                    .unwrap_or(1)
+                    .min(16);
+                let one = placeholder(p, element);
+                let one = one.trim_start_matches('[').trim_end_matches(']').to_owned();
+                format!("[{}]", vec![one; count].join(", "))
+            }
+            _ => placeholder(p, element),
+        };
+        let line = format!("{}: {value}", p.name);
+        if written(p) {
             let _ = writeln!(out, "  {line}");
         } else {
             let _ = writeln!(out, "  # {line}");

@@ -48,8 +48,19 @@ pub async fn pipelines(settings: &Settings, query: Option<&str>) -> Result<Vec<P
     Ok(list)
 }
 
+/// Refuses a malformed pipeline id before any call to VIP (the key is not even read).
+fn check_id_shape(id: &str) -> Result<(), Error> {
+    match crate::vip::rules::pipeline_id_problem(id) {
+        Some(problem) => Err(Error::Usage(format!(
+            "`{id}`: {problem}; `vip-run pipelines` lists the ids you can run"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `pipeline ID`: the pipeline and its Boutiques descriptor.
 pub async fn pipeline(settings: &Settings, id: &str) -> Result<(Pipeline, Descriptor), Error> {
+    check_id_shape(id)?;
     with_connection(settings, None, async |conn| fetch(conn, id).await).await
 }
 
@@ -58,6 +69,7 @@ pub async fn starter_inputs(
     settings: &Settings,
     id: &str,
 ) -> Result<(Vec<String>, Pipeline, Descriptor), Error> {
+    check_id_shape(id)?;
     with_connection(settings, None, async |conn| {
         let groups = conn.client.groups().await.map_err(|e| explain(e, conn))?;
         let (pipeline, descriptor) = fetch(conn, id).await?;

@@ -13,6 +13,7 @@ use super::Settings;
 use super::access::explain;
 use super::interrupt::Interrupt;
 use super::lock::RunLock;
+use super::lockfile::{self, LockPolicy};
 use super::paths::Paths;
 use super::plan::Plan;
 use super::provenance;
@@ -29,14 +30,16 @@ fn write_junit(finished: &Finished, settings: &Settings, suite: &str) -> Result<
     Ok(())
 }
 
-/// `run MANIFEST`: check, upload, launch, monitor, download; with `detach`, return once
-/// everything that can be launched now is launched. `max_outage` (`--max-outage`) overrides
-/// the manifest's `execution.max_outage`.
+/// `run MANIFEST`: check (pre-flight, then the live descriptor against `vip-run.lock` by
+/// `lock`), upload, launch, monitor, download; with `detach`, return once everything that
+/// can be launched now is launched. `max_outage` (`--max-outage`) overrides the manifest's
+/// `execution.max_outage`.
 pub async fn execute(
     settings: &Settings,
     path: &Path,
     detach: bool,
     max_outage: Option<std::time::Duration>,
+    lock: LockPolicy,
     interrupt: &Interrupt,
 ) -> Result<Finished, Error> {
     let v = load(settings, path)?;
@@ -44,6 +47,7 @@ pub async fn execute(
         let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
         let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
         let plan = Plan::check(&v, conn, &settings.printer()).await?;
+        lockfile::check_run(&plan, lock, &settings.printer())?;
         let mut reporter = settings.reporter(v.items.len());
         let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
             .with_max_outage(max_outage);

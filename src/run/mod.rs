@@ -12,6 +12,7 @@
 //!   problems (`access`).
 
 pub mod access;
+pub mod against;
 pub mod clean;
 pub mod connect;
 pub mod discover;
@@ -21,6 +22,7 @@ pub mod inspect;
 pub mod interrupt;
 pub mod journal;
 pub mod lock;
+pub mod lockfile;
 pub mod logs;
 pub mod paths;
 pub mod plan;

@@ -7,15 +7,14 @@
 //! Problems are diagnostics pointing into the manifest, like offline ones; the failure says
 //! whether any of them is about access (exit 4) rather than the manifest (exit 3).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 
 use futures_util::{StreamExt, stream};
 use serde_saphyr::Location;
 
 use crate::error::Error;
-use crate::manifest::{InputWire, ManifestDiagnostic, Validated, ValueKind, suggest};
-use crate::report::text::strip_html;
-use crate::vip::wire::{Descriptor, ParameterType, Pipeline, Platform};
+use crate::manifest::{ManifestDiagnostic, Validated, ValueKind, suggest};
+use crate::vip::wire::{Descriptor, Pipeline, Platform};
 use crate::vip::{Meaning, VipError};
 
 use super::Connection;
@@ -191,7 +190,9 @@ pub async fn check(v: &Validated, conn: &Connection) -> Result<Preflight, Prefli
     };
 
     // 5. Inputs against parameters.
-    check_inputs(&mut report, &pipeline, &descriptor);
+    report
+        .diagnostics
+        .extend(super::against::check(v, &pipeline, &descriptor));
     let vip_paths_checked = check_vip_paths(&mut report, conn).await?;
     let (diagnostics, access) = report.finish();
     let (errors, warnings): (Vec<_>, Vec<_>) = diagnostics
@@ -241,180 +242,6 @@ fn not_in_group(v: &Validated, groups: &[String]) -> ManifestDiagnostic {
         .help(format!(
             "join it in the VIP portal (My Account → Groups){suggestion}; {yours}"
         ))
-    }
-}
-
-/// The element type of each list parameter, from the descriptor.
-fn element_types(descriptor: &Descriptor) -> HashMap<&str, ParameterType> {
-    descriptor
-        .inputs
-        .iter()
-        .map(|i| (i.id.as_str(), i.element_type()))
-        .collect()
-}
-
-fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descriptor) {
-    let v = report.v;
-    let params: HashMap<&str, _> = pipeline
-        .parameters
-        .iter()
-        .map(|p| (p.name.as_str(), p))
-        .collect();
-    let elements = element_types(descriptor);
-    let names: Vec<&str> = pipeline
-        .parameters
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect();
-    let first_location = v.pipeline_location;
-
-    for (name, location) in &v.input_locations {
-        if !params.contains_key(name.as_str()) {
-            let help = suggest::did_you_mean(name, names.iter().copied()).map_or_else(
-                || format!("{} takes: {}", v.pipeline_id, names.join(", ")),
-                |s| {
-                    format!(
-                        "did you mean `{s}`? {} takes: {}",
-                        v.pipeline_id,
-                        names.join(", ")
-                    )
-                },
-            );
-            let d = ManifestDiagnostic::error(format!(
-                "`{name}` is not a parameter of {}: VIP would silently ignore it",
-                v.pipeline_id
-            ))
-            .label("unknown parameter")
-            .help(help);
-            let d = report.at(d, *location);
-            report.diagnostics.push(d);
-        }
-    }
-    for p in &pipeline.parameters {
-        if !p.is_optional && p.default().is_none() && !v.input_locations.contains_key(&p.name) {
-            let d = ManifestDiagnostic::error(format!(
-                "{} requires the input `{}`, which the manifest does not give",
-                v.pipeline_id, p.name
-            ))
-            .label("this pipeline")
-            .help(format!(
-                "add `{}: …` under `inputs` ({}{})",
-                p.name,
-                p.kind,
-                p.description
-                    .as_deref()
-                    .map(|d| format!(": {}", strip_html(d)))
-                    .unwrap_or_default()
-            ));
-            let d = report.at(d, first_location);
-            report.diagnostics.push(d);
-        }
-    }
-
-    let dots = descriptor.dot_inputs();
-    for item in &v.items {
-        let mut dot_lengths: BTreeMap<&str, usize> = BTreeMap::new();
-        for (name, wire) in &item.inputs {
-            let Some(param) = params.get(name.as_str()) else {
-                continue;
-            };
-            let location = v
-                .input_locations
-                .get(name)
-                .copied()
-                .unwrap_or(first_location);
-            let in_item = if item.key == "main" {
-                String::new()
-            } else {
-                format!(" in item `{}`", item.key)
-            };
-            let expected = match &param.kind {
-                ParameterType::List => elements
-                    .get(name.as_str())
-                    .map_or("String", ParameterType::as_str),
-                other => other.as_str(),
-            };
-            if let (InputWire::List(values), false) = (wire, param.kind == ParameterType::List) {
-                let d = ManifestDiagnostic::error(format!(
-                    "`{name}` takes one value, but the manifest gives a list of {}{in_item}",
-                    values.len()
-                ))
-                .label("a list")
-                .help("for one execution per value, move the values to `matrix`");
-                let d = report.at(d, location);
-                report.input(name, "list", d);
-                continue;
-            }
-            if dots.iter().any(|d| d == name) {
-                dot_lengths.insert(name, wire.values().len());
-            }
-            for value in wire.values() {
-                if let Some((problem, help)) = type_problem(expected, &value.text, &value.kind) {
-                    let d = ManifestDiagnostic::error(format!("`{name}` {problem}{in_item}"))
-                        .label(format!("expects {expected}"))
-                        .help(help);
-                    let d = report.at(d, location);
-                    report.input(name, "type", d);
-                }
-            }
-        }
-        let lengths: BTreeSet<usize> = dot_lengths.values().copied().collect();
-        if lengths.len() > 1 {
-            let listed: Vec<String> = dot_lengths
-                .iter()
-                .map(|(k, n)| format!("`{k}` has {n}"))
-                .collect();
-            let d = ManifestDiagnostic::error(format!(
-                "{} pairs {} element by element, so they need as many values; {}{}",
-                v.pipeline_id,
-                dot_lengths
-                    .keys()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(" and "),
-                listed.join(", "),
-                if item.key == "main" {
-                    String::new()
-                } else {
-                    format!(" (item `{}`)", item.key)
-                }
-            ))
-            .help("give the paired inputs lists of the same length");
-            let d = report.at(d, first_location);
-            report.input("vip:dot", "dot", d);
-        }
-    }
-}
-
-/// What is wrong with `text` as a value of VIP type `expected`, and what to do.
-fn type_problem(expected: &str, text: &str, kind: &ValueKind) -> Option<(String, String)> {
-    match expected {
-        "File" => match kind {
-            ValueKind::VipPath | ValueKind::External | ValueKind::LocalFile { .. } => None,
-            ValueKind::Text => Some((
-                format!("expects a file, but `{text}` is neither a local file nor a VIP path"),
-                "give a local file (relative to the manifest's folder), a `/vip/…` path or a `platformId:id` reference".to_owned(),
-            )),
-        },
-        "Boolean" => (text != "true" && text != "false").then(|| {
-            (
-                format!("expects true or false, not `{text}`"),
-                "write `true` or `false`".to_owned(),
-            )
-        }),
-        "Int64" => text.parse::<i64>().is_err().then(|| {
-            (
-                format!("expects a whole number, not `{text}`"),
-                "write a whole number such as `100`".to_owned(),
-            )
-        }),
-        "Double" => (!text.parse::<f64>().is_ok_and(f64::is_finite)).then(|| {
-            (
-                format!("expects a number, not `{text}`"),
-                "write a decimal number such as `0.5`".to_owned(),
-            )
-        }),
-        _ => None,
     }
 }
 
@@ -484,22 +311,4 @@ async fn check_vip_paths(
         }
     }
     Ok(paths.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn types_are_checked_as_vip_reads_them() {
-        assert!(type_problem("Boolean", "true", &ValueKind::Text).is_none());
-        assert!(type_problem("Boolean", "yes", &ValueKind::Text).is_some());
-        assert!(type_problem("Int64", "100", &ValueKind::Text).is_none());
-        assert!(type_problem("Int64", "1.5", &ValueKind::Text).is_some());
-        assert!(type_problem("Double", "1.5", &ValueKind::Text).is_none());
-        assert!(type_problem("Double", "x", &ValueKind::Text).is_some());
-        assert!(type_problem("File", "/vip/Home/x", &ValueKind::VipPath).is_none());
-        assert!(type_problem("File", "nothing.txt", &ValueKind::Text).is_some());
-        assert!(type_problem("String", "anything", &ValueKind::Text).is_none());
-    }
 }

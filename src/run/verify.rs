@@ -1,15 +1,19 @@
 //! `validate`: the offline checks, and with `--online` the pre-flight against VIP, for each
 //! manifest in turn; every problem of every manifest is reported before the command fails.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 
 use crate::error::Error;
 use crate::manifest::{self, ManifestDiagnostic, Validated};
 use crate::report::OutputFormat;
+use crate::report::diagnostics::Printer;
 use crate::report::verdict::{self as shown, Online};
 
 use super::Settings;
+use super::against;
+use super::lockfile;
 use super::preflight::{self, PreflightError};
 use super::session::{secrets_of, with_connection};
 
@@ -43,6 +47,7 @@ pub async fn validate(
             }
         };
         printer.print(&v.warnings, &v.secrets);
+        let mut locked = None;
         let learnt = if online {
             match check_online(settings, &v).await? {
                 Ok(summary) => Some(summary),
@@ -67,13 +72,45 @@ pub async fn validate(
                 }
             }
         } else {
-            None
+            match check_locked(&v, printer) {
+                Ok(Some(locked_on)) => {
+                    locked = Some(locked_on);
+                    None
+                }
+                Ok(None) => None,
+                Err(diagnostics) => {
+                    printer.print(&diagnostics, &v.secrets);
+                    if json {
+                        writeln!(
+                            out,
+                            "{}",
+                            shown::json_invalid(&name, &diagnostics, &v.secrets)
+                        )?;
+                    }
+                    let n = diagnostics.iter().filter(|d| d.is_error()).count();
+                    invalid.push(format!(
+                        "{name} is invalid against the descriptor in {}: {n} problem{}",
+                        lockfile::FILE_NAME,
+                        if n == 1 { "" } else { "s" }
+                    ));
+                    continue;
+                }
+            }
         };
-        let text = match settings.output {
+        let mut text = match settings.output {
             OutputFormat::Json => shown::json_valid(&name, &v, learnt.as_ref()) + "\n",
             OutputFormat::Human if settings.quiet => String::new(),
             OutputFormat::Human => shown::human(&name, &v, learnt.as_ref()),
         };
+        if let (Some(day), OutputFormat::Human, false) = (&locked, settings.output, settings.quiet)
+        {
+            let _ = writeln!(
+                text,
+                "  checked against the descriptor of {} locked on {day} ({})",
+                v.pipeline_id,
+                lockfile::FILE_NAME
+            );
+        }
         out.write_all(text.as_bytes())?;
         out.flush()?;
     }
@@ -116,4 +153,40 @@ async fn check_online(
         }
     })
     .await
+}
+
+/// Offline, against `vip-run.lock` when it holds this manifest's pipeline: the day it was
+/// locked when every check passes (warnings are printed), or the problems. `Ok(None)`
+/// without a lock, or when the lock is for another pipeline (then a warning says so).
+fn check_locked(
+    v: &Validated,
+    printer: Printer,
+) -> Result<Option<String>, Vec<ManifestDiagnostic>> {
+    let entry = match lockfile::entry_for(v) {
+        Ok(Some(e)) => e,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(vec![ManifestDiagnostic::error(e.to_string())]),
+    };
+    if entry.pipeline_id != v.pipeline_id {
+        let d = ManifestDiagnostic::warning(format!(
+            "{} locks {} for this manifest, not {}: its descriptor was not used",
+            lockfile::FILE_NAME,
+            entry.pipeline_id,
+            v.pipeline_id
+        ))
+        .at_location(&v.file, v.pipeline_location)
+        .label("not the locked pipeline")
+        .help(format!(
+            "run `vip-run lock {}` to lock the new pipeline",
+            v.file.display
+        ));
+        printer.print(&[d], &v.secrets);
+        return Ok(None);
+    }
+    let diagnostics = against::check(v, &entry.pipeline, &entry.descriptor);
+    if diagnostics.iter().any(ManifestDiagnostic::is_error) {
+        return Err(diagnostics);
+    }
+    printer.print(&diagnostics, &v.secrets);
+    Ok(Some(entry.locked_on))
 }

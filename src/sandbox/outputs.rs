@@ -58,19 +58,28 @@ pub(crate) fn fill(template: &str, values: &JobValues, job: usize) -> String {
 /// The output's file name: the descriptor's path template, value keys replaced by the
 /// job's values (their base names, sanitised to a single segment).
 pub(crate) fn file_name(pipeline: &PipelineDef, output_id: &str, values: &JobValues) -> String {
-    let template = pipeline
+    let output = pipeline
         .descriptor()
         .output_files
         .iter()
-        .find(|o| o.id == output_id)
-        .map_or(output_id, |o| o.path_template.as_str());
+        .find(|o| o.id == output_id);
+    let template = output.map_or(output_id, |o| o.path_template.as_str());
+    // Boutiques' `path-template-stripped-extensions`: removed from the values first.
+    let stripped: Vec<&str> = output
+        .and_then(|o| o.rest.get("path-template-stripped-extensions"))
+        .and_then(serde_json::Value::as_array)
+        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
     let mut name = template.to_owned();
     for (input, value) in values {
         if let Some(key) = pipeline.value_key(input)
             && !key.is_empty()
             && name.contains(key)
         {
-            let base = value.rsplit('/').next().unwrap_or(value);
+            let mut base = value.rsplit('/').next().unwrap_or(value);
+            if let Some(ext) = stripped.iter().find(|e| base.ends_with(**e)) {
+                base = &base[..base.len() - ext.len()];
+            }
             name = name.replace(key, base);
         }
     }

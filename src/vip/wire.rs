@@ -526,10 +526,52 @@ pub struct Descriptor {
     /// VIP extensions (`vip:dot`, `vip:overriddenInputs`…).
     #[serde(default)]
     pub custom: Value,
+    /// Groups of inputs with a rule between their members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<DescriptorGroup>,
+    /// Every other field, kept so that a descriptor written back (the lock file) is the one
+    /// VIP served.
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, Value>,
+}
+
+/// A Boutiques group of inputs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DescriptorGroup {
+    /// Its id (`requires-inputs` may name it).
+    pub id: String,
+    /// Human name.
+    #[serde(default)]
+    pub name: String,
+    /// Input ids.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// At most one member may be given.
+    #[serde(
+        rename = "mutually-exclusive",
+        default,
+        skip_serializing_if = "is_false"
+    )]
+    pub mutually_exclusive: bool,
+    /// At least one member must be given.
+    #[serde(rename = "one-is-required", default, skip_serializing_if = "is_false")]
+    pub one_is_required: bool,
+    /// Every member or none.
+    #[serde(rename = "all-or-none", default, skip_serializing_if = "is_false")]
+    pub all_or_none: bool,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A Boutiques input.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[allow(clippy::struct_excessive_bools)] // Boutiques' own flags, one field each
 pub struct DescriptorInput {
     /// The parameter name used in `inputValues`.
     pub id: String,
@@ -554,6 +596,64 @@ pub struct DescriptorInput {
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
+    /// The only values allowed.
+    #[serde(
+        rename = "value-choices",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub value_choices: Vec<Value>,
+    /// Smallest number allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    /// Largest number allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+    /// `minimum` itself is not allowed.
+    #[serde(
+        rename = "exclusive-minimum",
+        default,
+        skip_serializing_if = "is_false"
+    )]
+    pub exclusive_minimum: bool,
+    /// `maximum` itself is not allowed.
+    #[serde(
+        rename = "exclusive-maximum",
+        default,
+        skip_serializing_if = "is_false"
+    )]
+    pub exclusive_maximum: bool,
+    /// Fewest list elements.
+    #[serde(
+        rename = "min-list-entries",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub min_list_entries: Option<u64>,
+    /// Most list elements.
+    #[serde(
+        rename = "max-list-entries",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_list_entries: Option<u64>,
+    /// Inputs (or a group's id) that must be given with this one.
+    #[serde(
+        rename = "requires-inputs",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub requires_inputs: Vec<String>,
+    /// Inputs that may not be given with this one.
+    #[serde(
+        rename = "disables-inputs",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub disables_inputs: Vec<String>,
+    /// Every other field (`value-key`, `command-line-flag`…), kept as served.
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, Value>,
 }
 
 /// A Boutiques output.
@@ -567,6 +667,9 @@ pub struct DescriptorOutput {
     /// File name pattern.
     #[serde(rename = "path-template", default)]
     pub path_template: String,
+    /// Every other field, kept as served.
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, Value>,
 }
 
 impl DescriptorInput {
@@ -595,6 +698,11 @@ impl DescriptorInput {
 }
 
 impl Descriptor {
+    /// The input `id`.
+    pub fn input(&self, id: &str) -> Option<&DescriptorInput> {
+        self.inputs.iter().find(|i| i.id == id)
+    }
+
     /// The inputs named in `custom."vip:dot"` (paired element-wise).
     pub fn dot_inputs(&self) -> Vec<String> {
         self.custom

@@ -160,7 +160,7 @@ fn cases() -> Vec<Case> {
             "version: 1\nname: study\npipeline_id: CQUEST\ngroup: Demo\n",
             "study.yaml:3:14",
             "`CQUEST` is not a valid pipeline identifier",
-            "`Name/version`, with a `/` before the version, e.g. `CQUEST/0.6`",
+            "`Name/version`, with a `/` before the version, as in `CQUEST/",
         ),
         case(
             "undefined template variable",

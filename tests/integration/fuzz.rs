@@ -104,3 +104,45 @@ proptest! {
         check(text.as_bytes());
     }
 }
+
+/// Numbers as people write them: leading zeros, exponents, trailing zeros, signs.
+fn written_number() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "0[0-9]{1,4}",
+        "[1-9][0-9]{0,3}",
+        "[+-]?[0-9]{1,3}\\.[0-9]{0,3}0",
+        "[1-9](\\.[0-9]{1,2})?[eE][+-]?[0-9]{1,2}",
+        "-0[0-9]{1,2}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
+
+    /// Issue 10 §3: whatever YAML makes of a number, the key, the template and the input
+    /// carry the text as written, and two different spellings stay two items.
+    #[test]
+    fn numbers_are_sent_as_written(a in written_number(), b in written_number()) {
+        prop_assume!(a != b);
+        let text = format!(
+            "version: 1\nname: s\npipeline_id: A/1\ngroup: G\nvars:\n  fixed: {a}\nmatrix:\n  n: [{a}, {b}]\ninputs:\n  plain: {b}\n  list: [{a}, {b}]\n  templ: \"x{{{{ n }}}}y{{{{ fixed }}}}\"\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("study.yaml");
+        std::fs::write(&path, &text).unwrap();
+        let v = manifest::load(&path, &LoadOptions { max_items: 50 })
+            .unwrap_or_else(|e| panic!("{text}\n{e}"));
+        prop_assert_eq!(v.items.len(), 2);
+        for (item, n) in v.items.iter().zip([&a, &b]) {
+            let text_of = |name: &str| -> Vec<String> {
+                item.inputs[name].values().iter().map(|x| x.text.clone()).collect()
+            };
+            prop_assert_eq!(text_of("plain"), vec![b.clone()]);
+            prop_assert_eq!(text_of("list"), vec![a.clone(), b.clone()]);
+            prop_assert_eq!(text_of("templ"), vec![format!("x{n}y{a}")]);
+            if n.bytes().all(|c| c.is_ascii_digit()) {
+                prop_assert_eq!(&item.key, n);
+            }
+        }
+    }
+}

@@ -1,17 +1,21 @@
 //! The integration tests: one binary, driving the real `vip-run` executable.
 
 mod arguments;
+mod bosh;
 mod broken;
 mod clean;
 mod client;
 mod cohorts;
+mod exact;
 mod examples;
 mod faults;
 mod fuzz;
+mod lockfile;
 mod logs;
 mod online;
 mod provenance;
 mod python_client;
+mod rules;
 mod run;
 mod sandbox;
 mod secrets;

@@ -165,12 +165,14 @@ fn init_writes_a_manifest_that_validates() {
     assert!(text.contains("pipeline_id: \"CQUEST/0.6\""), "{text}");
     assert!(text.contains("group: \"CQUEST\""), "{text}");
     assert!(text.contains("# iterations: 100"), "{text}");
-    // It validates offline as written; the placeholders are what online checks catch.
+    // It validates offline as written, warning at each placeholder left in; the online
+    // checks refuse them.
     Test::new()
         .file("study.yaml", &text)
         .args(&["validate", "study.yaml"])
         .run()
-        .code(0);
+        .code(0)
+        .stderr_has("warning: input `zipped_folder` still holds `init`'s `CHANGE-ME` placeholder");
     let online = Test::new()
         .file("study.yaml", &text)
         .against(&sb, DEMO)

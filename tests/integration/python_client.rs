@@ -12,7 +12,7 @@ use vip_run::sandbox::{Config, DEMO_KEY, Sandbox};
 const VIP_CLIENT: &str = "vip-client==0.1.10";
 
 /// A Python 3 interpreter on PATH.
-fn find_python() -> Option<PathBuf> {
+pub(crate) fn find_python() -> Option<PathBuf> {
     ["python3", "python"].into_iter().find_map(|name| {
         let out = Command::new(name).arg("--version").output().ok()?;
         let version = String::from_utf8_lossy(&out.stdout).into_owned()
@@ -21,7 +21,7 @@ fn find_python() -> Option<PathBuf> {
     })
 }
 
-fn venv_python(venv: &Path) -> PathBuf {
+pub(crate) fn venv_python(venv: &Path) -> PathBuf {
     if cfg!(windows) {
         venv.join("Scripts").join("python.exe")
     } else {
@@ -29,7 +29,7 @@ fn venv_python(venv: &Path) -> PathBuf {
     }
 }
 
-fn output_text(out: &std::process::Output) -> String {
+pub(crate) fn output_text(out: &std::process::Output) -> String {
     format!(
         "stdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&out.stdout),

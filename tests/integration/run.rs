@@ -415,6 +415,7 @@ fn a_malicious_server_cannot_write_outside_the_results_folder() {
         files.iter().all(|f| f.contains("/out/here/")
             || f.contains("/.vip-run/")
             || f.ends_with("study.yaml")
+            || f.ends_with("vip-run.lock")
             || f.ends_with("in.txt")),
         "{files:?}"
     );

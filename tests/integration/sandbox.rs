@@ -204,7 +204,10 @@ async fn authentication_follows_the_api_key_filter() {
         .iter()
         .map(|p| p["identifier"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["Hello/1.0", "LargeOutput/1.0"]);
+    assert_eq!(
+        ids,
+        ["Hello/1.0", "LargeOutput/1.0", "BET/1.0.0", "Denoise/2.1"]
+    );
 
     let ok = call(
         &sb,
@@ -262,7 +265,9 @@ async fn pipelines_follow_groups_and_visibility() {
         concat!(
             r#"[{"identifier":"Hello/1.0","name":"Hello","description":null,"version":"1.0","parameters":[],"canExecute":true},"#,
             r#"{"identifier":"CQUEST/0.6","name":"CQUEST","description":null,"version":"0.6","parameters":[],"canExecute":true},"#,
-            r#"{"identifier":"LargeOutput/1.0","name":"LargeOutput","description":null,"version":"1.0","parameters":[],"canExecute":true}]"#
+            r#"{"identifier":"LargeOutput/1.0","name":"LargeOutput","description":null,"version":"1.0","parameters":[],"canExecute":true},"#,
+            r#"{"identifier":"BET/1.0.0","name":"BET","description":null,"version":"1.0.0","parameters":[],"canExecute":true},"#,
+            r#"{"identifier":"Denoise/2.1","name":"Denoise","description":null,"version":"2.1","parameters":[],"canExecute":true}]"#
         )
     );
     assert_eq!(get(&sb, "/pipelines/", DEMO).await.text(), list.text());
@@ -277,7 +282,7 @@ async fn pipelines_follow_groups_and_visibility() {
             .iter()
             .map(|p| p["identifier"].as_str().unwrap())
             .collect::<Vec<_>>(),
-        ["Hello/1.0", "LargeOutput/1.0"]
+        ["Hello/1.0", "LargeOutput/1.0", "BET/1.0.0", "Denoise/2.1"]
     );
 
     let detail = get(&sb, "/pipelines/CQUEST/0.6", DEMO).await.json();

@@ -93,9 +93,10 @@ fn matrix_include_and_exclude_follow_github_actions() {
     assert_eq!(keys, ["a-30", "a-35", "b-30", "c-40"]);
     assert_eq!(
         items[0]["variables"],
-        json!({"subject": "a", "te": 30, "note": "first"})
+        json!({"subject": "a", "te": "30", "note": "first"}),
+        "numbers as written, the text VIP receives"
     );
-    assert_eq!(items[2]["variables"], json!({"subject": "b", "te": 30}));
+    assert_eq!(items[2]["variables"], json!({"subject": "b", "te": "30"}));
     assert_eq!(items[3]["inputs"]["message"], "c-40");
     let indexes: Vec<u64> = items.iter().map(|i| i["index"].as_u64().unwrap()).collect();
     assert_eq!(indexes, [0, 1, 2, 3]);

@@ -57,8 +57,9 @@ impl Checker<'_> {
             let help = if id.contains('/') {
                 problem.to_owned()
             } else {
+                // No version is guessed: `vip-run pipelines` knows the real ones.
                 format!(
-                    "{problem}, e.g. `{}/0.6`; `vip-run pipelines {}` lists the versions you can run",
+                    "{problem}, as in `{}/<version>`; `vip-run pipelines {}` lists the ids you can run",
                     id.trim(),
                     id.trim()
                 )

@@ -1,19 +1,21 @@
 //! Every offline check, from the raw model to a [`Validated`] manifest with its items.
 //!
 //! Checks collect diagnostics instead of stopping at the first, so a user fixes a manifest in
-//! one round. Values are converted to VIP's spellings here (booleans `true`/`false`, decimal
-//! numbers) and checked against VIP's character rules, so what `validate` accepts is what
+//! one round. Values are converted to VIP's spellings here (booleans `true`/`false`, numbers
+//! as written) and checked against VIP's character rules, so what `validate` accepts is what
 //! VIP would accept, as far as can be known without asking it.
 //!
 //! This file holds the [`Checker`] and the order of the checks; each submodule checks one part
 //! of the manifest: `header` (version, name, pipeline, group), `connection` (api key, server),
 //! `execution` (execution and results settings), `variables` (vars, matrix, foreach), `templates`
-//! (compiling values), `items` (rendering each item) and `values` (one rendered value).
+//! (compiling values), `items` (rendering each item), `values` (one rendered value) and
+//! `placeholders` (`init`'s `CHANGE-ME` left in).
 
 mod connection;
 mod execution;
 mod header;
 mod items;
+mod placeholders;
 mod templates;
 mod values;
 mod variables;
@@ -126,6 +128,7 @@ impl Checker<'_> {
 
     fn check(&mut self, m: &Manifest, options: &LoadOptions) -> Option<Validated> {
         self.check_header(m);
+        self.check_placeholders(m);
         let execution = self.check_execution(m);
         let api_key = self.check_api_key(m);
         let server = self.check_server(m);

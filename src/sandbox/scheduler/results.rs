@@ -33,8 +33,14 @@ pub(super) fn write_outputs(
             continue;
         }
         for output in &pipeline.descriptor().output_files {
-            let Some(recipe) = pipeline.outputs.get(&output.id) else {
-                continue;
+            let fallback;
+            let recipe = if let Some(r) = pipeline.outputs.get(&output.id) {
+                r
+            } else {
+                fallback = OutputRecipe::Text {
+                    template: format!("{} (output `{}`, job {{job}})\n", pipeline.id, output.id),
+                };
+                &fallback
             };
             let measured = match recipe {
                 OutputRecipe::Greeting { measure, .. } => job

@@ -23,6 +23,8 @@
 //! | `CQUEST/0.5` | **no** | CQUEST | as 0.6 | as 0.6 |
 //! | `LargeOutput/1.0` | yes | Demo | `input_file` File | `volume`: `volume.nii` (16,000,000 bytes, above the download cap); `summary`: `summary.txt` |
 //! | `FreeSurfer (recon-all)/7.3.1` | yes | `FreeSurfer` | `t1_file` File; `subject_id` String; `directive` String = "-all" | `subject_dir`: `subject.tgz` |
+//! | `BET/1.0.0` | yes | Demo | `in_file` File; `output_name` String = "brain"; `frac` Double in [0, 1] = 0.5; `vertical_gradient` Double in (-1, 1); `center` Int64 list of exactly 3; `robust`, `eye_cleanup`, `surfaces` Boolean, mutually exclusive | `brain`: `[OUT].nii.gz` |
+//! | `Denoise/2.1` | yes | Demo | `input_file` File; `method` one of nlmeans, gaussian, median; `patch_size` Int64 in [1, 9], requires `method`; `mask` File, disables `auto_mask` Boolean; one of `noise_level` Double > 0 or `estimate_noise` Boolean is required; `atlas_image`, `atlas_labels` File, all or none | `denoised`: `[IN]_denoised.nii.gz` (a text file) |
 //!
 //! Every pipeline's resource group is EGI-biomed.
 //!
@@ -55,7 +57,9 @@ mod tests {
                 "CQUEST/0.6",
                 "CQUEST/0.5",
                 "LargeOutput/1.0",
-                "FreeSurfer (recon-all)/7.3.1"
+                "FreeSurfer (recon-all)/7.3.1",
+                "BET/1.0.0",
+                "Denoise/2.1"
             ]
         );
         let cquest05 = w.pipeline("CQUEST/0.5").unwrap();

@@ -1,6 +1,6 @@
 //! The checks a world must pass before it is served: names unique and well formed, every
 //! group and input referred to declared, every descriptor a Boutiques descriptor whose
-//! outputs all have a recipe. Each message names the user, group, pipeline or input at
+//! groups and rules name its own inputs. Each message names the user, group, pipeline or input at
 //! fault, because a world file is written by hand.
 
 use std::collections::HashSet;
@@ -151,17 +151,30 @@ fn check_descriptor(p: &PipelineDef) -> Result<(), String> {
         if !outputs.insert(o.id.as_str()) {
             return Err(format!("output `{}` is declared twice", o.id));
         }
-        if o.path_template.is_empty() || o.path_template.contains('/') {
-            return Err(format!(
-                "output `{}`: the path-template must be a plain file name",
-                o.id
-            ));
+        // Any Boutiques path template is accepted (value keys, sub-folders): the sandbox
+        // flattens it into one file name; an output without a recipe gets a text file.
+        if o.path_template.is_empty() {
+            return Err(format!("output `{}`: the path-template is empty", o.id));
         }
-        if !p.outputs.contains_key(&o.id) {
-            return Err(format!(
-                "output `{}` has no recipe under `outputs` (kind: text, tarball, sized or greeting)",
-                o.id
-            ));
+    }
+    for g in &d.groups {
+        for m in &g.members {
+            if !has(m) {
+                return Err(format!(
+                    "group `{}` names `{m}`, which is not an input",
+                    g.id
+                ));
+            }
+        }
+    }
+    for input in &d.inputs {
+        for other in input.requires_inputs.iter().chain(&input.disables_inputs) {
+            if !has(other) && !d.groups.iter().any(|g| &g.id == other) {
+                return Err(format!(
+                    "input `{}` requires or disables `{other}`, which is neither an input nor a group",
+                    input.id
+                ));
+            }
         }
     }
     for (id, recipe) in &p.outputs {
@@ -211,7 +224,7 @@ mod tests {
         assert!(err.contains("group `Nope` is not declared"), "{err}");
         let bad = base.replace("greeting: { kind: greeting", "greetings: { kind: greeting");
         let err = World::from_yaml(&bad).unwrap_err();
-        assert!(err.contains("output `greeting` has no recipe"), "{err}");
+        assert!(err.contains("recipe for `greetings`"), "{err}");
         let err = World::from_yaml("users: []\ngroups: []\npipelines: []\nextra: 1\n").unwrap_err();
         assert!(err.contains("extra"), "{err}");
         let err = World::from_yaml("users: []\ngroups: []\npipelines:\n  - id: NoVersion\n    groups: []\n    descriptor: {}\n    outputs: {}\n").unwrap_err();

@@ -25,7 +25,7 @@
 //!     extra_returned: [/vip/Home/x]   # optional test hook: paths added to returnedFiles
 //!                            # (tarball members may be `../x`, `/abs` or `name -> target`)
 //!     logs: { stdout: "… {input_id} …", stderr: "…" }   # per job; {id} is the job's value
-//!     outputs:               # one recipe per output-files id of the descriptor
+//!     outputs:               # optional: a recipe per output-files id (default: a text file)
 //!       out1: { kind: text, template: "… {input_id} …" }
 //!       out2: { kind: tarball, members: [a.csv, dir/b.txt] }
 //!       out3: { kind: sized, size: 16000000 }
@@ -207,7 +207,8 @@ pub struct PipelineDef {
     pub resource_groups: Vec<String>,
     /// The Boutiques descriptor, served as is by `?format=boutiques`.
     pub descriptor: Value,
-    /// Output id → how to make the file.
+    /// Output id → how to make the file; an output without one gets a short text file.
+    #[serde(default)]
     pub outputs: IndexMap<String, OutputRecipe>,
     /// Per-job logs.
     #[serde(default)]

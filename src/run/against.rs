@@ -1,0 +1,265 @@
+//! A validated manifest against one pipeline: the CARMIN parameters (names, with a
+//! did-you-mean; required inputs; VIP's types; `vip:dot` lengths) and every rule of the
+//! Boutiques descriptor ([`crate::manifest::boutiques`]). A pure function of (manifest, pipeline,
+//! descriptor): pre-flight calls it with what VIP serves now, offline `validate` with what the
+//! lock file holds, so both say the same thing about the same descriptor.
+//!
+//! A problem repeated across items is reported once per input and rule, at the input's line,
+//! naming the first item and counting the others.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::manifest::boutiques;
+use crate::manifest::diagnostic::Repeats;
+use crate::manifest::{InputWire, ManifestDiagnostic, Validated, ValueKind, suggest};
+use crate::report::text::strip_html;
+use crate::vip::wire::{Descriptor, ParameterType, Pipeline};
+
+struct Report<'a> {
+    v: &'a Validated,
+    diagnostics: Vec<ManifestDiagnostic>,
+    repeats: Repeats<(String, &'static str)>,
+}
+
+impl Report<'_> {
+    fn at(&self, d: ManifestDiagnostic, input: &str) -> ManifestDiagnostic {
+        let location = self
+            .v
+            .input_locations
+            .get(input)
+            .copied()
+            .unwrap_or(self.v.pipeline_location);
+        d.at_location(&self.v.file, location)
+    }
+
+    /// Records a per-item problem once per input and kind, counting the other items.
+    fn input(&mut self, input: &str, kind: &'static str, d: ManifestDiagnostic) {
+        let d = self.at(d, input);
+        self.repeats
+            .push(&mut self.diagnostics, (input.to_owned(), kind), d);
+    }
+}
+
+/// Everything wrong with `v`'s inputs for `pipeline` (errors and warnings).
+pub fn check(
+    v: &Validated,
+    pipeline: &Pipeline,
+    descriptor: &Descriptor,
+) -> Vec<ManifestDiagnostic> {
+    let mut report = Report {
+        v,
+        diagnostics: Vec::new(),
+        repeats: Repeats::default(),
+    };
+    check_inputs(&mut report, pipeline, descriptor);
+    check_rules(&mut report, descriptor);
+    report.repeats.finish(&mut report.diagnostics);
+    report.diagnostics
+}
+
+fn in_item(key: &str) -> String {
+    if key == "main" {
+        String::new()
+    } else {
+        format!(" in item `{key}`")
+    }
+}
+
+fn check_rules(report: &mut Report<'_>, descriptor: &Descriptor) {
+    let v = report.v;
+    let tool = &v.pipeline_id;
+    for item in &v.items {
+        for violation in boutiques::violations(descriptor, &item.inputs) {
+            let message = format!("{}{}", violation.message, in_item(&item.key));
+            let d = if violation.warning {
+                ManifestDiagnostic::warning(message)
+            } else {
+                ManifestDiagnostic::error(message)
+            };
+            let d = d
+                .label(format!("{tool}: `{}`", violation.rule))
+                .help(violation.help);
+            report.input(&violation.input, violation.rule, d);
+        }
+    }
+}
+
+/// The element type of each list parameter, from the descriptor.
+fn element_types(descriptor: &Descriptor) -> HashMap<&str, ParameterType> {
+    descriptor
+        .inputs
+        .iter()
+        .map(|i| (i.id.as_str(), i.element_type()))
+        .collect()
+}
+
+fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descriptor) {
+    let v = report.v;
+    let params: HashMap<&str, _> = pipeline
+        .parameters
+        .iter()
+        .map(|p| (p.name.as_str(), p))
+        .collect();
+    let elements = element_types(descriptor);
+    let names: Vec<&str> = pipeline
+        .parameters
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    let first_location = v.pipeline_location;
+
+    for (name, location) in &v.input_locations {
+        if !params.contains_key(name.as_str()) {
+            let help = suggest::did_you_mean(name, names.iter().copied()).map_or_else(
+                || format!("{} takes: {}", v.pipeline_id, names.join(", ")),
+                |s| {
+                    format!(
+                        "did you mean `{s}`? {} takes: {}",
+                        v.pipeline_id,
+                        names.join(", ")
+                    )
+                },
+            );
+            let d = ManifestDiagnostic::error(format!(
+                "`{name}` is not a parameter of {}: VIP would silently ignore it",
+                v.pipeline_id
+            ))
+            .label("unknown parameter")
+            .help(help);
+            let d = d.at_location(&v.file, *location);
+            report.diagnostics.push(d);
+        }
+    }
+    for p in &pipeline.parameters {
+        if !p.is_optional && p.default().is_none() && !v.input_locations.contains_key(&p.name) {
+            let d = ManifestDiagnostic::error(format!(
+                "{} requires the input `{}`, which the manifest does not give",
+                v.pipeline_id, p.name
+            ))
+            .label("this pipeline")
+            .help(format!(
+                "add `{}: …` under `inputs` ({}{})",
+                p.name,
+                p.kind,
+                p.description
+                    .as_deref()
+                    .map(|d| format!(": {}", strip_html(d)))
+                    .unwrap_or_default()
+            ));
+            let d = d.at_location(&v.file, first_location);
+            report.diagnostics.push(d);
+        }
+    }
+
+    let dots = descriptor.dot_inputs();
+    for item in &v.items {
+        let mut dot_lengths: BTreeMap<&str, usize> = BTreeMap::new();
+        for (name, wire) in &item.inputs {
+            let Some(param) = params.get(name.as_str()) else {
+                continue;
+            };
+            let in_item = in_item(&item.key);
+            let expected = match &param.kind {
+                ParameterType::List => elements
+                    .get(name.as_str())
+                    .map_or("String", ParameterType::as_str),
+                other => other.as_str(),
+            };
+            if let (InputWire::List(values), false) = (wire, param.kind == ParameterType::List) {
+                let d = ManifestDiagnostic::error(format!(
+                    "`{name}` takes one value, but the manifest gives a list of {}{in_item}",
+                    values.len()
+                ))
+                .label("a list")
+                .help("for one execution per value, move the values to `matrix`");
+                report.input(name, "list", d);
+                continue;
+            }
+            if dots.iter().any(|d| d == name) {
+                dot_lengths.insert(name, wire.values().len());
+            }
+            for value in wire.values() {
+                if let Some((problem, help)) = type_problem(expected, &value.text, &value.kind) {
+                    let d = ManifestDiagnostic::error(format!("`{name}` {problem}{in_item}"))
+                        .label(format!("expects {expected}"))
+                        .help(help);
+                    report.input(name, "type", d);
+                }
+            }
+        }
+        let lengths: BTreeSet<usize> = dot_lengths.values().copied().collect();
+        if lengths.len() > 1 {
+            let listed: Vec<String> = dot_lengths
+                .iter()
+                .map(|(k, n)| format!("`{k}` has {n}"))
+                .collect();
+            let d = ManifestDiagnostic::error(format!(
+                "{} pairs {} element by element, so they need as many values; {}{}",
+                v.pipeline_id,
+                dot_lengths
+                    .keys()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                listed.join(", "),
+                if item.key == "main" {
+                    String::new()
+                } else {
+                    format!(" (item `{}`)", item.key)
+                }
+            ))
+            .help("give the paired inputs lists of the same length");
+            report.input("vip:dot", "dot", d);
+        }
+    }
+}
+
+/// What is wrong with `text` as a value of VIP type `expected`, and what to do.
+fn type_problem(expected: &str, text: &str, kind: &ValueKind) -> Option<(String, String)> {
+    match expected {
+        "File" => match kind {
+            ValueKind::VipPath | ValueKind::External | ValueKind::LocalFile { .. } => None,
+            ValueKind::Text => Some((
+                format!("expects a file, but `{text}` is neither a local file nor a VIP path"),
+                "give a local file (relative to the manifest's folder), a `/vip/…` path or a `platformId:id` reference".to_owned(),
+            )),
+        },
+        "Boolean" => (text != "true" && text != "false").then(|| {
+            (
+                format!("expects true or false, not `{text}`"),
+                "write `true` or `false`".to_owned(),
+            )
+        }),
+        "Int64" => text.parse::<i64>().is_err().then(|| {
+            (
+                format!("expects a whole number, not `{text}`"),
+                "write a whole number such as `100`".to_owned(),
+            )
+        }),
+        "Double" => (!text.parse::<f64>().is_ok_and(f64::is_finite)).then(|| {
+            (
+                format!("expects a number, not `{text}`"),
+                "write a decimal number such as `0.5`".to_owned(),
+            )
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_checked_as_vip_reads_them() {
+        assert!(type_problem("Boolean", "true", &ValueKind::Text).is_none());
+        assert!(type_problem("Boolean", "yes", &ValueKind::Text).is_some());
+        assert!(type_problem("Int64", "100", &ValueKind::Text).is_none());
+        assert!(type_problem("Int64", "1.5", &ValueKind::Text).is_some());
+        assert!(type_problem("Double", "1.5", &ValueKind::Text).is_none());
+        assert!(type_problem("Double", "x", &ValueKind::Text).is_some());
+        assert!(type_problem("File", "/vip/Home/x", &ValueKind::VipPath).is_none());
+        assert!(type_problem("File", "nothing.txt", &ValueKind::Text).is_some());
+        assert!(type_problem("String", "anything", &ValueKind::Text).is_none());
+    }
+}
