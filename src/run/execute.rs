@@ -6,10 +6,10 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::files::write_atomically;
+use crate::manifest::Validated;
 use crate::report::junit::junit;
-use crate::report::summary::{Finished, Outcome};
+use crate::report::summary::{Finished, Outcome, Summary};
 
-use super::Settings;
 use super::access::explain;
 use super::interrupt::Interrupt;
 use super::lock::RunLock;
@@ -20,14 +20,30 @@ use super::provenance;
 use super::runner::Runner;
 use super::session::{load, with_connection};
 use super::state::State;
+use super::{Connection, Settings};
 use crate::report::run::Event;
 
-/// Writes the `JUnit` report when `--junit` asks for one.
-fn write_junit(finished: &Finished, settings: &Settings, suite: &str) -> Result<(), Error> {
+/// What `command` came to, with the `JUnit` report written when `--junit` asks for one.
+fn finish(
+    command: &'static str,
+    settings: &Settings,
+    v: &Validated,
+    paths: &Paths,
+    conn: &Connection,
+    summary: Summary,
+) -> Result<Finished, Error> {
+    let finished = Finished {
+        command,
+        manifest: v.file.display.clone(),
+        state: paths.state.clone(),
+        record: paths.record.clone(),
+        sandbox: conn.sandbox.is_some(),
+        summary,
+    };
     if let Some(file) = &settings.junit {
-        write_atomically(file, junit(suite, &finished.summary.junit).as_bytes())?;
+        write_atomically(file, junit(&v.name, &finished.summary.junit).as_bytes())?;
     }
-    Ok(())
+    Ok(finished)
 }
 
 /// `run MANIFEST`: check (pre-flight, then the live descriptor against `vip-run.lock` by
@@ -75,16 +91,7 @@ pub async fn execute(
             }),
         }
         reporter.finish();
-        let finished = Finished {
-            command: "run",
-            manifest: v.file.display.clone(),
-            state: paths.state.clone(),
-            record: paths.record.clone(),
-            sandbox: conn.sandbox.is_some(),
-            summary,
-        };
-        write_junit(&finished, settings, &v.name)?;
-        Ok(finished)
+        finish("run", settings, &v, &paths, conn, summary)
     })
     .await
 }
@@ -108,16 +115,7 @@ pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Erro
         )?;
         let summary = runner.run(false).await?;
         reporter.finish();
-        let finished = Finished {
-            command: "download",
-            manifest: v.file.display.clone(),
-            state: paths.state.clone(),
-            record: paths.record.clone(),
-            sandbox: conn.sandbox.is_some(),
-            summary,
-        };
-        write_junit(&finished, settings, &v.name)?;
-        Ok(finished)
+        finish("download", settings, &v, &paths, conn, summary)
     })
     .await
 }

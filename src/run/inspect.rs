@@ -6,7 +6,6 @@ use std::path::Path;
 use crate::error::Error;
 use std::collections::HashMap;
 
-use crate::manifest::suggest;
 use crate::report::status::{Cancelled, Row, Status};
 
 use super::Settings;
@@ -55,19 +54,7 @@ pub async fn cancel(
     item: Option<&str>,
 ) -> Result<Cancelled, Error> {
     let v = load(settings, path)?;
-    if let Some(key) = item
-        && !v.items.iter().any(|i| i.key == key)
-    {
-        let keys: Vec<&str> = v.items.iter().map(|i| i.key.as_str()).collect();
-        let hint = suggest::did_you_mean(key, keys.iter().copied()).map_or_else(
-            || format!("the items are: {}", keys.join(", ")),
-            |s| format!("did you mean `{s}`?"),
-        );
-        return Err(Error::Usage(format!(
-            "{} has no item `{key}`; {hint}",
-            v.file.display
-        )));
-    }
+    super::session::check_item(&v, item)?;
     let killed = with_connection(settings, Some(&v), async |conn| {
         let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
         let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;

@@ -44,6 +44,20 @@ struct Line {
     at: String,
 }
 
+impl Line {
+    fn new(generation: u64, at: &str) -> Self {
+        Self {
+            generation,
+            item: None,
+            state: None,
+            removed: false,
+            upload: None,
+            uploaded: None,
+            at: at.to_owned(),
+        }
+    }
+}
+
 /// The journal beside the snapshot at `path`.
 pub fn journal_path(path: &Path) -> PathBuf {
     path.with_extension("journal")
@@ -135,18 +149,16 @@ pub fn save(state: &mut State, path: &Path) -> Result<(), StateError> {
     let mut text = String::new();
     let at = state.updated_at.clone();
     let store = std::mem::take(&mut state.store);
+    let generation = state.generation;
+    let line = || Line::new(generation, &at);
     for key in &store.items {
         if let Some(s) = state.items().get(key) {
             push(
                 &mut text,
                 &Line {
-                    generation: state.generation,
                     item: Some(key.clone()),
                     state: Some(s.clone()),
-                    removed: false,
-                    upload: None,
-                    uploaded: None,
-                    at: at.clone(),
+                    ..line()
                 },
             );
         }
@@ -155,13 +167,9 @@ pub fn save(state: &mut State, path: &Path) -> Result<(), StateError> {
         push(
             &mut text,
             &Line {
-                generation: state.generation,
                 item: Some(key.clone()),
-                state: None,
                 removed: true,
-                upload: None,
-                uploaded: None,
-                at: at.clone(),
+                ..line()
             },
         );
     }
@@ -170,13 +178,9 @@ pub fn save(state: &mut State, path: &Path) -> Result<(), StateError> {
             push(
                 &mut text,
                 &Line {
-                    generation: state.generation,
-                    item: None,
-                    state: None,
-                    removed: false,
                     upload: Some(remote.clone()),
                     uploaded: Some(u.clone()),
-                    at: at.clone(),
+                    ..line()
                 },
             );
         }
@@ -185,13 +189,9 @@ pub fn save(state: &mut State, path: &Path) -> Result<(), StateError> {
         push(
             &mut text,
             &Line {
-                generation: state.generation,
-                item: None,
-                state: None,
-                removed: true,
                 upload: Some(remote.clone()),
-                uploaded: None,
-                at: at.clone(),
+                removed: true,
+                ..line()
             },
         );
     }

@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::manifest::suggest;
 use crate::report::log_text::{LogSection, Logs};
 use crate::vip::wire::Execution;
 use crate::vip::{Client, LogStream, VipError};
@@ -79,19 +78,7 @@ pub async fn logs(
     stderr: bool,
 ) -> Result<Logs, Error> {
     let v = load(settings, path)?;
-    if let Some(key) = item
-        && !v.items.iter().any(|i| i.key == key)
-    {
-        let keys: Vec<&str> = v.items.iter().map(|i| i.key.as_str()).collect();
-        let hint = suggest::did_you_mean(key, keys.iter().copied()).map_or_else(
-            || format!("the items are: {}", keys.join(", ")),
-            |s| format!("did you mean `{s}`?"),
-        );
-        return Err(Error::Usage(format!(
-            "{} has no item `{key}`; {hint}",
-            v.file.display
-        )));
-    }
+    super::session::check_item(&v, item)?;
     let stream = if stderr {
         LogStream::Stderr
     } else {

@@ -24,6 +24,25 @@ pub fn load(settings: &Settings, path: &Path) -> Result<Validated, Error> {
     }
 }
 
+/// Refuses `key` unless it names one of `v`'s items, with a did-you-mean.
+pub fn check_item(v: &Validated, key: Option<&str>) -> Result<(), Error> {
+    let Some(key) = key else {
+        return Ok(());
+    };
+    if v.items.iter().any(|i| i.key == key) {
+        return Ok(());
+    }
+    let keys: Vec<&str> = v.items.iter().map(|i| i.key.as_str()).collect();
+    let hint = manifest::suggest::did_you_mean(key, keys.iter().copied()).map_or_else(
+        || format!("the items are: {}", keys.join(", ")),
+        |s| format!("did you mean `{s}`?"),
+    );
+    Err(Error::Usage(format!(
+        "{} has no item `{key}`; {hint}",
+        v.file.display
+    )))
+}
+
 /// Secrets to scrub from an invalid manifest's diagnostics (its text is read again: the load
 /// failed, and may have failed before the secrets were known).
 pub fn secrets_of(path: &Path) -> Vec<String> {
