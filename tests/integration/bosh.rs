@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::python_client::{find_python, output_text, venv_python};
+use crate::python_client::{output_text, python_with};
 use crate::support::{SandboxHandle, Test};
 
 const BOUTIQUES: &str = "boutiques==0.5.33";
@@ -156,40 +156,14 @@ fn manifest(pipeline: &str, invocation: &Value) -> String {
 
 #[test]
 fn verdicts_agree_with_bosh_invocation() {
-    let Some(python) = find_python() else {
-        eprintln!("skipped: no python3 on PATH, so bosh cannot be compared with");
-        return;
-    };
     let tmp = tempfile::tempdir().unwrap();
-    let venv = tmp.path().join("venv");
-    let made = Command::new(&python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .unwrap();
-    if !made.status.success() {
-        eprintln!("skipped: `python3 -m venv` failed\n{}", output_text(&made));
-        return;
-    }
-    let python = venv_python(&venv);
-    let installed = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            BOUTIQUES,
-        ])
-        .output()
-        .unwrap();
-    if !installed.status.success() {
-        eprintln!(
-            "skipped: cannot install {BOUTIQUES} from the package registry (offline?)\n{}",
-            output_text(&installed)
-        );
-        return;
-    }
+    let python = match python_with(BOUTIQUES, tmp.path()) {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipped: bosh cannot be compared with: {why}");
+            return;
+        }
+    };
 
     // One folder per pipeline, each with its manifest locked against the sandbox.
     let world = vip_run::sandbox::default_world();

@@ -3,12 +3,13 @@
 //! opens, listing every execution with its inputs and results, whose checksums match the
 //! files. Skipped, saying why, when Python or the package registry is not available.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::python_client::{output_text, python_with};
 use crate::support::{SandboxHandle, Test};
 
 const ROCRATE: &str = "rocrate==0.16.0";
@@ -89,64 +90,10 @@ fn the_crate_follows_the_process_run_crate_shape() {
     assert!(!text.contains("\"../"), "{text}");
 }
 
-fn find_python() -> Option<PathBuf> {
-    ["python3", "python"].into_iter().find_map(|name| {
-        let out = Command::new(name).arg("--version").output().ok()?;
-        let version = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.success() && version.starts_with("Python 3")).then(|| PathBuf::from(name))
-    })
-}
-
-fn output_text(out: &std::process::Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// A virtual environment with ro-crate-py, or why there is none.
-fn rocrate_python(tmp: &Path) -> Result<PathBuf, String> {
-    let python = find_python().ok_or("no python3 on PATH")?;
-    let venv = tmp.join("venv");
-    let made = Command::new(&python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .unwrap();
-    if !made.status.success() {
-        return Err(format!("`python3 -m venv` failed\n{}", output_text(&made)));
-    }
-    let python = venv.join(if cfg!(windows) {
-        "Scripts/python.exe"
-    } else {
-        "bin/python"
-    });
-    let installed = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            ROCRATE,
-        ])
-        .output()
-        .unwrap();
-    if !installed.status.success() {
-        return Err(format!(
-            "cannot install {ROCRATE} from the package registry (offline?)\n{}",
-            output_text(&installed)
-        ));
-    }
-    Ok(python)
-}
-
 #[test]
 fn ro_crate_py_reads_every_execution_with_matching_checksums() {
     let tmp = tempfile::tempdir().unwrap();
-    let python = match rocrate_python(tmp.path()) {
+    let python = match python_with(ROCRATE, tmp.path()) {
         Ok(p) => p,
         Err(why) => {
             eprintln!("skipped: {why}");

@@ -29,6 +29,44 @@ pub(crate) fn venv_python(venv: &Path) -> PathBuf {
     }
 }
 
+/// A throwaway virtual environment in `tmp` with `package` installed from the registry: its
+/// Python, or why there is none (the test then says "skipped" with the reason).
+pub(crate) fn python_with(package: &str, tmp: &Path) -> Result<PathBuf, String> {
+    let python = find_python().ok_or("no python3 on PATH")?;
+    let venv = tmp.join("venv");
+    let made = Command::new(&python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    if !made.status.success() {
+        return Err(format!(
+            "`{} -m venv` failed (is the venv module installed?)\n{}",
+            python.display(),
+            output_text(&made)
+        ));
+    }
+    let python = venv_python(&venv);
+    let installed = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+            package,
+        ])
+        .output()
+        .unwrap();
+    if !installed.status.success() {
+        return Err(format!(
+            "cannot install {package} from the package registry (offline?)\n{}",
+            output_text(&installed)
+        ));
+    }
+    Ok(python)
+}
+
 pub(crate) fn output_text(out: &std::process::Output) -> String {
     format!(
         "stdout:\n{}\nstderr:\n{}",
@@ -39,44 +77,14 @@ pub(crate) fn output_text(out: &std::process::Output) -> String {
 
 #[test]
 fn vip_client_runs_a_whole_session_against_the_sandbox() {
-    let Some(python) = find_python() else {
-        eprintln!("skipped: no python3 on PATH, so vip-client cannot be tried against the sandbox");
-        return;
-    };
     let tmp = tempfile::tempdir().unwrap();
-    let venv = tmp.path().join("venv");
-    let made = Command::new(&python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .unwrap();
-    if !made.status.success() {
-        eprintln!(
-            "skipped: `{} -m venv` failed (is the venv module installed?)\n{}",
-            python.display(),
-            output_text(&made)
-        );
-        return;
-    }
-    let python = venv_python(&venv);
-    let installed = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            VIP_CLIENT,
-        ])
-        .output()
-        .unwrap();
-    if !installed.status.success() {
-        eprintln!(
-            "skipped: cannot install {VIP_CLIENT} from the package registry (offline?)\n{}",
-            output_text(&installed)
-        );
-        return;
-    }
+    let python = match python_with(VIP_CLIENT, tmp.path()) {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("skipped: vip-client cannot be tried against the sandbox: {why}");
+            return;
+        }
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
