@@ -149,51 +149,35 @@ pub fn save(state: &mut State, path: &Path) -> Result<(), StateError> {
     let mut text = String::new();
     let at = state.updated_at.clone();
     let store = std::mem::take(&mut state.store);
-    let generation = state.generation;
-    let line = || Line::new(generation, &at);
-    for key in &store.items {
-        if let Some(s) = state.items().get(key) {
-            push(
-                &mut text,
-                &Line {
-                    item: Some(key.clone()),
-                    state: Some(s.clone()),
-                    ..line()
-                },
-            );
-        }
-    }
-    for key in &store.removed {
-        push(
-            &mut text,
-            &Line {
-                item: Some(key.clone()),
-                removed: true,
-                ..line()
-            },
-        );
-    }
-    for remote in &store.uploads {
-        if let Some(u) = state.uploads().get(remote) {
-            push(
-                &mut text,
-                &Line {
-                    upload: Some(remote.clone()),
-                    uploaded: Some(u.clone()),
-                    ..line()
-                },
-            );
-        }
-    }
-    for remote in &store.removed_uploads {
-        push(
-            &mut text,
-            &Line {
-                upload: Some(remote.clone()),
-                removed: true,
-                ..line()
-            },
-        );
+    let line = || Line::new(state.generation, &at);
+    let items = store.items.iter().filter_map(|key| {
+        let s = state.items().get(key)?;
+        Some(Line {
+            item: Some(key.clone()),
+            state: Some(s.clone()),
+            ..line()
+        })
+    });
+    let removed = store.removed.iter().map(|key| Line {
+        item: Some(key.clone()),
+        removed: true,
+        ..line()
+    });
+    let uploads = store.uploads.iter().filter_map(|remote| {
+        let u = state.uploads().get(remote)?;
+        Some(Line {
+            upload: Some(remote.clone()),
+            uploaded: Some(u.clone()),
+            ..line()
+        })
+    });
+    let forgotten = store.removed_uploads.iter().map(|remote| Line {
+        upload: Some(remote.clone()),
+        removed: true,
+        ..line()
+    });
+    for l in items.chain(removed).chain(uploads).chain(forgotten) {
+        push(&mut text, &l);
     }
     state.store.snapshot_bytes = store.snapshot_bytes;
     state.store.journal_bytes = store.journal_bytes;
