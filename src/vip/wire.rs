@@ -275,7 +275,15 @@ impl Serialize for ExecutionStatus {
 impl<'de> Deserialize<'de> for ExecutionStatus {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Ok(match s.as_str() {
+        Ok(Self::from(s.as_str()))
+    }
+}
+
+/// VIP's spelling of a status, read without a serde round trip (the runner reads stored
+/// statuses many times a cycle). Never fails: an unknown spelling is `Other`.
+impl From<&str> for ExecutionStatus {
+    fn from(s: &str) -> Self {
+        match s {
             "Ready" => Self::Ready,
             "Initializing" => Self::Initializing,
             "Running" => Self::Running,
@@ -284,8 +292,8 @@ impl<'de> Deserialize<'de> for ExecutionStatus {
             "InitializationFailed" => Self::InitializationFailed,
             "Killed" => Self::Killed,
             "Unknown" => Self::Unknown,
-            _ => Self::Other(s),
-        })
+            _ => Self::Other(s.to_owned()),
+        }
     }
 }
 

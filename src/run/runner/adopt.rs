@@ -179,7 +179,10 @@ impl Runner<'_> {
     /// Brings the state up to date with the manifest and with VIP's execution names.
     pub async fn prepare(&mut self) -> Result<(), Error> {
         self.reconcile_fingerprints();
-        self.adopt_by_name().await
+        let adopted = self.adopt_by_name().await;
+        // Items forgotten or adopted: the indexes start again from the state (O(N), once).
+        self.rebuild_index();
+        adopted
     }
 }
 

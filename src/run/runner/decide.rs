@@ -69,7 +69,10 @@ impl Runner<'_> {
 
     /// Whether any item waits for a launch (first, or a retry).
     pub(super) fn launches_pending(&self) -> bool {
-        self.v.items.iter().any(|i| self.needs_launch(i))
+        self.index
+            .queue
+            .iter()
+            .any(|&i| self.needs_launch(&self.v.items[i]))
     }
 
     /// Whether `item` needs a (new) launch: never launched, or failed with retries left.
@@ -105,31 +108,6 @@ impl Runner<'_> {
         !a.timed_out && !Self::status_of(a).is_terminal()
     }
 
-    /// (item key, execution id) of the queued and running executions (of `only`, if given).
-    pub(super) fn active(&self, only: Option<&str>) -> Vec<(String, String)> {
-        self.state
-            .items()
-            .iter()
-            .filter(|(k, _)| only.is_none_or(|o| o == k.as_str()))
-            .filter_map(|(k, s)| {
-                s.attempts
-                    .last()
-                    .filter(|a| Self::is_active(a))
-                    .map(|a| (k.clone(), a.execution_id.clone()))
-            })
-            .collect()
-    }
-
-    /// Executions taking a slot of `max_parallel` (an `Unknown` one given up on does not).
-    pub(super) fn running_count(&self) -> usize {
-        self.state
-            .items()
-            .values()
-            .filter_map(|s| s.attempts.last())
-            .filter(|a| Self::is_active(a) && !self.unknown_expired(&a.execution_id))
-            .count()
-    }
-
     /// Whether every output of `key`'s finished execution is on disk (or cannot be).
     pub(super) fn outputs_complete(&self, key: &str) -> bool {
         self.state.items().get(key).is_some_and(|s| {
@@ -146,55 +124,56 @@ impl Runner<'_> {
         self.state.items().get(key).map_or(0, |s| s.attempts.len())
     }
 
-    /// Each item's outcome now.
+    /// Each item's outcome now (O(N): at the end of a run).
     pub(super) fn outcomes(&self) -> Vec<(String, Outcome)> {
         self.v
             .items
             .iter()
-            .map(|item| {
-                if let Some(e) = self.launch_error.get(&item.key) {
-                    return (item.key.clone(), Outcome::Failed(e.clone()));
-                }
-                if let Some((why, unreachable)) = self.blocked(&item.key, &self.item_uploads(item))
-                {
-                    return (item.key.clone(), Outcome::Blocked { why, unreachable });
-                }
-                let state = self.item_state(&item.key);
-                let outcome = match state.attempts.last() {
-                    None => Outcome::NotLaunched,
-                    Some(a) if a.timed_out => Outcome::TimedOut,
-                    Some(a) => match Self::status_of(a) {
-                        ExecutionStatus::Finished => {
-                            let problems: Vec<&str> = state
-                                .outputs
-                                .iter()
-                                .filter_map(|o| o.problem.as_deref())
-                                .collect();
-                            if problems.is_empty() {
-                                Outcome::Done
-                            } else {
-                                Outcome::DoneWithProblems(problems.join("; "))
-                            }
-                        }
-                        s if s.is_terminal() => Outcome::Failed(format!(
-                            "{s}{}{}",
-                            a.logs
-                                .as_ref()
-                                .map(|l| format!(" (logs in {})", l.display()))
-                                .unwrap_or_default(),
-                            a.stderr_tail
-                                .as_deref()
-                                .map(|t| format!("\n{t}"))
-                                .unwrap_or_default()
-                        )),
-                        s if is_lost(&s) && self.unknown_expired(&a.execution_id) => {
-                            Outcome::Failed(format!("VIP lost track of the execution ({s})"))
-                        }
-                        _ => Outcome::InProgress,
-                    },
-                };
-                (item.key.clone(), outcome)
-            })
+            .map(|item| (item.key.clone(), self.outcome_of(item)))
             .collect()
+    }
+
+    /// `item`'s outcome now.
+    pub(super) fn outcome_of(&self, item: &Item) -> Outcome {
+        if let Some(e) = self.launch_error.get(&item.key) {
+            return Outcome::Failed(e.clone());
+        }
+        if let Some((why, unreachable)) = self.blocked(&item.key, &self.item_uploads(item)) {
+            return Outcome::Blocked { why, unreachable };
+        }
+        let state = self.item_state(&item.key);
+        match state.attempts.last() {
+            None => Outcome::NotLaunched,
+            Some(a) if a.timed_out => Outcome::TimedOut,
+            Some(a) => match Self::status_of(a) {
+                ExecutionStatus::Finished => {
+                    let problems: Vec<&str> = state
+                        .outputs
+                        .iter()
+                        .filter_map(|o| o.problem.as_deref())
+                        .collect();
+                    if problems.is_empty() {
+                        Outcome::Done
+                    } else {
+                        Outcome::DoneWithProblems(problems.join("; "))
+                    }
+                }
+                s if s.is_terminal() => Outcome::Failed(format!(
+                    "{s}{}{}",
+                    a.logs
+                        .as_ref()
+                        .map(|l| format!(" (logs in {})", l.display()))
+                        .unwrap_or_default(),
+                    a.stderr_tail
+                        .as_deref()
+                        .map(|t| format!("\n{t}"))
+                        .unwrap_or_default()
+                )),
+                s if is_lost(&s) && self.unknown_expired(&a.execution_id) => {
+                    Outcome::Failed(format!("VIP lost track of the execution ({s})"))
+                }
+                _ => Outcome::InProgress,
+            },
+        }
     }
 }

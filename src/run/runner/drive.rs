@@ -3,13 +3,11 @@
 //! sorted by `trouble`: an item whose calls fail is parked while the others go on, and a
 //! round in which nothing was heard from VIP is an outage, waited out.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::manifest::Item;
 use crate::report::run::Event;
-use crate::vip::wire::ExecutionStatus;
 
 use super::{FIRST_POLL, Mode, Outcome, Runner, Summary};
 
@@ -40,7 +38,7 @@ impl Runner<'_> {
 
     /// Whether `item` needs a launch and nothing holds it back now (a park, an input not
     /// uploaded yet).
-    fn may_launch_now(&self, item: &Item) -> bool {
+    pub(super) fn may_launch_now(&self, item: &Item) -> bool {
         self.needs_launch(item)
             && !self.item_waits(&item.key)
             && !self.item_uploads(item).iter().any(|r| self.upload_waits(r))
@@ -53,35 +51,40 @@ impl Runner<'_> {
         let download_only = self.mode != Mode::Launch;
         self.take_up().await?;
         let mut delay = FIRST_POLL;
-        let mut downloaded: HashMap<String, bool> = HashMap::new();
         let mut first_round = true;
+        let v = self.v;
         loop {
             if self.interrupt.is_set() {
                 break;
             }
             self.round_start();
+            // An `Unknown` whose grace ran out frees its slot and may be launched again.
+            self.touch_lost();
             if !download_only && first_round {
                 self.upload_inputs().await?;
             } else if !download_only && self.uploads_due() {
                 self.retry_uploads().await?;
             }
             first_round = false;
-            // Launch what may be launched.
+            // Launch what may be launched: the queue in manifest order, each item looked at
+            // at most once a round, and nothing looked at while every slot is taken.
             if !download_only && self.quota_until.is_none_or(|t| Instant::now() >= t) {
                 self.quota_until = None;
-                let items: Vec<&Item> = self
-                    .v
-                    .items
-                    .iter()
-                    .filter(|i| self.may_launch_now(i))
-                    .collect();
-                for item in items {
+                let mut from = 0;
+                loop {
                     if self.interrupt.is_set()
                         || self.running_count() >= self.v.execution.max_parallel as usize
                     {
                         break;
                     }
-                    match self.launch(item).await {
+                    let Some(i) = self.next_launchable(from) else {
+                        break;
+                    };
+                    from = i + 1;
+                    let item = &v.items[i];
+                    let launched = self.launch(item).await;
+                    self.touch(&item.key);
+                    match launched {
                         Ok(true) => self.unpark_item(&item.key),
                         Ok(false) => break,
                         Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
@@ -93,11 +96,10 @@ impl Runner<'_> {
                 }
             }
             let waiting_to_launch = !download_only
-                && self
-                    .v
-                    .items
-                    .iter()
-                    .any(|i| self.needs_launch(i) && !self.is_blocked(i));
+                && self.index.queue.iter().any(|&i| {
+                    let item = &v.items[i];
+                    self.needs_launch(item) && !self.is_blocked(item)
+                });
             if detach
                 && (!waiting_to_launch
                     || self.quota_until.is_some()
@@ -111,59 +113,45 @@ impl Runner<'_> {
                 // A slot freed up: the quota may allow a launch now.
                 self.quota_until = None;
             }
-            // Download what finished.
-            for item in &self.v.items {
+            // Download what finished (the finished items not handled yet, in manifest order).
+            let mut from = 0;
+            while let Some(i) = self.index.finished.range(from..).next().copied() {
+                from = i + 1;
                 if self.interrupt.is_set() {
                     break;
                 }
-                let finished = self
-                    .current(&item.key)
-                    .is_some_and(|a| Self::status_of(a) == ExecutionStatus::Finished);
-                if finished
-                    && !downloaded.get(&item.key).copied().unwrap_or(false)
-                    && !self.item_waits(&item.key)
-                {
-                    if self.needs_download(item) {
-                        match self.download(item).await {
-                            Ok(()) => self.unpark_item(&item.key),
-                            Err(e)
-                                if self.waits_out_trouble() && Self::is_trouble(&e).is_some() =>
-                            {
-                                let why = Self::is_trouble(&e).expect("checked").clone();
-                                self.park_item(&item.key, "downloading its outputs", &why);
-                                continue;
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    downloaded.insert(item.key.clone(), true);
-                    let outcome = self
-                        .outcomes()
-                        .into_iter()
-                        .find(|(k, _)| k == &item.key)
-                        .map(|(_, o)| o);
-                    let result = match outcome {
-                        Some(Outcome::DoneWithProblems(p)) => {
-                            format!("finished; not all outputs downloaded: {p}")
-                        }
-                        _ => "finished".to_owned(),
-                    };
-                    self.emit(&Event::ItemFinished {
-                        item: item.key.clone(),
-                        result,
-                        execution: self.current(&item.key).map(|a| a.execution_id.clone()),
-                    });
+                let item = &v.items[i];
+                if self.item_waits(&item.key) {
+                    continue;
                 }
+                if self.needs_download(item) {
+                    match self.download(item).await {
+                        Ok(()) => self.unpark_item(&item.key),
+                        Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
+                            let why = Self::is_trouble(&e).expect("checked").clone();
+                            self.park_item(&item.key, "downloading its outputs", &why);
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                self.mark_handled(i);
+                let result = match self.outcome_of(item) {
+                    Outcome::DoneWithProblems(p) => {
+                        format!("finished; not all outputs downloaded: {p}")
+                    }
+                    _ => "finished".to_owned(),
+                };
+                self.emit(&Event::ItemFinished {
+                    item: item.key.clone(),
+                    result,
+                    execution: self.current(&item.key).map(|a| a.execution_id.clone()),
+                });
             }
-            let outcomes = self.outcomes();
-            let done = outcomes.iter().all(|(k, o)| {
-                let item = self
-                    .v
-                    .items
-                    .iter()
-                    .find(|i| &i.key == k)
-                    .expect("same items");
-                match o {
+            // Settled for good items are left out: only the others can keep the run going.
+            let done = self.index.unsettled.iter().all(|&i| {
+                let item = &v.items[i];
+                match self.outcome_of(item) {
                     Outcome::InProgress => false,
                     Outcome::NotLaunched => download_only,
                     Outcome::Failed(_) => !self.needs_launch(item),

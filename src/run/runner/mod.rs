@@ -13,15 +13,14 @@
 //!
 //! The files: `adopt` (state ↔ VIP by name), `decide` (what to do next with each item, shared
 //! with `plan`), `launch`, `monitor` (polling, time limits, cancel), `upload`, `fetch`
-//! (downloads), `failure_logs` (a failed item's logs kept locally), `drive` (the loop),
+//! (downloads), `index` (what a cycle looks at instead of every item), `failure_logs` (a
+//! failed item's logs kept locally), `drive` (the loop),
 //! `record` (`run.json` and `JUnit` cases), `trouble` (one item's failures park that item;
 //! outages are waited out up to `execution.max_outage`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-use serde_json::json;
 
 use crate::error::Error;
 use crate::manifest::{Item, Validated};
@@ -35,6 +34,7 @@ mod decide;
 mod drive;
 mod failure_logs;
 mod fetch;
+mod index;
 mod launch;
 mod monitor;
 mod record;
@@ -138,6 +138,10 @@ pub struct Runner<'a> {
     /// Item key → (execution name, when submitted) of a launch whose answer was lost and
     /// whose look-up by name failed too: looked up again before any new launch.
     unresolved: HashMap<String, (String, i64)>,
+    /// What the loop needs to know without walking every item (see `index`).
+    index: index::Index,
+    /// The calls the last poll cost (list calls, single calls), said under `-v` on change.
+    poll_cost: Option<(usize, usize)>,
 }
 
 impl<'a> Runner<'a> {
@@ -213,7 +217,7 @@ impl<'a> Runner<'a> {
             }
             None => State::new(&v.name, &v.pipeline_id, &conn.server),
         };
-        Ok(Self {
+        let runner = Self {
             v,
             conn,
             mode,
@@ -236,7 +240,11 @@ impl<'a> Runner<'a> {
                 Duration::ZERO
             },
             unresolved: HashMap::new(),
-        })
+            index: index::Index::default(),
+            poll_cost: None,
+        };
+        // Built by `prepare`, once the state holds every item of the manifest.
+        Ok(runner)
     }
 
     /// Overrides `execution.max_outage` (`--max-outage`).
@@ -294,8 +302,7 @@ impl<'a> Runner<'a> {
     }
 
     fn status_of(attempt: &Attempt) -> ExecutionStatus {
-        serde_json::from_value(json!(attempt.status))
-            .unwrap_or(ExecutionStatus::Other(attempt.status.clone()))
+        ExecutionStatus::from(attempt.status.as_str())
     }
 
     /// The state as the runner knows it now.

@@ -21,11 +21,10 @@ impl Runner<'_> {
         let interval = self.v.execution.poll_interval.max(FIRST_POLL);
         let now = time::now_ms();
         let oldest = self
-            .state
-            .items()
-            .values()
-            .filter_map(|s| s.attempts.last())
-            .filter(|a| Self::is_active(a))
+            .index
+            .active
+            .keys()
+            .filter_map(|k| self.current(k))
             .map(|a| now - a.launched_at)
             .max()
             .unwrap_or(0);
@@ -39,7 +38,10 @@ impl Runner<'_> {
             return Ok(false);
         }
         let mut fresh: HashMap<String, Execution> = HashMap::new();
+        // What this poll costs: list calls, then calls for one execution each.
+        let (mut lists, mut singles) = (0, 0);
         if active.len() > LIST_THRESHOLD {
+            lists += 1;
             // One call for up to 500 executions (VIP's list is most recent first). A failed
             // list is tried again next round (a `run`), or ends a short command.
             match self
@@ -55,12 +57,20 @@ impl Runner<'_> {
                 }
                 Err(e) if self.waits_out_trouble() && !e.is_access_problem() => {
                     self.failed_call(&e);
+                    self.say_poll_cost(active.len(), lists, singles);
                     return Ok(false);
                 }
                 Err(e) => return Err(e.into()),
             }
         }
+        // Beyond VIP's list (500 executions, no offset), one call per execution is all VIP
+        // allows.
+        singles += active
+            .iter()
+            .filter(|(_, id)| !fresh.contains_key(id))
+            .count();
         let mut changed = false;
+        let polled = active.len();
         for (key, id) in active {
             let summary = match fresh.remove(&id) {
                 Some(e) => e,
@@ -96,6 +106,7 @@ impl Runner<'_> {
                         .current(&key)
                         .is_some_and(|a| a.status != status.as_str()))
             {
+                singles += 1;
                 self.conn.client.execution(&id).await.unwrap_or(summary)
             } else {
                 summary
@@ -171,9 +182,24 @@ impl Runner<'_> {
                     execution: Some(id.clone()),
                 });
             }
+            if is_new || over {
+                self.touch(&key);
+            }
         }
+        self.say_poll_cost(polled, lists, singles);
         self.save_if_dirty()?;
         Ok(changed)
+    }
+
+    /// Says under `-v` what a poll costs in calls, when that changes.
+    fn say_poll_cost(&mut self, active: usize, lists: usize, singles: usize) {
+        if self.poll_cost != Some((lists, singles)) {
+            self.poll_cost = Some((lists, singles));
+            tracing::info!(
+                "polling {active} active executions costs {} calls a cycle: {lists} list, {singles} for one execution each",
+                lists + singles
+            );
+        }
     }
 
     pub(super) fn mark(&mut self, key: &str, status: &str) {
@@ -181,6 +207,7 @@ impl Runner<'_> {
             a.observe(status, time::now_ms());
             self.dirty = true;
         }
+        self.touch(key);
     }
 
     /// The end of the failed jobs' standard error.
