@@ -177,3 +177,24 @@ impl Runner<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_vip_run_does_not_know_is_treated_like_unknown() {
+        for (text, lost) in [
+            ("Unknown", true),
+            ("Paused", true),
+            ("", true),
+            ("Running", false),
+            ("Ready", false),
+            ("Finished", false),
+            ("ExecutionFailed", false),
+        ] {
+            let status = ExecutionStatus::from(text);
+            assert_eq!(is_lost(&status), lost, "{text}");
+        }
+    }
+}
