@@ -5,9 +5,11 @@
 //!
 //! They are derived from the state, never a second source of truth: built in O(N) by `prepare`
 //! (once the state holds every item), and brought up to date for one item with
-//! [`Runner::touch`] wherever that item's state (or its launch error) changes. Everything
-//! that reads them checks the item again with the rule in `decide`, so an entry that is
-//! stale could cost a look, never a wrong decision.
+//! [`Runner::touch`] wherever that item's state (or its launch error) changes. The launch
+//! queue and the finished set are checked again with the rules in `decide` before anything
+//! is done, so an extra entry costs a look, never a wrong action; `unsettled` holds every
+//! item whose outcome can still change (trouble and time are looked at each cycle, for
+//! those items only).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
