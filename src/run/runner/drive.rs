@@ -90,6 +90,13 @@ impl Runner<'_> {
                         Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
                             let why = Self::is_trouble(&e).expect("checked").clone();
                             self.park_item(&item.key, "launching it", &why);
+                            // VIP failing or unreachable after the call's retries is seldom
+                            // this item's alone: stop launching for this round rather than
+                            // spend the retries of every other item on it, so a round of an
+                            // outage stays short and is recognised as one.
+                            if why.is_unreachable() {
+                                break;
+                            }
                         }
                         Err(e) => return Err(e),
                     }
