@@ -143,9 +143,10 @@ fn a_minute_long_outage_mid_run_is_waited_out() {
     });
     let t = hello_test(&sb, &hello_matrix(6, 3));
     // One retry per call, so the outage is met by whole rounds that hear nothing (what this
-    // test is about) rather than swallowed by one call's own retries and look-ups, which
-    // with the default five can outlast a minute (the run then carries on just the same,
-    // but without the outage's two lines).
+    // test is about). With the default five, one call's own retries can outlast a round's
+    // share of the minute, and a round that hears the first answer after the outage never
+    // reports it: the run carries on just the same, but without the outage's two lines
+    // (a known gap: the outage should be told from the calls' failures over time).
     let run = Background::start(
         &t,
         &["--progress", "plain", "--max-retries", "1", "study.yaml"],

@@ -10,7 +10,6 @@
 //! warning, and never watched, downloaded or killed; the item gets its own execution.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use crate::error::Error;
 use crate::manifest::Item;
@@ -155,25 +154,23 @@ impl Runner<'_> {
     ) -> Result<Option<Execution>, Error> {
         // Allow for clock skew between this machine and VIP.
         let skew = 10 * 60 * 1000;
-        for _ in 0..3 {
-            match self.conn.client.executions(50).await {
-                Ok(list) => {
-                    return Ok(list.into_iter().find(|e| {
-                        e.name == name
-                            && e.pipeline_identifier == self.v.pipeline_id
-                            && e.start_date.is_none_or(|d| d >= since - skew)
-                    }));
-                }
-                Err(e) if e.is_unreachable() => tokio::time::sleep(Duration::from_secs(1)).await,
-                Err(e) => return Err(e.into()),
-            }
+        // One call (the client retries it): when VIP stays unreachable the error parks the
+        // item, whose next launch looks the name up again first (`unresolved`), so a long
+        // look-up loop here would only hide an outage from the run's rounds.
+        match self.conn.client.executions(50).await {
+            Ok(list) => Ok(list.into_iter().find(|e| {
+                e.name == name
+                    && e.pipeline_identifier == self.v.pipeline_id
+                    && e.start_date.is_none_or(|d| d >= since - skew)
+            })),
+            Err(e) if e.is_unreachable() => Err(Error::Vip(VipError::Transport {
+                operation: "GET /executions".into(),
+                kind: crate::vip::TransportKind::Broken(format!(
+                    "cannot tell whether the last launch reached VIP: {e}"
+                )),
+            })),
+            Err(e) => Err(e.into()),
         }
-        Err(Error::Vip(VipError::Transport {
-            operation: "GET /executions".into(),
-            kind: crate::vip::TransportKind::Broken(
-                "cannot tell whether the last launch reached VIP".into(),
-            ),
-        }))
     }
 
     /// Brings the state up to date with the manifest and with VIP's execution names.
