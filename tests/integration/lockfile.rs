@@ -185,3 +185,22 @@ fn run_writes_the_lock_then_stops_when_the_pipeline_changed() {
         .code(3)
         .stderr_has("`frac` is 0.95, outside its range: it must be ≥ 0 and ≤ 0.9");
 }
+
+#[test]
+fn a_sandbox_try_out_neither_writes_nor_checks_the_recipes_lock() {
+    let t = Test::new()
+        .manifest("version: 1\nname: study\npipeline_id: Hello/1.0\ngroup: Demo\ninputs:\n  input_file: in.txt\nexecution:\n  poll_interval: 1s\n")
+        .file("in.txt", "hello\n");
+    t.run_with(&["--sandbox", "study.yaml"]).code(0);
+    assert!(
+        !t.dir().join("vip-run.lock").exists(),
+        "the sandbox's descriptor is not the recipe's"
+    );
+    // A lock that the sandbox's pipeline does not match does not stop a try-out either.
+    std::fs::write(t.dir().join("vip-run.lock"), "{}\n").unwrap();
+    t.run_with(&["--sandbox", "study.yaml"]).code(0);
+    assert_eq!(
+        std::fs::read_to_string(t.dir().join("vip-run.lock")).unwrap(),
+        "{}\n"
+    );
+}
