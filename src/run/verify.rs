@@ -33,15 +33,14 @@ pub async fn validate(
         let v = match manifest::load(path, &settings.load) {
             Ok(v) => v,
             Err(errors) => {
-                let secrets = secrets_of(path);
-                printer.print(&errors.diagnostics, &secrets);
-                if json {
-                    writeln!(
-                        out,
-                        "{}",
-                        shown::json_invalid(&name, &errors.diagnostics, &secrets)
-                    )?;
-                }
+                reject(
+                    printer,
+                    out,
+                    json,
+                    &name,
+                    &errors.diagnostics,
+                    &secrets_of(path),
+                )?;
                 invalid.push(errors.to_string());
                 continue;
             }
@@ -52,15 +51,7 @@ pub async fn validate(
             match check_online(settings, &v).await? {
                 Ok(summary) => Some(summary),
                 Err((diagnostics, access)) => {
-                    printer.print(&diagnostics, &v.secrets);
-                    if json {
-                        writeln!(
-                            out,
-                            "{}",
-                            shown::json_invalid(&name, &diagnostics, &v.secrets)
-                        )?;
-                    }
-                    let n = diagnostics.iter().filter(|d| d.is_error()).count();
+                    let n = reject(printer, out, json, &name, &diagnostics, &v.secrets)?;
                     let message = format!(
                         "{name} failed the checks against VIP: {n} problem{}",
                         if n == 1 { "" } else { "s" }
@@ -79,15 +70,7 @@ pub async fn validate(
                 }
                 Ok(None) => None,
                 Err(diagnostics) => {
-                    printer.print(&diagnostics, &v.secrets);
-                    if json {
-                        writeln!(
-                            out,
-                            "{}",
-                            shown::json_invalid(&name, &diagnostics, &v.secrets)
-                        )?;
-                    }
-                    let n = diagnostics.iter().filter(|d| d.is_error()).count();
+                    let n = reject(printer, out, json, &name, &diagnostics, &v.secrets)?;
                     invalid.push(format!(
                         "{name} is invalid against the descriptor in {}: {n} problem{}",
                         lockfile::FILE_NAME,
@@ -125,6 +108,23 @@ pub async fn validate(
             manifests.len()
         ))),
     }
+}
+
+/// Prints why `name` is invalid (and its JSON line with `--output json`); returns how many
+/// of the diagnostics are errors.
+fn reject(
+    printer: Printer,
+    out: &mut dyn Write,
+    json: bool,
+    name: &str,
+    diagnostics: &[ManifestDiagnostic],
+    secrets: &[String],
+) -> std::io::Result<usize> {
+    printer.print(diagnostics, secrets);
+    if json {
+        writeln!(out, "{}", shown::json_invalid(name, diagnostics, secrets))?;
+    }
+    Ok(diagnostics.iter().filter(|d| d.is_error()).count())
 }
 
 /// Pre-flight for `v`: what VIP confirmed, or the problems found (and whether any is about
