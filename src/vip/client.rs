@@ -11,8 +11,9 @@
 //! An answer that is not VIP's API at all (an HTML page from a captive portal or a wrong
 //! `--server`) names the call and says what came back.
 //!
-//! The client counts the answers it hears from the server itself (any status below 500), so
-//! a run can tell an outage (nothing heard) from one item's trouble.
+//! The client counts the answers it hears from the server itself (any status below 500), and
+//! since when every call has failed ([`super::health`]), so a run can tell an outage from
+//! one item's trouble.
 //!
 //! The key travels only in the `apikey` header, marked sensitive; redirects are never
 //! followed (so the key cannot be carried to another origin), and plain `http` is refused
@@ -20,7 +21,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::Method;
@@ -30,8 +30,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::encode;
-use super::retry::Class;
+use super::health::Health;
 pub use super::retry::RetryPolicy;
+use super::retry::{Class, Retrier};
 pub use super::transfer::OnBytes;
 use super::vip_error::{TransportKind, VipError};
 use super::wire::{
@@ -78,9 +79,8 @@ pub struct Client {
     pub(super) transfer: reqwest::Client,
     pub(super) base: String,
     pub(super) key: HeaderValue,
-    pub(super) retry: RetryPolicy,
-    /// Answers heard from the server itself (status below 500), by every clone.
-    heard: Arc<AtomicU64>,
+    /// The retry policy, and what every clone heard from the server (see `health`).
+    pub(super) retry: Retrier,
 }
 
 impl std::fmt::Debug for Client {
@@ -203,21 +203,28 @@ impl Client {
             transfer: build(None)?,
             base: config.base_url.trim_end_matches('/').to_owned(),
             key,
-            retry: config.retry.clone(),
-            heard: Arc::new(AtomicU64::new(0)),
+            retry: Retrier {
+                policy: config.retry.clone(),
+                health: Arc::new(Health::default()),
+            },
         })
     }
 
     /// How many answers the server itself gave so far (any status below 500: a 4xx is VIP
     /// speaking; a 5xx may be a proxy in front of it). Unchanged over a while: an outage.
     pub fn answers_heard(&self) -> u64 {
-        self.heard.load(Ordering::Relaxed)
+        self.retry.health.answers_heard()
+    }
+
+    /// What this client (and every clone) heard from the server over time.
+    pub fn health(&self) -> &Health {
+        &self.retry.health
     }
 
     /// Notes an answer with `status`.
     pub(super) fn hear(&self, status: reqwest::StatusCode) {
         if status.as_u16() < 500 {
-            self.heard.fetch_add(1, Ordering::Relaxed);
+            self.retry.health.heard();
         }
     }
 

@@ -7,10 +7,12 @@
 //! - `vip_error`: [`VipError`], what a failed call means to a user;
 //! - `client`: the [`Client`], its [`ClientConfig`], one typed method per call;
 //! - `retry`: the [`RetryPolicy`], which calls are tried again and how;
+//! - `health`: what the client heard over time (answers, and since when calls fail);
 //! - `transfer`: streamed uploads and downloads, with progress.
 
 pub mod client;
 pub mod encode;
+pub mod health;
 pub mod retry;
 pub mod rules;
 pub mod transfer;

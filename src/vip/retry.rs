@@ -23,13 +23,16 @@
 //! from the standard library's per-process random hasher keys.
 //!
 //! These are the bounded retries of one call; `run` also waits out whole outages above them
-//! (`execution.max_outage`, see `run::runner::outage`).
+//! (`execution.max_outage`, see `run::runner::trouble`): once every call has been failing for
+//! a while, a run's calls stop retrying and leave the outage to it (see [`super::health`]).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 
+use super::health::Health;
 use super::vip_error::VipError;
 
 /// How calls are retried.
@@ -66,21 +69,44 @@ impl RetryPolicy {
             .with_jitter()
             .with_jitter_seed(random_seed())
     }
+}
 
-    /// Runs `attempt` until it succeeds, fails in a way `class` does not retry, or the
-    /// policy runs out; a launch runs exactly once.
+/// A client's retries: its policy, and what the client heard lately (a call stops retrying
+/// once its caller waits out outages itself and every call has been failing long enough).
+#[derive(Debug, Clone)]
+pub(super) struct Retrier {
+    pub(super) policy: RetryPolicy,
+    pub(super) health: Arc<Health>,
+}
+
+impl Retrier {
+    /// Runs `attempt` as [`RetryPolicy::run`] does, noting each failure that looks like an
+    /// outage, and handing a long one over to the caller instead of retrying it.
     pub(super) async fn run<T, F, Fut>(&self, class: Class, attempt: F) -> Result<T, VipError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, VipError>>,
     {
         let mut attempt = attempt;
+        let health = &self.health;
+        let mut noted = || {
+            let call = attempt();
+            async move {
+                let result = call.await;
+                if let Err(e) = &result
+                    && e.is_unreachable()
+                {
+                    health.failed();
+                }
+                result
+            }
+        };
         if class == Class::Launch {
-            return attempt().await;
+            return noted().await;
         }
-        attempt
-            .retry(self.backoff())
-            .when(|e| class.retries(e))
+        noted
+            .retry(self.policy.backoff())
+            .when(|e| class.retries(e) && !health.hands_over())
             .notify(retrying)
             .await
     }

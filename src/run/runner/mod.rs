@@ -243,6 +243,15 @@ impl<'a> Runner<'a> {
             index: index::Index::default(),
             poll_cost: None,
         };
+        if mode == Mode::Launch {
+            // A run waits out outages itself: calls stop retrying once VIP has been failing
+            // for a while, so the outage is told and waited out here (see `trouble`).
+            runner
+                .conn
+                .client
+                .health()
+                .wait_out_after(trouble::HAND_OVER);
+        }
         // Built by `prepare`, once the state holds every item of the manifest.
         Ok(runner)
     }

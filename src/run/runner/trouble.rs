@@ -7,7 +7,10 @@
 //!
 //! An outage is told from an item's trouble by the client's count of answers heard: a round
 //! of the run's loop in which calls failed and nothing at all was heard is an outage, and the
-//! parks of that round are not held against the items (VIP was down, not their calls).
+//! parks of that round are not held against the items (VIP was down, not their calls). So
+//! that one call's retries cannot swallow an outage (and its two lines), calls stop retrying
+//! once every call has been failing for [`HAND_OVER`] (`vip::health`), and the outage is
+//! dated from the first of those failures.
 //!
 //! An item parked [`MAX_ITEM_TRIES`] times is given up on for this run: it is reported as
 //! blocked, with the reason, once nothing else can progress.
@@ -31,6 +34,11 @@ const ITEM_MAX_WAIT: Duration = Duration::from_secs(60);
 const OUTAGE_FIRST_WAIT: Duration = Duration::from_secs(2);
 /// The longest wait between two tries during an outage ("at most a few minutes").
 const OUTAGE_MAX_WAIT: Duration = Duration::from_secs(120);
+
+/// How long every call may fail before a call stops retrying and the outage is the run's
+/// to wait out: past the blips a call's retries are for (the default policy retries for
+/// about 15 s), short of the minute-long outages a run must tell and wait out.
+pub(super) const HAND_OVER: Duration = Duration::from_secs(10);
 
 /// One item (or one input file) waiting after a failure.
 #[derive(Debug, Clone)]
@@ -260,6 +268,12 @@ impl Runner<'_> {
         failure: &VipError,
     ) -> Result<(), Error> {
         let first = self.trouble.outage.is_none();
+        // The outage began with the first of the failures (perhaps in a call's retries,
+        // before this round), not with the round that heard nothing.
+        let (started, started_ms) = match self.conn.client.health().failing_since() {
+            Some(f) if f.since < started => (f.since, f.since_ms),
+            _ => (started, started_ms),
+        };
         let outage = self.trouble.outage.get_or_insert(Outage {
             since: started,
             since_ms: started_ms,
