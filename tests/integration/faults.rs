@@ -430,3 +430,47 @@ fn the_sandbox_stops_on_sigterm_and_removes_its_storage() {
     let left: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
     assert!(left.is_empty(), "storage left behind: {left:?}");
 }
+
+#[test]
+fn an_unknown_status_of_our_execution_is_waited_on_like_unknown() {
+    let sb = SandboxHandle::start(Config {
+        exec_duration: Duration::from_secs(4),
+        quota: Some(2),
+        ..Config::default()
+    });
+    let t = hello_test(&sb, &hello_matrix(2, 2));
+    let run = Background::start(&t, &["--progress", "plain", "study.yaml"]);
+    let client = vip_run::vip::Client::new(
+        &vip_run::vip::ClientConfig::new(sb.url()),
+        &secrecy::SecretString::from(DEMO),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        let listed = sb.block_on(client.executions(500)).unwrap();
+        if let Some(e) = listed.iter().find(|e| e.name.contains("sub-01")) {
+            break e.identifier.clone();
+        }
+        assert!(Instant::now() < deadline, "sub-01 was never launched");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // A status no VIP version sends today: the run must neither fail the item nor launch it
+    // again, but keep watching it (as it does `Unknown`, within its grace period).
+    sb.sandbox().set_status(
+        &first,
+        vip_run::vip::wire::ExecutionStatus::Other("Teleported".into()),
+    );
+    run.wait_for("Teleported", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !run.stderr().contains("failed"),
+        "an unknown status is not a failure:\n{}",
+        run.stderr()
+    );
+    sb.sandbox()
+        .set_status(&first, vip_run::vip::wire::ExecutionStatus::Finished);
+    let (code, stderr) = run.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert_one_execution_per_item(&sb, 2);
+    assert_outputs_complete(&t, 2);
+}
