@@ -6,8 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -15,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use vip_run::sandbox::Config;
 
 use crate::run::{DEMO, assert_one_execution_per_item, executions, hello_matrix, hello_test};
-use crate::support::{SandboxHandle, Test, walk};
+use crate::support::{Background, SandboxHandle, Test, walk};
 
 /// Every output is home, complete, and nothing half-written is left.
 fn assert_outputs_complete(t: &Test, items: usize) {
@@ -37,58 +36,6 @@ fn assert_outputs_complete(t: &Test, items: usize) {
 }
 
 /// A run started in the background, its stderr collected line by line.
-struct Background {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Background {
-    fn start(t: &Test, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vip-run"))
-            .current_dir(t.dir())
-            .args(t.extra_args())
-            .args(args)
-            .env("VIP_API_KEY", DEMO)
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Self { child, lines }
-    }
-
-    fn wait_for(&self, marker: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        while !self.stderr().contains(marker) {
-            assert!(
-                Instant::now() < deadline,
-                "never saw {marker:?}:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stderr(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    fn finish(mut self) -> (i32, String) {
-        let status = self.child.wait().unwrap();
-        // Let the reader catch the last lines.
-        std::thread::sleep(Duration::from_millis(100));
-        (status.code().unwrap_or(-1), self.stderr())
-    }
-}
-
 #[test]
 fn a_batch_under_random_faults_finishes_in_one_run_for_every_seed() {
     // Ten seeds derived from one base, the same every run, none picked for passing.

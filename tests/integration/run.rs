@@ -1,13 +1,12 @@
 //! The run, end to end: the real binary against the sandbox over loopback, as a user (or
 //! cron) would drive it: re-runs, crashes, lost state, Ctrl-C, quotas, faults, failures.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use vip_run::sandbox::Config;
 
-use crate::support::{SandboxHandle, Test};
+use crate::support::{Background, SandboxHandle, Test};
 
 pub(crate) const DEMO: &str = "sandbox-demo-key";
 
@@ -201,31 +200,9 @@ fn spawn_until(t: &Test, args: &[&str], marker: &str) -> Child {
 
 /// Like [`spawn_until`], waiting for `times` lines containing `marker`.
 fn spawn_until_seen(t: &Test, args: &[&str], marker: &str, times: usize) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vip-run"))
-        .current_dir(t.dir())
-        .args(t.extra_args())
-        .args(args)
-        .env("VIP_API_KEY", DEMO)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = 0;
-    while seen < times {
-        assert!(Instant::now() < deadline, "never saw {marker:?}");
-        match lines.next() {
-            Some(Ok(line)) if line.contains(marker) => seen += 1,
-            Some(_) => {}
-            None => panic!("the run ended before {marker:?}"),
-        }
-    }
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    child
+    let run = Background::start(t, args);
+    run.wait_for_lines(marker, times, Duration::from_secs(30));
+    run.child
 }
 
 #[test]

@@ -215,3 +215,79 @@ pub fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+/// A run of the binary started in the background on a test's folder (as the demo user,
+/// without colour), its stderr collected line by line so the child never blocks on a pipe.
+pub struct Background {
+    pub child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Background {
+    pub fn start(t: &Test, args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vip-run"))
+            .current_dir(t.dir())
+            .args(t.extra_args())
+            .args(args)
+            .env("VIP_API_KEY", vip_run::sandbox::DEMO_KEY)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&lines);
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits until stderr has a line containing `marker`.
+    pub fn wait_for(&self, marker: &str, within: std::time::Duration) {
+        self.wait_for_lines(marker, 1, within);
+    }
+
+    /// Waits until stderr has `times` lines containing `marker` (panics if the run ends or
+    /// the time runs out first).
+    pub fn wait_for_lines(&self, marker: &str, times: usize, within: std::time::Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let seen = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(marker))
+                .count();
+            if seen >= times {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never saw {marker:?} {times} time(s):\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits for the run to end: its exit code and stderr.
+    pub fn finish(mut self) -> (i32, String) {
+        let status = self.child.wait().unwrap();
+        // Let the reader catch the last lines.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        (status.code().unwrap_or(-1), self.stderr())
+    }
+}
