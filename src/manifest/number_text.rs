@@ -1,12 +1,9 @@
 //! Numbers as the user wrote them (issue 10 §3): YAML reads `08`, `010`, `1e3` and `1.50` as
 //! numbers, and printing those back gives `8`, `10`, `1000` and `1.5`, which is not what a
 //! recipe naming `run-08` meant. After parsing, every number in `matrix` (values, `include`,
-//! `exclude`), `inputs` and the top level of `vars` gets its source text back, read from
-//! the parser's span of the scalar (the anchored node's, for an alias). Keys, execution names,
+//! `exclude`), `inputs` and `vars` (at any depth) gets its source text back, read from the
+//! parser's span of the scalar (the anchored node's, for an alias). Keys, execution names,
 //! templates and input values then use that text; typed checks parse it.
-//!
-//! Numbers nested deeper inside `vars` (in lists or maps) keep the parsed spelling: the model
-//! has no span for them.
 
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -66,28 +63,120 @@ pub fn restore(m: &mut Manifest, text: &str) {
         }
     }
     if let Some(vars) = &mut m.vars
-        && vars.value.values().any(serde_json::Value::is_number)
+        && vars.value.values().any(has_number)
     {
         restore_vars(&mut vars.value, text);
     }
 }
 
-/// `vars` is free-form JSON in the model; a second, narrow parse gives its top-level spans.
+fn has_number(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(_) => true,
+        serde_json::Value::Array(items) => items.iter().any(has_number),
+        serde_json::Value::Object(map) => map.values().any(has_number),
+        _ => false,
+    }
+}
+
+/// The spans of a YAML tree: `vars` is free-form JSON in the model, so a second, narrow
+/// parse gives the span of every node in it.
+enum Node {
+    Map(IndexMap<String, Spanned<Node>>),
+    List(Vec<Spanned<Node>>),
+    Leaf,
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Node;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+                let mut map = IndexMap::new();
+                while let Some(key) = a.next_key::<String>()? {
+                    map.insert(key, a.next_value()?);
+                }
+                Ok(Node::Map(map))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Node, A::Error> {
+                let mut list = Vec::new();
+                while let Some(item) = a.next_element()? {
+                    list.push(item);
+                }
+                Ok(Node::List(list))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
+                Ok(Node::Leaf)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Node, E> {
+                Ok(Node::Leaf)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Node, E> {
+                Ok(Node::Leaf)
+            }
+            fn visit_i128<E>(self, _: i128) -> Result<Node, E> {
+                Ok(Node::Leaf)
+            }
+            fn visit_u128<E>(self, _: u128) -> Result<Node, E> {
+                Ok(Node::Leaf)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Node, E> {
+                Ok(Node::Leaf)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Node, E> {
+                Ok(Node::Leaf)
+            }
+            fn visit_unit<E>(self) -> Result<Node, E> {
+                Ok(Node::Leaf)
+            }
+            fn visit_none<E>(self) -> Result<Node, E> {
+                Ok(Node::Leaf)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
+/// Gives every number in `vars` (at any depth) the text it was written with.
 fn restore_vars(vars: &mut IndexMap<String, serde_json::Value>, text: &str) {
     #[derive(Deserialize)]
     struct VarsOnly {
         #[serde(default)]
-        vars: IndexMap<String, Spanned<serde::de::IgnoredAny>>,
+        vars: IndexMap<String, Spanned<Node>>,
     }
     let Ok(spans) = serde_saphyr::from_str::<VarsOnly>(text) else {
         return;
     };
     for (name, value) in vars.iter_mut() {
-        if value.is_number()
-            && let Some(w) = spans.vars.get(name).and_then(|s| written(text, s.defined))
-        {
-            *value = serde_json::Value::String(w.to_owned());
+        if let Some(span) = spans.vars.get(name) {
+            restore_value(value, span, text);
         }
+    }
+}
+
+fn restore_value(value: &mut serde_json::Value, span: &Spanned<Node>, text: &str) {
+    match (value, &span.value) {
+        (value @ serde_json::Value::Number(_), Node::Leaf) => {
+            if let Some(w) = written(text, span.defined) {
+                *value = serde_json::Value::String(w.to_owned());
+            }
+        }
+        (serde_json::Value::Array(items), Node::List(spans)) => {
+            for (item, span) in items.iter_mut().zip(spans) {
+                restore_value(item, span, text);
+            }
+        }
+        (serde_json::Value::Object(map), Node::Map(spans)) => {
+            for (key, item) in map.iter_mut() {
+                if let Some(span) = spans.get(key) {
+                    restore_value(item, span, text);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -108,5 +197,20 @@ mod tests {
         assert_eq!(written(text, t.a.defined), Some("08"));
         assert_eq!(written(text, t.b.defined), Some("1e3"));
         assert_eq!(written(text, t.c.defined), None);
+    }
+
+    #[test]
+    fn nested_vars_keep_their_text() {
+        let text =
+            "vars:\n  top: 08\n  runs: [01, 2.50, {te: 1e3}]\n  deep: {a: {b: 010}}\n  s: \"07\"\n";
+        let mut vars: IndexMap<String, serde_json::Value> = serde_json::from_value(
+            serde_json::json!({"top": 8, "runs": [1, 2.5, {"te": 1000.0}], "deep": {"a": {"b": 10}}, "s": "07"}),
+        )
+        .unwrap();
+        restore_vars(&mut vars, text);
+        assert_eq!(
+            serde_json::to_value(&vars).unwrap(),
+            serde_json::json!({"top": "08", "runs": ["01", "2.50", {"te": "1e3"}], "deep": {"a": {"b": "010"}}, "s": "07"})
+        );
     }
 }

@@ -13,13 +13,14 @@ pipeline_id: Hello/1.0
 group: Demo
 vars:
   session: 007
+  study: { site: 03, echoes: [01, 2.50] }
 matrix:
   run: [08, 010, 1e3, 1.50]
   include:
     - { run: 0.10 }
 inputs:
   input_file: in.txt
-  message: \"v{{ run }}-s{{ session }}\"
+  message: \"v{{ run }}-s{{ session }}-{{ vars.study.site }}-{{ study.echoes[1] }}\"
   repeat: 02
 ";
 
@@ -39,11 +40,11 @@ fn numbers_reach_keys_templates_and_vip_as_written() {
     assert_eq!(
         messages,
         [
-            "v08-s007",
-            "v010-s007",
-            "v1e3-s007",
-            "v1.50-s007",
-            "v0.10-s007"
+            "v08-s007-03-2.50",
+            "v010-s007-03-2.50",
+            "v1e3-s007-03-2.50",
+            "v1.50-s007-03-2.50",
+            "v0.10-s007-03-2.50"
         ]
     );
     assert!(items.iter().all(|i| i["inputs"]["repeat"] == "02"));
