@@ -377,6 +377,11 @@ impl<K: std::hash::Hash + Eq> Repeats<K> {
         }
     }
 
+    /// Whether `key` was pushed already.
+    pub fn seen(&self, key: &K) -> bool {
+        self.seen.contains_key(key)
+    }
+
     /// Appends the counts to the messages of `into`.
     pub fn finish(&self, into: &mut [ManifestDiagnostic]) {
         for &(index, count) in self.seen.values() {

@@ -28,6 +28,7 @@ pub mod model;
 mod number_text;
 pub mod schema;
 pub mod secrets;
+pub mod sources;
 pub mod structure;
 pub mod suggest;
 pub mod template;

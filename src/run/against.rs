@@ -11,12 +11,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::manifest::boutiques;
 use crate::manifest::diagnostic::Repeats;
-use crate::manifest::{InputWire, ManifestDiagnostic, Validated, ValueKind, suggest};
+use crate::manifest::sources::Sources;
+use crate::manifest::{InputWire, Item, ManifestDiagnostic, Validated, ValueKind, suggest};
 use crate::report::text::strip_html;
 use crate::vip::wire::{Descriptor, ParameterType, Pipeline};
 
 struct Report<'a> {
     v: &'a Validated,
+    sources: Sources<'a>,
     diagnostics: Vec<ManifestDiagnostic>,
     repeats: Repeats<(String, &'static str)>,
 }
@@ -38,6 +40,30 @@ impl Report<'_> {
         self.repeats
             .push(&mut self.diagnostics, (input.to_owned(), kind), d);
     }
+
+    /// [`Report::input`] for a problem of `item`'s value: shown where that value is written
+    /// when the input's template took it from a matrix value or a CSV row (the first item's,
+    /// when several share the problem), else at the input's line.
+    fn item_input(&mut self, item: &Item, input: &str, kind: &'static str, d: ManifestDiagnostic) {
+        let key = (input.to_owned(), kind);
+        if self.repeats.seen(&key) {
+            // Counted only: no need to find where this one is written.
+            self.repeats.push(&mut self.diagnostics, key, d);
+            return;
+        }
+        let d = match self.sources.origin(item, input) {
+            Some(o) => {
+                let from = format!("`{input}` takes `{}` = `{}` from here", o.variable, o.value);
+                let label = match &d.label {
+                    Some(l) => format!("{l}: {from}"),
+                    None => from,
+                };
+                d.at(&o.file, o.offset, o.len).label(label)
+            }
+            None => self.at(d, input),
+        };
+        self.repeats.push(&mut self.diagnostics, key, d);
+    }
 }
 
 /// Everything wrong with `v`'s inputs for `pipeline` (errors and warnings).
@@ -48,6 +74,7 @@ pub fn check(
 ) -> Vec<ManifestDiagnostic> {
     let mut report = Report {
         v,
+        sources: Sources::new(v),
         diagnostics: Vec::new(),
         repeats: Repeats::default(),
     };
@@ -79,7 +106,7 @@ fn check_rules(report: &mut Report<'_>, descriptor: &Descriptor) {
             let d = d
                 .label(format!("{tool}: `{}`", violation.rule))
                 .help(violation.help);
-            report.input(&violation.input, violation.rule, d);
+            report.item_input(item, &violation.input, violation.rule, d);
         }
     }
 }
@@ -183,7 +210,7 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
                     let d = ManifestDiagnostic::error(format!("`{name}` {problem}{in_item}"))
                         .label(format!("expects {expected}"))
                         .help(help);
-                    report.input(name, "type", d);
+                    report.item_input(item, name, "type", d);
                 }
             }
         }

@@ -244,7 +244,9 @@ fn a_rule_broken_by_matrix_items_names_them_and_nothing_is_launched() {
     out.code(3)
         .stderr_has("`frac` is 1.2, outside its range: it must be ≥ 0 and ≤ 1 in item `sub-01-1.2`")
         .stderr_has("(and 2 more")
-        .stderr_has("study.yaml:11:9")
+        // At the matrix value that made it, not at the input's line every item shares.
+        .stderr_has("study.yaml:7:15")
+        .stderr_has("`frac` takes `frac` = `1.2` from here")
         .stderr_has("nothing was uploaded or launched");
     assert!(
         !sb.requests()
@@ -252,6 +254,27 @@ fn a_rule_broken_by_matrix_items_names_them_and_nothing_is_launched() {
             .any(|r| r.method == "POST" || r.method == "PUT"),
         "nothing may be uploaded or launched"
     );
+}
+
+#[test]
+fn a_rule_broken_by_a_csv_value_points_at_its_row() {
+    let sb = sandbox();
+    let manifest = "version: 1\nname: bet\npipeline_id: BET/1.0.0\ngroup: Demo\nforeach: subjects.csv\ninputs:\n  in_file: t1.nii\n  output_name: \"{{ subject }}\"\n  frac: \"{{ frac }}\"\n";
+    let out = Test::new()
+        .manifest(manifest)
+        .file(
+            "subjects.csv",
+            "subject,frac\nsub-01,0.5\nsub-02,0.4\nsub-03,7\n",
+        )
+        .file("t1.nii", "voxels\n")
+        .against(&sb, DEMO)
+        .args(&["validate", "--online", "study.yaml"])
+        .run();
+    out.code(3)
+        .stderr_has("`frac` is 7, outside its range")
+        .stderr_has("in item `sub-03`")
+        .stderr_has("subjects.csv:4:1")
+        .stderr_has("`frac` takes `frac` = `7` from here");
 }
 
 #[test]
