@@ -9,7 +9,8 @@
 //! its `VmHWM`, sampled while it runs.
 //!
 //! Run with `cargo bench --bench scale` (`VIP_RUN_SCALE=1000,4000` for other sizes,
-//! `VIP_RUN_SCALE_PARALLEL` for `max_parallel`, default 500).
+//! `VIP_RUN_SCALE_PARALLEL` for `max_parallel`, default 500; `VIP_RUN_SCALE_WRAP` to run
+//! vip-run under a profiler such as `valgrind --tool=massif`).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -83,7 +84,19 @@ fn run_one(rt: &tokio::runtime::Runtime, items: usize, parallel: usize) -> Figur
     );
     std::fs::write(dir.path().join("scale.yaml"), manifest).unwrap();
     let start = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_vip-run"))
+    // `VIP_RUN_SCALE_WRAP="valgrind --tool=massif"` runs vip-run under a profiler (the
+    // figures are then the profiler's; what it writes is what counts).
+    let wrap = std::env::var("VIP_RUN_SCALE_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut command = match words.next() {
+        Some(tool) => {
+            let mut c = Command::new(tool);
+            c.args(words).arg(env!("CARGO_BIN_EXE_vip-run"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_vip-run")),
+    };
+    let child = command
         .args(["--server", &base, "--progress", "none", "scale.yaml"])
         .current_dir(dir.path())
         .env("VIP_API_KEY", DEMO_KEY)

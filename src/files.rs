@@ -33,6 +33,15 @@ impl FileError {
 
 /// Writes `bytes` to `path` atomically, creating its folder.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
+    write_atomically_with(path, |w| w.write_all(bytes)).map(|_| ())
+}
+
+/// Writes what `write` writes to `path` atomically (buffered: a large file is streamed, never
+/// held whole in memory), creating its folder; returns how many bytes that was.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<u64, FileError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(FileError::on("create", dir))?;
     let tmp = dir.join(format!(
@@ -42,15 +51,41 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
             .unwrap_or_default(),
         std::process::id()
     ));
-    {
-        let mut file = std::fs::File::create(&tmp).map_err(FileError::on("write", path))?;
-        file.write_all(bytes)
-            .map_err(FileError::on("write", path))?;
+    let written = {
+        let file = std::fs::File::create(&tmp).map_err(FileError::on("write", path))?;
+        let mut out = Counted {
+            inner: std::io::BufWriter::with_capacity(1 << 16, file),
+            bytes: 0,
+        };
+        write(&mut out).map_err(FileError::on("write", path))?;
+        let file = out
+            .inner
+            .into_inner()
+            .map_err(|e| FileError::on("write", path)(e.into_error()))?;
         file.sync_all().map_err(FileError::on("write", path))?;
-    }
+        out.bytes
+    };
     std::fs::rename(&tmp, path).map_err(FileError::on("write", path))?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(())
+    Ok(written)
+}
+
+/// A writer that counts what passes through it.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }

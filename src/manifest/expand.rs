@@ -5,6 +5,7 @@
 //! combination it does not contradict on an original variable, or is added as a new one.
 //! Sizes are computed before anything is built, so a huge matrix is refused in microseconds.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -55,6 +56,22 @@ fn same(a: &Scalar, b: &Scalar) -> bool {
     a == b || scalar_text(a).is_some_and(|t| scalar_text(b).as_deref() == Some(t.as_str()))
 }
 
+/// What [`same`] compares: values with the same key are the same.
+#[derive(PartialEq, Eq, Hash)]
+enum SameKey {
+    Text(String),
+    NotFinite,
+    Null,
+}
+
+fn same_key(value: &Scalar) -> SameKey {
+    match (scalar_text(value), value) {
+        (Some(t), _) => SameKey::Text(t),
+        (None, Scalar::NotFinite) => SameKey::NotFinite,
+        (None, _) => SameKey::Null,
+    }
+}
+
 fn matches(entry: &IndexMap<String, Spanned<Scalar>>, combo: &IndexMap<String, Scalar>) -> bool {
     entry
         .iter()
@@ -86,12 +103,12 @@ pub fn matrix(
                 .help("give at least one value, or remove the variable"),
             );
         }
-        for (i, v) in values.value.iter().enumerate() {
+        // `same` as a hash key, so a 10,000-value axis costs 10,000 look-ups, not 50 million
+        // comparisons (issue 13).
+        let mut seen: HashSet<SameKey> = HashSet::with_capacity(values.value.len());
+        for v in &values.value {
             check_scalar(&v.value, v, file, diags);
-            if values.value[..i]
-                .iter()
-                .any(|earlier| same(&earlier.value, &v.value))
-            {
+            if !seen.insert(same_key(&v.value)) {
                 diags.push(
                     ManifestDiagnostic::error(format!(
                         "matrix variable `{}` lists `{}` twice",
@@ -603,6 +620,26 @@ mod tests {
         assert_ne!(a[0].key, a[1].key);
         assert!(a[0].key.starts_with("x-y-z-"));
         assert_eq!(a[2].key, "p-q");
+    }
+
+    #[test]
+    fn same_keys_agree_with_same() {
+        let values = [
+            s("30"),
+            Scalar::Number("30".into()),
+            Scalar::Number("030".into()),
+            s("true"),
+            Scalar::Bool(true),
+            Scalar::Bool(false),
+            Scalar::Null,
+            Scalar::NotFinite,
+            s(""),
+        ];
+        for a in &values {
+            for b in &values {
+                assert_eq!(same(a, b), same_key(a) == same_key(b), "{a:?} and {b:?}");
+            }
+        }
     }
 
     #[test]

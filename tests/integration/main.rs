@@ -15,6 +15,7 @@ mod logs;
 mod online;
 mod provenance;
 mod python_client;
+mod record;
 mod rules;
 mod run;
 mod sandbox;

@@ -1,16 +1,21 @@
 //! What a run leaves for people and tools: `run.json` (what was run, with what, and what came
 //! of it) and the `JUnit` cases (one per item).
 
-use serde_json::{Value as Json, json};
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::files::write_atomically;
+use crate::files::write_atomically_with;
 use crate::manifest::expand::hex;
 use crate::report::junit::JunitCase;
 use crate::time;
 
 use super::{Outcome, Runner};
+use crate::run::state::{Attempt, Output};
 
 impl Runner<'_> {
     pub(super) fn junit_cases(&self, outcomes: &[(String, Outcome)]) -> Vec<JunitCase> {
@@ -58,58 +63,149 @@ impl Runner<'_> {
             .collect()
     }
 
-    /// `run.json`: what was run, with what, and what came of it.
+    /// `run.json`: what was run, with what, and what came of it. Streamed to disk item by
+    /// item (a 10,000-item record held as one `serde_json::Value` tree cost tens of MiB at
+    /// the run's end, issue 13); the bytes are those of that tree printed pretty, field for
+    /// field in the same order, so the same run gives the same record.
     pub(super) fn write_record(&self, outcomes: &[(String, Outcome)]) -> Result<(), Error> {
         let manifest_sha = hex(&Sha256::digest(
             std::fs::read(&self.v.file.path).unwrap_or_default(),
         ));
-        let items: Vec<Json> = self
-            .v
-            .items
-            .iter()
-            .zip(outcomes)
-            .map(|(item, (_, outcome))| {
-                let state = self.item_state(&item.key);
-                json!({
-                    "key": item.key,
-                    "fingerprint": item.fingerprint,
-                    "inputs": self.wire_inputs(item),
-                    "result": match outcome {
-                        Outcome::Done => "finished".to_owned(),
-                        Outcome::DoneWithProblems(_) => "finished, outputs missing".to_owned(),
-                        Outcome::Failed(_) => "failed".to_owned(),
-                        Outcome::TimedOut => "timed out".to_owned(),
-                        Outcome::InProgress => "in progress".to_owned(),
-                        Outcome::NotLaunched => "not launched".to_owned(),
-                        Outcome::Blocked { .. } => "blocked".to_owned(),
-                    },
-                    "executions": state.attempts.iter().map(|a| json!({
-                        "id": a.execution_id,
-                        "name": a.name,
-                        "launched_at": time::rfc3339(a.launched_at),
-                        "statuses": a.history.iter().map(|(s, t)| json!({"status": s, "seen_at": time::rfc3339(*t)})).collect::<Vec<_>>(),
-                        "timed_out": a.timed_out,
-                    })).collect::<Vec<_>>(),
-                    "outputs": state.outputs.iter().map(|o| json!({
-                        "remote": o.remote,
-                        "local": o.local,
-                        "size": o.size,
-                        "downloaded": o.done,
-                        "problem": o.problem,
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let record = json!({
-            "manifest": self.v.file.display,
-            "manifest_sha256": manifest_sha,
-            "vip_run_version": env!("CARGO_PKG_VERSION"),
-            "server": self.conn.server,
-            "pipeline": self.v.pipeline_id,
-            "written_at": time::rfc3339(time::now_ms()),
-            "items": items,
-        });
-        let text = serde_json::to_string_pretty(&record).expect("records serialise");
-        Ok(write_atomically(&self.paths.record, text.as_bytes())?)
+        let record = Record {
+            manifest: &self.v.file.display,
+            manifest_sha256: manifest_sha,
+            vip_run_version: env!("CARGO_PKG_VERSION"),
+            server: &self.conn.server,
+            pipeline: &self.v.pipeline_id,
+            written_at: time::rfc3339(time::now_ms()),
+            items: RecordItems {
+                runner: self,
+                outcomes,
+            },
+        };
+        write_atomically_with(&self.paths.record, |w| {
+            serde_json::to_writer_pretty(w, &record).map_err(std::io::Error::from)
+        })?;
+        Ok(())
+    }
+}
+
+/// `run.json`'s top level, in its field order.
+#[derive(Serialize)]
+struct Record<'a> {
+    manifest: &'a str,
+    manifest_sha256: String,
+    vip_run_version: &'a str,
+    server: &'a str,
+    pipeline: &'a str,
+    written_at: String,
+    items: RecordItems<'a>,
+}
+
+/// The items, each built as it is written.
+struct RecordItems<'a> {
+    runner: &'a Runner<'a>,
+    outcomes: &'a [(String, Outcome)],
+}
+
+impl Serialize for RecordItems<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.runner;
+        s.collect_seq(
+            r.v.items
+                .iter()
+                .zip(self.outcomes)
+                .map(|(item, (_, outcome))| RecordItem {
+                    key: &item.key,
+                    fingerprint: &item.fingerprint,
+                    inputs: r.wire_inputs(item),
+                    result: result_text(outcome),
+                    executions: Executions(&r.item_state(&item.key).attempts),
+                    outputs: Outputs(&r.item_state(&item.key).outputs),
+                }),
+        )
+    }
+}
+
+fn result_text(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Done => "finished",
+        Outcome::DoneWithProblems(_) => "finished, outputs missing",
+        Outcome::Failed(_) => "failed",
+        Outcome::TimedOut => "timed out",
+        Outcome::InProgress => "in progress",
+        Outcome::NotLaunched => "not launched",
+        Outcome::Blocked { .. } => "blocked",
+    }
+}
+
+/// One item of `run.json`, in its field order.
+#[derive(Serialize)]
+struct RecordItem<'a> {
+    key: &'a str,
+    fingerprint: &'a str,
+    inputs: IndexMap<String, Json>,
+    result: &'static str,
+    executions: Executions<'a>,
+    outputs: Outputs<'a>,
+}
+
+struct Executions<'a>(&'a [Attempt]);
+
+impl Serialize for Executions<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Execution<'a> {
+            id: &'a str,
+            name: &'a str,
+            launched_at: String,
+            statuses: Statuses<'a>,
+            timed_out: bool,
+        }
+        s.collect_seq(self.0.iter().map(|a| Execution {
+            id: &a.execution_id,
+            name: &a.name,
+            launched_at: time::rfc3339(a.launched_at),
+            statuses: Statuses(&a.history),
+            timed_out: a.timed_out,
+        }))
+    }
+}
+
+struct Statuses<'a>(&'a [(String, i64)]);
+
+impl Serialize for Statuses<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Seen<'a> {
+            status: &'a str,
+            seen_at: String,
+        }
+        s.collect_seq(self.0.iter().map(|(status, t)| Seen {
+            status,
+            seen_at: time::rfc3339(*t),
+        }))
+    }
+}
+
+struct Outputs<'a>(&'a [Output]);
+
+impl Serialize for Outputs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct One<'a> {
+            remote: &'a str,
+            local: &'a Option<PathBuf>,
+            size: Option<u64>,
+            downloaded: bool,
+            problem: &'a Option<String>,
+        }
+        s.collect_seq(self.0.iter().map(|o| One {
+            remote: &o.remote,
+            local: &o.local,
+            size: o.size,
+            downloaded: o.done,
+            problem: &o.problem,
+        }))
     }
 }
