@@ -11,6 +11,7 @@ mod examples;
 mod faults;
 mod fuzz;
 mod lockfile;
+mod lists;
 mod logs;
 mod online;
 mod provenance;
