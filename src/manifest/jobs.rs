@@ -64,7 +64,8 @@ impl Jobs {
                 Role::Crossed => parts.push(format!("`{}` ({} values)", l.name, l.len)),
                 Role::Paired if !paired_shown => {
                     paired_shown = true;
-                    let names: Vec<String> = paired.iter().map(|p| format!("`{}`", p.name)).collect();
+                    let names: Vec<String> =
+                        paired.iter().map(|p| format!("`{}`", p.name)).collect();
                     parts.push(format!("{} paired ({} values)", names.join(" and "), l.len));
                 }
                 Role::Paired | Role::Whole => {}
@@ -86,10 +87,10 @@ pub fn of_item(item: &Item, descriptor: Option<&Descriptor>) -> Jobs {
         };
         let len = values.len();
         let role = match descriptor {
-            None => Role::Crossed,
             Some(_) if dots.iter().any(|d| d == name) => Role::Paired,
             Some(d) if d.input(name).is_some_and(|i| i.list) => Role::Whole,
-            Some(_) => Role::Crossed,
+            // Without a descriptor, or an ordinary parameter: crossed.
+            _ => Role::Crossed,
         };
         match role {
             Role::Crossed => count = count.saturating_mul(len as u64),
@@ -171,7 +172,10 @@ mod tests {
         // Paired dots count once, then crossed with the rest: 2 × 5.
         let jobs = of_item(&item(&[("a", 2), ("d1", 5), ("s", 0), ("d2", 5)]), Some(&d));
         assert_eq!(jobs.count, 10);
-        assert_eq!(jobs.explain(), "`a` (2 values) × `d1` and `d2` paired (5 values)");
+        assert_eq!(
+            jobs.explain(),
+            "`a` (2 values) × `d1` and `d2` paired (5 values)"
+        );
         // A `list: true` input's list is one job's value.
         let jobs = of_item(&item(&[("l", 3), ("b", 2)]), Some(&d));
         assert_eq!(jobs.count, 2);

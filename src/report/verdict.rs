@@ -8,8 +8,8 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::manifest::diagnostic::DiagnosticRecord;
-use crate::manifest::{DEFAULT_SERVER, ExecutionSettings};
 use crate::manifest::jobs::Jobs;
+use crate::manifest::{DEFAULT_SERVER, ExecutionSettings};
 use crate::manifest::{InputWire, ManifestDiagnostic, Validated, ValueKind};
 use crate::report::text::human_bytes;
 
@@ -192,9 +192,9 @@ pub fn json_invalid(
 /// The jobs line of the summary ("main: 1 execution, 40 jobs"; for several items a compact
 /// summary), or `None` when every execution is a single job.
 fn jobs_line(v: &Validated, jobs: &[Jobs]) -> Option<String> {
-    let (low, high) = jobs
-        .iter()
-        .fold((u64::MAX, 0), |(lo, hi), j| (lo.min(j.count), hi.max(j.count)));
+    let (low, high) = jobs.iter().fold((u64::MAX, 0), |(lo, hi), j| {
+        (lo.min(j.count), hi.max(j.count))
+    });
     if high <= 1 {
         return None;
     }

@@ -9,9 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::manifest::{boutiques, jobs};
 use crate::manifest::diagnostic::Repeats;
 use crate::manifest::{InputWire, ManifestDiagnostic, Validated, ValueKind, suggest};
+use crate::manifest::{boutiques, jobs};
 use crate::report::text::strip_html;
 use crate::vip::wire::{Descriptor, ParameterType, Pipeline};
 
@@ -52,8 +52,11 @@ impl Report<'_> {
             return self.input(input, kind, d);
         };
         let d = d.at_location(&self.v.file, location);
-        self.repeats
-            .push(&mut self.diagnostics, (format!("{input}[{index}]"), kind), d);
+        self.repeats.push(
+            &mut self.diagnostics,
+            (format!("{input}[{index}]"), kind),
+            d,
+        );
     }
 }
 
@@ -198,11 +201,10 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
                     } else {
                         String::new()
                     };
-                    let d = ManifestDiagnostic::error(format!(
-                        "`{name}` {problem}{element}{in_item}"
-                    ))
-                    .label(format!("expects {expected}"))
-                    .help(help);
+                    let d =
+                        ManifestDiagnostic::error(format!("`{name}` {problem}{element}{in_item}"))
+                            .label(format!("expects {expected}"))
+                            .help(help);
                     report.element(name, index, "type", d);
                 }
             }

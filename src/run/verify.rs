@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use crate::error::Error;
 use crate::manifest::jobs::{self, Jobs};
 use crate::manifest::{self, ManifestDiagnostic, Validated};
-use crate::vip::wire::Descriptor;
 use crate::report::OutputFormat;
 use crate::report::diagnostics::Printer;
 use crate::report::verdict::{self as shown, Online};
+use crate::vip::wire::Descriptor;
 
 use super::Settings;
 use super::against;

@@ -269,7 +269,11 @@ pub(crate) fn check(
     }
 
     // 12. The engine: job expansion, dot lengths, job count.
-    let jobs = expand(&resolved, &descriptor.dot_inputs(), world.engine.max_jobs_per_workflow)?;
+    let jobs = expand(
+        &resolved,
+        &descriptor.dot_inputs(),
+        world.engine.max_jobs_per_workflow,
+    )?;
     if jobs.is_empty() {
         return Err(ApiError::generic());
     }
@@ -470,7 +474,13 @@ mod tests {
         assert!(expand(&r, &["d1".into(), "d2".into()], 500).is_err());
         assert_eq!(expand(&r, &[], 500).unwrap().len(), 6);
         // Over the engine's limit: refused with its message, before the jobs are built.
-        let Err(ApiError::Json { status, code, message, .. }) = expand(&r, &[], 5) else {
+        let Err(ApiError::Json {
+            status,
+            code,
+            message,
+            ..
+        }) = expand(&r, &[], 5)
+        else {
             panic!("6 jobs over a limit of 5 must be refused");
         };
         assert_eq!((status.as_u16(), code), (400, 8000));

@@ -4,6 +4,7 @@
 //! one by one; the job count shown by `validate` and checked against `execution.max_jobs`
 //! before anything is spent; and the sandbox's own limit reported clearly.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use vip_run::sandbox::Config;
@@ -15,7 +16,7 @@ use crate::support::{HEAD, SandboxHandle, Test, walk};
 fn hello_list(files: usize, extra: &str) -> Test {
     let mut manifest = format!("{HEAD}inputs:\n  input_file:\n");
     for i in 1..=files {
-        manifest.push_str(&format!("    - in-{i}.txt\n"));
+        let _ = writeln!(manifest, "    - in-{i}.txt");
     }
     manifest.push_str("  message: hi\n");
     manifest.push_str(extra);
@@ -37,7 +38,10 @@ fn flat(text: &str) -> String {
 }
 
 fn assert_says(stderr: &str, text: &str) {
-    assert!(flat(stderr).contains(&flat(text)), "stderr lacks {text:?}:\n{stderr}");
+    assert!(
+        flat(stderr).contains(&flat(text)),
+        "stderr lacks {text:?}:\n{stderr}"
+    );
 }
 
 fn count(sb: &SandboxHandle, method: &str, path_part: &str) -> usize {
@@ -71,7 +75,9 @@ fn a_list_of_local_files_is_one_execution_whose_every_job_is_downloaded() {
         &secrecy::SecretString::from(DEMO),
     )
     .unwrap();
-    let id = sb.block_on(client.executions(10)).unwrap()[0].identifier.clone();
+    let id = sb.block_on(client.executions(10)).unwrap()[0]
+        .identifier
+        .clone();
     let execution = sb.block_on(client.execution(&id)).unwrap();
     assert_eq!(execution.jobs.len(), 4, "{:?}", execution.jobs);
 
@@ -100,7 +106,10 @@ fn a_bad_element_of_an_int64_list_is_refused_at_its_own_line() {
         .against(&sb, DEMO);
     let out = t.run_with(&["validate", "--online", "study.yaml"]);
     out.code(3).stderr_has("study.yaml:10:7");
-    assert_says(&out.stderr, "`repeat` expects a whole number, not `2.5` (element 2 of 3)");
+    assert_says(
+        &out.stderr,
+        "`repeat` expects a whole number, not `2.5` (element 2 of 3)",
+    );
     // Nothing was spent.
     assert_eq!(count(&sb, "PUT", "/path/"), 0);
     assert_eq!(count(&sb, "POST", "/executions"), 0);
@@ -122,7 +131,10 @@ fn paired_lists_of_different_lengths_are_refused() {
         .against(&sb, DEMO);
     let out = t.run_with(&["run", "study.yaml"]);
     out.code(3);
-    assert_says(&out.stderr, "pairs `data_file` and `parameter_file` element by element");
+    assert_says(
+        &out.stderr,
+        "pairs `data_file` and `parameter_file` element by element",
+    );
     assert_says(&out.stderr, "`data_file` has 3, `parameter_file` has 2");
     assert_eq!(count(&sb, "POST", "/executions"), 0);
 }
@@ -171,7 +183,9 @@ fn validate_shows_the_jobs_of_each_item() {
     // Online, exact.
     t.run_with(&["validate", "--online", "study.yaml"])
         .code(0)
-        .stdout_has("jobs        main: 1 execution, 6 jobs (`input_file` (3 values) × `repeat` (2 values))");
+        .stdout_has(
+            "jobs        main: 1 execution, 6 jobs (`input_file` (3 values) × `repeat` (2 values))",
+        );
 
     // A matrix of CQUEST items, each pairing 3 signals with 3 parameter files: 3 jobs each.
     let cquest = Test::new()

@@ -15,7 +15,8 @@ use crate::manifest::diagnostic::ManifestDiagnostic;
 use crate::manifest::model::{Download, Manifest};
 use crate::manifest::template::Templates;
 use crate::manifest::validated::{
-    DEFAULT_DOWNLOAD, DEFAULT_MAX_JOBS, DEFAULT_MAX_OUTAGE, DEFAULT_RESULTS_LOCATION, ExecutionSettings,
+    DEFAULT_DOWNLOAD, DEFAULT_MAX_JOBS, DEFAULT_MAX_OUTAGE, DEFAULT_RESULTS_LOCATION,
+    ExecutionSettings,
 };
 use crate::vip::rules;
 
