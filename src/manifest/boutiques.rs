@@ -44,6 +44,9 @@ pub struct Violation {
     pub help: String,
     /// A warning rather than an error (Boutiques itself would accept the invocation).
     pub warning: bool,
+    /// For a rule on one value, which element of the input's values broke it (0 for a
+    /// single value), so the message can point at the element's own line.
+    pub element: Option<usize>,
 }
 
 /// An input's value in the invocation: as given by the manifest, or the descriptor's default.
@@ -290,6 +293,7 @@ pub fn violations(descriptor: &Descriptor, inputs: &IndexMap<String, InputWire>)
                             i.id
                         ),
                         warning: false,
+                        element: None,
                     });
                 }
             } else if !active(r) {
@@ -309,6 +313,7 @@ pub fn violations(descriptor: &Descriptor, inputs: &IndexMap<String, InputWire>)
                         format!("give `{r}` too, or remove `{}`", i.id)
                     },
                     warning: false,
+                    element: None,
                 });
             }
         }
@@ -368,6 +373,7 @@ pub fn violations(descriptor: &Descriptor, inputs: &IndexMap<String, InputWire>)
                 message,
                 help: format!("remove `{d}` or `{}`", i.id),
                 warning: false,
+                element: None,
             });
         }
     }
@@ -387,6 +393,7 @@ pub fn violations(descriptor: &Descriptor, inputs: &IndexMap<String, InputWire>)
                     members(&group.members)
                 ),
                 warning: false,
+                element: None,
             });
         }
         if group.all_or_none {
@@ -417,6 +424,7 @@ pub fn violations(descriptor: &Descriptor, inputs: &IndexMap<String, InputWire>)
                         members(&missing)
                     ),
                     warning: true,
+                    element: None,
                 });
             }
         }
@@ -460,12 +468,13 @@ fn values(i: &DescriptorInput, texts: &[&str], out: &mut Vec<Violation>) {
                 input: id.clone(),
                 rule: if low.is_some_and(|m| n < m) { "min-list-entries" } else { "max-list-entries" },
                 message: format!("`{id}` has {n} value{}, but the descriptor wants {wanted}", if n == 1 { "" } else { "s" }),
-                help: "VIP iterates over a list's values (one job each), so this may run; Boutiques would refuse it as one invocation: give the number of values the tool expects".to_owned(),
+                help: "whether VIP hands a list input's values to one job or runs one job per value is not documented (vip-api.md §8.5), so this is a warning; Boutiques would refuse it as one invocation: give the number of values the tool expects".to_owned(),
                 warning: true,
+                element: None,
             });
         }
     }
-    for text in texts {
+    for (index, text) in texts.iter().enumerate() {
         if !i.value_choices.is_empty() && !is_choice(i, text, &i.value_choices) {
             out.push(Violation {
                 input: id.clone(),
@@ -477,6 +486,7 @@ fn values(i: &DescriptorInput, texts: &[&str], out: &mut Vec<Violation>) {
                     format!("use one of {}", choices_text(i))
                 },
                 warning: i.integer,
+                element: Some(index),
             });
         }
         if i.kind != "Number" {
@@ -511,6 +521,7 @@ fn values(i: &DescriptorInput, texts: &[&str], out: &mut Vec<Violation>) {
                 ),
                 help: format!("give a value {}", range_text(i).unwrap_or_default()),
                 warning: false,
+                element: Some(index),
             });
         }
     }

@@ -23,6 +23,7 @@ pub mod cohort;
 pub mod diagnostic;
 pub mod expand;
 pub mod identity;
+pub mod jobs;
 pub mod load;
 pub mod model;
 mod number_text;

@@ -438,6 +438,12 @@ pub struct Execution {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1, max = 1000))]
     pub max_parallel: Option<Spanned<u64>>,
+    /// Most jobs one execution may have: a list given to a parameter makes one execution
+    /// whose jobs iterate over the values (lists crossed, `vip:dot` inputs paired), and VIP's
+    /// engine refuses a workflow over its limit, which it does not publish. Default: 500.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 100_000))]
+    pub max_jobs: Option<Spanned<u64>>,
     /// How often to ask VIP for news, e.g. `30s`, `2m`. Default: `30s`.
     #[serde(default)]
     #[schemars(

@@ -48,6 +48,8 @@ impl Default for LoadOptions {
 pub struct ExecutionSettings {
     /// Executions running at once.
     pub max_parallel: u32,
+    /// Most jobs one execution may have (`execution.max_jobs`).
+    pub max_jobs: u64,
     /// Polling period.
     #[serde(serialize_with = "ser_duration")]
     pub poll_interval: Duration,
@@ -62,6 +64,10 @@ pub struct ExecutionSettings {
     #[serde(serialize_with = "ser_duration")]
     pub max_outage: Duration,
 }
+
+/// `execution.max_jobs`'s default: VIP does not publish its engine's `maxJobsPerWorkflow`;
+/// vip-api.md §8.5 says to keep workflows to a few hundred jobs.
+pub const DEFAULT_MAX_JOBS: u64 = 500;
 
 /// `execution.max_outage`'s default.
 pub const DEFAULT_MAX_OUTAGE: Duration = Duration::from_secs(3600);
@@ -178,6 +184,9 @@ pub struct Validated {
     pub group_location: Location,
     /// Where each input is written in the manifest.
     pub input_locations: IndexMap<String, Location>,
+    /// Where each element of a list input is written (list inputs only), so a bad element
+    /// is pointed at on its own line.
+    pub element_locations: IndexMap<String, Vec<Location>>,
     /// Warnings found on the way.
     pub warnings: Vec<ManifestDiagnostic>,
     /// Secrets found in the text, to scrub from anything printed.

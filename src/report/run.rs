@@ -163,6 +163,30 @@ pub enum Event {
 }
 
 impl Event {
+    /// For the bar's message: an item's jobs when its execution has more than one (a list
+    /// given to a parameter, vip-api.md §8.5), e.g. `main: Running 12/40 jobs done`.
+    fn jobs_progress(&self) -> Option<String> {
+        let Self::Status {
+            item,
+            status,
+            jobs_done,
+            jobs_failed,
+            jobs_total,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        (*jobs_total > 1).then(|| {
+            let failed = if *jobs_failed > 0 {
+                format!(", {jobs_failed} failed")
+            } else {
+                String::new()
+            };
+            format!("{item}: {status} {jobs_done}/{jobs_total} jobs done{failed}")
+        })
+    }
+
     fn line(&self) -> String {
         match self {
             Self::Uploaded {
@@ -313,6 +337,9 @@ impl Reporter {
                 if matches!(event, Event::ItemFinished { .. }) {
                     bar.inc(1);
                 }
+                if let Some(jobs) = event.jobs_progress() {
+                    bar.set_message(jobs);
+                }
                 bar.println(line);
             }
             (None, Progress::None) => {}
@@ -386,6 +413,27 @@ impl Drop for Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bar_shows_jobs_only_for_several() {
+        let status = |done, failed, total| Event::Status {
+            item: "main".into(),
+            execution: "e1".into(),
+            status: "Running".into(),
+            jobs_done: done,
+            jobs_failed: failed,
+            jobs_total: total,
+        };
+        assert_eq!(status(0, 0, 1).jobs_progress(), None);
+        assert_eq!(
+            status(12, 0, 40).jobs_progress().as_deref(),
+            Some("main: Running 12/40 jobs done")
+        );
+        assert_eq!(
+            status(12, 1, 40).jobs_progress().as_deref(),
+            Some("main: Running 12/40 jobs done, 1 failed")
+        );
+    }
 
     #[test]
     fn bars_only_where_asked_or_on_a_terminal() {

@@ -130,6 +130,10 @@ pub fn starter(pipeline: &Pipeline, descriptor: &Descriptor, groups: &[String]) 
         out,
         "# One execution per combination; use the variables in inputs as {{{{ subject }}}}."
     );
+    let _ = writeln!(
+        out,
+        "# (Or give an input a list: one execution whose jobs iterate over the values.)"
+    );
     let _ = writeln!(out, "# matrix:");
     let _ = writeln!(out, "#   subject: [sub-01, sub-02]");
     let _ = writeln!(out);

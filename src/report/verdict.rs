@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::manifest::diagnostic::DiagnosticRecord;
+use crate::manifest::jobs::Jobs;
 use crate::manifest::{DEFAULT_SERVER, ExecutionSettings};
 use crate::manifest::{InputWire, ManifestDiagnostic, Validated, ValueKind};
 use crate::report::text::human_bytes;
@@ -40,6 +41,8 @@ struct ItemRecord<'a> {
     inputs: IndexMap<&'a str, serde_json::Value>,
     results_location: &'a str,
     download: Option<&'a PathBuf>,
+    /// Jobs of its execution (a list given to a parameter iterates, vip-api.md §8.5).
+    jobs: u64,
 }
 
 #[derive(Serialize)]
@@ -62,6 +65,11 @@ struct ValidRecord<'a> {
     execution: &'a ExecutionSettings,
     extract: bool,
     item_count: usize,
+    /// Jobs of all the items' executions.
+    job_count: u64,
+    /// Whether the job counts are exact (a descriptor was known: `vip-run.lock` or
+    /// `--online`), else upper bounds (every list crossed).
+    jobs_exact: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     cohort: Option<&'a str>,
     items: Vec<ItemRecord<'a>>,
@@ -108,8 +116,8 @@ fn uploads(v: &Validated) -> Vec<UploadRecord<'_>> {
     seen.into_values().collect()
 }
 
-/// The JSON object for a valid manifest (one line).
-pub fn json_valid(manifest: &str, v: &Validated, online: Option<&Online>) -> String {
+/// The JSON object for a valid manifest (one line); `jobs` holds each item's.
+pub fn json_valid(manifest: &str, v: &Validated, online: Option<&Online>, jobs: &[Jobs]) -> String {
     let record = ValidRecord {
         manifest,
         valid: true,
@@ -122,11 +130,14 @@ pub fn json_valid(manifest: &str, v: &Validated, online: Option<&Online>) -> Str
         execution: &v.execution,
         extract: v.extract,
         item_count: v.items.len(),
+        job_count: jobs.iter().fold(0u64, |n, j| n.saturating_add(j.count)),
+        jobs_exact: jobs.iter().all(|j| j.exact),
         cohort: v.cohort.as_deref(),
         items: v
             .items
             .iter()
-            .map(|i| ItemRecord {
+            .zip(jobs)
+            .map(|(i, jobs)| ItemRecord {
                 key: &i.key,
                 index: i.index,
                 execution_name: &i.execution_name,
@@ -139,6 +150,7 @@ pub fn json_valid(manifest: &str, v: &Validated, online: Option<&Online>) -> Str
                     .collect(),
                 results_location: &i.results_location,
                 download: i.download.as_ref(),
+                jobs: jobs.count,
             })
             .collect(),
         uploads: uploads(v),
@@ -177,8 +189,49 @@ pub fn json_invalid(
     crate::manifest::secrets::scrub(&text, secrets)
 }
 
-/// The summary for people.
-pub fn human(manifest: &str, v: &Validated, online: Option<&Online>) -> String {
+/// The jobs line of the summary ("main: 1 execution, 40 jobs"; for several items a compact
+/// summary), or `None` when every execution is a single job.
+fn jobs_line(v: &Validated, jobs: &[Jobs]) -> Option<String> {
+    let (low, high) = jobs.iter().fold((u64::MAX, 0), |(lo, hi), j| {
+        (lo.min(j.count), hi.max(j.count))
+    });
+    if high <= 1 {
+        return None;
+    }
+    let total = jobs.iter().fold(0u64, |n, j| n.saturating_add(j.count));
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    let bound = if jobs.iter().all(|j| j.exact) {
+        ""
+    } else {
+        "up to "
+    };
+    let mut line = match (v.items.as_slice(), jobs) {
+        ([item], [j]) => format!(
+            "{}: 1 execution, {bound}{} job{} ({})",
+            item.key,
+            j.count,
+            plural(j.count),
+            j.explain()
+        ),
+        _ if low == high => format!(
+            "{} executions, {bound}{high} jobs each ({total} in all)",
+            v.items.len()
+        ),
+        _ => format!(
+            "{} executions, {bound}{low} to {high} jobs each ({total} in all)",
+            v.items.len()
+        ),
+    };
+    if !bound.is_empty() {
+        line.push_str(
+            "; every list counted as crossed: `vip-run lock` or `--online` reads the pipeline's pairings",
+        );
+    }
+    Some(line)
+}
+
+/// The summary for people; `jobs` holds each item's.
+pub fn human(manifest: &str, v: &Validated, online: Option<&Online>, jobs: &[Jobs]) -> String {
     let mut out = String::new();
     let n = v.items.len();
     let _ = writeln!(
@@ -218,6 +271,9 @@ pub fn human(manifest: &str, v: &Validated, online: Option<&Online>) -> String {
             if ups.len() == 1 { "" } else { "s" },
             human_bytes(total)
         );
+    }
+    if let Some(line) = jobs_line(v, jobs) {
+        let _ = writeln!(out, "  jobs        {line}");
     }
     if let Some(o) = online {
         let _ = writeln!(

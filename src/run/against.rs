@@ -9,10 +9,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::manifest::boutiques;
 use crate::manifest::diagnostic::Repeats;
 use crate::manifest::sources::Sources;
 use crate::manifest::{InputWire, Item, ManifestDiagnostic, Validated, ValueKind, suggest};
+use crate::manifest::{boutiques, jobs};
 use crate::report::text::strip_html;
 use crate::vip::wire::{Descriptor, ParameterType, Pipeline};
 
@@ -64,6 +64,33 @@ impl Report<'_> {
         };
         self.repeats.push(&mut self.diagnostics, key, d);
     }
+
+    /// Like [`Report::input`], about the `index`th element of a list input: pointed at the
+    /// element's own line (else where the item's value is written: see [`Report::item_input`]), once per element and kind.
+    fn element(
+        &mut self,
+        item: &Item,
+        input: &str,
+        index: usize,
+        kind: &'static str,
+        d: ManifestDiagnostic,
+    ) {
+        let Some(location) = self
+            .v
+            .element_locations
+            .get(input)
+            .and_then(|l| l.get(index))
+            .copied()
+        else {
+            return self.item_input(item, input, kind, d);
+        };
+        let d = d.at_location(&self.v.file, location);
+        self.repeats.push(
+            &mut self.diagnostics,
+            (format!("{input}[{index}]"), kind),
+            d,
+        );
+    }
 }
 
 /// Everything wrong with `v`'s inputs for `pipeline` (errors and warnings).
@@ -106,7 +133,10 @@ fn check_rules(report: &mut Report<'_>, descriptor: &Descriptor) {
             let d = d
                 .label(format!("{tool}: `{}`", violation.rule))
                 .help(violation.help);
-            report.item_input(item, &violation.input, violation.rule, d);
+            match violation.element {
+                Some(index) => report.element(item, &violation.input, index, violation.rule, d),
+                None => report.item_input(item, &violation.input, violation.rule, d),
+            }
         }
     }
 }
@@ -192,25 +222,24 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
                     .map_or("String", ParameterType::as_str),
                 other => other.as_str(),
             };
-            if let (InputWire::List(values), false) = (wire, param.kind == ParameterType::List) {
-                let d = ManifestDiagnostic::error(format!(
-                    "`{name}` takes one value, but the manifest gives a list of {}{in_item}",
-                    values.len()
-                ))
-                .label("a list")
-                .help("for one execution per value, move the values to `matrix`");
-                report.input(name, "list", d);
-                continue;
-            }
+            // A list for any parameter is VIP's batch idiom (§8.5): one execution whose jobs
+            // iterate over the values; each element must still be a value of the type.
             if dots.iter().any(|d| d == name) {
                 dot_lengths.insert(name, wire.values().len());
             }
-            for value in wire.values() {
+            let list = matches!(wire, InputWire::List(_));
+            for (index, value) in wire.values().iter().enumerate() {
                 if let Some((problem, help)) = type_problem(expected, &value.text, &value.kind) {
-                    let d = ManifestDiagnostic::error(format!("`{name}` {problem}{in_item}"))
-                        .label(format!("expects {expected}"))
-                        .help(help);
-                    report.item_input(item, name, "type", d);
+                    let element = if list {
+                        format!(" (element {} of {})", index + 1, wire.values().len())
+                    } else {
+                        String::new()
+                    };
+                    let d =
+                        ManifestDiagnostic::error(format!("`{name}` {problem}{element}{in_item}"))
+                            .label(format!("expects {expected}"))
+                            .help(help);
+                    report.element(item, name, index, "type", d);
                 }
             }
         }
@@ -238,7 +267,41 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
             .help("give the paired inputs lists of the same length");
             report.input("vip:dot", "dot", d);
         }
+        check_jobs(report, item, descriptor);
     }
+}
+
+/// VIP's engine refuses a workflow over its `maxJobsPerWorkflow`, which it does not publish
+/// (§8.5): refuse an item whose jobs exceed `execution.max_jobs` before anything is spent.
+fn check_jobs(report: &mut Report<'_>, item: &crate::manifest::Item, descriptor: &Descriptor) {
+    let v = report.v;
+    let jobs = jobs::of_item(item, Some(descriptor));
+    let max = v.execution.max_jobs;
+    if jobs.count <= max {
+        return;
+    }
+    let at = jobs
+        .lists
+        .iter()
+        .find(|l| l.role != jobs::Role::Whole)
+        .map_or("", |l| l.name.as_str())
+        .to_owned();
+    let who = if item.key == "main" {
+        "the manifest".to_owned()
+    } else {
+        format!("item `{}`", item.key)
+    };
+    let d = ManifestDiagnostic::error(format!(
+        "{who} would be one execution of {} jobs, over `execution.max_jobs` ({max}): {}",
+        jobs.count,
+        jobs.explain()
+    ))
+    .label("lists multiply into jobs")
+    .help(format!(
+        "VIP's engine refuses workflows over a few hundred jobs: move one of the lists to `matrix` (one execution per value, each with fewer jobs), or raise `execution.max_jobs` if {} accepts more",
+        v.server.as_deref().unwrap_or("your VIP server")
+    ));
+    report.input(&at, "max-jobs", d);
 }
 
 /// What is wrong with `text` as a value of VIP type `expected`, and what to do.

@@ -6,10 +6,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::error::Error;
+use crate::manifest::jobs::{self, Jobs};
 use crate::manifest::{self, ManifestDiagnostic, Validated};
 use crate::report::OutputFormat;
 use crate::report::diagnostics::Printer;
 use crate::report::verdict::{self as shown, Online};
+use crate::vip::wire::Descriptor;
 
 use super::Settings;
 use super::against;
@@ -47,9 +49,14 @@ pub async fn validate(
         };
         printer.print(&v.warnings, &v.secrets);
         let mut locked = None;
+        // The descriptor, when one is known, makes the job counts exact.
+        let mut descriptor = None;
         let learnt = if online {
             match check_online(settings, &v).await? {
-                Ok(summary) => Some(summary),
+                Ok((summary, d)) => {
+                    descriptor = Some(d);
+                    Some(summary)
+                }
                 Err((diagnostics, access)) => {
                     let n = reject(printer, out, json, &name, &diagnostics, &v.secrets)?;
                     let message = format!(
@@ -64,8 +71,9 @@ pub async fn validate(
             }
         } else {
             match check_locked(&v, printer) {
-                Ok(Some(locked_on)) => {
+                Ok(Some((locked_on, d))) => {
                     locked = Some(locked_on);
+                    descriptor = Some(d);
                     None
                 }
                 Ok(None) => None,
@@ -80,10 +88,15 @@ pub async fn validate(
                 }
             }
         };
+        let jobs: Vec<Jobs> = v
+            .items
+            .iter()
+            .map(|i| jobs::of_item(i, descriptor.as_ref()))
+            .collect();
         let mut text = match settings.output {
-            OutputFormat::Json => shown::json_valid(&name, &v, learnt.as_ref()) + "\n",
+            OutputFormat::Json => shown::json_valid(&name, &v, learnt.as_ref(), &jobs) + "\n",
             OutputFormat::Human if settings.quiet => String::new(),
-            OutputFormat::Human => shown::human(&name, &v, learnt.as_ref()),
+            OutputFormat::Human => shown::human(&name, &v, learnt.as_ref(), &jobs),
         };
         if let (Some(day), OutputFormat::Human, false) = (&locked, settings.output, settings.quiet)
         {
@@ -132,18 +145,21 @@ fn reject(
 async fn check_online(
     settings: &Settings,
     v: &Validated,
-) -> Result<Result<Online, (Vec<ManifestDiagnostic>, bool)>, Error> {
+) -> Result<Result<(Online, Descriptor), (Vec<ManifestDiagnostic>, bool)>, Error> {
     with_connection(settings, Some(v), async |conn| {
         match preflight::check(v, conn).await {
             Ok(p) => {
                 settings.printer().print(&p.warnings, &v.secrets);
-                Ok(Ok(Online {
-                    server: conn.server.clone(),
-                    key_source: conn.key_source.clone(),
-                    groups: p.groups,
-                    parameters: p.pipeline.parameters.len(),
-                    vip_paths_checked: p.vip_paths_checked,
-                }))
+                Ok(Ok((
+                    Online {
+                        server: conn.server.clone(),
+                        key_source: conn.key_source.clone(),
+                        groups: p.groups,
+                        parameters: p.pipeline.parameters.len(),
+                        vip_paths_checked: p.vip_paths_checked,
+                    },
+                    p.descriptor,
+                )))
             }
             Err(PreflightError::Problems {
                 diagnostics,
@@ -156,12 +172,13 @@ async fn check_online(
 }
 
 /// Offline, against `vip-run.lock` when it holds this manifest's pipeline: the day it was
-/// locked when every check passes (warnings are printed), or the problems. `Ok(None)`
-/// without a lock, or when the lock is for another pipeline (then a warning says so).
+/// locked and its descriptor when every check passes (warnings are printed), or the
+/// problems. `Ok(None)` without a lock, or when the lock is for another pipeline (then a
+/// warning says so).
 fn check_locked(
     v: &Validated,
     printer: Printer,
-) -> Result<Option<String>, Vec<ManifestDiagnostic>> {
+) -> Result<Option<(String, Descriptor)>, Vec<ManifestDiagnostic>> {
     let entry = match lockfile::entry_for(v) {
         Ok(Some(e)) => e,
         Ok(None) => return Ok(None),
@@ -188,5 +205,5 @@ fn check_locked(
         return Err(diagnostics);
     }
     printer.print(&diagnostics, &v.secrets);
-    Ok(Some(entry.locked_on))
+    Ok(Some((entry.locked_on, entry.descriptor)))
 }

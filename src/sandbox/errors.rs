@@ -113,6 +113,19 @@ impl ApiError {
         Self::coded(8000, &[])
     }
 
+    /// The engine's refusal of a workflow over its `maxJobsPerWorkflow` (§8.5). Whether VIP
+    /// sends it as a launch error or as `ExecutionFailed` later is **(open)**; the sandbox
+    /// refuses at launch, the reading a client must handle before anything runs: 400, 8000,
+    /// the engine's text, suffix.
+    pub(crate) fn too_many_jobs(max: usize, got: usize) -> Self {
+        Self::Json {
+            status: StatusCode::BAD_REQUEST,
+            code: 8000,
+            message: format!("Too many jobs (max:{max}, got:{got}) (Error code 8000)"),
+            challenge: false,
+        }
+    }
+
     /// An unexpected runtime exception (a null pointer…): 500, 8000, suffix.
     pub(crate) fn internal() -> Self {
         Self::Json {

@@ -96,6 +96,9 @@ pub struct Config {
     pub platform_max: usize,
     /// An outage: (start after the sandbox starts, length). Every request in it fails.
     pub outage: Option<(Duration, Duration)>,
+    /// The engine's `maxJobsPerWorkflow`, overriding the world's `engine` setting (500 by
+    /// default): a launch with more jobs is refused (400/8000 "Too many jobs").
+    pub max_jobs_per_workflow: Option<usize>,
 }
 
 impl Default for Config {
@@ -113,6 +116,7 @@ impl Default for Config {
             engine_slots: 1000,
             platform_max: 35,
             outage: None,
+            max_jobs_per_workflow: None,
         }
     }
 }
@@ -171,6 +175,9 @@ impl Sandbox {
             }
         }
         let mut world = config.world.clone();
+        if let Some(n) = config.max_jobs_per_workflow {
+            world.engine.max_jobs_per_workflow = n;
+        }
         world.check().map_err(invalid)?;
         let data = data::DataTree::create(&world)?;
         let listener = TcpListener::bind(listen).await?;

@@ -48,6 +48,9 @@ pub struct SandboxArgs {
     /// is cut or answered with an HTML 503 page (e.g. `30s:1m`).
     #[arg(long, value_name = "START:DURATION", value_parser = parse_outage)]
     pub outage: Option<(Duration, Duration)>,
+    /// Most jobs per execution (VIP's unpublished `maxJobsPerWorkflow`; default: the world's, 500).
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<usize>,
 }
 
 fn parse_outage(text: &str) -> Result<(Duration, Duration), String> {
@@ -83,6 +86,7 @@ impl SandboxArgs {
             failure_rate: self.failure_rate,
             seed: self.seed,
             outage: self.outage,
+            max_jobs_per_workflow: self.max_jobs,
             ..Config::default()
         })
     }

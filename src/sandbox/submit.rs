@@ -269,8 +269,12 @@ pub(crate) fn check(
     }
 
     // 12. The engine: job expansion, dot lengths, job count.
-    let jobs = expand(&resolved, &descriptor.dot_inputs())?;
-    if jobs.is_empty() || jobs.len() > world.engine.max_jobs_per_workflow {
+    let jobs = expand(
+        &resolved,
+        &descriptor.dot_inputs(),
+        world.engine.max_jobs_per_workflow,
+    )?;
+    if jobs.is_empty() {
         return Err(ApiError::generic());
     }
 
@@ -366,6 +370,7 @@ fn check_results_directory(
 fn expand(
     resolved: &IndexMap<String, Vec<String>>,
     dot: &[String],
+    max_jobs: usize,
 ) -> Result<Vec<JobValues>, ApiError> {
     // Dimensions, in input order: a dot group counts once, where its first member is.
     let mut dimensions: Vec<Vec<&str>> = Vec::new();
@@ -392,6 +397,13 @@ fn expand(
         }
     }
     let length = |dim: &[&str]| resolved[dim[0]].len();
+    // The count first, so a huge product is refused without building it.
+    let total = dimensions
+        .iter()
+        .fold(1usize, |n, dim| n.saturating_mul(length(dim)));
+    if total > max_jobs {
+        return Err(ApiError::too_many_jobs(max_jobs, total));
+    }
     let mut jobs: Vec<Vec<usize>> = vec![Vec::new()];
     for dim in &dimensions {
         let n = length(dim);
@@ -404,9 +416,6 @@ fn expand(
             }
         }
         jobs = next;
-        if jobs.len() > 1_000_000 {
-            return Err(ApiError::generic());
-        }
     }
     Ok(jobs
         .into_iter()
@@ -452,7 +461,7 @@ mod tests {
         r.insert("d1".into(), vec!["x1".into(), "x2".into(), "x3".into()]);
         r.insert("s".into(), vec!["s".into()]);
         r.insert("d2".into(), vec!["y1".into(), "y2".into(), "y3".into()]);
-        let jobs = expand(&r, &["d1".into(), "d2".into()]).unwrap();
+        let jobs = expand(&r, &["d1".into(), "d2".into()], 500).unwrap();
         assert_eq!(jobs.len(), 6);
         assert_eq!(jobs[0]["a"], "a1");
         assert_eq!(jobs[0]["d1"], "x1");
@@ -462,7 +471,19 @@ mod tests {
         assert_eq!(jobs[4]["a"], "a2");
         assert_eq!(jobs[4].keys().collect::<Vec<_>>(), ["a", "d1", "s", "d2"]);
         r.insert("d2".into(), vec!["y1".into()]);
-        assert!(expand(&r, &["d1".into(), "d2".into()]).is_err());
-        assert_eq!(expand(&r, &[]).unwrap().len(), 6);
+        assert!(expand(&r, &["d1".into(), "d2".into()], 500).is_err());
+        assert_eq!(expand(&r, &[], 500).unwrap().len(), 6);
+        // Over the engine's limit: refused with its message, before the jobs are built.
+        let Err(ApiError::Json {
+            status,
+            code,
+            message,
+            ..
+        }) = expand(&r, &[], 5)
+        else {
+            panic!("6 jobs over a limit of 5 must be refused");
+        };
+        assert_eq!((status.as_u16(), code), (400, 8000));
+        assert_eq!(message, "Too many jobs (max:5, got:6) (Error code 8000)");
     }
 }

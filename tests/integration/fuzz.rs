@@ -11,8 +11,13 @@ fn check(bytes: &[u8]) {
     let options = LoadOptions { max_items: 50 };
     match manifest::load(&path, &options) {
         Ok(v) => {
-            let _ = vip_run::report::verdict::human("study.yaml", &v, None);
-            let _ = vip_run::report::verdict::json_valid("study.yaml", &v, None);
+            let jobs: Vec<_> = v
+                .items
+                .iter()
+                .map(|i| manifest::jobs::of_item(i, None))
+                .collect();
+            let _ = vip_run::report::verdict::human("study.yaml", &v, None, &jobs);
+            let _ = vip_run::report::verdict::json_valid("study.yaml", &v, None, &jobs);
         }
         Err(errors) => {
             for d in &errors.diagnostics {

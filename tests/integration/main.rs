@@ -10,6 +10,7 @@ mod exact;
 mod examples;
 mod faults;
 mod fuzz;
+mod lists;
 mod lockfile;
 mod logs;
 mod online;

@@ -15,7 +15,8 @@ use crate::manifest::diagnostic::ManifestDiagnostic;
 use crate::manifest::model::{Download, Manifest};
 use crate::manifest::template::Templates;
 use crate::manifest::validated::{
-    DEFAULT_DOWNLOAD, DEFAULT_MAX_OUTAGE, DEFAULT_RESULTS_LOCATION, ExecutionSettings,
+    DEFAULT_DOWNLOAD, DEFAULT_MAX_JOBS, DEFAULT_MAX_OUTAGE, DEFAULT_RESULTS_LOCATION,
+    ExecutionSettings,
 };
 use crate::vip::rules;
 
@@ -24,6 +25,7 @@ impl Checker<'_> {
         let e = &m.execution;
         let mut settings = ExecutionSettings {
             max_parallel: 1,
+            max_jobs: DEFAULT_MAX_JOBS,
             poll_interval: Duration::from_secs(30),
             timeout: Duration::from_secs(24 * 3600),
             retries: 0,
@@ -35,6 +37,13 @@ impl Checker<'_> {
                 Ok(n) if (1..=1000).contains(&n) => settings.max_parallel = n,
                 _ => self.error(p.referenced, format!("max_parallel must be between 1 and 1000, not {}", p.value), "out of range",
                     "VIP's default quota is 1 running execution per user; ask VIP support to raise yours before raising this"),
+            }
+        }
+        if let Some(j) = &e.max_jobs {
+            match j.value {
+                1..=100_000 => settings.max_jobs = j.value,
+                _ => self.error(j.referenced, format!("max_jobs must be between 1 and 100000, not {}", j.value), "out of range",
+                    "VIP's engine refuses workflows over a few hundred jobs; split the values with `matrix` for separate executions"),
             }
         }
         if let Some(r) = &e.retries {

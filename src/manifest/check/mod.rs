@@ -27,7 +27,7 @@ use serde_saphyr::Location;
 
 use super::diagnostic::{ManifestDiagnostic, ManifestErrors, SourceFile};
 use super::load as loader;
-use super::model::Manifest;
+use super::model::{InputValue, Manifest};
 use super::template::Templates;
 use super::validated::{LoadOptions, Validated};
 use values::Local;
@@ -158,6 +158,16 @@ impl Checker<'_> {
             .iter()
             .map(|(k, v)| (k.clone(), v.referenced))
             .collect();
+        let element_locations = m
+            .inputs
+            .iter()
+            .filter_map(|(k, v)| match &v.value {
+                InputValue::List(items) => {
+                    Some((k.clone(), items.iter().map(|i| i.referenced).collect()))
+                }
+                InputValue::Scalar(_) => None,
+            })
+            .collect();
         Some(Validated {
             file: self.file.clone(),
             dir: self.dir.to_path_buf(),
@@ -177,6 +187,7 @@ impl Checker<'_> {
             },
             clean: m.results.clean.unwrap_or(false),
             input_locations,
+            element_locations,
             pipeline_location: m.pipeline_id.referenced,
             group_location: m.group.referenced,
             warnings: Vec::new(),

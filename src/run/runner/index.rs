@@ -22,7 +22,7 @@ use super::{Mode, Runner};
 #[derive(Debug, Default)]
 pub(super) struct Index {
     /// Item key → its position in the manifest.
-    pos: HashMap<String, usize>,
+    pub(super) pos: HashMap<String, usize>,
     /// Items that need a launch (first, or a retry), by manifest position.
     pub(super) queue: BTreeSet<usize>,
     /// Item key → execution id of the queued and running executions, by key (the order

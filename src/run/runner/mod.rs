@@ -142,6 +142,9 @@ pub struct Runner<'a> {
     index: index::Index,
     /// The calls the last poll cost (list calls, single calls), said under `-v` on change.
     poll_cost: Option<(usize, usize)>,
+    /// The (done, failed) jobs last reported for each item whose execution has several jobs,
+    /// so progress within `Running` is reported when it moves (see `monitor`).
+    jobs_seen: HashMap<String, (usize, usize)>,
 }
 
 impl<'a> Runner<'a> {
@@ -242,6 +245,7 @@ impl<'a> Runner<'a> {
             unresolved: HashMap::new(),
             index: index::Index::default(),
             poll_cost: None,
+            jobs_seen: HashMap::new(),
         };
         if mode == Mode::Launch {
             // A run waits out outages itself: calls stop retrying once VIP has been failing

@@ -99,9 +99,14 @@ impl Runner<'_> {
                     .or_insert_with(Instant::now);
             }
             let terminal = status.is_terminal();
+            // An execution made of several jobs (a list given to a parameter) is asked for
+            // its jobs every round while it runs, so per-job progress shows: one call more
+            // per such execution, none for the others.
+            let several = status == ExecutionStatus::Running && self.has_lists(&key);
             // Job counts come with the full execution; the list's summaries have none.
             let full = if summary.jobs.is_empty()
                 && (terminal
+                    || several
                     || self
                         .current(&key)
                         .is_some_and(|a| a.status != status.as_str()))
@@ -116,6 +121,19 @@ impl Runner<'_> {
             let is_new = self
                 .current(&key)
                 .is_some_and(|a| a.status != status.as_str());
+            let (done, failed, total) = jobs_counts(&full);
+            let jobs_moved = total > 1
+                && self.jobs_seen.insert(key.clone(), (done, failed)) != Some((done, failed));
+            if jobs_moved && !is_new {
+                self.emit(&Event::Status {
+                    item: key.clone(),
+                    execution: id.clone(),
+                    status: status.to_string(),
+                    jobs_done: done,
+                    jobs_failed: failed,
+                    jobs_total: total,
+                });
+            }
             if is_new {
                 let state = self.state.item_mut(&key).expect("reconciled");
                 state
@@ -125,7 +143,6 @@ impl Runner<'_> {
                     .observe(status.as_str(), now);
                 changed = true;
                 self.dirty = true;
-                let (done, failed, total) = jobs_counts(&full);
                 self.emit(&Event::Status {
                     item: key.clone(),
                     execution: id.clone(),
@@ -189,6 +206,16 @@ impl Runner<'_> {
         self.say_poll_cost(polled, lists, singles);
         self.save_if_dirty()?;
         Ok(changed)
+    }
+
+    /// Whether `key`'s inputs hold a list, so its execution may have several jobs.
+    fn has_lists(&self, key: &str) -> bool {
+        let item = self.index.pos.get(key).and_then(|&i| self.v.items.get(i));
+        item.is_some_and(|i| {
+            i.inputs
+                .values()
+                .any(|w| matches!(w, crate::manifest::InputWire::List(_)))
+        })
     }
 
     /// Says under `-v` what a poll costs in calls, when that changes.
