@@ -250,8 +250,10 @@ fn every_preflight_failure_is_reported_in_the_users_terms() {
             at: "study.yaml:6:15", message: "`input_file` expects a file, but `missing.txt` is neither", help: "local file" },
         Case { name: "VIP path missing", key: DEMO, manifest: HELLO.replace("input_file: in.txt", "input_file: /vip/Home/nothing/here.txt"), code: 3,
             at: "study.yaml:6:15", message: "`/vip/Home/nothing/here.txt` does not exist on VIP", help: "" },
-        Case { name: "list for a single-value parameter", key: DEMO, manifest: hello("  repeat: [1, 2]\n"), code: 3,
-            at: "study.yaml:8:11", message: "`repeat` takes one value, but the manifest gives a list of 2", help: "matrix" },
+        // A list for any parameter is one execution of several jobs: each element is typed,
+        // and pointed at on its own.
+        Case { name: "bad element of a list", key: DEMO, manifest: hello("  repeat: [1, x]\n"), code: 3,
+            at: "study.yaml:8:15", message: "`repeat` expects a whole number, not `x` (element 2 of 2)", help: "whole number" },
     ];
     let mut failures = Vec::new();
     for case in cases {
