@@ -66,6 +66,12 @@ impl Line {
     }
 }
 
+/// A snapshot's format, read before the rest.
+#[derive(Deserialize)]
+struct Head {
+    format: Option<serde_json::Value>,
+}
+
 /// The journal beside the snapshot at `path`.
 pub fn journal_path(path: &Path) -> PathBuf {
     path.with_extension("journal")
@@ -84,10 +90,6 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
     };
     // The format first, read without building the file's JSON tree (for 10,000 items that
     // tree costs several times the file, issue 13), so another format is named as such.
-    #[derive(Deserialize)]
-    struct Head {
-        format: Option<serde_json::Value>,
-    }
     let head: Head = serde_json::from_str(&text).map_err(|e| damaged(path, &e))?;
     let format = head.format.as_ref().and_then(serde_json::Value::as_u64);
     // Format 1 is the same snapshot without a journal: read it, rewrite it on the next save.
