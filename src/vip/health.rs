@@ -96,7 +96,8 @@ mod tests {
         h.failed();
         assert_eq!(h.failing_since(), Some(first), "the spell keeps its start");
         assert!(!h.hands_over(), "never hands over unless asked");
-        h.wait_out_after(Duration::ZERO);
+        h.wait_out_after(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(5));
         assert!(h.hands_over());
         h.heard();
         assert_eq!(h.failing_since(), None);
