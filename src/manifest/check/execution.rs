@@ -15,7 +15,8 @@ use crate::manifest::diagnostic::ManifestDiagnostic;
 use crate::manifest::model::{Download, Manifest};
 use crate::manifest::template::Templates;
 use crate::manifest::validated::{
-    DEFAULT_DOWNLOAD, DEFAULT_MAX_OUTAGE, DEFAULT_RESULTS_LOCATION, ExecutionSettings,
+    DEFAULT_DOWNLOAD, DEFAULT_MAX_OUTAGE, DEFAULT_RESULTS_LOCATION, DEFAULT_TRANSFERS,
+    ExecutionSettings, MAX_TRANSFERS,
 };
 use crate::vip::rules;
 
@@ -29,12 +30,24 @@ impl Checker<'_> {
             retries: 0,
             kill_on_timeout: e.kill_on_timeout.unwrap_or(false),
             max_outage: DEFAULT_MAX_OUTAGE,
+            transfers: DEFAULT_TRANSFERS,
         };
         if let Some(p) = &e.max_parallel {
             match u32::try_from(p.value) {
                 Ok(n) if (1..=1000).contains(&n) => settings.max_parallel = n,
                 _ => self.error(p.referenced, format!("max_parallel must be between 1 and 1000, not {}", p.value), "out of range",
                     "VIP's default quota is 1 running execution per user; ask VIP support to raise yours before raising this"),
+            }
+        }
+        if let Some(t) = &e.transfers {
+            match u32::try_from(t.value) {
+                Ok(n) if (1..=MAX_TRANSFERS).contains(&n) => settings.transfers = n,
+                _ => self.error(
+                    t.referenced,
+                    format!("transfers must be between 1 and {MAX_TRANSFERS}, not {}", t.value),
+                    "out of range",
+                    "the uploads and downloads run at once; 4 (the default) keeps a link busy, more helps over a slow one",
+                ),
             }
         }
         if let Some(r) = &e.retries {
