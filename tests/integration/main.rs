@@ -23,4 +23,5 @@ mod snapshots;
 mod support;
 #[cfg(unix)]
 mod terminal;
+mod transfers;
 mod validate;
