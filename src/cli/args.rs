@@ -85,7 +85,7 @@ pub enum Command {
     /// Kill the manifest's queued and running executions on VIP.
     Cancel(CancelArgs),
     /// Download the outputs of finished items.
-    Download(OneManifest),
+    Download(DownloadArgs),
     /// Print an item's execution output from VIP (without `--item`: the failed items').
     Logs(LogsArgs),
     /// Delete on VIP what this manifest put there: uploaded inputs, downloaded results.
@@ -154,6 +154,22 @@ pub struct RunArgs {
     /// Fail when `vip-run.lock` is missing or stale instead of writing it (for CI and cron).
     #[arg(long)]
     pub locked: bool,
+    /// Uploads and downloads at once, 1 to 32 (overrides `execution.transfers`; default 4).
+    #[arg(long, value_name = "N", value_parser = parse_transfers)]
+    pub transfers: Option<u32>,
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
+
+/// `download`.
+#[derive(Debug, clap::Args)]
+pub struct DownloadArgs {
+    /// The manifest.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Downloads at once, 1 to 32 (overrides `execution.transfers`; default 4).
+    #[arg(long, value_name = "N", value_parser = parse_transfers)]
+    pub transfers: Option<u32>,
     #[command(flatten)]
     pub common: ManifestArgs,
 }
@@ -280,6 +296,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// `--max-items`: the one parser for every command that takes it.
+fn parse_transfers(text: &str) -> Result<u32, String> {
+    let max = manifest::MAX_TRANSFERS;
+    match text.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("`{text}`: give a whole number from 1 to {max}")),
+    }
+}
+
 fn parse_max_items(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),

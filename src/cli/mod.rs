@@ -153,7 +153,8 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let format = cli.output;
     match &cli.command {
         Command::Run(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
+            let mut s = resolve::build(cli, Some(&args.common), None);
+            s.transfers = args.transfers;
             runtime()?.block_on(async {
                 let interrupt = flow::Interrupt::on_ctrl_c();
                 let mut code = exit_code::SUCCESS;
@@ -205,7 +206,8 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             Ok(exit_code::SUCCESS)
         }
         Command::Download(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
+            let mut s = resolve::build(cli, Some(&args.common), None);
+            s.transfers = args.transfers;
             let finished = runtime()?.block_on(flow::download(&s, &args.manifest))?;
             report::summary::render(out, &finished, format, cli.quiet)?;
             Ok(finished.exit_code())

@@ -28,6 +28,8 @@ pub fn build(cli: &Cli, common: Option<&ManifestArgs>, max_items: Option<usize>)
         progress: cli.progress,
         quiet: cli.quiet,
         junit: cli.junit.clone(),
+        verbose: cli.verbose > 0 && !cli.quiet,
+        transfers: None,
         load,
         state: common.map_or_else(StateOptions::default, |c| StateOptions {
             state_dir: c.state_dir.clone(),

@@ -40,5 +40,6 @@ pub use diagnostic::{ManifestDiagnostic, ManifestErrors, SourceFile};
 pub use model::Manifest;
 pub use validated::{
     DEFAULT_DOWNLOAD, DEFAULT_MAX_ITEMS, DEFAULT_RESULTS_LOCATION, DEFAULT_SERVER,
-    ExecutionSettings, InputWire, Item, LoadOptions, MAX_NAME_LEN, Validated, Value, ValueKind,
+    ExecutionSettings, InputWire, Item, LoadOptions, MAX_NAME_LEN, MAX_TRANSFERS, Validated, Value,
+    ValueKind,
 };

@@ -473,4 +473,8 @@ pub struct Execution {
         regex(pattern = r"^\s*([0-9]+\s*(ms|s|m|h|d)\s*)+$")
     )]
     pub max_outage: Option<Spanned<String>>,
+    /// Uploads and downloads at once (1 to 32); `--transfers` overrides it. Default: 4.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 32))]
+    pub transfers: Option<Spanned<u64>>,
 }

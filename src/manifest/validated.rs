@@ -63,11 +63,17 @@ pub struct ExecutionSettings {
     /// How long `run` waits out an outage of VIP before stopping.
     #[serde(serialize_with = "ser_duration")]
     pub max_outage: Duration,
+    /// Uploads and downloads at once.
+    pub transfers: u32,
 }
 
 /// `execution.max_jobs`'s default: VIP does not publish its engine's `maxJobsPerWorkflow`;
 /// vip-api.md §8.5 says to keep workflows to a few hundred jobs.
 pub const DEFAULT_MAX_JOBS: u64 = 500;
+/// `execution.transfers`'s default.
+pub const DEFAULT_TRANSFERS: u32 = 4;
+/// `execution.transfers`' (and `--transfers`') largest value.
+pub const MAX_TRANSFERS: u32 = 32;
 
 /// `execution.max_outage`'s default.
 pub const DEFAULT_MAX_OUTAGE: Duration = Duration::from_secs(3600);

@@ -269,6 +269,35 @@ pub struct Reporter {
     multi: Option<MultiProgress>,
     /// Columns for transfer bars, when bars are drawn.
     width: u16,
+    /// The byte bar of the transfers in flight, while there are some.
+    bytes: Option<ProgressBar>,
+}
+
+/// The byte bar of the transfers in flight: each transfer adds its size when it knows it and
+/// its bytes as they go (from its own task: the bar is shared).
+#[derive(Debug, Clone)]
+pub struct ByteBar(ProgressBar);
+
+impl ByteBar {
+    /// Adds `bytes` to the total.
+    pub fn grow(&self, bytes: u64) {
+        self.0.inc_length(bytes);
+    }
+
+    /// A callback that advances the bar by each chunk.
+    pub fn on_bytes(&self) -> crate::vip::client::OnBytes {
+        let bar = self.0.clone();
+        std::sync::Arc::new(move |n| bar.inc(n))
+    }
+}
+
+/// The calls a run made, by kind (`-v`): one line each on `out`, then the total.
+pub fn render_calls(out: &mut impl std::io::Write, calls: &[(String, u64)]) -> std::io::Result<()> {
+    let total: u64 = calls.iter().map(|(_, n)| n).sum();
+    for (kind, n) in calls {
+        writeln!(out, "calls: {n:>6}  {kind}")?;
+    }
+    writeln!(out, "calls: {total:>6}  in all")
 }
 
 impl std::fmt::Debug for Reporter {
@@ -314,6 +343,7 @@ impl Reporter {
             bar,
             multi,
             width: layout.map_or(0, |(width, _)| width),
+            bytes: None,
         }
     }
 
@@ -359,26 +389,41 @@ impl Reporter {
         }
     }
 
-    /// A byte bar for one transfer, when bars are drawn; the callback advances it.
-    pub fn transfer(
-        &self,
-        label: &str,
-        total: u64,
-    ) -> Option<(ProgressBar, crate::vip::client::OnBytes)> {
+    /// The one byte bar for every transfer in flight, when bars are drawn: made when the
+    /// first transfer starts, cleared by [`Reporter::transfers_in_flight`] when the last ends.
+    pub fn byte_bar(&mut self) -> Option<ByteBar> {
         let multi = self.multi.as_ref()?;
-        let bar = multi.add(ProgressBar::new(total));
-        // The label takes what is left, truncated; narrow terminals drop the rate.
-        let template = if self.width >= 80 {
-            "  {wide_msg} {bar:20} {bytes}/{total_bytes} {bytes_per_sec}"
-        } else {
-            "  {wide_msg} {bar:10} {bytes}/{total_bytes}"
-        };
-        bar.set_style(
-            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_message(label.to_owned());
-        let advance = bar.clone();
-        Some((bar, std::sync::Arc::new(move |n| advance.inc(n))))
+        if self.bytes.is_none() {
+            let bar = multi.add(ProgressBar::new(0));
+            // The label takes what is left, truncated; narrow terminals drop the rate.
+            let template = if self.width >= 80 {
+                "  {wide_msg} {bar:20} {bytes}/{total_bytes} {bytes_per_sec}"
+            } else {
+                "  {wide_msg} {bar:10} {bytes}/{total_bytes}"
+            };
+            bar.set_style(
+                ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            self.bytes = Some(bar);
+        }
+        self.bytes.clone().map(ByteBar)
+    }
+
+    /// Says how many transfers are in flight (`label`: what the latest one is); at none the
+    /// byte bar goes, and the next transfer starts a new one from zero.
+    pub fn transfers_in_flight(&mut self, count: usize, label: &str) {
+        if count == 0 {
+            if let Some(bar) = self.bytes.take() {
+                bar.finish_and_clear();
+            }
+        } else if let Some(bar) = &self.bytes {
+            bar.set_message(if count == 1 {
+                label.to_owned()
+            } else {
+                format!("{count} transfers, {label}")
+            });
+        }
     }
 
     /// Sets the bar's message.
@@ -390,6 +435,9 @@ impl Reporter {
 
     /// Clears the bar.
     pub fn finish(&self) {
+        if let Some(bar) = &self.bytes {
+            bar.finish_and_clear();
+        }
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

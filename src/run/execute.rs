@@ -43,6 +43,10 @@ fn finish(
     if let Some(file) = &settings.junit {
         write_atomically(file, junit(&v.name, &finished.summary.junit).as_bytes())?;
     }
+    if settings.verbose {
+        // What the command cost VIP, by kind (each retry counts): stderr, after the bars.
+        let _ = crate::report::run::render_calls(&mut std::io::stderr(), &conn.client.calls());
+    }
     Ok(finished)
 }
 
@@ -71,7 +75,8 @@ pub async fn execute(
         }
         let mut reporter = settings.reporter(v.items.len());
         let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
-            .with_max_outage(max_outage);
+            .with_max_outage(max_outage)
+            .with_transfers(settings.transfers);
         let summary = runner.run(detach).await?;
         if v.clean
             && !summary.interrupted
@@ -117,7 +122,8 @@ pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Erro
             &mut reporter,
             interrupt,
             platform.max_size_direct_transfer,
-        )?;
+        )?
+        .with_transfers(settings.transfers);
         let summary = runner.run(false).await?;
         reporter.finish();
         finish("download", settings, &v, &paths, conn, summary)

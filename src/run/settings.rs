@@ -24,6 +24,10 @@ pub struct Settings {
     pub quiet: bool,
     /// Also write a `JUnit` report here.
     pub junit: Option<PathBuf>,
+    /// `-v`: also the calls made, by kind, at the end of a run.
+    pub verbose: bool,
+    /// `--transfers` (overrides `execution.transfers`).
+    pub transfers: Option<u32>,
     /// Loading manifests (`--max-items`).
     pub load: LoadOptions,
     /// Run state: where it lives and how long to wait for the lock.

@@ -26,6 +26,9 @@ pub struct LoggedRequest {
     pub status: u16,
     /// Whether the connection was cut without an answer.
     pub dropped: bool,
+    /// The most requests handled at once while this one was (itself included): tells
+    /// whether transfers overlapped.
+    pub in_flight: usize,
 }
 
 /// What the log keeps of a header map: never a credential.

@@ -133,6 +133,8 @@ pub(crate) struct Shared {
     pub(crate) outage: Mutex<Option<(Instant, Instant)>>,
     /// Raw entries added to the top of every `GET /executions` answer (a test hook).
     pub(crate) extra_listed: Mutex<Vec<serde_json::Value>>,
+    /// Requests being handled now (for the log's `in_flight`).
+    pub(crate) in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -204,6 +206,7 @@ impl Sandbox {
             log: Mutex::new(Vec::new()),
             outage: Mutex::new(outage),
             extra_listed: Mutex::new(Vec::new()),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = routes::router(Arc::clone(&shared))
             .into_make_service_with_connect_info::<net::ConnInfo>();

@@ -15,10 +15,14 @@
 //! since when every call has failed ([`super::health`]), so a run can tell an outage from
 //! one item's trouble.
 //!
+//! Every request sent (each retry too) is counted by kind (`GET /executions/{id}`,
+//! `PUT /path (upload)`…), so `-v` can say what a run cost.
+//!
 //! The key travels only in the `apikey` header, marked sensitive; redirects are never
 //! followed (so the key cannot be carried to another origin), and plain `http` is refused
 //! except to loopback addresses.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,6 +85,8 @@ pub struct Client {
     pub(super) key: HeaderValue,
     /// The retry policy, and what every clone heard from the server (see `health`).
     pub(super) retry: Retrier,
+    /// Requests sent, by kind, by every clone.
+    calls: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -207,6 +213,7 @@ impl Client {
                 policy: config.retry.clone(),
                 health: Arc::new(Health::default()),
             },
+            calls: Arc::default(),
         })
     }
 
@@ -228,6 +235,21 @@ impl Client {
         }
     }
 
+    /// The requests sent so far, by kind (each retry counts), in kind order.
+    pub fn calls(&self) -> Vec<(String, u64)> {
+        self.calls
+            .lock()
+            .map(|c| c.iter().map(|(k, n)| (k.clone(), *n)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Counts one request of `kind`.
+    pub(super) fn count(&self, kind: String) {
+        if let Ok(mut calls) = self.calls.lock() {
+            *calls.entry(kind).or_default() += 1;
+        }
+    }
+
     /// The base URL.
     pub fn base_url(&self) -> &str {
         &self.base
@@ -246,6 +268,12 @@ impl Client {
             request = request.header(CONTENT_TYPE, ct);
         }
         let operation = call.operation();
+        self.count(call_kind(
+            call.method.as_str(),
+            &call.path,
+            call.query,
+            call.body.as_ref().is_some_and(Vec::is_empty),
+        ));
         let started = std::time::Instant::now();
         let response = request
             .send()
@@ -551,6 +579,48 @@ impl Client {
     }
 }
 
+/// The kind of a request, for counting: the path with identifiers replaced by `{id}` (and
+/// the data namespace as `/path`), and the query's `action` or `format` (other query keys by
+/// name). `empty_put` tells a mkdir from an upload.
+pub fn call_kind(method: &str, path: &str, query: &[(&str, &str)], empty_put: bool) -> String {
+    let template = if path.starts_with("/path/") || path == "/path" {
+        match (method, empty_put) {
+            ("PUT", true) => "/path (mkdir)".to_owned(),
+            ("PUT", false) => "/path (upload)".to_owned(),
+            _ => "/path".to_owned(),
+        }
+    } else {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let shown: Vec<&str> = segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match (segments[0], i) {
+                ("executions", 1) if *s != "count" => "{id}",
+                ("executions", 3) if segments.get(2) == Some(&"jobs") => "{job}",
+                ("pipelines", 1..) => "{id}",
+                _ => s,
+            })
+            .collect();
+        let mut t = format!("/{}", shown.join("/"));
+        if t.ends_with("{id}/{id}") {
+            t.truncate(t.len() - "/{id}".len());
+        }
+        t
+    };
+    let asked: Vec<String> = query
+        .iter()
+        .map(|(k, v)| match *k {
+            "action" | "format" => format!("{k}={v}"),
+            _ => (*k).to_owned(),
+        })
+        .collect();
+    if asked.is_empty() {
+        format!("{method} {template}")
+    } else {
+        format!("{method} {template} ?{}", asked.join("&"))
+    }
+}
+
 /// The entries of an execution list that decode; the others are noted and skipped.
 fn decode_entries(entries: Vec<serde_json::Value>) -> Vec<Execution> {
     entries
@@ -658,6 +728,69 @@ mod tests {
             .map(|e| e.identifier)
             .collect();
         assert_eq!(ids, ["w1", "w2", "w3"]);
+    }
+
+    #[test]
+    fn calls_are_counted_by_kind_not_by_identifier() {
+        for ((method, path, query, empty), kind) in [
+            (
+                ("GET", "/executions/wf-1", &[][..], false),
+                "GET /executions/{id}",
+            ),
+            (
+                ("GET", "/executions", &[("limit", "500")][..], false),
+                "GET /executions ?limit",
+            ),
+            (
+                ("GET", "/executions/count", &[][..], false),
+                "GET /executions/count",
+            ),
+            (
+                ("GET", "/executions/wf-1/jobs/3/stderr", &[][..], false),
+                "GET /executions/{id}/jobs/{job}/stderr",
+            ),
+            (
+                ("PUT", "/executions/wf-1/kill", &[][..], false),
+                "PUT /executions/{id}/kill",
+            ),
+            (
+                (
+                    "GET",
+                    "/pipelines/Hello/1.0",
+                    &[("format", "boutiques")][..],
+                    false,
+                ),
+                "GET /pipelines/{id} ?format=boutiques",
+            ),
+            (
+                ("GET", "/path/vip/Home/a", &[("action", "list")][..], false),
+                "GET /path ?action=list",
+            ),
+            (
+                (
+                    "GET",
+                    "/path/vip/Home/a",
+                    &[("action", "content")][..],
+                    false,
+                ),
+                "GET /path ?action=content",
+            ),
+            (
+                ("PUT", "/path/vip/Home/a", &[][..], true),
+                "PUT /path (mkdir)",
+            ),
+            (
+                ("PUT", "/path/vip/Home/a", &[][..], false),
+                "PUT /path (upload)",
+            ),
+            (
+                ("DELETE", "/path/vip/Home/a", &[][..], false),
+                "DELETE /path",
+            ),
+            (("POST", "/executions", &[][..], false), "POST /executions"),
+        ] {
+            assert_eq!(call_kind(method, path, query, empty), kind, "{path}");
+        }
     }
 
     #[test]

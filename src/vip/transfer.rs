@@ -3,14 +3,19 @@
 //! on the client's transfer connection (a read timeout instead of a whole-call timeout, as
 //! VIP stages files from the grid for up to 45 s before the first byte) and each retry
 //! starts the file over.
+//!
+//! An upload hashes (SHA-256) the chunks it sends as they go, so a file is read once: the
+//! digest returned is of exactly the bytes VIP received.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::client::{Client, check_status, transport_error};
+use super::client::{Client, call_kind, check_status, transport_error};
 use super::encode;
 use super::retry::Class;
 use super::vip_error::VipError;
@@ -23,9 +28,10 @@ pub type OnBytes = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 const TRANSFER_CHUNK: usize = 256 * 1024;
 
 impl Client {
-    /// Uploads the local file `local` to `remote`, streamed (the file is re-read on a retry).
-    /// VIP renames the last segment (§9.2): the caller names the file as VIP will.
-    pub async fn upload(&self, local: &Path, remote: &str) -> Result<(), VipError> {
+    /// Uploads the local file `local` to `remote`, streamed (the file is re-read on a retry);
+    /// returns the hex SHA-256 of what was sent. VIP renames the last segment (§9.2): the
+    /// caller names the file as VIP will.
+    pub async fn upload(&self, local: &Path, remote: &str) -> Result<String, VipError> {
         self.upload_with_progress(local, remote, None).await
     }
 
@@ -35,7 +41,7 @@ impl Client {
         local: &Path,
         remote: &str,
         on_bytes: Option<OnBytes>,
-    ) -> Result<(), VipError> {
+    ) -> Result<String, VipError> {
         let operation = format!("PUT {}", encode::data_path(remote));
         let attempt = || async {
             let file = tokio::fs::File::open(local)
@@ -62,14 +68,24 @@ impl Client {
                 });
             }
             let tell = on_bytes.clone();
+            // Each attempt hashes from the start, as it re-reads the file from the start.
+            let digest = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+            let hashing = digest.clone();
             let stream = tokio_util::io::ReaderStream::with_capacity(file, TRANSFER_CHUNK).inspect(
                 move |chunk| {
-                    if let (Some(tell), Ok(bytes)) = (&tell, chunk) {
-                        tell(bytes.len() as u64);
+                    if let Ok(bytes) = chunk {
+                        if let Ok(mut h) = hashing.lock() {
+                            h.0.update(bytes);
+                            h.1 += bytes.len() as u64;
+                        }
+                        if let Some(tell) = &tell {
+                            tell(bytes.len() as u64);
+                        }
                     }
                 },
             );
             let body = reqwest::Body::wrap_stream(stream);
+            self.count(call_kind("PUT", "/path", &[], false));
             let response = self
                 .transfer
                 .put(format!("{}{}", self.base, encode::data_path(remote)))
@@ -81,7 +97,20 @@ impl Client {
                 .await
                 .map_err(|e| transport_error(&operation, &e))?;
             self.hear(response.status());
-            check_status(&operation, response).await.map(drop)
+            check_status(&operation, response).await?;
+            let (hasher, sent) =
+                std::mem::take(&mut *digest.lock().map_err(|_| VipError::Local {
+                    operation: operation.clone(),
+                    detail: "the upload's hash was lost".into(),
+                })?);
+            if sent != len {
+                // VIP answered before reading the whole body: what it has is not the file.
+                return Err(VipError::Local {
+                    operation: operation.clone(),
+                    detail: format!("sent {sent} of {len} bytes of {}", local.display()),
+                });
+            }
+            Ok(format!("{:x}", hasher.finalize()))
         };
         self.retry.run(Class::IdempotentWrite, attempt).await
     }
@@ -101,6 +130,7 @@ impl Client {
     ) -> Result<u64, VipError> {
         let operation = format!("GET {}", encode::data_path(remote));
         let attempt = || async {
+            self.count(call_kind("GET", "/path", &[("action", "content")], false));
             let response = self
                 .transfer
                 .get(format!(

@@ -340,6 +340,13 @@ fn cases() -> Vec<Case> {
             "quota",
         ),
         case(
+            "transfers zero",
+            with_head("execution:\n  transfers: 0\n"),
+            "study.yaml:6:14",
+            "transfers must be between 1 and 32, not 0",
+            "keeps a link busy",
+        ),
+        case(
             "too many retries",
             with_head("execution:\n  retries: 11\n"),
             "study.yaml:6:12",

@@ -25,4 +25,5 @@ mod snapshots;
 mod support;
 #[cfg(unix)]
 mod terminal;
+mod transfers;
 mod validate;

@@ -16,7 +16,7 @@ use crate::manifest::model::{Download, Manifest};
 use crate::manifest::template::Templates;
 use crate::manifest::validated::{
     DEFAULT_DOWNLOAD, DEFAULT_MAX_JOBS, DEFAULT_MAX_OUTAGE, DEFAULT_RESULTS_LOCATION,
-    ExecutionSettings,
+    DEFAULT_TRANSFERS, ExecutionSettings, MAX_TRANSFERS,
 };
 use crate::vip::rules;
 
@@ -31,6 +31,7 @@ impl Checker<'_> {
             retries: 0,
             kill_on_timeout: e.kill_on_timeout.unwrap_or(false),
             max_outage: DEFAULT_MAX_OUTAGE,
+            transfers: DEFAULT_TRANSFERS,
         };
         if let Some(p) = &e.max_parallel {
             match u32::try_from(p.value) {
@@ -44,6 +45,17 @@ impl Checker<'_> {
                 1..=100_000 => settings.max_jobs = j.value,
                 _ => self.error(j.referenced, format!("max_jobs must be between 1 and 100000, not {}", j.value), "out of range",
                     "VIP's engine refuses workflows over a few hundred jobs; split the values with `matrix` for separate executions"),
+            }
+        }
+        if let Some(t) = &e.transfers {
+            match u32::try_from(t.value) {
+                Ok(n) if (1..=MAX_TRANSFERS).contains(&n) => settings.transfers = n,
+                _ => self.error(
+                    t.referenced,
+                    format!("transfers must be between 1 and {MAX_TRANSFERS}, not {}", t.value),
+                    "out of range",
+                    "the uploads and downloads run at once; 4 (the default) keeps a link busy, more helps over a slow one",
+                ),
             }
         }
         if let Some(r) = &e.retries {

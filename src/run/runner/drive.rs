@@ -1,5 +1,7 @@
 //! The run's loop: launch what may be launched, poll, download what finished, until every
-//! item is settled (or the run detaches, or Ctrl-C). In a `run`, each round's trouble is
+//! item is settled (or the run detaches, or Ctrl-C). Uploads and downloads run in the pool
+//! meanwhile: a round starts when one ends (so an item is launched as soon as its own inputs
+//! are on VIP), and otherwise at the poll's pace; it never spins. In a `run`, each round's trouble is
 //! sorted by `trouble`: an item whose calls fail is parked while the others go on, and a
 //! round in which nothing was heard from VIP is an outage, waited out.
 
@@ -9,7 +11,7 @@ use crate::error::Error;
 use crate::manifest::Item;
 use crate::report::run::Event;
 
-use super::{FIRST_POLL, Mode, Outcome, Runner, Summary};
+use super::{FIRST_POLL, Mode, Outcome, Runner, Summary, pool, results_dir};
 
 impl Runner<'_> {
     /// Takes up what is on VIP (see `adopt`); in a `run`, an outage here is waited out like
@@ -41,7 +43,42 @@ impl Runner<'_> {
     pub(super) fn may_launch_now(&self, item: &Item) -> bool {
         self.needs_launch(item)
             && !self.item_waits(&item.key)
-            && !self.item_uploads(item).iter().any(|r| self.upload_waits(r))
+            && self
+                .item_uploads(item)
+                .iter()
+                .all(|r| !self.upload_waits(r) && self.pool.on_vip.contains(r))
+    }
+
+    /// `item` (at manifest position `i`) is settled for this run: said once.
+    pub(super) fn item_home(&mut self, i: usize) {
+        let item = &self.v.items[i];
+        self.mark_handled(i);
+        let result = match self.outcome_of(item) {
+            Outcome::DoneWithProblems(p) => {
+                format!("finished; not all outputs downloaded: {p}")
+            }
+            _ => "finished".to_owned(),
+        };
+        self.emit(&Event::ItemFinished {
+            item: item.key.clone(),
+            result,
+            execution: self.current(&item.key).map(|a| a.execution_id.clone()),
+        });
+    }
+
+    /// Queues the download of `item`'s outputs (at manifest position `i`).
+    fn queue_download(&mut self, i: usize, item: &Item) {
+        let (Some(folder), Some(attempt)) = (item.download.clone(), self.current(&item.key)) else {
+            return;
+        };
+        let job = pool::DownloadJob {
+            key: item.key.clone(),
+            index: i,
+            execution_id: attempt.execution_id.clone(),
+            folder,
+            results: results_dir(item, &attempt.name),
+        };
+        self.pool.queue_download(job);
     }
 
     /// Runs to the end (or, with `detach`, until everything that can be launched now is
@@ -52,6 +89,9 @@ impl Runner<'_> {
         self.take_up().await?;
         let mut delay = FIRST_POLL;
         let mut first_round = true;
+        // Polls keep their own pace: a transfer ending starts a round (to launch what it
+        // allows) without polling sooner.
+        let mut next_poll = Instant::now();
         let v = self.v;
         loop {
             if self.interrupt.is_set() {
@@ -60,11 +100,13 @@ impl Runner<'_> {
             self.round_start();
             // An `Unknown` whose grace ran out frees its slot and may be launched again.
             self.touch_lost();
+            self.collect_transfers()?;
             if !download_only && first_round {
                 self.upload_inputs().await?;
             } else if !download_only && self.uploads_due() {
                 self.retry_uploads().await?;
             }
+            self.start_transfers();
             first_round = false;
             // Launch what may be launched: the queue in manifest order, each item looked at
             // at most once a round, and nothing looked at while every slot is taken.
@@ -114,13 +156,15 @@ impl Runner<'_> {
             {
                 break;
             }
+            let poll_due = Instant::now() >= next_poll;
             let running_before = self.running_count();
-            let changed = self.poll().await?;
+            let changed = poll_due && self.poll().await?;
             if self.running_count() < running_before {
                 // A slot freed up: the quota may allow a launch now.
                 self.quota_until = None;
             }
-            // Download what finished (the finished items not handled yet, in manifest order).
+            // Download what finished (the finished items not handled yet, in manifest order):
+            // queued for the pool, the item said finished when its download is recorded.
             let mut from = 0;
             while let Some(i) = self.index.finished.range(from..).next().copied() {
                 from = i + 1;
@@ -128,69 +172,64 @@ impl Runner<'_> {
                     break;
                 }
                 let item = &v.items[i];
-                if self.item_waits(&item.key) {
+                if self.item_waits(&item.key) || self.pool.downloading(&item.key) {
                     continue;
                 }
                 if self.needs_download(item) {
-                    match self.download(item).await {
-                        Ok(()) => self.unpark_item(&item.key),
-                        Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
-                            let why = Self::is_trouble(&e).expect("checked").clone();
-                            self.park_item(&item.key, "downloading its outputs", &why);
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    }
+                    self.queue_download(i, item);
+                } else {
+                    self.item_home(i);
                 }
-                self.mark_handled(i);
-                let result = match self.outcome_of(item) {
-                    Outcome::DoneWithProblems(p) => {
-                        format!("finished; not all outputs downloaded: {p}")
-                    }
-                    _ => "finished".to_owned(),
-                };
-                self.emit(&Event::ItemFinished {
-                    item: item.key.clone(),
-                    result,
-                    execution: self.current(&item.key).map(|a| a.execution_id.clone()),
-                });
             }
-            // Settled for good items are left out: only the others can keep the run going.
-            let done = self.index.unsettled.iter().all(|&i| {
-                let item = &v.items[i];
-                match self.outcome_of(item) {
-                    Outcome::InProgress => false,
-                    Outcome::NotLaunched => download_only,
-                    Outcome::Failed(_) => !self.needs_launch(item),
-                    // Done, or given up on for this run (blocked, parked too often).
-                    _ => true,
-                }
-            });
-            if done {
-                break;
-            }
+            self.start_transfers();
             // `download` fetches what is finished now; it does not wait for the rest.
             if download_only {
+                self.finish_transfers().await?;
+                break;
+            }
+            // Settled for good items are left out: only the others can keep the run going.
+            let done = self.pool.idle()
+                && self.index.unsettled.iter().all(|&i| {
+                    let item = &v.items[i];
+                    match self.outcome_of(item) {
+                        Outcome::InProgress => false,
+                        Outcome::NotLaunched => download_only,
+                        Outcome::Failed(_) => !self.needs_launch(item),
+                        // Done, or given up on for this run (blocked, parked too often).
+                        _ => true,
+                    }
+                });
+            if done {
                 break;
             }
             // Nothing heard from VIP this round: waited out here, or the run stops (exit 5).
             self.round_end().await?;
             let running = self.running_count();
             self.status_line(&format!("{running} running"));
-            let ceiling = self.poll_ceiling();
-            delay = if changed {
-                FIRST_POLL
-            } else {
-                (delay * 3 / 2).min(ceiling)
-            };
+            if poll_due {
+                let ceiling = self.poll_ceiling();
+                delay = if changed {
+                    FIRST_POLL
+                } else {
+                    (delay * 3 / 2).min(ceiling)
+                };
+                next_poll = Instant::now() + delay;
+            }
+            let until_poll = next_poll.saturating_duration_since(Instant::now());
             let wait = match self.quota_until {
-                Some(t) => delay.min(
+                Some(t) => until_poll.min(
                     t.saturating_duration_since(Instant::now())
                         .max(Duration::from_millis(100)),
                 ),
-                None => delay,
+                None => until_poll,
             };
-            self.interrupt.sleep(wait).await;
+            self.wait_for_transfers(wait).await;
+        }
+        if self.interrupt.is_set() {
+            self.abort_transfers().await?;
+        } else {
+            // `--detach`: what is in flight or queued is seen through and recorded.
+            self.finish_transfers().await?;
         }
         self.save()?;
         let interrupted = self.interrupt.is_set();

@@ -1,60 +1,106 @@
-//! Downloading the outputs safely: each below the item's folder, streamed to `.part`,
-//! size-checked, renamed; tarballs unpacked without letting an entry out; outputs VIP cannot
+//! Downloading the outputs safely, on a transfer task of its own (see `pool`): each below
+//! the item's folder, streamed to `.part`, size-checked, renamed; tarballs unpacked without letting an entry out; outputs VIP cannot
 //! send (folders, files over the direct-transfer cap) reported with their VIP path.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::Error;
 use crate::files::FileError;
-use crate::manifest::Item;
-use crate::report::run::Event;
+use crate::report::run::{ByteBar, Event};
 use crate::report::text::human_bytes;
 use crate::run::extract;
 use crate::run::state::Output;
+use crate::vip::client::Client;
+use crate::vip::wire::PathProperties;
 
-use super::{Runner, results_dir};
+use super::folders::{listing_of, parent_of};
+use super::pool::DownloadJob;
 
-impl Runner<'_> {
-    /// Downloads the outputs of `item`'s finished execution that are not on disk yet (a
-    /// deleted local file is fetched again): see [`Runner::needs_download`].
-    pub(super) async fn download(&mut self, item: &Item) -> Result<(), Error> {
-        if !self.needs_download(item) {
-            return Ok(());
-        }
-        let (Some(folder), Some(attempt)) =
-            (item.download.clone(), self.current(&item.key).cloned())
-        else {
-            return Ok(());
-        };
-        let execution = self.conn.client.execution(&attempt.execution_id).await?;
-        let results = results_dir(item, &attempt.name);
-        let mut outputs = Vec::new();
-        for paths in execution.returned_files.unwrap_or_default().values() {
-            for remote in paths {
-                outputs.push(self.fetch_output(item, &folder, &results, remote).await?);
-                if self.interrupt.is_set() {
-                    break;
-                }
+/// What a download task needs (it runs apart from the runner, on its own task).
+pub(super) struct Fetch {
+    pub(super) client: Client,
+    /// VIP's direct-transfer cap.
+    pub(super) cap: Option<u64>,
+    /// `results.extract`.
+    pub(super) extract: bool,
+    /// Where the task tells what it did, file by file.
+    pub(super) events: UnboundedSender<Event>,
+    pub(super) bar: Option<ByteBar>,
+}
+
+/// Fetches the outputs of `job`'s finished execution that are not on disk yet (a deleted
+/// local file is fetched again). Sizes come from one listing per folder of outputs (in
+/// practice one per item), not a call per file (vip-api.md §9.3, §9.4).
+pub(super) async fn fetch_item(f: &Fetch, job: &DownloadJob) -> Result<Vec<Output>, Error> {
+    let execution = f.client.execution(&job.execution_id).await?;
+    let remotes: Vec<String> = execution
+        .returned_files
+        .unwrap_or_default()
+        .into_values()
+        .flatten()
+        .collect();
+    let mut listed: HashMap<String, Option<HashMap<String, PathProperties>>> = HashMap::new();
+    let mut outputs = Vec::new();
+    for remote in remotes {
+        let local = match local_output_path(&job.folder, &job.results, &remote) {
+            Ok(p) => p,
+            Err(why) => {
+                let shown = format!("refused: {why}");
+                outputs.push(f.not_downloaded(job, &remote, None, None, shown, why.to_string()));
+                continue;
             }
+        };
+        let dir = parent_of(&remote).to_owned();
+        if !listed.contains_key(&dir) {
+            // A folder VIP will not list (a path it does not know) leaves each of its files
+            // to be asked about alone.
+            let listing = f.client.list(&dir).await.ok().map(listing_of);
+            listed.insert(dir.clone(), listing);
         }
-        let state = self.state.item_mut(&item.key).expect("reconciled");
-        state.outputs = outputs;
-        self.dirty = true;
-        self.save()
+        let props = match listed[&dir].as_ref().and_then(|l| l.get(&remote)) {
+            Some(p) => p.clone(),
+            None => f.client.properties(&remote).await?,
+        };
+        outputs.push(f.fetch_output(job, &remote, local, &props).await?);
+    }
+    Ok(outputs)
+}
+
+/// A `.part` file that goes away unless it was renamed: when its download fails, and when
+/// its task is aborted (Ctrl-C).
+struct PartFile {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl Fetch {
+    fn tell(&self, event: Event) {
+        let _ = self.events.send(event);
     }
 
     /// Reports an output that stays on VIP, and records why.
     fn not_downloaded(
-        &mut self,
-        key: &str,
+        &self,
+        job: &DownloadJob,
         remote: &str,
         local: Option<PathBuf>,
         size: Option<u64>,
         shown: String,
         why: String,
     ) -> Output {
-        self.emit(&Event::NotDownloaded {
-            item: key.to_owned(),
+        self.tell(Event::NotDownloaded {
+            item: job.key.clone(),
             remote: remote.to_owned(),
             reason: shown,
         });
@@ -68,24 +114,16 @@ impl Runner<'_> {
     }
 
     async fn fetch_output(
-        &mut self,
-        item: &Item,
-        folder: &Path,
-        results: &str,
+        &self,
+        job: &DownloadJob,
         remote: &str,
+        local: PathBuf,
+        props: &PathProperties,
     ) -> Result<Output, Error> {
-        let key = item.key.clone();
-        let local = match local_output_path(folder, results, remote) {
-            Ok(p) => p,
-            Err(why) => {
-                let shown = format!("refused: {why}");
-                return Ok(self.not_downloaded(&key, remote, None, None, shown, why.to_string()));
-            }
-        };
-        let props = self.conn.client.properties(remote).await?;
+        let key = job.key.clone();
         if props.is_directory == Some(true) {
             let why = "a folder: VIP cannot send folders; list it in the VIP portal".to_owned();
-            return Ok(self.not_downloaded(&key, remote, Some(local), None, why.clone(), why));
+            return Ok(self.not_downloaded(job, remote, Some(local), None, why.clone(), why));
         }
         let size = props.size;
         if let (Some(size), Some(cap)) = (size, self.cap)
@@ -96,14 +134,7 @@ impl Runner<'_> {
                 human_bytes(size),
                 human_bytes(cap)
             );
-            return Ok(self.not_downloaded(
-                &key,
-                remote,
-                Some(local),
-                Some(size),
-                why.clone(),
-                why,
-            ));
+            return Ok(self.not_downloaded(job, remote, Some(local), Some(size), why.clone(), why));
         }
         if size.is_some() && file_size(&local) == size {
             return Ok(Output {
@@ -117,56 +148,48 @@ impl Runner<'_> {
         if let Some(parent) = local.parent() {
             std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
         }
-        let part = local.with_file_name(format!(
-            "{}.part",
-            local
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ));
-        let bar = self.transfer_bar(
-            &format!("downloading {}", local.display()),
-            size.unwrap_or(0),
-        );
-        let on_bytes = bar.as_ref().map(|(_, f)| f.clone());
-        let received = self
-            .conn
+        let mut part = PartFile {
+            path: local.with_file_name(format!(
+                "{}.part",
+                local
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            )),
+            kept: false,
+        };
+        if let Some(bar) = &self.bar {
+            bar.grow(size.unwrap_or(0));
+        }
+        let written = self
             .client
-            .download_with_progress(remote, &part, on_bytes)
-            .await;
-        if let Some((bar, _)) = bar {
-            bar.finish_and_clear();
-        }
-        if received.is_err() {
-            // Started over on the next try; never left behind.
-            let _ = std::fs::remove_file(&part);
-        }
-        let written = received?;
+            .download_with_progress(remote, &part.path, self.bar.as_ref().map(ByteBar::on_bytes))
+            .await?;
         if size.is_some_and(|s| s != written) {
-            let _ = std::fs::remove_file(&part);
             let why = format!(
                 "received {written} bytes of {}: run again to retry",
                 size.unwrap_or(0)
             );
-            return Ok(self.not_downloaded(&key, remote, Some(local), size, why.clone(), why));
+            return Ok(self.not_downloaded(job, remote, Some(local), size, why.clone(), why));
         }
-        std::fs::rename(&part, &local).map_err(FileError::on("write", &local))?;
-        self.emit(&Event::Downloaded {
+        std::fs::rename(&part.path, &local).map_err(FileError::on("write", &local))?;
+        part.kept = true;
+        self.tell(Event::Downloaded {
             item: key.clone(),
             remote: remote.to_owned(),
             local: local.display().to_string(),
             size: written,
         });
-        if self.v.extract && extract::is_tarball(&local.to_string_lossy()) {
+        if self.extract && extract::is_tarball(&local.to_string_lossy()) {
             match extract::extract(&local) {
-                Ok(done) => self.emit(&Event::Extracted {
+                Ok(done) => self.tell(Event::Extracted {
                     item: key,
                     archive: local.display().to_string(),
                     folder: done.folder.display().to_string(),
                     files: done.files,
                     refused: done.refused,
                 }),
-                Err(why) => self.emit(&Event::Warning {
+                Err(why) => self.tell(Event::Warning {
                     message: format!("{key}: {why}"),
                 }),
             }

@@ -18,27 +18,6 @@ use super::{QUOTA_WAIT, Runner, attempt_name, results_dir};
 use crate::run::state::Attempt;
 
 impl Runner<'_> {
-    /// Creates `path` on VIP unless it is known to exist.
-    pub(super) async fn ensure_dir(&mut self, path: &str) -> Result<(), Error> {
-        if self.known_dirs.contains(path) {
-            return Ok(());
-        }
-        match path.rsplit_once('/') {
-            Some((parent, _)) if self.known_dirs.contains(parent) => {
-                // Whether mkdir on an existing folder fails on VIP is open: look first.
-                if !self.conn.client.exists(path).await? {
-                    self.conn.client.mkdir(path).await?;
-                }
-            }
-            _ => self.conn.client.mkdir_p(path).await?,
-        }
-        if let Some((parent, _)) = path.rsplit_once('/') {
-            self.known_dirs.insert(parent.to_owned());
-        }
-        self.known_dirs.insert(path.to_owned());
-        Ok(())
-    }
-
     /// The inputs as VIP receives them: local files replaced by their uploaded paths.
     pub(super) fn wire_inputs(&self, item: &Item) -> IndexMap<String, Json> {
         let one = |v: &crate::manifest::Value| -> Json {

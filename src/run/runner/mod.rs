@@ -13,12 +13,13 @@
 //!
 //! The files: `adopt` (state ↔ VIP by name), `decide` (what to do next with each item, shared
 //! with `plan`), `launch`, `monitor` (polling, time limits, cancel), `upload`, `fetch`
-//! (downloads), `index` (what a cycle looks at instead of every item), `failure_logs` (a
+//! (downloads), `pool` (the transfers in flight, `execution.transfers` at once), `folders`
+//! (each folder on VIP made and listed once per run), `index` (what a cycle looks at instead of every item), `failure_logs` (a
 //! failed item's logs kept locally), `drive` (the loop),
 //! `record` (`run.json` and `JUnit` cases), `trouble` (one item's failures park that item;
 //! outages are waited out up to `execution.max_outage`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,6 @@ use crate::error::Error;
 use crate::manifest::{Item, Validated};
 use crate::report::run::{Event, Reporter};
 pub use crate::report::summary::{Outcome, Summary};
-use crate::vip::client::OnBytes;
 use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
 
 mod adopt;
@@ -34,9 +34,11 @@ mod decide;
 mod drive;
 mod failure_logs;
 mod fetch;
+mod folders;
 mod index;
 mod launch;
 mod monitor;
+mod pool;
 mod record;
 mod trouble;
 mod upload;
@@ -129,8 +131,10 @@ pub struct Runner<'a> {
     quota_until: Option<Instant>,
     launch_error: HashMap<String, String>,
     waiting_reported: bool,
-    /// Folders known to exist on VIP (so each launch costs one mkdir, not a walk).
-    known_dirs: HashSet<String>,
+    /// Folders known on VIP, and their listings (each folder made once per run).
+    folders: folders::Folders,
+    /// The uploads and downloads queued and in flight.
+    pool: pool::Pool,
     /// Parked items and inputs, and the outage under way.
     trouble: trouble::Trouble,
     /// How long an outage is waited out (`run` only; other commands stop at once).
@@ -235,7 +239,8 @@ impl<'a> Runner<'a> {
             quota_until: None,
             launch_error: HashMap::new(),
             waiting_reported: false,
-            known_dirs: HashSet::new(),
+            folders: folders::Folders::default(),
+            pool: pool::Pool::new(v.execution.transfers as usize),
             trouble: trouble::Trouble::default(),
             max_outage: if mode == Mode::Launch {
                 v.execution.max_outage
@@ -280,11 +285,6 @@ impl<'a> Runner<'a> {
         if let Some(r) = self.reporter.as_deref() {
             r.note(text);
         }
-    }
-
-    /// A byte bar for one transfer, when bars are drawn.
-    fn transfer_bar(&self, label: &str, total: u64) -> Option<(indicatif::ProgressBar, OnBytes)> {
-        self.reporter.as_deref()?.transfer(label, total)
     }
 
     fn status_line(&self, text: &str) {

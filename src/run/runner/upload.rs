@@ -1,9 +1,11 @@
 //! Uploading the inputs once by content: a file already on VIP with the same size and
 //! SHA-256 (as recorded when it was sent) is not sent again; a changed file is re-sent, and
-//! items launched with its earlier content are named. An upload that still fails after its
+//! items launched with its earlier content are named. What VIP has is read from one listing
+//! of each inputs folder, not asked file by file; the files to send are queued for the
+//! transfer pool (`pool`), and each is hashed while it is sent (one read). An upload that still fails after its
 //! retries parks that input (and the items that use it) in a `run`; the others go on.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -13,10 +15,12 @@ use crate::error::Error;
 use crate::files::FileError;
 use crate::manifest::ValueKind;
 use crate::manifest::expand::hex;
-use crate::report::run::Event;
-use crate::run::state::Upload;
-use crate::time;
+use crate::report::run::{ByteBar, Event};
+use crate::vip::client::Client;
+use crate::vip::wire::PathProperties;
 
+use super::folders::{Listing, listing_of, parent_of};
+use super::pool::UploadJob;
 use super::{Runner, UploadNeed, inputs_root};
 
 impl Runner<'_> {
@@ -58,20 +62,28 @@ impl Runner<'_> {
         }
     }
 
-    /// The SHA-256 of `local` and its modification time. Unchanged size and time: the hash
-    /// recorded at `remote` stands (no re-read of big files).
-    async fn content_hash(
+    /// What is known of `local`'s content without sending it, and its modification time:
+    /// the hash recorded at `remote` when the state's record has the file's size and time
+    /// (no re-read of big files); the file hashed when the size matches but the time does not
+    /// (a touched file may be unchanged); `None` when the file must be sent anyway (no record,
+    /// or another size), to be hashed while it is sent.
+    async fn known_sha(
         &self,
         remote: &str,
         local: &Path,
         size: u64,
-    ) -> Result<(String, Option<i64>), Error> {
+    ) -> Result<(Option<String>, Option<i64>), Error> {
         let mtime = modified_ms(local);
         let sha = match self.state.uploads().get(remote) {
-            Some(u) if u.size == size && u.mtime.is_some() && u.mtime == mtime => u.sha256.clone(),
-            _ => file_sha256(local)
-                .await
-                .map_err(FileError::on("read", local))?,
+            Some(u) if u.size == size && u.mtime.is_some() && u.mtime == mtime => {
+                Some(u.sha256.clone())
+            }
+            Some(u) if u.size == size => Some(
+                file_sha256(local)
+                    .await
+                    .map_err(FileError::on("read", local))?,
+            ),
+            _ => None,
         };
         Ok((sha, mtime))
     }
@@ -79,104 +91,164 @@ impl Runner<'_> {
     /// The remote paths of the inputs of items still to launch: after a `clean`, the inputs
     /// of items already home are not sent again.
     fn launch_inputs(&self) -> HashSet<String> {
-        let root = inputs_root(self.v);
         let mut needed = HashSet::new();
         if !self.launches_pending() {
             return needed;
         }
         for item in self.v.items.iter().filter(|i| self.needs_launch(i)) {
-            for wire in item.inputs.values() {
-                for value in wire.values() {
-                    if let ValueKind::LocalFile { upload, .. } = &value.kind {
-                        needed.insert(format!("{root}/{upload}"));
-                    }
-                }
-            }
+            needed.extend(self.item_uploads(item));
         }
         needed
     }
 
-    /// Whether the file with `size` and `sha` must be sent to `remote`: the one rule `run`
-    /// follows and `plan` shows. Inputs are needed only by items still to launch.
-    async fn upload_need(
+    /// Whether the file with `size` (and `sha`, when known) must be sent to `remote`, where
+    /// VIP has `on_vip`: the one rule `run` follows and `plan` shows. Inputs are needed only
+    /// by items still to launch.
+    fn upload_need(
         &self,
         needed: &HashSet<String>,
         remote: &str,
         size: u64,
-        sha: &str,
-    ) -> Result<UploadNeed, Error> {
+        sha: Option<&str>,
+        on_vip: Option<&PathProperties>,
+    ) -> UploadNeed {
         if !needed.contains(remote) {
-            return Ok(UploadNeed::NotNeeded);
+            return UploadNeed::NotNeeded;
         }
-        let known = self
-            .state
-            .uploads()
-            .get(remote)
-            .is_some_and(|u| u.size == size && u.sha256 == sha);
-        let on_vip = self.conn.client.properties(remote).await?;
-        Ok(if known && on_vip.exists && on_vip.size == Some(size) {
+        let known = sha.is_some_and(|sha| {
+            self.state
+                .uploads()
+                .get(remote)
+                .is_some_and(|u| u.size == size && u.sha256 == sha)
+        });
+        let on_vip = on_vip.filter(|p| p.exists);
+        if known && on_vip.is_some_and(|p| p.size == Some(size)) {
             UploadNeed::Keep
         } else {
             UploadNeed::Upload {
-                replace: on_vip.exists,
+                replace: on_vip.is_some(),
             }
-        })
+        }
     }
 
-    /// What a run would do with each local input: (local file, remote path, need).
+    /// What a run would do with each local input: (local file, remote path, need). Read
+    /// only: one listing per folder of inputs that exists; nothing is created.
     pub async fn planned_uploads(&self) -> Result<Vec<(PathBuf, String, UploadNeed)>, Error> {
         let mut planned = Vec::new();
         let needed = self.launch_inputs();
+        let mut listings: HashMap<String, Option<Listing>> = HashMap::new();
         for (remote, (local, size)) in self.local_inputs() {
-            let (sha, _) = self.content_hash(&remote, &local, size).await?;
-            let need = self.upload_need(&needed, &remote, size, &sha).await?;
+            let (sha, _) = self.known_sha(&remote, &local, size).await?;
+            let dir = parent_of(&remote).to_owned();
+            if needed.contains(&remote) && !listings.contains_key(&dir) {
+                let client = &self.conn.client;
+                let listing = if client.exists(&dir).await? {
+                    Some(listing_of(client.list(&dir).await?))
+                } else {
+                    None
+                };
+                listings.insert(dir.clone(), listing);
+            }
+            let entry = listings
+                .get(&dir)
+                .and_then(Option::as_ref)
+                .and_then(|l| l.get(&remote));
+            let need = self.upload_need(&needed, &remote, size, sha.as_deref(), entry);
             planned.push((local, remote, need));
         }
         Ok(planned)
     }
 
-    /// Uploads the local files the items need, skipping those already on VIP unchanged. In a
-    /// `run`, a file whose calls keep failing is parked (tried again by [`Self::retry_uploads`])
-    /// and the others go on; elsewhere the failure ends the command.
+    /// The local inputs in the order the items use them (manifest order), each once: the
+    /// first item's inputs are sent first, so it is launched first.
+    fn inputs_in_item_order(&self) -> Vec<(String, PathBuf, u64)> {
+        let files = self.local_inputs();
+        let mut seen = HashSet::new();
+        self.v
+            .items
+            .iter()
+            .flat_map(|item| self.item_uploads(item))
+            .filter(|remote| seen.insert(remote.clone()))
+            .filter_map(|remote| {
+                let (local, size) = files.get(&remote)?.clone();
+                Some((remote, local, size))
+            })
+            .collect()
+    }
+
+    /// Decides each input the items need from the state and one listing of its folder (the
+    /// folders made if missing), and queues those to send; the transfers run in the pool.
+    /// In a `run`, a folder whose calls keep failing parks its inputs (tried again by
+    /// [`Self::retry_uploads`]) and the others go on; elsewhere the failure ends the command.
     pub(super) async fn upload_inputs(&mut self) -> Result<(), Error> {
-        self.upload_some(false).await
-    }
-
-    /// Tries again the parked uploads that are due.
-    pub(super) async fn retry_uploads(&mut self) -> Result<(), Error> {
-        self.upload_some(true).await
-    }
-
-    async fn upload_some(&mut self, only_parked: bool) -> Result<(), Error> {
         let needed = self.launch_inputs();
-        for (remote, (local, size)) in self.local_inputs() {
+        let files = self.inputs_in_item_order();
+        for (remote, local, _) in &files {
             self.remote_inputs.insert(local.clone(), remote.clone());
+        }
+        let mut failed: HashMap<String, crate::vip::VipError> = HashMap::new();
+        for (remote, local, size) in files {
             if self.interrupt.is_set() {
+                break;
+            }
+            if !needed.contains(&remote) {
+                // Not sent, but a change is still worth saying.
+                self.check_changed(&remote, &local, size).await?;
                 continue;
             }
-            if only_parked
-                && !self
-                    .trouble
-                    .uploads
-                    .get(&remote)
-                    .is_some_and(|p| !p.given_up() && p.until <= std::time::Instant::now())
-            {
+            let dir = parent_of(&remote).to_owned();
+            if let Some(vip) = failed.get(&dir).cloned() {
+                self.park_upload(&remote, &vip);
                 continue;
             }
-            match self.upload_one(&needed, &remote, &local, size).await {
-                Ok(()) => {
-                    self.trouble.uploads.remove(&remote);
+            match self.listed_entry(&remote).await {
+                Ok(entry) => {
+                    self.decide_upload(&needed, remote, local, size, entry.as_ref())
+                        .await?;
                 }
                 Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
                     let vip = Self::is_trouble(&e).expect("checked").clone();
                     self.park_upload(&remote, &vip);
+                    failed.insert(dir, vip);
                 }
-                // VIP kept part of the file: sent again (after a delete) on the next try.
-                Err(e @ Error::UploadIncomplete { .. }) if self.waits_out_trouble() => {
-                    let vip = crate::vip::VipError::Local {
-                        operation: format!("PUT {remote}"),
-                        detail: e.to_string(),
-                    };
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues again the parked uploads that are due, each asked about alone: after a failure
+    /// VIP may hold part of the file (vip-api.md §9.5).
+    pub(super) async fn retry_uploads(&mut self) -> Result<(), Error> {
+        let needed = self.launch_inputs();
+        for (remote, local, size) in self.inputs_in_item_order() {
+            if self.interrupt.is_set() {
+                break;
+            }
+            let due = self
+                .trouble
+                .uploads
+                .get(&remote)
+                .is_some_and(|p| !p.given_up() && p.until <= std::time::Instant::now());
+            if !due || self.pool.uploading(&remote) {
+                continue;
+            }
+            let asked = match self.ensure_dir(parent_of(&remote)).await {
+                Ok(()) => self
+                    .conn
+                    .client
+                    .properties(&remote)
+                    .await
+                    .map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            match asked {
+                Ok(on_vip) => {
+                    self.decide_upload(&needed, remote, local, size, Some(&on_vip))
+                        .await?;
+                }
+                Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
+                    let vip = Self::is_trouble(&e).expect("checked").clone();
                     self.park_upload(&remote, &vip);
                 }
                 Err(e) => return Err(e),
@@ -185,85 +257,55 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Uploads one local file unless VIP has it unchanged.
-    async fn upload_one(
+    /// What is known of `local`'s content (see [`Self::known_sha`]); a file that changed
+    /// since it was uploaded to `remote` is named with the items that used it.
+    async fn check_changed(
         &mut self,
-        needed: &HashSet<String>,
         remote: &str,
         local: &Path,
         size: u64,
-    ) -> Result<(), Error> {
-        let root = inputs_root(self.v);
-        let remote = remote.to_owned();
-        let local = local.to_path_buf();
-        let (sha, mtime) = self.content_hash(&remote, &local, size).await?;
+    ) -> Result<(Option<String>, Option<i64>), Error> {
+        let (sha, mtime) = self.known_sha(remote, local, size).await?;
         if let Some(u) = self
             .state
             .uploads()
-            .get(&remote)
-            .filter(|u| u.sha256 != sha)
+            .get(remote)
+            .filter(|u| u.size != size || sha.as_ref().is_some_and(|s| *s != u.sha256))
         {
             let at = u.at.clone();
-            self.warn_changed_input(&local, &at);
+            self.warn_changed_input(local, &at);
         }
-        let shown = local.display().to_string();
-        match self.upload_need(needed, &remote, size, &sha).await? {
-            UploadNeed::NotNeeded => return Ok(()),
+        Ok((sha, mtime))
+    }
+
+    /// Keeps the input at `remote` (VIP has it unchanged) or queues it to be sent.
+    async fn decide_upload(
+        &mut self,
+        needed: &HashSet<String>,
+        remote: String,
+        local: PathBuf,
+        size: u64,
+        on_vip: Option<&PathProperties>,
+    ) -> Result<(), Error> {
+        let (sha, mtime) = self.check_changed(&remote, &local, size).await?;
+        match self.upload_need(needed, &remote, size, sha.as_deref(), on_vip) {
+            UploadNeed::NotNeeded => {}
             UploadNeed::Keep => {
+                self.trouble.uploads.remove(&remote);
+                self.pool.on_vip.insert(remote.clone());
                 self.emit(&Event::UploadSkipped {
-                    local: shown,
+                    local: local.display().to_string(),
                     remote,
                 });
-                return Ok(());
             }
-            UploadNeed::Upload { replace: true } => {
-                // Different content (or a partial upload): VIP does not overwrite reliably.
-                self.conn.client.delete_path(&remote).await?;
-            }
-            UploadNeed::Upload { replace: false } => {}
-        }
-        let parent = remote
-            .rsplit_once('/')
-            .map_or(root.as_str(), |(p, _)| p)
-            .to_owned();
-        self.conn.client.mkdir_p(&parent).await?;
-        let bar = self.transfer_bar(&format!("uploading {shown}"), size);
-        let on_bytes = bar.as_ref().map(|(_, f)| f.clone());
-        let sent = self
-            .conn
-            .client
-            .upload_with_progress(&local, &remote, on_bytes)
-            .await;
-        if let Some((bar, _)) = bar {
-            bar.finish_and_clear();
-        }
-        sent?;
-        let check = self.conn.client.properties(&remote).await?;
-        if check.size != Some(size) {
-            return Err(Error::UploadIncomplete {
-                local: shown,
-                size,
-                stored: check.size.unwrap_or(0),
+            UploadNeed::Upload { replace } => self.pool.queue_upload(UploadJob {
                 remote,
-            });
-        }
-        self.state.record_upload(
-            &remote,
-            Upload {
-                local: local.clone(),
+                local,
                 size,
-                sha256: sha,
                 mtime,
-                at: time::rfc3339(time::now_ms()),
-            },
-        );
-        self.dirty = true;
-        self.save()?;
-        self.emit(&Event::Uploaded {
-            local: shown,
-            remote,
-            size,
-        });
+                replace,
+            }),
+        }
         Ok(())
     }
 
@@ -298,6 +340,35 @@ impl Runner<'_> {
             });
         }
     }
+}
+
+/// Sends one file (a transfer task): VIP's copy deleted first when it is to be replaced
+/// (VIP does not overwrite reliably), the file streamed and hashed in the same pass, then
+/// the size VIP stored checked (the one call besides the transfer). Returns the SHA-256.
+pub(super) async fn send_file(
+    client: &Client,
+    job: &UploadJob,
+    bar: Option<ByteBar>,
+) -> Result<String, Error> {
+    if job.replace {
+        client.delete_path(&job.remote).await?;
+    }
+    if let Some(bar) = &bar {
+        bar.grow(job.size);
+    }
+    let sha = client
+        .upload_with_progress(&job.local, &job.remote, bar.as_ref().map(ByteBar::on_bytes))
+        .await?;
+    let check = client.properties(&job.remote).await?;
+    if check.size != Some(job.size) {
+        return Err(Error::UploadIncomplete {
+            local: job.local.display().to_string(),
+            size: job.size,
+            stored: check.size.unwrap_or(0),
+            remote: job.remote.clone(),
+        });
+    }
+    Ok(sha)
 }
 
 /// SHA-256 of a local file, streamed.

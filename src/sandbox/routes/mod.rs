@@ -12,6 +12,7 @@ mod namespace;
 mod pipelines;
 mod platform;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -53,6 +54,7 @@ async fn handle(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let mut incoming = Incoming::new(body);
+    let in_flight = InFlight::enter(&shared);
     let fault = if shared.in_outage(Instant::now()) {
         lock(&shared.faults).during_outage()
     } else {
@@ -81,13 +83,42 @@ async fn handle(
         body_sha256,
         status: response.as_ref().map_or(0, |r| r.status().as_u16()),
         dropped: response.is_none(),
+        in_flight: in_flight.most(),
     });
+    drop(in_flight);
     if let Some(response) = response {
         response
     } else {
         // The connection can neither read nor write any more: this is never sent.
         conn.kill();
         StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    }
+}
+
+/// One request counted in [`Shared::in_flight`] while it is handled; it remembers the most
+/// seen at once (at its start, and at every later arrival it was there for, as read at its
+/// end through the peak others left).
+struct InFlight<'a> {
+    shared: &'a Shared,
+    at_start: usize,
+}
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        let at_start = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        Self { shared, at_start }
+    }
+
+    /// The requests in flight at its start or at its end, whichever is more.
+    fn most(&self) -> usize {
+        self.at_start
+            .max(self.shared.in_flight.load(Ordering::SeqCst))
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -1,0 +1,228 @@
+//! Issue 9: uploads and downloads run several at a time (`--transfers`), an item is launched
+//! as soon as its own inputs are on VIP, and each file costs at most one call besides its
+//! transfer. Checked in the sandbox's request log, which records every call, in the order
+//! the calls ended, with how many requests were being handled at once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use vip_run::sandbox::{Config, LoggedRequest};
+
+use crate::run::DEMO;
+use crate::support::{SandboxHandle, Test};
+
+const ITEMS: usize = 8;
+
+/// Eight items, each with a file of its own, all launched at once.
+fn eight_inputs(sb: &SandboxHandle) -> Test {
+    let subjects: Vec<String> = (1..=ITEMS).map(|i| format!("s{i}")).collect();
+    let mut t = Test::new().manifest(&format!(
+        "version: 1\nname: many\npipeline_id: Hello/1.0\ngroup: Demo\nmatrix:\n  subject: [{}]\ninputs:\n  input_file: \"in-{{{{ subject }}}}.txt\"\n  message: \"hi {{{{ subject }}}}\"\nresults:\n  download: \"out/{{{{ subject }}}}\"\nexecution:\n  max_parallel: {ITEMS}\n  poll_interval: 1s\n",
+        subjects.join(", ")
+    ));
+    for s in &subjects {
+        t = t.file(
+            &format!("in-{s}.txt"),
+            format!("input of {s}\n").repeat(1000),
+        );
+    }
+    t.against(sb, DEMO)
+}
+
+/// Every call costs `latency`, so calls made one after another cannot overlap.
+fn slow_sandbox(latency_ms: u64) -> SandboxHandle {
+    SandboxHandle::start(Config {
+        exec_duration: Duration::from_millis(200),
+        latency: Duration::from_millis(latency_ms),
+        quota: Some(u32::try_from(ITEMS).unwrap()),
+        ..Config::default()
+    })
+}
+
+fn is_upload(r: &LoggedRequest) -> bool {
+    r.method == "PUT" && r.path.starts_with("/rest/path/") && r.body_len > 0
+}
+
+fn query_is(r: &LoggedRequest, action: &str) -> bool {
+    r.query.as_deref() == Some(&format!("action={action}"))
+}
+
+/// The most requests handled at once while an upload was.
+fn most_at_once_with_an_upload(sb: &SandboxHandle) -> usize {
+    sb.requests()
+        .iter()
+        .filter(|r| is_upload(r))
+        .map(|r| r.in_flight)
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn uploads_overlap_with_transfers_4_and_not_with_transfers_1() {
+    let sb = slow_sandbox(40);
+    eight_inputs(&sb)
+        .run_with(&[
+            "--progress",
+            "plain",
+            "run",
+            "study.yaml",
+            "--transfers",
+            "4",
+        ])
+        .code(0);
+    // The loop makes one call at a time: three at once means two transfers at least.
+    let most = most_at_once_with_an_upload(&sb);
+    assert!(
+        most >= 3,
+        "uploads never overlapped: at most {most} at once"
+    );
+
+    let sb = slow_sandbox(40);
+    let t = eight_inputs(&sb);
+    t.run_with(&[
+        "--progress",
+        "plain",
+        "run",
+        "study.yaml",
+        "--transfers",
+        "1",
+    ])
+    .code(0)
+    .stderr_has("uploaded");
+    let most = most_at_once_with_an_upload(&sb);
+    assert!(
+        most <= 2,
+        "one transfer at a time, yet {most} requests at once"
+    );
+    for i in 1..=ITEMS {
+        assert!(
+            t.dir().join(format!("out/s{i}")).is_dir(),
+            "s{i} not downloaded"
+        );
+    }
+}
+
+#[test]
+fn an_item_is_launched_as_soon_as_its_own_input_is_on_vip() {
+    let sb = slow_sandbox(40);
+    let t = eight_inputs(&sb);
+    t.run_with(&[
+        "--progress",
+        "plain",
+        "run",
+        "study.yaml",
+        "--transfers",
+        "1",
+    ])
+    .code(0);
+    let log = sb.requests();
+    let first_launch = log
+        .iter()
+        .position(|r| r.method == "POST" && r.path == "/rest/executions")
+        .expect("a launch");
+    let last_upload = log.iter().rposition(is_upload).expect("an upload");
+    assert!(
+        first_launch < last_upload,
+        "the first launch (call {first_launch}) waited for every upload (the last ended as call {last_upload})"
+    );
+    assert_eq!(log.iter().filter(|r| is_upload(r)).count(), ITEMS);
+}
+
+#[test]
+fn each_file_costs_one_call_besides_its_transfer_and_v_counts_them() {
+    let sb = slow_sandbox(0);
+    let t = eight_inputs(&sb);
+    let out = t.run_with(&["-v", "--progress", "plain", "run", "study.yaml"]);
+    out.code(0);
+    let log = sb.requests();
+    // Uploads: the PUT, then one size check; nothing else about the file itself.
+    let uploads: Vec<&LoggedRequest> = log.iter().filter(|r| is_upload(r)).collect();
+    assert_eq!(uploads.len(), ITEMS);
+    for put in &uploads {
+        let about: Vec<&LoggedRequest> = log.iter().filter(|r| r.path == put.path).collect();
+        assert_eq!(about.len(), 2, "{}: {about:#?}", put.path);
+    }
+    // The inputs folder: made once, listed at most once.
+    let folder = uploads[0].path.rsplit_once('/').unwrap().0;
+    let on_folder: Vec<&LoggedRequest> = log.iter().filter(|r| r.path == folder).collect();
+    assert!(on_folder.len() <= 2, "{on_folder:#?}");
+    // Downloads: the content GET only; sizes come from one listing of each results folder.
+    let fetched: Vec<&LoggedRequest> = log.iter().filter(|r| query_is(r, "content")).collect();
+    assert_eq!(fetched.len(), ITEMS);
+    for get in &fetched {
+        let about = log.iter().filter(|r| r.path == get.path).count();
+        assert_eq!(about, 1, "{} asked about besides its download", get.path);
+    }
+    let listings = log.iter().filter(|r| query_is(r, "list")).count();
+    assert!(
+        listings <= ITEMS + 6,
+        "{listings} listings for {ITEMS} items"
+    );
+    let props = log.iter().filter(|r| query_is(r, "properties")).count();
+    assert_eq!(props, ITEMS, "properties beyond one size check per upload");
+    assert_eq!(log.iter().filter(|r| query_is(r, "exists")).count(), 0);
+
+    // `-v` ends with the calls by kind, as the sandbox saw them.
+    let told: BTreeMap<String, u64> = out
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("calls: "))
+        .filter_map(|l| {
+            let (n, kind) = l.trim_start().split_once("  ")?;
+            Some((kind.to_owned(), n.parse().ok()?))
+        })
+        .collect();
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &log {
+        let path = r.path.strip_prefix("/rest").unwrap_or(&r.path);
+        let pairs: Vec<(&str, &str)> = r
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+            .collect();
+        let empty_put = r.method == "PUT" && r.body_len == 0;
+        let kind = vip_run::vip::client::call_kind(&r.method, path, &pairs, empty_put);
+        *seen.entry(kind).or_default() += 1;
+    }
+    seen.insert("in all".into(), log.len() as u64);
+    assert_eq!(told, seen, "stderr:\n{}", out.stderr);
+}
+
+#[test]
+fn download_fetches_several_items_at_once_and_leaves_no_part_files() {
+    let sb = slow_sandbox(20);
+    let t = eight_inputs(&sb);
+    t.run_with(&["--progress", "plain", "run", "study.yaml", "--detach"])
+        .code(0);
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = t.run_with(&[
+        "--progress",
+        "plain",
+        "download",
+        "study.yaml",
+        "--transfers",
+        "4",
+    ]);
+    out.code(0);
+    let files = crate::support::walk(&t.dir().join("out"));
+    assert!(
+        files.iter().all(|f| std::path::Path::new(f)
+            .extension()
+            .is_none_or(|e| e != "part")),
+        "{files:?}"
+    );
+    let most = sb
+        .requests()
+        .iter()
+        .filter(|r| query_is(r, "content"))
+        .map(|r| r.in_flight)
+        .max()
+        .unwrap_or(0);
+    assert!(most >= 2, "downloads never overlapped");
+    for i in 1..=ITEMS {
+        out.stderr_has(&format!("s{i}: finished"));
+    }
+}
