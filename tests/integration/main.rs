@@ -18,6 +18,7 @@ mod python_client;
 mod rules;
 mod run;
 mod sandbox;
+mod sandbox_knobs;
 mod secrets;
 mod snapshots;
 mod support;
