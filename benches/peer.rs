@@ -114,7 +114,7 @@ struct Timed {
     stderr: String,
 }
 
-fn timed(command: Command, scratch: &Path) -> Timed {
+fn timed(command: &Command, scratch: &Path) -> Timed {
     let report = scratch.join(format!(
         "time-{}.txt",
         std::time::SystemTime::now()
@@ -295,7 +295,7 @@ impl Bench {
             .current_dir(dir)
             .env("VIP_API_KEY", DEMO_KEY)
             .env("NO_COLOR", "1");
-        let (t, calls) = logged(sandbox, || timed(command, self.scratch.path()));
+        let (t, calls) = logged(sandbox, || timed(&command, self.scratch.path()));
         let refused = match t.code {
             Some(0) => None,
             Some(3) => Some("refused (exit 3)".to_owned()),
@@ -329,7 +329,7 @@ impl Bench {
             .current_dir(dir)
             .env("VIP_API_KEY", DEMO_KEY)
             .env("PYTHONUNBUFFERED", "1");
-        let (t, calls) = logged(sandbox, || timed(command, self.scratch.path()));
+        let (t, calls) = logged(sandbox, || timed(&command, self.scratch.path()));
         let mut m = Measure {
             wall: t.wall,
             cpu: t.cpu,
@@ -495,13 +495,13 @@ impl Bench {
         put.args(["-sS", "-f", "-o", "/dev/null", "-H", &header, "-T"])
             .arg(&big)
             .arg(&url);
-        let (put, put_calls) = logged(&sandbox, || timed(put, self.scratch.path()));
+        let (put, put_calls) = logged(&sandbox, || timed(&put, self.scratch.path()));
         let fetched = dir.join("curl-big.out");
         let mut get = Command::new("curl");
         get.args(["-sS", "-f", "-H", &header, "-o"])
             .arg(&fetched)
             .arg(format!("{url}?action=content"));
-        let (get, get_calls) = logged(&sandbox, || timed(get, self.scratch.path()));
+        let (get, get_calls) = logged(&sandbox, || timed(&get, self.scratch.path()));
         // Flushed to disk, as vip-run does before it renames a download into place.
         if let Ok(f) = std::fs::File::open(&fetched) {
             let _ = f.sync_all();
@@ -843,6 +843,7 @@ fn main() {
         }
         eprintln!("  [transfers] #{rep} done");
     }
+    #[allow(clippy::cast_precision_loss)]
     let gib = s.big_bytes as f64 / f64::from(1u32 << 30);
     println!(
         "\n{gib:.2} GiB upload and download, latency 30 ms (rates over each tool's whole phase)"
