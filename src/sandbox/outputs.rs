@@ -1,6 +1,10 @@
 //! What a finished job leaves behind: its output files, made from the pipeline's recipes
 //! (text, tarball, sized, greeting), their names from the descriptor's path templates, and
 //! its stdout/stderr logs. Content is deterministic: the same inputs give the same bytes.
+//! A `sized` output is pseudo-random noise (not zeros, so nothing downstream can take a
+//! shortcut on it, and a transfer that drops or reorders bytes shows in its digest), made
+//! from a 1 MiB block generated once per file and stamped with its index, so writing costs
+//! about what copying that many bytes does.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -17,8 +21,50 @@ use super::world::{OutputRecipe, PipelineDef};
 pub(crate) enum Content {
     /// These bytes.
     Bytes(Vec<u8>),
-    /// This many zero bytes (written sparse).
-    Zeros(u64),
+    /// This many bytes of deterministic noise from `seed` (see [`write_noise`]).
+    Noise {
+        /// Bytes.
+        size: u64,
+        /// Seeds the generator: the job's inputs and number.
+        seed: u64,
+    },
+}
+
+/// The block [`write_noise`] repeats: big enough that the per-block stamp costs nothing.
+const NOISE_BLOCK: usize = 1 << 20;
+
+/// Writes `size` bytes of noise from `seed`: a block from xorshift64*, repeated, each copy's
+/// first 8 bytes replaced by its index mixed with the seed, so no two blocks are equal.
+pub(crate) fn write_noise(
+    out: &mut impl std::io::Write,
+    size: u64,
+    seed: u64,
+) -> std::io::Result<()> {
+    // xorshift's state must not be 0.
+    let mut state = seed | 1;
+    let mut block = vec![0u8; NOISE_BLOCK];
+    for chunk in block.chunks_exact_mut(8) {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        chunk.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    let mut left = size;
+    let mut index = 0u64;
+    while left > 0 {
+        block[..8].copy_from_slice(
+            &(index ^ seed)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .to_le_bytes(),
+        );
+        // Bounded by the block's length, so it fits a usize.
+        #[allow(clippy::cast_possible_truncation)]
+        let n = left.min(NOISE_BLOCK as u64) as usize;
+        out.write_all(&block[..n])?;
+        left -= n as u64;
+        index += 1;
+    }
+    Ok(())
 }
 
 /// One job's view of its inputs: input id → the value it got.
@@ -101,7 +147,10 @@ pub(crate) fn render(
 ) -> Content {
     match recipe {
         OutputRecipe::Text { template } => Content::Bytes(fill(template, values, job).into_bytes()),
-        OutputRecipe::Sized { size } => Content::Zeros(*size),
+        OutputRecipe::Sized { size } => Content::Noise {
+            size: *size,
+            seed: seed(values, job, "sized"),
+        },
         OutputRecipe::Greeting {
             message,
             repeat,
@@ -139,6 +188,14 @@ pub(crate) fn render(
 
 /// A stable pseudo-random number in [0, 1) from the job's inputs and a label.
 fn unit(values: &JobValues, job: usize, label: &str) -> f64 {
+    // 53 bits: exactly representable.
+    #[allow(clippy::cast_precision_loss)]
+    let x = (seed(values, job, label) >> 11) as f64 / (1u64 << 53) as f64;
+    x
+}
+
+/// A stable 64-bit number from the job's inputs, its number and a label.
+fn seed(values: &JobValues, job: usize, label: &str) -> u64 {
     let mut h = Sha256::new();
     for (k, v) in values {
         h.update(k.as_bytes());
@@ -151,10 +208,7 @@ fn unit(values: &JobValues, job: usize, label: &str) -> f64 {
     let d = h.finalize();
     let mut b = [0u8; 8];
     b.copy_from_slice(&d[..8]);
-    // 53 bits: exactly representable.
-    #[allow(clippy::cast_precision_loss)]
-    let x = (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64;
-    x
+    u64::from_le_bytes(b)
 }
 
 fn member_content(name: &str, values: &JobValues, job: usize) -> Vec<u8> {
@@ -281,6 +335,36 @@ mod tests {
             Content::Bytes(b"HI THERE\nHI THERE\n12\n".to_vec())
         );
         assert_eq!(file_name(hello, "greeting", &v), "hello.txt");
+    }
+
+    #[test]
+    fn sized_outputs_are_deterministic_varied_noise_of_their_size() {
+        let sized = OutputRecipe::Sized { size: 2_500_000 };
+        let bytes = |v: &JobValues, job| {
+            let Content::Noise { size, seed } = render(&sized, v, job, None) else {
+                panic!("noise")
+            };
+            let mut out = Vec::new();
+            write_noise(&mut out, size, seed).unwrap();
+            out
+        };
+        let a = values(&[("input_file", "/vip/Home/a.nii")]);
+        let first = bytes(&a, 1);
+        assert_eq!(first.len(), 2_500_000);
+        assert_eq!(first, bytes(&a, 1));
+        assert_ne!(first, bytes(&a, 2));
+        assert_ne!(
+            first,
+            bytes(&values(&[("input_file", "/vip/Home/b.nii")]), 1)
+        );
+        // Varied: no long run of one byte, every byte value present, blocks differ.
+        assert!(first.windows(16).all(|w| w.iter().any(|b| *b != w[0])));
+        let mut seen = [false; 256];
+        for b in &first {
+            seen[usize::from(*b)] = true;
+        }
+        assert!(seen.iter().all(|s| *s));
+        assert_ne!(first[..NOISE_BLOCK], first[NOISE_BLOCK..2 * NOISE_BLOCK]);
     }
 
     #[test]

@@ -51,6 +51,56 @@ pub struct SandboxArgs {
     /// Most jobs per execution (VIP's unpublished `maxJobsPerWorkflow`; default: the world's, 500).
     #[arg(long, value_name = "N")]
     pub max_jobs: Option<usize>,
+    /// The platform's cap of active (Running + Ready) executions across all users; a launch
+    /// beyond it is refused with 400/2000, as VIP's `simulation.max.platfrom` does.
+    #[arg(long, value_name = "N", default_value_t = 35)]
+    pub platform_max: usize,
+    /// VIP's direct-transfer cap (`maxSizeDirectTransfer` in `GET /platform`): larger files
+    /// are refused by `?action=content`. Bytes, or with a unit: `15MB`, `2GiB`.
+    #[arg(long, value_name = "BYTES", default_value = "15000000", value_parser = parse_bytes)]
+    pub max_download_size: u64,
+}
+
+/// Bytes, plain (`15000000`) or with a decimal (`kB`, `MB`, `GB`, `TB`) or binary (`KiB`,
+/// `MiB`, `GiB`, `TiB`) unit; a fraction is allowed with a unit (`1.5GB`).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let unit_size: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{}`; write bytes, or e.g. 15MB, 2GiB",
+                unit.trim()
+            ));
+        }
+    };
+    let bad = || format!("`{text}`: write a number of bytes, or e.g. 15MB, 2GiB");
+    if unit_size == 1 || !number.contains('.') {
+        let whole: u64 = number.parse().map_err(|_| bad())?;
+        return whole.checked_mul(unit_size).ok_or_else(bad);
+    }
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    #[allow(clippy::cast_precision_loss)]
+    let bytes = (value * unit_size as f64).round();
+    // Checked against u64's range first, so the cast below cannot wrap.
+    #[allow(clippy::cast_precision_loss)]
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(bytes as u64)
 }
 
 fn parse_outage(text: &str) -> Result<(Duration, Duration), String> {
@@ -72,6 +122,9 @@ impl SandboxArgs {
                 return Err(format!("{flag} must be between 0 and 1, not {rate}"));
             }
         }
+        if self.platform_max == 0 {
+            return Err("--platform-max must be at least 1: with 0 no run could start".into());
+        }
         let world = match &self.world {
             Some(path) => World::load(path)?,
             None => default_world(),
@@ -87,6 +140,8 @@ impl SandboxArgs {
             seed: self.seed,
             outage: self.outage,
             max_jobs_per_workflow: self.max_jobs,
+            platform_max: self.platform_max,
+            max_size_direct_transfer: self.max_download_size,
             ..Config::default()
         })
     }
@@ -197,6 +252,49 @@ mod tests {
             Some((Duration::from_secs(2), Duration::from_secs(60)))
         );
         assert!(Cli::try_parse_from(["x", "--outage", "2s"]).is_err());
+    }
+
+    #[test]
+    fn caps_have_vips_defaults_and_take_units() {
+        let config = Cli::try_parse_from(["x"]).unwrap().args.config().unwrap();
+        assert_eq!(
+            (config.platform_max, config.max_size_direct_transfer),
+            (35, 15_000_000)
+        );
+        let cli = Cli::try_parse_from(["x", "--platform-max", "3", "--max-download-size", "2GiB"])
+            .unwrap();
+        let config = cli.args.config().unwrap();
+        assert_eq!(
+            (config.platform_max, config.max_size_direct_transfer),
+            (3, 2 << 30)
+        );
+        for (text, bytes) in [
+            ("1000", 1000),
+            ("15MB", 15_000_000),
+            ("1.5 GB", 1_500_000_000),
+            ("64KiB", 65_536),
+            ("1TiB", 1 << 40),
+        ] {
+            assert_eq!(parse_bytes(text), Ok(bytes), "{text}");
+        }
+        for bad in [
+            "",
+            "MB",
+            "12XB",
+            "-1",
+            "1.5",
+            "99999999999999999999",
+            "1e3MB",
+        ] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_bytes("3 parsecs")
+                .unwrap_err()
+                .contains("unknown unit `parsecs`")
+        );
+        let cli = Cli::try_parse_from(["x", "--platform-max", "0"]).unwrap();
+        assert!(cli.args.config().unwrap_err().contains("--platform-max"));
     }
 
     #[tokio::test]

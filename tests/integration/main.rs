@@ -20,6 +20,7 @@ mod record;
 mod rules;
 mod run;
 mod sandbox;
+mod sandbox_knobs;
 mod secrets;
 mod snapshots;
 mod support;

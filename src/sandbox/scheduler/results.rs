@@ -92,6 +92,9 @@ fn write_file(
     }
     match content {
         Content::Bytes(bytes) => fs::write(&path, bytes),
-        Content::Zeros(size) => fs::File::create(&path)?.set_len(*size),
+        Content::Noise { size, seed } => {
+            let mut file = fs::File::create(&path)?;
+            outputs::write_noise(&mut file, *size, *seed)
+        }
     }
 }

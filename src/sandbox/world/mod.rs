@@ -270,7 +270,7 @@ pub enum OutputRecipe {
         /// Member paths inside the archive.
         members: Vec<String>,
     },
-    /// A file of this many bytes (zeros, written sparse).
+    /// A file of this many bytes of deterministic noise (not zeros), seeded by the job.
     Sized {
         /// Bytes.
         size: u64,
