@@ -215,7 +215,6 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
             let Some(param) = params.get(name.as_str()) else {
                 continue;
             };
-            let in_item = in_item(&item.key);
             let expected = match &param.kind {
                 ParameterType::List => elements
                     .get(name.as_str())
@@ -235,10 +234,12 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
                     } else {
                         String::new()
                     };
-                    let d =
-                        ManifestDiagnostic::error(format!("`{name}` {problem}{element}{in_item}"))
-                            .label(format!("expects {expected}"))
-                            .help(help);
+                    let d = ManifestDiagnostic::error(format!(
+                        "`{name}` {problem}{element}{}",
+                        in_item(&item.key)
+                    ))
+                    .label(format!("expects {expected}"))
+                    .help(help);
                     report.element(item, name, index, "type", d);
                 }
             }
