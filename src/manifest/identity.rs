@@ -69,7 +69,23 @@ pub fn fingerprint(pipeline_id: &str, inputs: &IndexMap<String, InputWire>) -> S
         .map(|(k, v)| (k.as_str(), v.canonical()))
         .collect();
     let canonical = serde_json::json!({ "pipeline": pipeline_id, "inputs": sorted });
-    hex(&Sha256::digest(canonical.to_string().as_bytes()))
+    // Streamed into the hash: the same bytes as `canonical.to_string()`, without the string.
+    let mut hasher = HashWriter(Sha256::new());
+    serde_json::to_writer(&mut hasher, &canonical).expect("JSON values serialise");
+    hex(&hasher.0.finalize())
+}
+
+/// Feeds what is written into a SHA-256.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `<name>-<key>-<fp6>`, with the key made valid for VIP's name rule. A key that had to be

@@ -124,15 +124,16 @@ impl Runner<'_> {
             let (done, failed, total) = jobs_counts(&full);
             let jobs_moved = total > 1
                 && self.jobs_seen.insert(key.clone(), (done, failed)) != Some((done, failed));
+            let status_event = || Event::Status {
+                item: key.clone(),
+                execution: id.clone(),
+                status: status.to_string(),
+                jobs_done: done,
+                jobs_failed: failed,
+                jobs_total: total,
+            };
             if jobs_moved && !is_new {
-                self.emit(&Event::Status {
-                    item: key.clone(),
-                    execution: id.clone(),
-                    status: status.to_string(),
-                    jobs_done: done,
-                    jobs_failed: failed,
-                    jobs_total: total,
-                });
+                self.emit(&status_event());
             }
             if is_new {
                 let state = self.state.item_mut(&key).expect("reconciled");
@@ -143,14 +144,7 @@ impl Runner<'_> {
                     .observe(status.as_str(), now);
                 changed = true;
                 self.dirty = true;
-                self.emit(&Event::Status {
-                    item: key.clone(),
-                    execution: id.clone(),
-                    status: status.to_string(),
-                    jobs_done: done,
-                    jobs_failed: failed,
-                    jobs_total: total,
-                });
+                self.emit(&status_event());
                 if matches!(
                     status,
                     ExecutionStatus::ExecutionFailed
