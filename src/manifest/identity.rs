@@ -5,7 +5,6 @@
 //! by them, so each is a pure function of the item's meaning, kept in one place where a
 //! change is seen for what it is (a change to every existing run's identity).
 
-use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
 use indexmap::IndexMap;
@@ -21,18 +20,23 @@ const MAX_KEY_IN_NAME: usize = 60;
 impl InputWire {
     /// The value as fingerprinted: a local file counts by where it is uploaded, not by
     /// the local path it was found at.
+    #[cfg(test)]
     fn canonical(&self) -> serde_json::Value {
-        let text = |v: &Value| match &v.kind {
-            ValueKind::LocalFile { upload, .. } => format!("upload:{upload}"),
-            _ => v.text.clone(),
-        };
         match self {
-            Self::One(v) => serde_json::Value::String(text(v)),
+            Self::One(v) => serde_json::Value::String(canonical_text(v).into_owned()),
             Self::List(vs) => vs
                 .iter()
-                .map(|v| serde_json::Value::String(text(v)))
+                .map(|v| serde_json::Value::String(canonical_text(v).into_owned()))
                 .collect(),
         }
+    }
+}
+
+/// One value as fingerprinted (see [`InputWire`]'s `canonical`).
+fn canonical_text(v: &Value) -> std::borrow::Cow<'_, str> {
+    match &v.kind {
+        ValueKind::LocalFile { upload, .. } => format!("upload:{upload}").into(),
+        _ => v.text.as_str().into(),
     }
 }
 
@@ -62,17 +66,42 @@ pub fn upload_path(canonical_dir: &Path, canonical: &Path) -> String {
     }
 }
 
-/// SHA-256 over the pipeline id and the resolved inputs, sorted by name.
+/// SHA-256 over the pipeline id and the resolved inputs, sorted by name: the compact JSON
+/// `{"pipeline":…,"inputs":{name: value or [values]…}}`, written straight into the hash
+/// (the bytes `serde_json` gives that document, without building it: every item of a
+/// 10,000-item matrix is fingerprinted when the manifest is read).
 pub fn fingerprint(pipeline_id: &str, inputs: &IndexMap<String, InputWire>) -> String {
-    let sorted: BTreeMap<&str, serde_json::Value> = inputs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.canonical()))
-        .collect();
-    let canonical = serde_json::json!({ "pipeline": pipeline_id, "inputs": sorted });
-    // Streamed into the hash: the same bytes as `canonical.to_string()`, without the string.
-    let mut hasher = HashWriter(Sha256::new());
-    serde_json::to_writer(&mut hasher, &canonical).expect("JSON values serialise");
-    hex(&hasher.0.finalize())
+    fn string(h: &mut HashWriter, s: &str) {
+        serde_json::to_writer(&mut *h, s).expect("a string serialises");
+    }
+    let mut sorted: Vec<(&str, &InputWire)> = inputs.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut h = HashWriter(Sha256::new());
+    h.0.update(b"{\"pipeline\":");
+    string(&mut h, pipeline_id);
+    h.0.update(b",\"inputs\":{");
+    for (i, (name, wire)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            h.0.update(b",");
+        }
+        string(&mut h, name);
+        h.0.update(b":");
+        match wire {
+            InputWire::One(v) => string(&mut h, &canonical_text(v)),
+            InputWire::List(vs) => {
+                h.0.update(b"[");
+                for (j, v) in vs.iter().enumerate() {
+                    if j > 0 {
+                        h.0.update(b",");
+                    }
+                    string(&mut h, &canonical_text(v));
+                }
+                h.0.update(b"]");
+            }
+        }
+    }
+    h.0.update(b"}}");
+    hex(&h.0.finalize())
 }
 
 /// Feeds what is written into a SHA-256.
@@ -112,6 +141,48 @@ pub fn execution_name(name: &str, key: &str, fingerprint: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fingerprint as first defined: the JSON document built, printed, hashed.
+    fn reference(pipeline_id: &str, inputs: &IndexMap<String, InputWire>) -> String {
+        let sorted: std::collections::BTreeMap<&str, serde_json::Value> = inputs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.canonical()))
+            .collect();
+        let canonical = serde_json::json!({ "pipeline": pipeline_id, "inputs": sorted });
+        hex(&Sha256::digest(canonical.to_string().as_bytes()))
+    }
+
+    #[test]
+    fn fingerprints_are_the_bytes_of_the_json_document() {
+        let text = |t: &str| Value {
+            text: t.to_owned(),
+            kind: ValueKind::Text,
+        };
+        let file = Value {
+            text: "data/sub-01 é.nii".into(),
+            kind: ValueKind::LocalFile {
+                path: "data/sub-01 é.nii".into(),
+                size: 3,
+                upload: "data/sub-01_e.nii".into(),
+            },
+        };
+        let mut inputs = IndexMap::new();
+        inputs.insert(
+            "zeta".to_owned(),
+            InputWire::One(text("a \"quoted\" \\ value\n")),
+        );
+        inputs.insert(
+            "alpha".to_owned(),
+            InputWire::List(vec![text("1"), file.clone(), text("µ")]),
+        );
+        inputs.insert("Beta".to_owned(), InputWire::One(file));
+        inputs.insert("empty".to_owned(), InputWire::List(vec![]));
+        assert_eq!(fingerprint("X/1.0", &inputs), reference("X/1.0", &inputs));
+        assert_eq!(
+            fingerprint("", &IndexMap::new()),
+            reference("", &IndexMap::new())
+        );
+    }
 
     #[test]
     fn execution_names_are_valid_and_distinct_for_lookalike_keys() {
