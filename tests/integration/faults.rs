@@ -13,29 +13,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use vip_run::sandbox::Config;
 
-use crate::run::{DEMO, assert_one_execution_per_item, executions, hello_matrix, hello_test};
-use crate::support::{Background, SandboxHandle, Test, walk};
+use crate::run::{
+    DEMO, assert_one_execution_per_item, assert_outputs_complete, executions, hello_matrix,
+    hello_test,
+};
+use crate::support::{Background, SandboxHandle, Test};
 
-/// Every output is home, complete, and nothing half-written is left.
-fn assert_outputs_complete(t: &Test, items: usize) {
-    for i in 1..=items {
-        let file = t.dir().join(format!("results/sub-{i:02}/hello.txt"));
-        let text =
-            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert!(text.starts_with(&format!("hi sub-{i:02}\n")), "{text}");
-    }
-    let parts: Vec<String> = walk(t.dir())
-        .into_iter()
-        .filter(|p| {
-            std::path::Path::new(p)
-                .extension()
-                .is_some_and(|e| e == "part")
-        })
-        .collect();
-    assert!(parts.is_empty(), "left behind: {parts:?}");
-}
-
-/// A run started in the background, its stderr collected line by line.
 #[test]
 fn a_batch_under_random_faults_finishes_in_one_run_for_every_seed() {
     // Ten seeds derived from one base, the same every run, none picked for passing.

@@ -76,6 +76,25 @@ pub(crate) fn assert_one_execution_per_item(sb: &SandboxHandle, items: usize) {
     assert_eq!(total, items, "{names:?}");
 }
 
+/// Every output is home, complete, and nothing half-written is left.
+pub(crate) fn assert_outputs_complete(t: &Test, items: usize) {
+    for i in 1..=items {
+        let file = t.dir().join(format!("results/sub-{i:02}/hello.txt"));
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(text.starts_with(&format!("hi sub-{i:02}\n")), "{text}");
+    }
+    let parts: Vec<String> = crate::support::walk(t.dir())
+        .into_iter()
+        .filter(|p| {
+            std::path::Path::new(p)
+                .extension()
+                .is_some_and(|e| e == "part")
+        })
+        .collect();
+    assert!(parts.is_empty(), "left behind: {parts:?}");
+}
+
 #[test]
 fn a_matrix_runs_to_the_end_and_a_rerun_does_nothing() {
     let sb = sandbox(400, 2);
@@ -215,21 +234,7 @@ fn kill_9_at_any_point_then_a_rerun_finishes_without_duplicates() {
         child.wait().unwrap();
         t.run_with(&["study.yaml"]).code(0).stdout_has("4 finished");
         assert_one_execution_per_item(&sb, 4);
-        for i in 1..=4 {
-            let file = t.dir().join(format!("results/sub-{i:02}/hello.txt"));
-            let text = std::fs::read_to_string(&file)
-                .unwrap_or_else(|e| panic!("after kill at {marker}: {}: {e}", file.display()));
-            assert!(text.starts_with("hi sub-"), "{text}");
-        }
-        let leftovers: Vec<_> = crate::support::walk(t.dir())
-            .into_iter()
-            .filter(|p| {
-                std::path::Path::new(p)
-                    .extension()
-                    .is_some_and(|e| e == "part")
-            })
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_outputs_complete(&t, 4);
     }
 }
 
