@@ -29,6 +29,9 @@ pub struct LoggedRequest {
     /// The most requests handled at once while this one was (itself included): tells
     /// whether transfers overlapped.
     pub in_flight: usize,
+    /// For an upload (a `PUT` with a body) or a download (`?action=content`): the most
+    /// transfers handled at once while this one was (itself included); 0 for other calls.
+    pub transfers_in_flight: usize,
 }
 
 /// What the log keeps of a header map: never a credential.

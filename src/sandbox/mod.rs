@@ -135,6 +135,9 @@ pub(crate) struct Shared {
     pub(crate) extra_listed: Mutex<Vec<serde_json::Value>>,
     /// Requests being handled now (for the log's `in_flight`).
     pub(crate) in_flight: std::sync::atomic::AtomicUsize,
+    /// Transfers (uploads, downloads of content) being handled now (for the log's
+    /// `transfers_in_flight`).
+    pub(crate) transfers_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -207,6 +210,7 @@ impl Sandbox {
             outage: Mutex::new(outage),
             extra_listed: Mutex::new(Vec::new()),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            transfers_in_flight: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = routes::router(Arc::clone(&shared))
             .into_make_service_with_connect_info::<net::ConnInfo>();

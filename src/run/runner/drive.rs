@@ -71,12 +71,17 @@ impl Runner<'_> {
         let (Some(folder), Some(attempt)) = (item.download.clone(), self.current(&item.key)) else {
             return;
         };
+        let (execution_id, results) = (
+            attempt.execution_id.clone(),
+            results_dir(item, &attempt.name),
+        );
         let job = pool::DownloadJob {
             key: item.key.clone(),
             index: i,
-            execution_id: attempt.execution_id.clone(),
+            returned: self.returned.remove(&execution_id),
+            execution_id,
             folder,
-            results: results_dir(item, &attempt.name),
+            results,
         };
         self.pool.queue_download(job);
     }
@@ -113,34 +118,46 @@ impl Runner<'_> {
             if !download_only && self.quota_until.is_none_or(|t| Instant::now() >= t) {
                 self.quota_until = None;
                 let mut from = 0;
-                loop {
-                    if self.interrupt.is_set()
-                        || self.running_count() >= self.v.execution.max_parallel as usize
-                    {
+                'launching: loop {
+                    let room = (self.v.execution.max_parallel as usize)
+                        .saturating_sub(self.running_count());
+                    if self.interrupt.is_set() || room == 0 {
                         break;
                     }
-                    let Some(i) = self.next_launchable(from) else {
+                    let mut batch = Vec::new();
+                    while batch.len() < self.launch_batch(room)
+                        && let Some(i) = self.next_launchable(from)
+                    {
+                        from = i + 1;
+                        batch.push(i);
+                    }
+                    if batch.is_empty() {
                         break;
-                    };
-                    from = i + 1;
-                    let item = &v.items[i];
-                    let launched = self.launch(item).await;
-                    self.touch(&item.key);
-                    match launched {
-                        Ok(true) => self.unpark_item(&item.key),
-                        Ok(false) => break,
-                        Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
-                            let why = Self::is_trouble(&e).expect("checked").clone();
-                            self.park_item(&item.key, "launching it", &why);
-                            // VIP failing or unreachable after the call's retries is seldom
-                            // this item's alone: stop launching for this round rather than
-                            // spend the retries of every other item on it, so a round of an
-                            // outage stays short and is recognised as one.
-                            if why.is_unreachable() {
-                                break;
+                    }
+                    let answers = self.launch_all(&batch).await;
+                    let mut stop = false;
+                    for (&i, launched) in batch.iter().zip(answers) {
+                        let item = &v.items[i];
+                        self.touch(&item.key);
+                        match launched {
+                            Ok(true) => self.unpark_item(&item.key),
+                            Ok(false) => stop = true,
+                            Err(e)
+                                if self.waits_out_trouble() && Self::is_trouble(&e).is_some() =>
+                            {
+                                let why = Self::is_trouble(&e).expect("checked").clone();
+                                self.park_item(&item.key, "launching it", &why);
+                                // VIP failing or unreachable after the call's retries is
+                                // seldom this item's alone: stop launching for this round
+                                // rather than spend the retries of every other item on it, so
+                                // a round of an outage stays short and is recognised as one.
+                                stop |= why.is_unreachable();
                             }
+                            Err(e) => return Err(e),
                         }
-                        Err(e) => return Err(e),
+                    }
+                    if stop {
+                        break 'launching;
                     }
                 }
             }
@@ -195,7 +212,10 @@ impl Runner<'_> {
                         Outcome::InProgress => false,
                         Outcome::NotLaunched => download_only,
                         Outcome::Failed(_) => !self.needs_launch(item),
-                        // Done, or given up on for this run (blocked, parked too often).
+                        // Finished, its download parked after a failure: tried again when
+                        // the park ends (given up on, it is `Blocked`).
+                        Outcome::Done | Outcome::DoneWithProblems(_) => !self.item_waits(&item.key),
+                        // Given up on for this run (blocked, parked too often).
                         _ => true,
                     }
                 });

@@ -2,9 +2,10 @@
 //! the item's folder, streamed to `.part`, size-checked, renamed; tarballs unpacked without letting an entry out; outputs VIP cannot
 //! send (folders, files over the direct-transfer cap) reported with their VIP path.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
+use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::Error;
@@ -16,7 +17,7 @@ use crate::run::state::Output;
 use crate::vip::client::Client;
 use crate::vip::wire::PathProperties;
 
-use super::folders::{listing_of, parent_of};
+use super::folders::{CALLS_AT_ONCE, listing_of, parent_of};
 use super::pool::DownloadJob;
 
 /// What a download task needs (it runs apart from the runner, on its own task).
@@ -29,44 +30,102 @@ pub(super) struct Fetch {
     /// Where the task tells what it did, file by file.
     pub(super) events: UnboundedSender<Event>,
     pub(super) bar: Option<ByteBar>,
+    /// The pool's permits: one is held while a file's bytes move.
+    pub(super) bytes: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Fetches the outputs of `job`'s finished execution that are not on disk yet (a deleted
 /// local file is fetched again). Sizes come from one listing per folder of outputs (in
-/// practice one per item), not a call per file (vip-api.md §9.3, §9.4).
+/// practice one per item), not a call per file (vip-api.md §9.3, §9.4). The files VIP
+/// returned are asked for unless the poll that saw the execution end read them.
 pub(super) async fn fetch_item(f: &Fetch, job: &DownloadJob) -> Result<Vec<Output>, Error> {
-    let execution = f.client.execution(&job.execution_id).await?;
-    let remotes: Vec<String> = execution
-        .returned_files
-        .unwrap_or_default()
-        .into_values()
-        .flatten()
-        .collect();
-    let mut listed: HashMap<String, Option<HashMap<String, PathProperties>>> = HashMap::new();
-    let mut outputs = Vec::new();
+    let returned = match &job.returned {
+        Some(files) => files.clone(),
+        None => f
+            .client
+            .execution(&job.execution_id)
+            .await?
+            .returned_files
+            .unwrap_or_default(),
+    };
+    let remotes: Vec<String> = returned.into_values().flatten().collect();
+    // Where each output goes; those refused are said at once. Outputs bound for a file
+    // another output goes to wait for the side-by-side fetches, then go one by one, as
+    // before: two writers never share a `.part`.
+    let mut wanted = Vec::new();
+    let mut after = Vec::new();
+    let mut outputs: Vec<Option<Output>> = Vec::new();
+    let mut bound: HashSet<PathBuf> = HashSet::new();
     for remote in remotes {
-        let local = match local_output_path(&job.folder, &job.results, &remote) {
-            Ok(p) => p,
+        match local_output_path(&job.folder, &job.results, &remote) {
+            Ok(local) => {
+                let queue = if bound.insert(local.clone()) {
+                    &mut wanted
+                } else {
+                    &mut after
+                };
+                queue.push((outputs.len(), remote, local));
+                outputs.push(None);
+            }
             Err(why) => {
                 let shown = format!("refused: {why}");
-                outputs.push(f.not_downloaded(job, &remote, None, None, shown, why.to_string()));
-                continue;
+                outputs.push(Some(f.not_downloaded(
+                    job,
+                    &remote,
+                    None,
+                    None,
+                    shown,
+                    why.to_string(),
+                )));
             }
-        };
-        let dir = parent_of(&remote).to_owned();
-        if !listed.contains_key(&dir) {
-            // A folder VIP will not list (a path it does not know) leaves each of its files
-            // to be asked about alone.
-            let listing = f.client.list(&dir).await.ok().map(listing_of);
-            listed.insert(dir.clone(), listing);
         }
-        let props = match listed[&dir].as_ref().and_then(|l| l.get(&remote)) {
-            Some(p) => p.clone(),
-            None => f.client.properties(&remote).await?,
-        };
-        outputs.push(f.fetch_output(job, &remote, local, &props).await?);
     }
-    Ok(outputs)
+    // One listing per folder of outputs, side by side. A folder VIP will not list (a path
+    // it does not know) leaves each of its files to be asked about alone.
+    let dirs: HashSet<String> = wanted
+        .iter()
+        .chain(&after)
+        .map(|(_, remote, _)| parent_of(remote).to_owned())
+        .collect();
+    let listed: HashMap<String, Option<HashMap<String, PathProperties>>> =
+        futures_util::stream::iter(dirs)
+            .map(|dir| async move {
+                let listing = f.client.list(&dir).await.ok().map(listing_of);
+                (dir, listing)
+            })
+            .buffer_unordered(CALLS_AT_ONCE)
+            .collect()
+            .await;
+    let one = |(n, remote, local): (usize, String, PathBuf)| {
+        let listed = &listed;
+        async move {
+            let props = match listed[parent_of(&remote)]
+                .as_ref()
+                .and_then(|l| l.get(&remote))
+            {
+                Some(p) => p.clone(),
+                None => f.client.properties(&remote).await?,
+            };
+            f.fetch_output(job, &remote, local, &props)
+                .await
+                .map(|o| (n, o))
+        }
+    };
+    // The files side by side too: the pool's permits bound the bytes in motion, so an
+    // execution of many jobs (many small outputs) is not fetched one latency at a time.
+    let mut fetched = futures_util::stream::iter(wanted)
+        .map(one)
+        .buffered(CALLS_AT_ONCE);
+    while let Some(done) = fetched.next().await {
+        let (n, output) = done?;
+        outputs[n] = Some(output);
+    }
+    drop(fetched);
+    for next in after {
+        let (n, output) = one(next).await?;
+        outputs[n] = Some(output);
+    }
+    Ok(outputs.into_iter().flatten().collect())
 }
 
 /// A `.part` file that goes away unless it was renamed: when its download fails, and when
@@ -158,13 +217,23 @@ impl Fetch {
             )),
             kept: false,
         };
-        if let Some(bar) = &self.bar {
-            bar.grow(size.unwrap_or(0));
-        }
-        let written = self
-            .client
-            .download_with_progress(remote, &part.path, self.bar.as_ref().map(ByteBar::on_bytes))
-            .await?;
+        let written = {
+            let _moving = self
+                .bytes
+                .acquire()
+                .await
+                .expect("the pool never closes it");
+            if let Some(bar) = &self.bar {
+                bar.grow(size.unwrap_or(0));
+            }
+            self.client
+                .download_with_progress(
+                    remote,
+                    &part.path,
+                    self.bar.as_ref().map(ByteBar::on_bytes),
+                )
+                .await?
+        };
         if size.is_some_and(|s| s != written) {
             let why = format!(
                 "received {written} bytes of {}: run again to retry",

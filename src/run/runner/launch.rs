@@ -1,9 +1,20 @@
 //! Launching: the item's own results folder, its inputs as VIP receives them, and the one
 //! `POST /executions` that is never retried blindly (quota refusals wait; an ambiguous failure
 //! is resolved by name).
+//!
+//! Items are launched in batches of up to [`CALLS_AT_ONCE`], side by side: each launch is
+//! two calls (its results folder, then the POST), and paying VIP's latency once per batch
+//! rather than twice per item is most of a batch's wall time at VIP's distance. A batch is
+//! sent whole and its answers are then taken in manifest order, on the loop, exactly as one
+//! launch's answer is. Once VIP has said the quota (or the platform) is full, the number of
+//! this run's executions running then is taken as the cap (raised whenever VIP takes more):
+//! a batch fills the room under it, and at the cap one launch at a time tries, so a full
+//! quota costs one refused call per try, not a batch of them.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use futures_util::StreamExt;
 use indexmap::IndexMap;
 use serde_json::Value as Json;
 
@@ -11,9 +22,10 @@ use crate::error::Error;
 use crate::manifest::{InputWire, Item, ValueKind};
 use crate::report::run::Event;
 use crate::time;
-use crate::vip::Meaning;
-use crate::vip::wire::CreateExecution;
+use crate::vip::wire::{CreateExecution, Execution};
+use crate::vip::{Client, Meaning, VipError};
 
+use super::folders::{CALLS_AT_ONCE, Folders};
 use super::{QUOTA_WAIT, Runner, attempt_name, results_dir};
 use crate::run::state::Attempt;
 
@@ -43,12 +55,80 @@ impl Runner<'_> {
             .collect()
     }
 
+    /// How many launches may go in the next batch, `room` being the free slots of
+    /// `max_parallel`.
+    pub(super) fn launch_batch(&self, room: usize) -> usize {
+        let under_cap = self.quota_cap.map_or(CALLS_AT_ONCE, |cap| {
+            cap.saturating_sub(self.running_count()).max(1)
+        });
+        room.min(CALLS_AT_ONCE).min(under_cap)
+    }
+
+    /// Launches the items at manifest positions `batch` side by side (see the module's
+    /// comment); the answer for each, in order, as [`Self::launch`] gives it.
+    pub(super) async fn launch_all(&mut self, batch: &[usize]) -> Vec<Result<bool, Error>> {
+        let v = self.v;
+        let mut answers: Vec<Option<Result<bool, Error>>> = batch.iter().map(|_| None).collect();
+        let mut sends = Vec::new();
+        for (n, &i) in batch.iter().enumerate() {
+            let item = &v.items[i];
+            if self.unresolved.contains_key(&item.key) {
+                // A lost launch is looked up first: alone, as ever.
+                answers[n] = Some(self.launch(item).await);
+            } else {
+                let (name, body) = self.submission(item);
+                sends.push((n, name, body));
+            }
+        }
+        let conn = self.conn;
+        let folders = Arc::clone(&self.folders);
+        let sent: Vec<_> = futures_util::stream::iter(sends.iter())
+            .map(|(_, _, body)| submit(&conn.client, &folders, body))
+            .buffered(CALLS_AT_ONCE)
+            .collect()
+            .await;
+        let mut refused = false;
+        for ((n, name, _), sent) in sends.into_iter().zip(sent) {
+            let item = &v.items[batch[n]];
+            answers[n] = Some(match sent {
+                Ok(sent) => {
+                    let answer = self.submitted(item, name, sent).await;
+                    refused |= matches!(answer, Ok(false));
+                    answer
+                }
+                Err(e) => Err(e),
+            });
+        }
+        let running = self.running_count();
+        if refused {
+            self.quota_cap = Some(running);
+        } else if self.quota_cap.is_some_and(|cap| running > cap) {
+            // VIP took more than the cap it set before (others' executions ended meanwhile).
+            self.quota_cap = Some(running);
+        }
+        answers
+            .into_iter()
+            .map(|a| a.expect("every item of the batch answered"))
+            .collect()
+    }
+
+    /// The name and the body of `item`'s next launch.
+    fn submission(&self, item: &Item) -> (String, CreateExecution) {
+        let attempt = self.item_state(&item.key).attempts.len();
+        let name = attempt_name(item, attempt);
+        let body = CreateExecution {
+            name: Some(name.clone()),
+            pipeline_identifier: Some(self.v.pipeline_id.clone()),
+            input_values: Some(self.wire_inputs(item)),
+            results_location: Some(results_dir(item, &name)),
+        };
+        (name, body)
+    }
+
     /// Launches `item`; returns false when the quota says to wait. A launch whose answer was
     /// lost, and whose look-up failed too, is looked up again first: a failed call here parks
     /// the item, and the item must not be launched twice.
     pub(super) async fn launch(&mut self, item: &Item) -> Result<bool, Error> {
-        let attempt = self.item_state(&item.key).attempts.len();
-        let name = attempt_name(item, attempt);
         if let Some((lost, since)) = self.unresolved.get(&item.key).cloned() {
             let found = self.find_by_name(&lost, since).await?;
             self.unresolved.remove(&item.key);
@@ -57,16 +137,19 @@ impl Runner<'_> {
                 return Ok(true);
             }
         }
-        let results = results_dir(item, &name);
-        self.ensure_dir(&results).await?;
-        let body = CreateExecution {
-            name: Some(name.clone()),
-            pipeline_identifier: Some(self.v.pipeline_id.clone()),
-            input_values: Some(self.wire_inputs(item)),
-            results_location: Some(results),
-        };
-        let submitted = time::now_ms();
-        let execution = match self.conn.client.create_execution(&body).await {
+        let (name, body) = self.submission(item);
+        let sent = submit(&self.conn.client, &self.folders, &body).await?;
+        self.submitted(item, name, sent).await
+    }
+
+    /// Takes VIP's answer to `item`'s launch named `name`, sent at `submitted` (epoch ms).
+    async fn submitted(
+        &mut self,
+        item: &Item,
+        name: String,
+        (submitted, answer): (i64, Result<Execution, VipError>),
+    ) -> Result<bool, Error> {
+        let execution = match answer {
             Ok(e) => Some(e),
             Err(e) if matches!(e.meaning(), Meaning::QuotaFull | Meaning::PlatformFull) => {
                 self.quota_until = Some(Instant::now() + QUOTA_WAIT);
@@ -122,7 +205,7 @@ impl Runner<'_> {
         item: &Item,
         name: String,
         submitted: i64,
-        execution: crate::vip::wire::Execution,
+        execution: Execution,
     ) -> Result<(), Error> {
         let status = execution.status.to_string();
         let state = self.state.item_mut(&item.key).expect("reconciled");
@@ -144,4 +227,18 @@ impl Runner<'_> {
         });
         Ok(())
     }
+}
+
+/// Sends one launch: its results folder made if missing, then the POST. Returns when the
+/// POST was sent (epoch ms) and VIP's answer; an error making the folder means no POST.
+async fn submit(
+    client: &Client,
+    folders: &Folders,
+    body: &CreateExecution,
+) -> Result<(i64, Result<Execution, VipError>), Error> {
+    if let Some(results) = &body.results_location {
+        folders.ensure(client, results).await?;
+    }
+    let submitted = time::now_ms();
+    Ok((submitted, client.create_execution(body).await))
 }

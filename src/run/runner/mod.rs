@@ -131,8 +131,11 @@ pub struct Runner<'a> {
     quota_until: Option<Instant>,
     launch_error: HashMap<String, String>,
     waiting_reported: bool,
+    /// How many of this run's executions were running when VIP last refused a launch for a
+    /// full quota (or platform): batches of launches stay under it (see `launch`).
+    quota_cap: Option<usize>,
     /// Folders known on VIP, and their listings (each folder made once per run).
-    folders: folders::Folders,
+    folders: std::sync::Arc<folders::Folders>,
     /// The uploads and downloads queued and in flight.
     pool: pool::Pool,
     /// Parked items and inputs, and the outage under way.
@@ -149,6 +152,9 @@ pub struct Runner<'a> {
     /// The (done, failed) jobs last reported for each item whose execution has several jobs,
     /// so progress within `Running` is reported when it moves (see `monitor`).
     jobs_seen: HashMap<String, (usize, usize)>,
+    /// Execution id → the files VIP returned, read by the poll that saw it end: its download
+    /// need not ask again.
+    returned: HashMap<String, indexmap::IndexMap<String, Vec<String>>>,
 }
 
 impl<'a> Runner<'a> {
@@ -239,7 +245,8 @@ impl<'a> Runner<'a> {
             quota_until: None,
             launch_error: HashMap::new(),
             waiting_reported: false,
-            folders: folders::Folders::default(),
+            quota_cap: None,
+            folders: std::sync::Arc::default(),
             pool: pool::Pool::new(v.execution.transfers as usize),
             trouble: trouble::Trouble::default(),
             max_outage: if mode == Mode::Launch {
@@ -251,6 +258,7 @@ impl<'a> Runner<'a> {
             index: index::Index::default(),
             poll_cost: None,
             jobs_seen: HashMap::new(),
+            returned: HashMap::new(),
         };
         if mode == Mode::Launch {
             // A run waits out outages itself: calls stop retrying once VIP has been failing

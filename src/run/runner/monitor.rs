@@ -1,16 +1,24 @@
 //! Watching executions: one list call per cycle for everything active (VIP's list is most
 //! recent first), status changes recorded with when they were seen, job counts, the end of a
 //! failure's standard error, the per-execution time limit, and cancelling on purpose.
+//!
+//! The reads of one execution each (those beyond VIP's list, and the full execution of one
+//! whose status moved, for its jobs and files) go side by side, [`CALLS_AT_ONCE`] at a time;
+//! what they say is then taken in order, on the loop. A finished execution's files, read
+//! here, are kept for its download, so the download does not ask for them again.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
 
 use crate::error::Error;
 use crate::report::run::Event;
 use crate::time;
 use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
-use crate::vip::{LogStream, Meaning};
+use crate::vip::{Client, LogStream, Meaning, VipError};
 
+use super::folders::CALLS_AT_ONCE;
 use super::{FIRST_POLL, LIST_THRESHOLD, Mode, Runner, jobs_counts, stderr_tail};
 
 impl Runner<'_> {
@@ -65,17 +73,48 @@ impl Runner<'_> {
         }
         // Beyond VIP's list (500 executions, no offset), one call per execution is all VIP
         // allows.
-        singles += active
+        let beyond: Vec<String> = active
             .iter()
             .filter(|(_, id)| !fresh.contains_key(id))
-            .count();
+            .map(|(_, id)| id.clone())
+            .collect();
+        singles += beyond.len();
+        let mut read_alone = read_executions(&self.conn.client, beyond).await;
+        // Job counts and files come with the full execution; the list's summaries have
+        // none. An execution made of several jobs (a list given to a parameter) is asked for
+        // its jobs every round while it runs, so per-job progress shows: one call more per
+        // such execution, none for the others.
+        let wanted: Vec<String> = active
+            .iter()
+            .filter(|(key, id)| {
+                fresh.get(id).is_some_and(|summary| {
+                    let status = &summary.status;
+                    summary.jobs.is_empty()
+                        && (status.is_terminal()
+                            || (*status == ExecutionStatus::Running && self.has_lists(key))
+                            || self
+                                .current(key)
+                                .is_some_and(|a| a.status != status.as_str()))
+                })
+            })
+            .map(|(_, id)| id.clone())
+            .collect();
+        singles += wanted.len();
+        let mut full_of: HashMap<String, Execution> = read_executions(&self.conn.client, wanted)
+            .await
+            .into_iter()
+            .filter_map(|(id, read)| read.ok().map(|e| (id, e)))
+            .collect();
         let mut changed = false;
         let polled = active.len();
         for (key, id) in active {
-            let summary = match fresh.remove(&id) {
-                Some(e) => e,
-                None => match self.conn.client.execution(&id).await {
-                    Ok(e) => e,
+            let (full, read_whole) = match fresh.remove(&id) {
+                Some(summary) => match full_of.remove(&id) {
+                    Some(whole) => (whole, true),
+                    None => (summary, false),
+                },
+                None => match read_alone.remove(&id).expect("read") {
+                    Ok(e) => (e, true),
                     Err(e) if e.meaning() == Meaning::Gone => {
                         self.mark(&key, "Killed");
                         self.emit(&Event::Warning {
@@ -92,30 +131,18 @@ impl Runner<'_> {
                     Err(e) => return Err(e.into()),
                 },
             };
-            let status = summary.status.clone();
+            let status = full.status.clone();
             if super::decide::is_lost(&status) {
                 self.unknown_since
                     .entry(id.clone())
                     .or_insert_with(Instant::now);
             }
-            let terminal = status.is_terminal();
-            // An execution made of several jobs (a list given to a parameter) is asked for
-            // its jobs every round while it runs, so per-job progress shows: one call more
-            // per such execution, none for the others.
-            let several = status == ExecutionStatus::Running && self.has_lists(&key);
-            // Job counts come with the full execution; the list's summaries have none.
-            let full = if summary.jobs.is_empty()
-                && (terminal
-                    || several
-                    || self
-                        .current(&key)
-                        .is_some_and(|a| a.status != status.as_str()))
-            {
-                singles += 1;
-                self.conn.client.execution(&id).await.unwrap_or(summary)
-            } else {
-                summary
-            };
+            if status.is_terminal() && read_whole {
+                // Its files, for the download (see `drive`).
+                if let Some(files) = &full.returned_files {
+                    self.returned.insert(id.clone(), files.clone());
+                }
+            }
             let now = time::now_ms();
             // Only a change is written down (and journaled).
             let is_new = self
@@ -277,4 +304,19 @@ impl Runner<'_> {
         self.save()?;
         Ok(targets)
     }
+}
+
+/// Reads each execution of `ids`, [`CALLS_AT_ONCE`] at a time.
+async fn read_executions(
+    client: &Client,
+    ids: Vec<String>,
+) -> HashMap<String, Result<Execution, VipError>> {
+    futures_util::stream::iter(ids)
+        .map(|id| async move {
+            let read = client.execution(&id).await;
+            (id, read)
+        })
+        .buffer_unordered(CALLS_AT_ONCE)
+        .collect()
+        .await
 }

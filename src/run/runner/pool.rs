@@ -10,14 +10,21 @@
 //! `.part` being removed whenever its task ends without the rename (an error, or Ctrl-C
 //! aborting it).
 //!
+//! `execution.transfers` bounds the bytes in motion: a task holds one of that many permits
+//! while its file's bytes move (the `PUT`, the content `GET`), not while it asks VIP about
+//! the file (an upload's size check, a download's listing). Up to [`CALLS_AT_ONCE`] tasks
+//! more than that are started, so those calls, paid in latency rather than bandwidth, do
+//! not hold back the next file's bytes.
+//!
 //! Uploads go before downloads when both wait for a slot: an upload holds back a launch.
-//! An item's outputs are fetched one after the other by one task (items in parallel).
+//! An item's outputs are fetched by one task, side by side within it (see `fetch`).
 
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::error::Error;
@@ -27,6 +34,7 @@ use crate::time;
 
 use super::Runner;
 use super::fetch::{Fetch, fetch_item};
+use super::folders::CALLS_AT_ONCE;
 use super::upload::send_file;
 
 /// A file to send.
@@ -48,6 +56,8 @@ pub(super) struct DownloadJob {
     /// The item's position in the manifest.
     pub(super) index: usize,
     pub(super) execution_id: String,
+    /// The files VIP returned, when the poll that saw the execution end read them.
+    pub(super) returned: Option<indexmap::IndexMap<String, Vec<String>>>,
     pub(super) folder: PathBuf,
     pub(super) results: String,
 }
@@ -68,7 +78,9 @@ pub(super) enum Done {
 /// The transfers queued and in flight.
 pub(super) struct Pool {
     /// Transfers at once.
-    pub(super) limit: usize,
+    limit: usize,
+    /// `limit` permits: one is held while a file's bytes move.
+    bytes: Arc<Semaphore>,
     tasks: JoinSet<Done>,
     uploads: VecDeque<UploadJob>,
     downloads: VecDeque<DownloadJob>,
@@ -91,6 +103,7 @@ impl Pool {
         let (events_tx, events) = mpsc::unbounded_channel();
         Self {
             limit: limit.max(1),
+            bytes: Arc::new(Semaphore::new(limit.max(1))),
             tasks: JoinSet::new(),
             uploads: VecDeque::new(),
             downloads: VecDeque::new(),
@@ -121,6 +134,12 @@ impl Pool {
         self.busy_items.contains(key)
     }
 
+    /// Sets how many files' bytes move at once.
+    fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.max(1);
+        self.bytes = Arc::new(Semaphore::new(self.limit));
+    }
+
     pub(super) fn queue_upload(&mut self, job: UploadJob) {
         if self.busy_uploads.insert(job.remote.clone()) {
             self.uploads.push_back(job);
@@ -146,20 +165,21 @@ impl Runner<'_> {
     #[must_use]
     pub fn with_transfers(mut self, transfers: Option<u32>) -> Self {
         if let Some(n) = transfers {
-            self.pool.limit = n.max(1) as usize;
+            self.pool.set_limit(n as usize);
         }
         self
     }
 
     /// Starts queued transfers while slots are free (none after Ctrl-C).
     pub(super) fn start_transfers(&mut self) {
-        while self.pool.tasks.len() < self.pool.limit && !self.interrupt.is_set() {
+        while self.pool.tasks.len() < self.pool.limit + CALLS_AT_ONCE && !self.interrupt.is_set() {
             let bar = self.reporter.as_deref_mut().and_then(Reporter::byte_bar);
             let client = self.conn.client.clone();
+            let bytes = Arc::clone(&self.pool.bytes);
             let label = if let Some(job) = self.pool.uploads.pop_front() {
                 let label = format!("uploading {}", job.local.display());
                 self.pool.tasks.spawn(async move {
-                    let result = send_file(&client, &job, bar).await;
+                    let result = send_file(&client, &bytes, &job, bar).await;
                     Done::Upload { job, result }
                 });
                 label
@@ -171,6 +191,7 @@ impl Runner<'_> {
                     extract: self.v.extract,
                     events: self.pool.events_tx.clone(),
                     bar,
+                    bytes,
                 };
                 self.pool.tasks.spawn(async move {
                     let result = fetch_item(&fetch, &job).await;

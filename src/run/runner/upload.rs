@@ -7,9 +7,14 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use indexmap::IndexMap;
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
+use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::files::FileError;
@@ -19,7 +24,7 @@ use crate::report::run::{ByteBar, Event};
 use crate::vip::client::Client;
 use crate::vip::wire::PathProperties;
 
-use super::folders::{Listing, listing_of, parent_of};
+use super::folders::{CALLS_AT_ONCE, Listing, listing_of, parent_of};
 use super::pool::UploadJob;
 use super::{Runner, UploadNeed, inputs_root};
 
@@ -178,38 +183,59 @@ impl Runner<'_> {
 
     /// Decides each input the items need from the state and one listing of its folder (the
     /// folders made if missing), and queues those to send; the transfers run in the pool.
-    /// In a `run`, a folder whose calls keep failing parks its inputs (tried again by
-    /// [`Self::retry_uploads`]) and the others go on; elsewhere the failure ends the command.
+    /// The folders are asked about side by side, [`CALLS_AT_ONCE`] at a time, and a folder's
+    /// files are decided (and their transfers started) as soon as it is ready: VIP's latency
+    /// is paid once per batch of folders, not once per file. In a `run`, a folder whose calls
+    /// keep failing parks its inputs (tried again by [`Self::retry_uploads`]) and the others
+    /// go on; elsewhere the failure ends the command.
     pub(super) async fn upload_inputs(&mut self) -> Result<(), Error> {
         let needed = self.launch_inputs();
         let files = self.inputs_in_item_order();
-        for (remote, local, _) in &files {
-            self.remote_inputs.insert(local.clone(), remote.clone());
-        }
-        let mut failed: HashMap<String, crate::vip::VipError> = HashMap::new();
+        let mut by_dir: IndexMap<String, Vec<(String, PathBuf, u64)>> = IndexMap::new();
         for (remote, local, size) in files {
+            self.remote_inputs.insert(local.clone(), remote.clone());
+            if needed.contains(&remote) {
+                by_dir
+                    .entry(parent_of(&remote).to_owned())
+                    .or_default()
+                    .push((remote, local, size));
+            } else {
+                // Not sent, but a change is still worth saying.
+                self.check_changed(&remote, &local, size).await?;
+            }
+        }
+        let conn = self.conn;
+        let (client, folders) = (&conn.client, Arc::clone(&self.folders));
+        let mut ready = futures_util::stream::iter(by_dir.keys().cloned().collect::<Vec<_>>())
+            .map(|dir| {
+                let folders = Arc::clone(&folders);
+                async move {
+                    let listed = folders.listed(client, &dir).await;
+                    (dir, listed)
+                }
+            })
+            .buffered(CALLS_AT_ONCE);
+        while let Some((dir, listed)) = ready.next().await {
             if self.interrupt.is_set() {
                 break;
             }
-            if !needed.contains(&remote) {
-                // Not sent, but a change is still worth saying.
-                self.check_changed(&remote, &local, size).await?;
-                continue;
-            }
-            let dir = parent_of(&remote).to_owned();
-            if let Some(vip) = failed.get(&dir).cloned() {
-                self.park_upload(&remote, &vip);
-                continue;
-            }
-            match self.listed_entry(&remote).await {
-                Ok(entry) => {
-                    self.decide_upload(&needed, remote, local, size, entry.as_ref())
-                        .await?;
+            let files = by_dir.swap_remove(&dir).unwrap_or_default();
+            match listed {
+                Ok(()) => {
+                    for (remote, local, size) in files {
+                        // Never a call here: the folders still in `ready` are not polled
+                        // meanwhile, and one may hold a folder's lock.
+                        let entry = folders.listed_already(&remote);
+                        self.decide_upload(&needed, remote, local, size, entry.as_ref())
+                            .await?;
+                    }
+                    self.start_transfers();
                 }
                 Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
                     let vip = Self::is_trouble(&e).expect("checked").clone();
-                    self.park_upload(&remote, &vip);
-                    failed.insert(dir, vip);
+                    for (remote, ..) in files {
+                        self.park_upload(&remote, &vip);
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -233,7 +259,11 @@ impl Runner<'_> {
             if !due || self.pool.uploading(&remote) {
                 continue;
             }
-            let asked = match self.ensure_dir(parent_of(&remote)).await {
+            let asked = match self
+                .folders
+                .ensure(&self.conn.client, parent_of(&remote))
+                .await
+            {
                 Ok(()) => self
                     .conn
                     .client
@@ -343,22 +373,27 @@ impl Runner<'_> {
 }
 
 /// Sends one file (a transfer task): VIP's copy deleted first when it is to be replaced
-/// (VIP does not overwrite reliably), the file streamed and hashed in the same pass, then
-/// the size VIP stored checked (the one call besides the transfer). Returns the SHA-256.
+/// (VIP does not overwrite reliably), the file streamed and hashed in the same pass while
+/// one of the pool's `bytes` permits is held, then the size VIP stored checked (the one call
+/// besides the transfer). Returns the SHA-256.
 pub(super) async fn send_file(
     client: &Client,
+    bytes: &Semaphore,
     job: &UploadJob,
     bar: Option<ByteBar>,
 ) -> Result<String, Error> {
     if job.replace {
         client.delete_path(&job.remote).await?;
     }
-    if let Some(bar) = &bar {
-        bar.grow(job.size);
-    }
-    let sha = client
-        .upload_with_progress(&job.local, &job.remote, bar.as_ref().map(ByteBar::on_bytes))
-        .await?;
+    let sha = {
+        let _moving = bytes.acquire().await.expect("the pool never closes it");
+        if let Some(bar) = &bar {
+            bar.grow(job.size);
+        }
+        client
+            .upload_with_progress(&job.local, &job.remote, bar.as_ref().map(ByteBar::on_bytes))
+            .await?
+    };
     let check = client.properties(&job.remote).await?;
     if check.size != Some(job.size) {
         return Err(Error::UploadIncomplete {

@@ -12,7 +12,7 @@ mod namespace;
 mod pipelines;
 mod platform;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -54,7 +54,15 @@ async fn handle(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let mut incoming = Incoming::new(body);
-    let in_flight = InFlight::enter(&shared);
+    let in_flight = InFlight::enter(&shared.in_flight);
+    let is_transfer = parts.uri.path().starts_with("/rest/path/")
+        && ((parts.method == axum::http::Method::PUT
+            && parts
+                .headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .is_some_and(|l| l.as_bytes() != b"0"))
+            || parts.uri.query() == Some("action=content"));
+    let transfer = is_transfer.then(|| InFlight::enter(&shared.transfers_in_flight));
     let fault = if shared.in_outage(Instant::now()) {
         lock(&shared.faults).during_outage()
     } else {
@@ -84,7 +92,9 @@ async fn handle(
         status: response.as_ref().map_or(0, |r| r.status().as_u16()),
         dropped: response.is_none(),
         in_flight: in_flight.most(),
+        transfers_in_flight: transfer.as_ref().map_or(0, InFlight::most),
     });
+    drop(transfer);
     drop(in_flight);
     if let Some(response) = response {
         response
@@ -95,30 +105,28 @@ async fn handle(
     }
 }
 
-/// One request counted in [`Shared::in_flight`] while it is handled; it remembers the most
-/// seen at once (at its start, and at every later arrival it was there for, as read at its
-/// end through the peak others left).
+/// One request counted in a counter of [`Shared`] (`in_flight`, `transfers_in_flight`)
+/// while it is handled; it tells the most seen at once, at its start or at its end.
 struct InFlight<'a> {
-    shared: &'a Shared,
+    count: &'a AtomicUsize,
     at_start: usize,
 }
 
 impl<'a> InFlight<'a> {
-    fn enter(shared: &'a Shared) -> Self {
-        let at_start = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        Self { shared, at_start }
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let at_start = count.fetch_add(1, Ordering::SeqCst) + 1;
+        Self { count, at_start }
     }
 
     /// The requests in flight at its start or at its end, whichever is more.
     fn most(&self) -> usize {
-        self.at_start
-            .max(self.shared.in_flight.load(Ordering::SeqCst))
+        self.at_start.max(self.count.load(Ordering::SeqCst))
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
