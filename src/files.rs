@@ -89,3 +89,11 @@ impl<W: Write> Write for Counted<W> {
         self.inner.flush()
     }
 }
+
+/// A file's modification time, in epoch milliseconds (with its size, what says a recorded
+/// hash of it still stands).
+pub fn modified_ms(path: &Path) -> Option<i64> {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}

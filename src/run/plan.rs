@@ -107,13 +107,21 @@ pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
         }
         let current: std::collections::HashMap<String, super::state::Attempt> =
             runner.current_executions().into_iter().collect();
+        let descriptor = &checked.preflight().descriptor;
         for item in &v.items {
             let attempt = current.get(&item.key);
+            // An execution of several jobs says so (a list given to a parameter, §8.5).
+            let jobs = crate::manifest::jobs::of_item(item, Some(descriptor));
+            let jobs = if jobs.count > 1 {
+                format!(", {} jobs: {}", jobs.count, jobs.explain())
+            } else {
+                String::new()
+            };
             let (kind, detail) = match (runner.next(item), attempt) {
                 (Next::Launch { attempt: n }, Some(a)) => (
                     ActionKind::Relaunch,
                     format!(
-                        "{} failed; retry {n} of {}",
+                        "{} failed; retry {n} of {}{jobs}",
                         a.execution_id, v.execution.retries
                     ),
                 ),
@@ -138,7 +146,7 @@ pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
                     ),
                 ),
                 // Never launched: a first launch (the only thing `next` can say of it).
-                (_, None) => (ActionKind::Launch, item.execution_name.clone()),
+                (_, None) => (ActionKind::Launch, format!("{}{jobs}", item.execution_name)),
             };
             actions.push(Action {
                 kind,

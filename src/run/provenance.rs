@@ -144,9 +144,26 @@ impl Graph {
         id
     }
 
-    /// A `File` entity with its size and SHA-256 (`None` when it cannot be read).
-    fn file(&mut self, root_abs: &Path, path: &Path, name: &str) -> Option<String> {
-        let (size, sha) = sha256_of(path)?;
+    /// A `File` entity with its size and SHA-256 (`None` when it cannot be read). `known` is
+    /// what the run recorded of it (size, hash, modification time, hashed as it was sent or
+    /// written): it stands while the file's size and time are unchanged, so a big file is
+    /// not read again.
+    fn file(
+        &mut self,
+        root_abs: &Path,
+        path: &Path,
+        name: &str,
+        known: Option<(u64, &str, Option<i64>)>,
+    ) -> Option<String> {
+        let still = known.filter(|(size, _, mtime)| {
+            mtime.is_some()
+                && *mtime == crate::files::modified_ms(path)
+                && std::fs::metadata(path).is_ok_and(|m| m.len() == *size)
+        });
+        let (size, sha) = match still {
+            Some((size, sha, _)) => (size, sha.to_owned()),
+            None => sha256_of(path)?,
+        };
         Some(self.add(json!({
             "@id": file_id(root_abs, path),
             "@type": "File",
@@ -188,7 +205,7 @@ pub fn write(
     let text = serde_json::to_string_pretty(descriptor).expect("descriptors serialise");
     write_atomically(&descriptor_path, text.as_bytes())?;
     let descriptor_id = g
-        .file(&root_abs, &descriptor_path, "Boutiques descriptor")
+        .file(&root_abs, &descriptor_path, "Boutiques descriptor", None)
         .unwrap_or_else(|| DESCRIPTOR.to_owned());
     if let Some(e) = g.entities.get_mut(&descriptor_id) {
         e["encodingFormat"] = "application/json".into();
@@ -238,7 +255,11 @@ pub fn write(
                 let mut received = value.text.clone();
                 if let ValueKind::LocalFile { path, upload, .. } = &value.kind {
                     received = format!("{}/{upload}", super::runner::inputs_root(v));
-                    if let Some(id) = g.file(&root_abs, path, &path.display().to_string()) {
+                    let known = state
+                        .uploads()
+                        .get(&received)
+                        .map(|u| (u.size, u.sha256.as_str(), u.mtime));
+                    if let Some(id) = g.file(&root_abs, path, &path.display().to_string(), known) {
                         // Listed by the root too: a reader expects every data entity there.
                         has_part.push(json!({"@id": id}));
                         objects.push(json!({"@id": id}));
@@ -259,7 +280,11 @@ pub fn write(
             .filter(|o| o.done)
             .filter_map(|o| {
                 let local = o.local.as_ref()?;
-                let id = g.file(&root_abs, local, &o.remote)?;
+                let known = o
+                    .sha256
+                    .as_deref()
+                    .map(|sha| (o.size.unwrap_or(0), sha, o.mtime));
+                let id = g.file(&root_abs, local, &o.remote, known)?;
                 if let Some(e) = g.entities.get_mut(&id) {
                     e["identifier"] = o.remote.clone().into();
                 }

@@ -182,6 +182,13 @@ pub struct Output {
     /// Why it is not, when it cannot be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// The SHA-256 (hex) of what was written, hashed as it was (for provenance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The local file's modification time then (epoch ms): while size and time are
+    /// unchanged, the hash stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<i64>,
 }
 
 impl State {

@@ -5,7 +5,8 @@
 //! starts the file over.
 //!
 //! An upload hashes (SHA-256) the chunks it sends as they go, so a file is read once: the
-//! digest returned is of exactly the bytes VIP received.
+//! digest returned is of exactly the bytes VIP received. A download hashes what it writes,
+//! the same way.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -118,16 +119,17 @@ impl Client {
     /// Downloads `remote` into the local file `dest` (created or truncated), streamed;
     /// returns the bytes written. The caller writes to a `.part` file and checks the size.
     pub async fn download(&self, remote: &str, dest: &Path) -> Result<u64, VipError> {
-        self.download_with_progress(remote, dest, None).await
+        Ok(self.download_with_progress(remote, dest, None).await?.0)
     }
 
-    /// [`Client::download`], telling `on_bytes` of each chunk written.
+    /// [`Client::download`], telling `on_bytes` of each chunk written; returns the bytes
+    /// written and their hex SHA-256.
     pub async fn download_with_progress(
         &self,
         remote: &str,
         dest: &Path,
         on_bytes: Option<OnBytes>,
-    ) -> Result<u64, VipError> {
+    ) -> Result<(u64, String), VipError> {
         let operation = format!("GET {}", encode::data_path(remote));
         let attempt = || async {
             self.count(call_kind("GET", "/path", &[("action", "content")], false));
@@ -157,8 +159,10 @@ impl Client {
             );
             let mut stream = response.bytes_stream();
             let mut written = 0u64;
+            let mut hasher = Sha256::new();
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| transport_error(&operation, &e))?;
+                hasher.update(&chunk);
                 file.write_all(&chunk).await.map_err(local)?;
                 written += chunk.len() as u64;
                 if let Some(tell) = &on_bytes {
@@ -167,7 +171,7 @@ impl Client {
             }
             file.flush().await.map_err(local)?;
             file.get_ref().sync_all().await.map_err(local)?;
-            Ok(written)
+            Ok((written, format!("{:x}", hasher.finalize())))
         };
         self.retry.run(Class::Read, attempt).await
     }

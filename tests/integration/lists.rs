@@ -235,5 +235,28 @@ fn the_sandbox_refusing_over_its_own_limit_gives_a_clear_error() {
         &out.stderr,
         "main: failed: VIP refused the launch: POST /executions: Too many jobs (max:2, got:3)",
     );
+    // And what to do, with VIP's limit to write down.
+    assert_says(
+        &out.stderr,
+        "move one of the lists to `matrix` (one execution per value, each with fewer jobs), and set `execution.max_jobs: 2`",
+    );
     assert_eq!(executions(&sb).len(), 0);
+}
+
+#[test]
+fn plan_shows_the_jobs_an_execution_will_have() {
+    let sb = SandboxHandle::start(Config::default());
+    let t = hello_list(3, "").against(&sb, DEMO);
+    let out = t.run_with(&["plan", "study.yaml"]);
+    out.code(0);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.contains("launch") && l.contains("3 jobs: `input_file` (3 values)")),
+        "{}",
+        out.stdout
+    );
+    // Nothing was launched or uploaded to show it.
+    assert_eq!(executions(&sb).len(), 0);
+    assert_eq!(count(&sb, "PUT", "in-1.txt"), 0);
 }

@@ -162,3 +162,44 @@ fn ro_crate_py_reads_every_execution_with_matching_checksums() {
         }
     }
 }
+
+/// The SHA-256 of `bytes`, in hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The crate's `sha256` for the file entity `id`.
+fn crate_sha(t: &Test, id: &str) -> String {
+    let text = std::fs::read_to_string(t.dir().join("results/ro-crate-metadata.json")).unwrap();
+    let crate_json: Value = serde_json::from_str(&text).unwrap();
+    crate_json["@graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["@id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {text}"))["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn checksums_recorded_while_files_moved_stand_only_while_the_files_are_unchanged() {
+    let (_sb, t) = ran();
+    let output = t.dir().join("results/sub-01/hello.txt");
+    let first = std::fs::read(&output).unwrap();
+    // Hashed as it was written: the crate says the file's hash.
+    assert_eq!(crate_sha(&t, "sub-01/hello.txt"), sha256_hex(&first));
+    // The same size, other bytes, a later time: the run does not fetch it again (the size
+    // is right), and the crate hashes what is there rather than repeat what was recorded.
+    let changed: Vec<u8> = first.iter().map(|b| b ^ 0x20).collect();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&output, &changed).unwrap();
+    t.run_with(&["--progress", "plain", "study.yaml"]).code(1);
+    assert_eq!(std::fs::read(&output).unwrap(), changed);
+    assert_eq!(crate_sha(&t, "sub-01/hello.txt"), sha256_hex(&changed));
+}

@@ -169,6 +169,8 @@ impl Fetch {
             local,
             done: false,
             problem: Some(why),
+            sha256: None,
+            mtime: None,
         }
     }
 
@@ -202,6 +204,9 @@ impl Fetch {
                 local: Some(local),
                 done: true,
                 problem: None,
+                // Not read again here: provenance hashes it if it needs to.
+                sha256: None,
+                mtime: None,
             });
         }
         if let Some(parent) = local.parent() {
@@ -217,7 +222,7 @@ impl Fetch {
             )),
             kept: false,
         };
-        let written = {
+        let (written, sha256) = {
             let _moving = self
                 .bytes
                 .acquire()
@@ -263,12 +268,15 @@ impl Fetch {
                 }),
             }
         }
+        let mtime = crate::files::modified_ms(&local);
         Ok(Output {
             remote: remote.to_owned(),
             size: Some(written),
             local: Some(local),
             done: true,
             problem: None,
+            sha256: Some(sha256),
+            mtime,
         })
     }
 }

@@ -177,7 +177,10 @@ impl Runner<'_> {
                 found
             }
             Err(e) => {
-                let message = format!("VIP refused the launch: {e}");
+                let message = format!(
+                    "VIP refused the launch: {e}{}",
+                    too_many_jobs_help(&e.to_string()).unwrap_or_default()
+                );
                 self.launch_error.insert(item.key.clone(), message.clone());
                 self.emit(&Event::ItemFinished {
                     item: item.key.clone(),
@@ -241,4 +244,37 @@ async fn submit(
     }
     let submitted = time::now_ms();
     Ok((submitted, client.create_execution(body).await))
+}
+
+/// What to do when VIP's engine refused the workflow's job count ("Too many jobs (max:N,
+/// got:M)", vip-api.md §8.5), said after VIP's own words.
+fn too_many_jobs_help(message: &str) -> Option<String> {
+    let rest = &message[message.find("Too many jobs")?..];
+    let max = rest
+        .split_once("max:")
+        .and_then(|(_, r)| r.split(|c: char| !c.is_ascii_digit()).next())
+        .filter(|n| !n.is_empty());
+    Some(format!(
+        "; move one of the lists to `matrix` (one execution per value, each with fewer jobs){}",
+        max.map(|n| format!(
+            ", and set `execution.max_jobs: {n}` so that `vip-run validate` catches it before a launch"
+        ))
+        .unwrap_or_default()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_many_jobs_is_explained_with_vips_limit() {
+        let help = too_many_jobs_help(
+            "POST /executions: Too many jobs (max:5, got:6) (Error code 8000) (HTTP 400, VIP error 8000)",
+        )
+        .expect("recognised");
+        assert!(help.contains("`matrix`"), "{help}");
+        assert!(help.contains("`execution.max_jobs: 5`"), "{help}");
+        assert_eq!(too_many_jobs_help("Invalid pipeline identifier"), None);
+    }
 }

@@ -78,7 +78,7 @@ impl Runner<'_> {
         local: &Path,
         size: u64,
     ) -> Result<(Option<String>, Option<i64>), Error> {
-        let mtime = modified_ms(local);
+        let mtime = crate::files::modified_ms(local);
         let sha = match self.state.uploads().get(remote) {
             Some(u) if u.size == size && u.mtime.is_some() && u.mtime == mtime => {
                 Some(u.sha256.clone())
@@ -419,10 +419,4 @@ pub async fn file_sha256(path: &Path) -> std::io::Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(hex(&hasher.finalize()))
-}
-/// A file's modification time, in epoch milliseconds.
-fn modified_ms(path: &Path) -> Option<i64> {
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
-    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
-    i64::try_from(since.as_millis()).ok()
 }
