@@ -166,10 +166,7 @@ fn ro_crate_py_reads_every_execution_with_matching_checksums() {
 /// The SHA-256 of `bytes`, in hex.
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", sha2::Sha256::digest(bytes))
 }
 
 /// The crate's `sha256` for the file entity `id`.
