@@ -53,6 +53,11 @@ impl Runner<'_> {
     pub(super) fn item_home(&mut self, i: usize) {
         let item = &self.v.items[i];
         self.mark_handled(i);
+        // Settled: what the poll kept for its download is not needed any more.
+        if let Some(a) = self.current(&item.key) {
+            let id = a.execution_id.clone();
+            self.returned.remove(&id);
+        }
         let result = match self.outcome_of(item) {
             Outcome::DoneWithProblems(p) => {
                 format!("finished; not all outputs downloaded: {p}")

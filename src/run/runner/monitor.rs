@@ -137,8 +137,12 @@ impl Runner<'_> {
                     .entry(id.clone())
                     .or_insert_with(Instant::now);
             }
-            if status.is_terminal() && read_whole {
-                // Its files, for the download (see `drive`).
+            if status.is_terminal()
+                && read_whole
+                && self.item_of(&key).is_some_and(|i| i.download.is_some())
+            {
+                // Its files, for the download (see `drive`), which takes them out again: an
+                // item that downloads nothing keeps nothing here.
                 if let Some(files) = &full.returned_files {
                     self.returned.insert(id.clone(), files.clone());
                 }
@@ -231,12 +235,16 @@ impl Runner<'_> {
 
     /// Whether `key`'s inputs hold a list, so its execution may have several jobs.
     fn has_lists(&self, key: &str) -> bool {
-        let item = self.index.pos.get(key).and_then(|&i| self.v.items.get(i));
-        item.is_some_and(|i| {
+        self.item_of(key).is_some_and(|i| {
             i.inputs
                 .values()
                 .any(|w| matches!(w, crate::manifest::InputWire::List(_)))
         })
+    }
+
+    /// The item whose key is `key`.
+    fn item_of(&self, key: &str) -> Option<&crate::manifest::Item> {
+        self.index.pos.get(key).and_then(|&i| self.v.items.get(i))
     }
 
     /// Says under `-v` what a poll costs in calls, when that changes.
