@@ -5,7 +5,7 @@
 //! combination it does not contradict on an original variable, or is added as a new one.
 //! Sizes are computed before anything is built, so a huge matrix is refused in microseconds.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -192,12 +192,10 @@ pub fn matrix(
     if !m.axes.is_empty() {
         let mut index = vec![0usize; m.axes.len()];
         'outer: loop {
-            let combo: IndexMap<String, Scalar> = m
-                .axes
-                .iter()
-                .zip(&index)
-                .map(|((n, v), &i)| (n.value.clone(), v.value[i].value.clone()))
-                .collect();
+            let mut combo: IndexMap<String, Scalar> = IndexMap::with_capacity(m.axes.len());
+            for ((n, v), &i) in m.axes.iter().zip(&index) {
+                combo.insert(n.value.clone(), v.value[i].value.clone());
+            }
             match m.exclude.iter().position(|e| matches(&e.value, &combo)) {
                 Some(i) => excluded[i] = true,
                 None => combos.push(combo),
@@ -255,20 +253,11 @@ pub fn matrix(
             );
         }
     }
-    let mut keys: Vec<Vec<String>> = combos
+    let mut keys: Vec<String> = combos
         .iter()
-        .map(|c| {
-            axis_names
-                .iter()
-                .filter_map(|n| c.get(*n).and_then(scalar_text))
-                .collect()
-        })
+        .map(|c| key_of(axis_names.iter().filter_map(|n| c.get(*n))))
         .collect();
-    keys.extend(
-        extra
-            .iter()
-            .map(|c| c.values().filter_map(scalar_text).collect()),
-    );
+    keys.extend(extra.iter().map(|c| key_of(c.values())));
     combos.extend(extra);
     if combos.is_empty() {
         diags.push(
@@ -284,7 +273,7 @@ pub fn matrix(
         diags.push(too_many(file, matrix, combos.len(), false, max_items));
         return None;
     }
-    Some(assign_keys(combos, &keys))
+    Some(assign_keys(combos, keys))
 }
 
 fn too_many(
@@ -351,31 +340,41 @@ fn check_scalar(
 /// Gives each combination its key: its values joined by `-`, made unique by a short hash
 /// of the exact values where two would otherwise share one. The hash depends only on the
 /// item's own values, so adding items never renames the others.
-fn assign_keys(combos: Vec<IndexMap<String, Scalar>>, keys: &[Vec<String>]) -> Vec<Assignment> {
-    let joined: Vec<String> = keys
-        .iter()
-        .map(|k| {
-            if k.is_empty() {
-                "main".to_owned()
-            } else {
-                k.join("-")
-            }
-        })
-        .collect();
-    let mut seen: IndexMap<&str, usize> = IndexMap::new();
-    for k in &joined {
+/// An item's key: its values' texts joined by `-`, or `main` when it has none.
+fn key_of<'a>(values: impl Iterator<Item = &'a Scalar>) -> String {
+    let mut key = String::new();
+    let mut texts = 0;
+    for text in values.filter_map(scalar_text) {
+        if texts > 0 {
+            key.push('-');
+        }
+        key.push_str(&text);
+        texts += 1;
+    }
+    if texts == 0 {
+        "main".clone_into(&mut key);
+    }
+    key
+}
+
+/// Pairs each combination with its key; keys that several combinations share get a hash of
+/// the combination's values appended.
+fn assign_keys(combos: Vec<IndexMap<String, Scalar>>, keys: Vec<String>) -> Vec<Assignment> {
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(keys.len());
+    for k in &keys {
         *seen.entry(k.as_str()).or_default() += 1;
     }
-    let duplicated: Vec<bool> = joined.iter().map(|k| seen[k.as_str()] > 1).collect();
+    let duplicated: Vec<bool> = keys.iter().map(|k| seen[k.as_str()] > 1).collect();
+    drop(seen);
     combos
         .into_iter()
-        .zip(joined.iter().zip(duplicated))
+        .zip(keys.into_iter().zip(duplicated))
         .map(|(values, (key, dup))| {
             let key = if dup {
                 let canonical = serde_json::to_string(&values).unwrap_or_default();
                 format!("{key}-{}", &hex(&Sha256::digest(canonical.as_bytes()))[..6])
             } else {
-                key.clone()
+                key
             };
             Assignment { key, values }
         })
@@ -612,12 +611,11 @@ mod tests {
                 .into_iter()
                 .collect(),
         ];
-        let keys = vec![
-            vec!["x-y".into(), "z".into()],
-            vec!["x".into(), "y-z".into()],
-            vec!["p".into(), "q".into()],
-        ];
-        let a = assign_keys(combos, &keys);
+        let keys = combos
+            .iter()
+            .map(|c: &IndexMap<String, Scalar>| key_of(c.values()))
+            .collect();
+        let a = assign_keys(combos, keys);
         assert_ne!(a[0].key, a[1].key);
         assert!(a[0].key.starts_with("x-y-z-"));
         assert_eq!(a[2].key, "p-q");

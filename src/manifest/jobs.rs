@@ -77,7 +77,8 @@ impl Jobs {
 
 /// The jobs of `item`, knowing `descriptor` if given (else an upper bound).
 pub fn of_item(item: &Item, descriptor: Option<&Descriptor>) -> Jobs {
-    let dots = descriptor.map(Descriptor::dot_inputs).unwrap_or_default();
+    // Read from the descriptor at the first list only: most items have none.
+    let mut dots: Option<Vec<String>> = None;
     let mut lists = Vec::new();
     let mut count: u64 = 1;
     let mut dot_length: Option<usize> = None;
@@ -87,7 +88,7 @@ pub fn of_item(item: &Item, descriptor: Option<&Descriptor>) -> Jobs {
         };
         let len = values.len();
         let role = match descriptor {
-            Some(_) if dots.iter().any(|d| d == name) => Role::Paired,
+            Some(d) if dots.get_or_insert_with(|| d.dot_inputs()).contains(name) => Role::Paired,
             Some(d) if d.input(name).is_some_and(|i| i.list) => Role::Whole,
             // Without a descriptor, or an ordinary parameter: crossed.
             _ => Role::Crossed,

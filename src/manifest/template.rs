@@ -25,6 +25,49 @@ struct Compiled {
     /// Byte offsets (in the original text) where `name=` was inserted.
     insertions: Vec<usize>,
     original: String,
+    /// The template as text and plain `{{ name }}`s, when it is only that.
+    simple: Option<Vec<Part>>,
+}
+
+/// A piece of a simple template.
+#[derive(Debug, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Variable(String),
+}
+
+/// `text` as literal text and `{{ name }}`s, when it is made of nothing else (most manifest
+/// templates: `data/{{ subject }}/te{{ echo_time }}.txt`). Those are rendered without tera
+/// when each name holds a string (see [`Templates::render`]).
+fn simple_parts(text: &str) -> Option<Vec<Part>> {
+    if text.contains("{%") || text.contains("{#") {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let (before, after) = (&rest[..open], &rest[open + 2..]);
+        if before.contains("}}") {
+            return None;
+        }
+        if !before.is_empty() {
+            parts.push(Part::Text(before.to_owned()));
+        }
+        let close = after.find("}}")?;
+        let name = after[..close].trim_matches(' ');
+        if !crate::manifest::expand::is_identifier(name) {
+            return None;
+        }
+        parts.push(Part::Variable(name.to_owned()));
+        rest = &after[close + 2..];
+    }
+    if rest.contains("}}") {
+        return None;
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_owned()));
+    }
+    Some(parts)
 }
 
 /// The manifest's templates.
@@ -112,6 +155,7 @@ impl Templates {
             name: name.clone(),
             insertions,
             original: text.to_owned(),
+            simple: simple_parts(text),
         };
         if let Err(err) = self.tera.add_raw_template(&name, &rewritten) {
             return Err(compiled.error(&err, &rewritten));
@@ -123,6 +167,11 @@ impl Templates {
     /// Renders a compiled template with `context`.
     pub fn render(&self, id: TemplateId, context: &Context) -> Result<String, TemplateError> {
         let compiled = &self.compiled[id.0];
+        if let Some(parts) = &compiled.simple
+            && let Some(text) = render_simple(parts, context)
+        {
+            return Ok(text);
+        }
         self.tera.render(&compiled.name, context).map_err(|err| {
             let (rewritten, _) = rewrite_env_calls(&compiled.original);
             compiled.error(&err, &rewritten)
@@ -158,6 +207,20 @@ impl Compiled {
             range: Some((map(start), map(end).max(map(start) + 1))),
         }
     }
+}
+
+/// What tera renders for `parts`, when each variable holds a string (tera writes a string
+/// as it is: templates here are not HTML, so nothing is escaped); `None` for anything else
+/// (a number, a map, an undefined name), which tera then renders or explains itself.
+fn render_simple(parts: &[Part], context: &Context) -> Option<String> {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            Part::Text(t) => out.push_str(t),
+            Part::Variable(name) => out.push_str(context.get(name)?.as_str()?),
+        }
+    }
+    Some(out)
 }
 
 fn root_message(err: &tera::Error) -> String {
@@ -198,6 +261,59 @@ mod tests {
         let mut t = Templates::new();
         let id = t.add("data/{{ subject }}/te{{ echo_time }}.txt").unwrap();
         assert_eq!(t.render(id, &ctx()).unwrap(), "data/sub-01/te30.txt");
+    }
+
+    /// What tera itself renders, for the fast path to agree with.
+    fn by_tera(text: &str, context: &Context) -> Result<String, String> {
+        let mut tera = Tera::new();
+        tera.add_raw_template("t", text)
+            .map_err(|e| e.to_string())?;
+        tera.render("t", context).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn simple_templates_render_as_tera_renders_them() {
+        let mut c = ctx();
+        c.insert("flag", &true);
+        c.insert("empty", "");
+        c.insert("odd", "<a & 'b'> {{ x }}");
+        c.insert("vars", &std::collections::BTreeMap::from([("k", "v")]));
+        for text in [
+            "data/{{ subject }}/te{{ echo_time }}.txt",
+            "{{subject}}",
+            "{{  subject  }}-{{ empty }}-{{ odd }}.html",
+            "{{ flag }}",
+            "{{ vars }}",
+            "{{ vars.k }}",
+            "a } b { c",
+            "x}}y",
+            "{{ subject | upper }}",
+            "{{- subject -}}",
+            "{{ missing }}",
+            "plain",
+            "",
+        ] {
+            let mut t = Templates::new();
+            let Ok(id) = t.add(text) else {
+                assert!(by_tera(text, &c).is_err(), "{text}");
+                continue;
+            };
+            let ours = t.render(id, &c);
+            assert_eq!(ours.is_ok(), by_tera(text, &c).is_ok(), "{text}");
+            if let Ok(ours) = ours {
+                assert_eq!(Ok(ours), by_tera(text, &c), "{text}");
+            }
+        }
+        assert_eq!(
+            simple_parts("a{{ b }}c"),
+            Some(vec![
+                Part::Text("a".into()),
+                Part::Variable("b".into()),
+                Part::Text("c".into())
+            ])
+        );
+        assert_eq!(simple_parts("{{ b.c }}"), None);
+        assert_eq!(simple_parts("{% if x %}{% endif %}"), None);
     }
 
     #[test]

@@ -122,8 +122,9 @@ fn in_item(key: &str) -> String {
 fn check_rules(report: &mut Report<'_>, descriptor: &Descriptor) {
     let v = report.v;
     let tool = &v.pipeline_id;
+    let rules = boutiques::Rules::new(descriptor);
     for item in &v.items {
-        for violation in boutiques::violations(descriptor, &item.inputs) {
+        for violation in rules.violations(&item.inputs) {
             let message = format!("{}{}", violation.message, in_item(&item.key));
             let d = if violation.warning {
                 ManifestDiagnostic::warning(message)

@@ -30,7 +30,7 @@ pub async fn validate(
     let json = settings.output == OutputFormat::Json;
     let mut invalid = Vec::new();
     let mut worst: Option<Error> = None;
-    for path in manifests {
+    for (position, path) in manifests.iter().enumerate() {
         let name = path.display().to_string();
         let v = match manifest::load(path, &settings.load) {
             Ok(v) => v,
@@ -109,6 +109,11 @@ pub async fn validate(
         }
         out.write_all(text.as_bytes())?;
         out.flush()?;
+        if position + 1 == manifests.len() {
+            // The command ends here: freeing every item one by one (a tenth of the time of a
+            // 10,000-item `validate`) is left to the end of the process.
+            std::mem::forget(v);
+        }
     }
     if let Some(e) = worst {
         return Err(e);

@@ -19,13 +19,13 @@ use crate::manifest::expand::Assignment;
 use crate::manifest::identity::{execution_name, fingerprint};
 use crate::manifest::model::Manifest;
 use crate::manifest::template::Templates;
-use crate::manifest::validated::{InputWire, Item};
+use crate::manifest::validated::{InputWire, Item, Value};
 
 impl Checker<'_> {
     pub(super) fn expand_items(
         &mut self,
         m: &Manifest,
-        assignments: &[Assignment],
+        assignments: Vec<Assignment>,
         templates: &Templates,
         inputs: &[InputSpec<'_>],
         location_spec: &ValueSpec<'_>,
@@ -51,12 +51,16 @@ impl Checker<'_> {
         let mut repeats = Repeats::default();
         let mut items = Vec::with_capacity(assignments.len());
         let mut uploads: HashMap<String, PathBuf> = HashMap::new();
-        let mut downloads: HashMap<PathBuf, String> = HashMap::new();
         let mut missing: BTreeMap<usize, (String, String, Location, usize)> = BTreeMap::new();
-        let mut names: HashMap<String, String> = HashMap::new();
+        // A literal value is the same in every item: checked once, then copied (a failed
+        // check is not kept, so each item still reports it). `[input][value]`.
+        let mut constant: Vec<Vec<Option<Value>>> =
+            inputs.iter().map(|i| vec![None; i.values.len()]).collect();
 
-        for (index, assignment) in assignments.iter().enumerate() {
-            let mut context = base.clone();
+        // One context for every item: the item's own variables are put in, and taken out
+        // again afterwards (an `include` entry may add a variable other items do not have).
+        let mut context = base;
+        for (index, assignment) in assignments.into_iter().enumerate() {
             for (k, v) in &assignment.values {
                 context.insert(k.clone(), v);
             }
@@ -86,22 +90,30 @@ impl Checker<'_> {
                 }
             };
 
-            let mut resolved = IndexMap::new();
-            for input in inputs {
-                let mut values = Vec::new();
-                for spec in &input.values {
+            let mut resolved = IndexMap::with_capacity(inputs.len());
+            for (input, constant) in inputs.iter().zip(&mut constant) {
+                let mut values = Vec::with_capacity(input.values.len());
+                for (spec, constant) in input.values.iter().zip(constant.iter_mut()) {
+                    if let Some(value) = constant {
+                        self.note_missing(input.name, value, spec.location, &mut missing);
+                        values.push(value.clone());
+                        continue;
+                    }
                     let Some(text) = render(self, &mut repeats, spec) else {
                         continue;
                     };
                     if let Some(v) = self.check_value(
                         input.name,
-                        &text,
+                        text,
                         spec.location,
                         key,
                         &mut repeats,
                         &mut missing,
                         &mut uploads,
                     ) {
+                        if spec.is_literal() {
+                            *constant = Some(v.clone());
+                        }
                         values.push(v);
                     }
                 }
@@ -132,30 +144,19 @@ impl Checker<'_> {
                         under(self.dir, p)
                     }
                 });
-            if let (Some(folder), Some(spec)) = (&download, download_spec)
-                && let Some(other) = downloads.insert(folder.clone(), key.to_owned())
-            {
-                let d = ManifestDiagnostic::error(format!(
-                    "items `{other}` and `{key}` both download into {}",
-                    folder.display()
-                ))
-                .at_location(self.file, spec.location)
-                .label("same folder for several items")
-                .help("make `results.download` depend on the item, e.g. `results/{{ item }}`");
-                self.repeated(&mut repeats, "download", d);
+            for k in assignment.values.keys() {
+                match m.vars.as_ref().and_then(|vars| vars.value.get(k)) {
+                    Some(v) => context.insert(k.clone(), v),
+                    None => drop(context.remove(k)),
+                }
             }
 
             let fingerprint = fingerprint(&m.pipeline_id.value, &resolved);
             let execution_name = execution_name(name, key, &fingerprint);
-            if let Some(other) = names.insert(execution_name.clone(), key.to_owned()) {
-                self.diags.push(ManifestDiagnostic::error(format!(
-                    "items `{other}` and `{key}` would get the same execution name `{execution_name}`"
-                )).help("make their values differ in more than punctuation"));
-            }
             items.push(Item {
-                key: key.to_owned(),
+                key: assignment.key,
                 index,
-                variables: assignment.values.clone(),
+                variables: assignment.values,
                 inputs: resolved,
                 results_location,
                 download,
@@ -163,6 +164,7 @@ impl Checker<'_> {
                 execution_name,
             });
         }
+        self.check_distinct(&items, download_spec, &mut repeats);
         for (input, example, location, count) in missing.into_values() {
             let more = if count > 1 {
                 format!(" (and {} more items)", count - 1)
@@ -174,5 +176,47 @@ impl Checker<'_> {
         }
         self.finish_repeats(&repeats);
         items
+    }
+
+    /// Items that would share a download folder, or an execution name (checked once every
+    /// item is rendered, on borrowed keys: nothing is copied per item).
+    fn check_distinct(
+        &mut self,
+        items: &[Item],
+        download_spec: Option<&ValueSpec<'_>>,
+        repeats: &mut Repeats,
+    ) {
+        if let Some(spec) = download_spec {
+            let mut downloads: HashMap<&std::path::Path, &str> =
+                HashMap::with_capacity(items.len());
+            for item in items {
+                let Some(folder) = &item.download else {
+                    continue;
+                };
+                if let Some(other) = downloads.insert(folder, &item.key) {
+                    let d = ManifestDiagnostic::error(format!(
+                        "items `{other}` and `{}` both download into {}",
+                        item.key,
+                        folder.display()
+                    ))
+                    .at_location(self.file, spec.location)
+                    .label("same folder for several items")
+                    .help("make `results.download` depend on the item, e.g. `results/{{ item }}`");
+                    self.repeated(repeats, "download", d);
+                }
+            }
+        }
+        let mut names: HashMap<&str, &str> = HashMap::with_capacity(items.len());
+        for item in items {
+            if let Some(other) = names.insert(&item.execution_name, &item.key) {
+                self.diags.push(
+                    ManifestDiagnostic::error(format!(
+                        "items `{other}` and `{}` would get the same execution name `{}`",
+                        item.key, item.execution_name
+                    ))
+                    .help("make their values differ in more than punctuation"),
+                );
+            }
+        }
     }
 }

@@ -147,7 +147,7 @@ impl Checker<'_> {
 
         let items = self.expand_items(
             m,
-            &assignments,
+            assignments,
             &templates,
             &inputs,
             &location_spec,

@@ -28,6 +28,11 @@ pub(super) struct ValueSpec<'m> {
 }
 
 impl ValueSpec<'_> {
+    /// Whether the value is the same in every item (no template).
+    pub(super) fn is_literal(&self) -> bool {
+        !matches!(self.spec, Some(Spec::Template(_)))
+    }
+
     pub(super) fn text(
         &self,
         templates: &Templates,

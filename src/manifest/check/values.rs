@@ -33,20 +33,28 @@ impl Checker<'_> {
     pub(super) fn check_value(
         &mut self,
         input: &str,
-        text: &str,
+        text: String,
         location: Location,
         key: &str,
         repeats: &mut Repeats,
         missing: &mut BTreeMap<usize, (String, String, Location, usize)>,
         uploads: &mut HashMap<String, PathBuf>,
     ) -> Option<Value> {
-        let text = text.trim().to_owned();
-        let item = if key == "main" {
-            String::new()
+        let text = if text.trim().len() == text.len() {
+            text
         } else {
-            format!(" in item `{key}`")
+            text.trim().to_owned()
+        };
+        // Only an error needs it: not formatted for every value of every item.
+        let in_item = || {
+            if key == "main" {
+                String::new()
+            } else {
+                format!(" in item `{key}`")
+            }
         };
         if text.is_empty() {
+            let item = in_item();
             let d = ManifestDiagnostic::error(format!("input `{input}` is empty{item}"))
                 .at_location(self.file, location)
                 .label("empty after rendering")
@@ -55,6 +63,7 @@ impl Checker<'_> {
             return None;
         }
         if text.contains("@@") {
+            let item = in_item();
             let d = ManifestDiagnostic::error(format!("input `{input}` contains `@@`{item}"))
                 .at_location(self.file, location)
                 .help("VIP splits values on `@@`: use a YAML list for several values");
@@ -76,6 +85,7 @@ impl Checker<'_> {
                     let (path, size, upload, canonical) =
                         (path.clone(), *size, upload.clone(), canonical.clone());
                     if let Some(bad) = rules::forbidden_input_char(&upload) {
+                        let item = in_item();
                         let d = ManifestDiagnostic::error(format!(
                             "input `{input}`: the file name `{text}` contains `{bad}`, which VIP refuses in input values{item}"
                         ))
@@ -85,6 +95,7 @@ impl Checker<'_> {
                         return None;
                     }
                     if size == 0 {
+                        let item = in_item();
                         let d = ManifestDiagnostic::error(format!(
                             "input `{input}`: the file `{text}` is empty{item}"
                         ))
@@ -112,18 +123,13 @@ impl Checker<'_> {
                     });
                 }
                 Local::NotAFile => {
-                    if looks_like_path(&text) {
-                        let offset = self.file.location_offset(location).unwrap_or(0);
-                        missing
-                            .entry(offset)
-                            .or_insert_with(|| (input.to_owned(), text.clone(), location, 0))
-                            .3 += 1;
-                    }
+                    self.count_missing(input, &text, location, missing);
                     ValueKind::Text
                 }
             }
         };
         if let Some(bad) = rules::forbidden_input_char(&text) {
+            let item = in_item();
             let shown = if bad.is_control() {
                 format!("{bad:?}")
             } else {
@@ -139,6 +145,36 @@ impl Checker<'_> {
             return None;
         }
         Some(Value { text, kind })
+    }
+
+    /// Counts `value` (already checked) again, in another item, among the values that look
+    /// like paths to files that do not exist.
+    pub(super) fn note_missing(
+        &self,
+        input: &str,
+        value: &Value,
+        location: Location,
+        missing: &mut BTreeMap<usize, (String, String, Location, usize)>,
+    ) {
+        if matches!(value.kind, ValueKind::Text) {
+            self.count_missing(input, &value.text, location, missing);
+        }
+    }
+
+    fn count_missing(
+        &self,
+        input: &str,
+        text: &str,
+        location: Location,
+        missing: &mut BTreeMap<usize, (String, String, Location, usize)>,
+    ) {
+        if looks_like_path(text) {
+            let offset = self.file.location_offset(location).unwrap_or(0);
+            missing
+                .entry(offset)
+                .or_insert_with(|| (input.to_owned(), text.to_owned(), location, 0))
+                .3 += 1;
+        }
     }
 
     fn lookup_local(&mut self, text: &str) -> &Local {
