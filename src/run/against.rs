@@ -210,21 +210,29 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
     }
 
     let dots = descriptor.dot_inputs();
+    // Each parameter's expected type (a list parameter's: its elements') and whether it is
+    // paired, worked out once rather than per item.
+    let expected: HashMap<&str, (&str, bool)> = pipeline
+        .parameters
+        .iter()
+        .map(|p| {
+            let name = p.name.as_str();
+            let kind = match &p.kind {
+                ParameterType::List => elements.get(name).map_or("String", ParameterType::as_str),
+                other => other.as_str(),
+            };
+            (name, (kind, dots.iter().any(|d| d == name)))
+        })
+        .collect();
     for item in &v.items {
         let mut dot_lengths: BTreeMap<&str, usize> = BTreeMap::new();
         for (name, wire) in &item.inputs {
-            let Some(param) = params.get(name.as_str()) else {
+            let Some(&(expected, dotted)) = expected.get(name.as_str()) else {
                 continue;
-            };
-            let expected = match &param.kind {
-                ParameterType::List => elements
-                    .get(name.as_str())
-                    .map_or("String", ParameterType::as_str),
-                other => other.as_str(),
             };
             // A list for any parameter is VIP's batch idiom (§8.5): one execution whose jobs
             // iterate over the values; each element must still be a value of the type.
-            if dots.iter().any(|d| d == name) {
+            if dotted {
                 dot_lengths.insert(name, wire.values().len());
             }
             let list = matches!(wire, InputWire::List(_));

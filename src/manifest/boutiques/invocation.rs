@@ -75,6 +75,9 @@ pub struct Rules<'d> {
     slot_of: Vec<usize>,
     /// Each input's default, as text.
     defaults: Vec<Option<String>>,
+    /// What each input disables when active: its `disables-inputs`, then the other members
+    /// of its mutually exclusive groups (with the group).
+    disables: Vec<Vec<(&'d str, Option<&'d str>)>>,
 }
 
 impl<'d> Rules<'d> {
@@ -94,11 +97,33 @@ impl<'d> Rules<'d> {
             .iter()
             .map(|i| default_text(&i.default_value))
             .collect();
+        let disables = descriptor
+            .inputs
+            .iter()
+            .map(|i| {
+                let mut disabled: Vec<(&str, Option<&str>)> = i
+                    .disables_inputs
+                    .iter()
+                    .map(|d| (d.as_str(), None))
+                    .collect();
+                for group in descriptor
+                    .groups
+                    .iter()
+                    .filter(|g| g.mutually_exclusive && g.members.contains(&i.id))
+                {
+                    for m in group.members.iter().filter(|m| **m != i.id) {
+                        disabled.push((m.as_str(), Some(group.id.as_str())));
+                    }
+                }
+                disabled
+            })
+            .collect();
         Self {
             descriptor,
             slots,
             slot_of,
             defaults,
+            disables,
         }
     }
 
@@ -155,9 +180,17 @@ impl<'d> Rules<'d> {
             }
         };
 
+        // The same, by position in the descriptor (no look-up by id).
+        let given_at = |n: usize| given[self.slot_of[n]].as_ref();
+        let active_at = |n: usize| {
+            given_at(n).is_some_and(|g| {
+                !is_flag(&descriptor.inputs[self.slot_of[n]]) || g.texts.first() == Some("true")
+            })
+        };
+
         let mut out = Vec::new();
-        for i in &self.descriptor.inputs {
-            let Some(g) = self.given(given, &i.id) else {
+        for (n, i) in descriptor.inputs.iter().enumerate() {
+            let Some(g) = given_at(n) else {
                 continue;
             };
             if !g.defaulted {
@@ -166,8 +199,8 @@ impl<'d> Rules<'d> {
         }
 
         // requires-inputs, disables-inputs and mutually exclusive groups.
-        for i in &self.descriptor.inputs {
-            if !active(&i.id) {
+        for (n, i) in descriptor.inputs.iter().enumerate() {
+            if !active_at(n) {
                 continue;
             }
             for r in &i.requires_inputs {
@@ -213,21 +246,7 @@ impl<'d> Rules<'d> {
                     });
                 }
             }
-            let mut disabled: Vec<(&str, Option<&str>)> = i
-                .disables_inputs
-                .iter()
-                .map(|d| (d.as_str(), None))
-                .collect();
-            for group in descriptor
-                .groups
-                .iter()
-                .filter(|g| g.mutually_exclusive && g.members.contains(&i.id))
-            {
-                for m in group.members.iter().filter(|m| **m != i.id) {
-                    disabled.push((m.as_str(), Some(group.id.as_str())));
-                }
-            }
-            for (d, group) in disabled {
+            for &(d, group) in &self.disables[n] {
                 let Some(gd) = self.given(given, d) else {
                     continue;
                 };
