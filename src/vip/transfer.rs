@@ -9,7 +9,6 @@
 //! the same way.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -28,6 +27,55 @@ pub type OnBytes = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 /// throughput on loopback).
 const TRANSFER_CHUNK: usize = 256 * 1024;
 
+/// Chunks read ahead of the send: enough to keep the connection busy while the reader
+/// thread hashes the next one, little enough to keep memory flat (4 × 256 KiB).
+const READ_AHEAD: usize = 4;
+
+/// What [`read_hashing`] hands over: the file's chunks, then the hash and size of what was
+/// read.
+type Reading = (
+    futures_util::stream::BoxStream<'static, std::io::Result<Vec<u8>>>,
+    tokio::task::JoinHandle<(Sha256, u64)>,
+);
+
+/// Reads `file` on a blocking thread of its own, hashing each chunk there as it is read, and
+/// yields the chunks for a request body: the hash runs beside the send instead of in its way,
+/// and each byte is read once and copied once. Stops early when the body is dropped (the
+/// server answered before the end); the handle then reports fewer bytes than the file has.
+fn read_hashing(mut file: std::fs::File) -> Reading {
+    use std::io::Read as _;
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(READ_AHEAD);
+    let reading = tokio::task::spawn_blocking(move || {
+        let mut hasher = Sha256::new();
+        let mut read = 0u64;
+        loop {
+            let mut chunk = Vec::with_capacity(TRANSFER_CHUNK);
+            match (&mut file)
+                .take(TRANSFER_CHUNK as u64)
+                .read_to_end(&mut chunk)
+            {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&chunk);
+                    read += n as u64;
+                    if tx.blocking_send(Ok(chunk)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
+            }
+        }
+        (hasher, read)
+    });
+    let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    (Box::pin(chunks), reading)
+}
+
 impl Client {
     /// Uploads the local file `local` to `remote`, streamed (the file is re-read on a retry);
     /// returns the hex SHA-256 of what was sent. VIP renames the last segment (§9.2): the
@@ -45,15 +93,12 @@ impl Client {
     ) -> Result<String, VipError> {
         let operation = format!("PUT {}", encode::data_path(remote));
         let attempt = || async {
-            let file = tokio::fs::File::open(local)
-                .await
-                .map_err(|e| VipError::Local {
-                    operation: operation.clone(),
-                    detail: format!("cannot read {}: {e}", local.display()),
-                })?;
+            let file = std::fs::File::open(local).map_err(|e| VipError::Local {
+                operation: operation.clone(),
+                detail: format!("cannot read {}: {e}", local.display()),
+            })?;
             let len = file
                 .metadata()
-                .await
                 .map_err(|e| VipError::Local {
                     operation: operation.clone(),
                     detail: e.to_string(),
@@ -68,23 +113,20 @@ impl Client {
                     ),
                 });
             }
-            let tell = on_bytes.clone();
             // Each attempt hashes from the start, as it re-reads the file from the start.
-            let digest = Arc::new(Mutex::new((Sha256::new(), 0u64)));
-            let hashing = digest.clone();
-            let stream = tokio_util::io::ReaderStream::with_capacity(file, TRANSFER_CHUNK).inspect(
-                move |chunk| {
-                    if let Ok(bytes) = chunk {
-                        if let Ok(mut h) = hashing.lock() {
-                            h.0.update(bytes);
-                            h.1 += bytes.len() as u64;
-                        }
-                        if let Some(tell) = &tell {
-                            tell(bytes.len() as u64);
-                        }
+            let (chunks, reading) = read_hashing(file);
+            let tell = on_bytes.clone();
+            // What the body actually handed to the connection (the reader runs ahead).
+            let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let counted = sent.clone();
+            let stream = chunks.inspect(move |chunk| {
+                if let Ok(bytes) = chunk {
+                    counted.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    if let Some(tell) = &tell {
+                        tell(bytes.len() as u64);
                     }
-                },
-            );
+                }
+            });
             let body = reqwest::Body::wrap_stream(stream);
             self.count(call_kind("PUT", "/path", &[], false));
             let response = self
@@ -99,11 +141,11 @@ impl Client {
                 .map_err(|e| transport_error(&operation, &e))?;
             self.hear(response.status());
             check_status(&operation, response).await?;
-            let (hasher, sent) =
-                std::mem::take(&mut *digest.lock().map_err(|_| VipError::Local {
-                    operation: operation.clone(),
-                    detail: "the upload's hash was lost".into(),
-                })?);
+            let (hasher, _) = reading.await.map_err(|_| VipError::Local {
+                operation: operation.clone(),
+                detail: "the upload's hash was lost".into(),
+            })?;
+            let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
             if sent != len {
                 // VIP answered before reading the whole body: what it has is not the file.
                 return Err(VipError::Local {
