@@ -34,6 +34,9 @@ pub(super) struct Fetch {
     pub(super) bytes: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
+/// A folder's files by path, as one listing gives them.
+type Listing = HashMap<String, PathProperties>;
+
 /// Fetches the outputs of `job`'s finished execution that are not on disk yet (a deleted
 /// local file is fetched again). Sizes come from one listing per folder of outputs (in
 /// practice one per item), not a call per file (vip-api.md §9.3, §9.4). The files VIP
@@ -80,29 +83,23 @@ pub(super) async fn fetch_item(f: &Fetch, job: &DownloadJob) -> Result<Vec<Outpu
             }
         }
     }
-    // One listing per folder of outputs, side by side. A folder VIP will not list (a path
-    // it does not know) leaves each of its files to be asked about alone.
-    let dirs: HashSet<String> = wanted
+    // One listing per folder of outputs, made by the first of its files to need it while
+    // other files already download: a listing holds no transfer permit, so the two overlap.
+    // A folder VIP will not list (a path it does not know) leaves each of its files to be
+    // asked about alone.
+    let listed: HashMap<String, tokio::sync::OnceCell<Option<Listing>>> = wanted
         .iter()
         .chain(&after)
-        .map(|(_, remote, _)| parent_of(remote).to_owned())
+        .map(|(_, remote, _)| (parent_of(remote).to_owned(), tokio::sync::OnceCell::new()))
         .collect();
-    let listed: HashMap<String, Option<HashMap<String, PathProperties>>> =
-        futures_util::stream::iter(dirs)
-            .map(|dir| async move {
-                let listing = f.client.list(&dir).await.ok().map(listing_of);
-                (dir, listing)
-            })
-            .buffer_unordered(CALLS_AT_ONCE)
-            .collect()
-            .await;
     let one = |(n, remote, local): (usize, String, PathBuf)| {
         let listed = &listed;
         async move {
-            let props = match listed[parent_of(&remote)]
-                .as_ref()
-                .and_then(|l| l.get(&remote))
-            {
+            let dir = parent_of(&remote);
+            let listing = listed[dir]
+                .get_or_init(|| async { f.client.list(dir).await.ok().map(listing_of) })
+                .await;
+            let props = match listing.as_ref().and_then(|l| l.get(&remote)) {
                 Some(p) => p.clone(),
                 None => f.client.properties(&remote).await?,
             };

@@ -229,7 +229,10 @@ impl Runner<'_> {
                         self.decide_upload(&needed, remote, local, size, entry.as_ref())
                             .await?;
                     }
-                    self.start_transfers();
+                    // Records the transfers that ended meanwhile, so their slots go to the
+                    // next files while later folders are still being made (no call here
+                    // either: it saves and reports).
+                    self.collect_transfers()?;
                 }
                 Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
                     let vip = Self::is_trouble(&e).expect("checked").clone();
