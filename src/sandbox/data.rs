@@ -51,17 +51,19 @@ pub(crate) struct Located {
 static NEXT_TREE: AtomicU64 = AtomicU64::new(0);
 
 impl DataTree {
-    /// Creates a fresh scratch folder with every user's Home and Trash and every group's
-    /// folder.
-    pub(crate) fn create(world: &World) -> io::Result<Self> {
+    /// Creates a fresh scratch folder (in `parent`, else the system's temporary folder) with
+    /// every user's Home and Trash and every group's folder.
+    pub(crate) fn create(world: &World, parent: Option<&Path>) -> io::Result<Self> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let root = std::env::temp_dir().join(format!(
-            "vip-run-sandbox-{}-{nanos}-{}",
-            std::process::id(),
-            NEXT_TREE.fetch_add(1, Ordering::Relaxed)
-        ));
+        let root = parent
+            .map_or_else(std::env::temp_dir, Path::to_path_buf)
+            .join(format!(
+                "vip-run-sandbox-{}-{nanos}-{}",
+                std::process::id(),
+                NEXT_TREE.fetch_add(1, Ordering::Relaxed)
+            ));
         fs::create_dir(&root)?;
         let tree = Self { root };
         for index in 0..world.users.len() {
@@ -328,7 +330,7 @@ mod tests {
     #[test]
     fn the_permission_matrix_is_vips() {
         let world = default_world();
-        let tree = DataTree::create(&world).unwrap();
+        let tree = DataTree::create(&world, None).unwrap();
         let guest_index = world.user_by_key(crate::sandbox::GUEST_KEY).unwrap();
         let guest = &world.users[guest_index];
         let code = |r: Result<Located, ApiError>| match r {

@@ -20,7 +20,8 @@ pub struct LoggedRequest {
     pub headers: Vec<(String, String)>,
     /// Bytes of request body received.
     pub body_len: u64,
-    /// Hex SHA-256 of the request body.
+    /// Hex SHA-256 of the request body (empty when the sandbox was told not to hash bodies:
+    /// [`crate::sandbox::Config::digest_bodies`]).
     pub body_sha256: String,
     /// The status answered; 0 when the connection was dropped instead.
     pub status: u16,
@@ -32,6 +33,10 @@ pub struct LoggedRequest {
     /// For an upload (a `PUT` with a body) or a download (`?action=content`): the most
     /// transfers handled at once while this one was (itself included); 0 for other calls.
     pub transfers_in_flight: usize,
+    /// How long the sandbox took over it, from its arrival until its body was read and it
+    /// was answered (the response's own body, a download's, streams afterwards): for an
+    /// upload, the transfer as the server saw it, whatever the client.
+    pub handled: std::time::Duration,
 }
 
 /// What the log keeps of a header map: never a credential.
@@ -62,15 +67,16 @@ pub(crate) enum ReadError {
 /// A request body being read, hashed on the way.
 pub(crate) struct Incoming {
     stream: BodyDataStream,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     len: u64,
 }
 
 impl Incoming {
-    pub(crate) fn new(body: Body) -> Self {
+    /// `body`, hashed as it is read when `digest` says so.
+    pub(crate) fn new(body: Body, digest: bool) -> Self {
         Self {
             stream: body.into_data_stream(),
-            hasher: Sha256::new(),
+            hasher: digest.then(Sha256::new),
             len: 0,
         }
     }
@@ -79,7 +85,9 @@ impl Incoming {
     pub(crate) async fn chunk(&mut self) -> Option<Result<Bytes, ReadError>> {
         match self.stream.next().await? {
             Ok(bytes) => {
-                self.hasher.update(&bytes);
+                if let Some(h) = &mut self.hasher {
+                    h.update(&bytes);
+                }
                 self.len += bytes.len() as u64;
                 Some(Ok(bytes))
             }
@@ -105,9 +113,12 @@ impl Incoming {
         while let Some(Ok(_)) = self.chunk().await {}
     }
 
-    /// Bytes read and their hex SHA-256.
+    /// Bytes read and their hex SHA-256 (empty when not hashed).
     pub(crate) fn digest(self) -> (u64, String) {
-        let digest = self.hasher.finalize();
+        let Some(hasher) = self.hasher else {
+            return (self.len, String::new());
+        };
+        let digest = hasher.finalize();
         let mut hex = String::with_capacity(64);
         for byte in digest {
             use std::fmt::Write as _;

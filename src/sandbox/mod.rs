@@ -99,6 +99,15 @@ pub struct Config {
     /// The engine's `maxJobsPerWorkflow`, overriding the world's `engine` setting (500 by
     /// default): a launch with more jobs is refused (400/8000 "Too many jobs").
     pub max_jobs_per_workflow: Option<usize>,
+    /// Where the data namespace's scratch folder is made (default: the system's temporary
+    /// folder). A benchmark puts it on another file system than the client's, as VIP's
+    /// storage is: on one ext4, a client's `fsync` of its state waits for the server's
+    /// gigabyte to reach the disk.
+    pub data_parent: Option<std::path::PathBuf>,
+    /// Whether the request log hashes every body (`body_sha256`, on by default: tests check
+    /// uploads by it). A benchmark of big transfers turns it off: VIP spends none of the
+    /// client's CPU on it, while a sandbox on the same cores takes it from the client.
+    pub digest_bodies: bool,
 }
 
 impl Default for Config {
@@ -117,6 +126,8 @@ impl Default for Config {
             platform_max: 35,
             outage: None,
             max_jobs_per_workflow: None,
+            data_parent: None,
+            digest_bodies: true,
         }
     }
 }
@@ -184,7 +195,7 @@ impl Sandbox {
             world.engine.max_jobs_per_workflow = n;
         }
         world.check().map_err(invalid)?;
-        let data = data::DataTree::create(&world)?;
+        let data = data::DataTree::create(&world, config.data_parent.as_deref())?;
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let scheduler = scheduler::Scheduler::new(scheduler::SchedulerConfig {

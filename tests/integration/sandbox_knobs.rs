@@ -212,3 +212,67 @@ fn a_bad_cap_is_refused_naming_the_option() {
     assert_ne!(out.code, 0);
     out.stderr_has("--platform-max must be at least 1");
 }
+
+/// The transfer benchmark's sandbox: its files where it is told (another file system than
+/// the client's), bodies not hashed for its log, and every request's own time logged.
+#[test]
+fn a_benchmark_sandbox_keeps_its_files_apart_and_skips_body_digests() {
+    let apart = tempfile::tempdir().unwrap();
+    let latency = std::time::Duration::from_millis(40);
+    let sb = crate::support::SandboxHandle::start(vip_run::sandbox::Config {
+        data_parent: Some(apart.path().to_path_buf()),
+        digest_bodies: false,
+        latency,
+        ..vip_run::sandbox::Config::default()
+    });
+    assert!(
+        sb.sandbox().data_dir().starts_with(apart.path()),
+        "{} is not under {}",
+        sb.sandbox().data_dir().display(),
+        apart.path().display()
+    );
+    let url = format!("{}/path/vip/Home/big.bin", sb.url());
+    assert_eq!(http("PUT", &url, Some(&vec![7u8; 100_000])).0, 201);
+    let stored: Vec<_> = walk(sb.sandbox().data_dir())
+        .into_iter()
+        .filter(|p| p.ends_with("big.bin"))
+        .collect();
+    assert_eq!(
+        stored.len(),
+        1,
+        "the upload is stored under the given folder"
+    );
+    let log = sb.requests();
+    let put = log.iter().find(|r| r.method == "PUT").unwrap();
+    assert_eq!(put.body_len, 100_000);
+    assert_eq!(put.body_sha256, "", "no digest when told not to");
+    assert!(
+        put.handled >= latency,
+        "{:?} includes the latency",
+        put.handled
+    );
+
+    // By default, bodies are hashed as before (tests check uploads by their digest).
+    let usual = crate::support::SandboxHandle::start(vip_run::sandbox::Config::default());
+    let url = format!("{}/path/vip/Home/small.txt", usual.url());
+    assert_eq!(http("PUT", &url, Some(b"hello\n")).0, 201);
+    let log = usual.requests();
+    let put = log.iter().find(|r| r.method == "PUT").unwrap();
+    assert_eq!(
+        put.body_sha256,
+        "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

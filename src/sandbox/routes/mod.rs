@@ -52,8 +52,9 @@ async fn handle(
     ConnectInfo(conn): ConnectInfo<ConnInfo>,
     request: Request,
 ) -> Response {
+    let arrived = Instant::now();
     let (parts, body) = request.into_parts();
-    let mut incoming = Incoming::new(body);
+    let mut incoming = Incoming::new(body, shared.config.digest_bodies);
     let in_flight = InFlight::enter(&shared.in_flight);
     let is_transfer = parts.uri.path().starts_with("/rest/path/")
         && ((parts.method == axum::http::Method::PUT
@@ -93,6 +94,7 @@ async fn handle(
         dropped: response.is_none(),
         in_flight: in_flight.most(),
         transfers_in_flight: transfer.as_ref().map_or(0, InFlight::most),
+        handled: arrived.elapsed(),
     });
     drop(transfer);
     drop(in_flight);
