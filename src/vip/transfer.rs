@@ -25,10 +25,10 @@ pub type OnBytes = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
 /// Bytes read from disk at a time for an upload (the default 4 KiB costs two thirds of the
 /// throughput on loopback).
-const TRANSFER_CHUNK: usize = 256 * 1024;
+const TRANSFER_CHUNK: usize = 1024 * 1024;
 
 /// Chunks read ahead of the send: enough to keep the connection busy while the reader
-/// thread hashes the next one, little enough to keep memory flat (4 × 256 KiB).
+/// thread hashes the next one, little enough to keep memory flat (4 × 1 MiB).
 const READ_AHEAD: usize = 4;
 
 /// What [`read_hashing`] hands over: the file's chunks, then the hash and size of what was
