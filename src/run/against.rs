@@ -153,12 +153,22 @@ fn element_types(descriptor: &Descriptor) -> HashMap<&str, ParameterType> {
 
 fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descriptor) {
     let v = report.v;
-    let params: HashMap<&str, _> = pipeline
+    let elements = element_types(descriptor);
+    let dots = descriptor.dot_inputs();
+    // Each parameter's expected type (a list parameter's: its elements') and whether it is
+    // paired, worked out once rather than per item.
+    let expected: HashMap<&str, (&str, bool)> = pipeline
         .parameters
         .iter()
-        .map(|p| (p.name.as_str(), p))
+        .map(|p| {
+            let name = p.name.as_str();
+            let kind = match &p.kind {
+                ParameterType::List => elements.get(name).map_or("String", ParameterType::as_str),
+                other => other.as_str(),
+            };
+            (name, (kind, dots.iter().any(|d| d == name)))
+        })
         .collect();
-    let elements = element_types(descriptor);
     let names: Vec<&str> = pipeline
         .parameters
         .iter()
@@ -167,7 +177,7 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
     let first_location = v.pipeline_location;
 
     for (name, location) in &v.input_locations {
-        if !params.contains_key(name.as_str()) {
+        if !expected.contains_key(name.as_str()) {
             let help = suggest::did_you_mean(name, names.iter().copied()).map_or_else(
                 || format!("{} takes: {}", v.pipeline_id, names.join(", ")),
                 |s| {
@@ -209,21 +219,6 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
         }
     }
 
-    let dots = descriptor.dot_inputs();
-    // Each parameter's expected type (a list parameter's: its elements') and whether it is
-    // paired, worked out once rather than per item.
-    let expected: HashMap<&str, (&str, bool)> = pipeline
-        .parameters
-        .iter()
-        .map(|p| {
-            let name = p.name.as_str();
-            let kind = match &p.kind {
-                ParameterType::List => elements.get(name).map_or("String", ParameterType::as_str),
-                other => other.as_str(),
-            };
-            (name, (kind, dots.iter().any(|d| d == name)))
-        })
-        .collect();
     for item in &v.items {
         let mut dot_lengths: BTreeMap<&str, usize> = BTreeMap::new();
         for (name, wire) in &item.inputs {

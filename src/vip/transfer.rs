@@ -31,23 +31,21 @@ const TRANSFER_CHUNK: usize = 1024 * 1024;
 /// thread hashes the next one, little enough to keep memory flat (4 × 1 MiB).
 const READ_AHEAD: usize = 4;
 
-/// What [`read_hashing`] hands over: the file's chunks, then the hash and size of what was
-/// read.
+/// What [`read_hashing`] hands over: the file's chunks, then the hash of what was read.
 type Reading = (
     futures_util::stream::BoxStream<'static, std::io::Result<Vec<u8>>>,
-    tokio::task::JoinHandle<(Sha256, u64)>,
+    tokio::task::JoinHandle<Sha256>,
 );
 
 /// Reads `file` on a blocking thread of its own, hashing each chunk there as it is read, and
 /// yields the chunks for a request body: the hash runs beside the send instead of in its way,
 /// and each byte is read once and copied once. Stops early when the body is dropped (the
-/// server answered before the end); the handle then reports fewer bytes than the file has.
+/// server answered before the end); the caller counts what the body handed over.
 fn read_hashing(mut file: std::fs::File) -> Reading {
     use std::io::Read as _;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(READ_AHEAD);
     let reading = tokio::task::spawn_blocking(move || {
         let mut hasher = Sha256::new();
-        let mut read = 0u64;
         loop {
             let mut chunk = Vec::with_capacity(TRANSFER_CHUNK);
             match (&mut file)
@@ -55,9 +53,8 @@ fn read_hashing(mut file: std::fs::File) -> Reading {
                 .read_to_end(&mut chunk)
             {
                 Ok(0) => break,
-                Ok(n) => {
+                Ok(_) => {
                     hasher.update(&chunk);
-                    read += n as u64;
                     if tx.blocking_send(Ok(chunk)).is_err() {
                         break;
                     }
@@ -68,7 +65,7 @@ fn read_hashing(mut file: std::fs::File) -> Reading {
                 }
             }
         }
-        (hasher, read)
+        hasher
     });
     let chunks = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
@@ -141,7 +138,7 @@ impl Client {
                 .map_err(|e| transport_error(&operation, &e))?;
             self.hear(response.status());
             check_status(&operation, response).await?;
-            let (hasher, _) = reading.await.map_err(|_| VipError::Local {
+            let hasher = reading.await.map_err(|_| VipError::Local {
                 operation: operation.clone(),
                 detail: "the upload's hash was lost".into(),
             })?;
