@@ -47,10 +47,15 @@ struct Terminal {
 
 impl Terminal {
     fn spawn(t: &Test, cols: u16, env: &[(&str, &str)], args: &[&str]) -> Self {
-        // `stty` sizes the terminal before `exec`, so the binary can never see another size.
+        // The pseudo-terminal library sets its own size (80 × 24) once the child has started,
+        // so a size set by the child could be undone. The size is set here after spawning,
+        // and the child waits to see it (for at most 5 s) before `exec`: the binary can never
+        // see another size.
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg(r#"stty cols "$1" rows "$2" && shift 2 && exec "$@""#)
+            .arg(
+                r#"i=0; until [ "$(stty size)" = "$2 $1" ] || [ $i -ge 500 ]; do sleep 0.01; i=$((i+1)); done; shift 2 && exec "$@""#,
+            )
             .arg("sh")
             .arg(cols.to_string())
             .arg(ROWS.to_string())
@@ -74,7 +79,11 @@ impl Terminal {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let session = expectrl::Session::spawn(cmd).expect("a pseudo-terminal");
+        let mut session = expectrl::Session::spawn(cmd).expect("a pseudo-terminal");
+        session
+            .get_process_mut()
+            .set_window_size(cols, ROWS)
+            .expect("the pseudo-terminal is sized");
         Self {
             session,
             screen: vt100::Parser::new(nonzero(ROWS), nonzero(cols), 0),
