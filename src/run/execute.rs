@@ -17,7 +17,7 @@ use super::lockfile::{self, LockPolicy};
 use super::paths::Paths;
 use super::plan::Plan;
 use super::provenance;
-use super::runner::Runner;
+use super::runner::{Runner, first_look};
 use super::session::{load, with_connection};
 use super::state::State;
 use super::{Connection, Settings};
@@ -66,17 +66,25 @@ pub async fn execute(
     with_connection(settings, Some(&v), async |conn| {
         let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
         let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
-        let plan = Plan::check(&v, conn, &settings.printer()).await?;
+        // A first run's reads of what is on VIP go alongside pre-flight (reads only:
+        // nothing is done on VIP before the checks pass).
+        let printer = settings.printer();
+        let (plan, first) = tokio::join!(
+            Plan::check(&v, conn, &printer),
+            first_look(conn, &v, &paths)
+        );
+        let plan = plan?;
         // The sandbox's pipelines are not VIP's: a try-out neither writes the recipe's lock
         // nor is held to it (as its state is kept apart), else the real run after it would
         // stop on a "changed" descriptor.
         if !settings.sandbox() {
-            lockfile::check_run(&plan, lock, &settings.printer())?;
+            lockfile::check_run(&plan, lock, &printer)?;
         }
         let mut reporter = settings.reporter(v.items.len());
         let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
             .with_max_outage(max_outage)
-            .with_transfers(settings.transfers);
+            .with_transfers(settings.transfers)
+            .with_first_look(first);
         let summary = runner.run(detach).await?;
         if v.clean
             && !summary.interrupted

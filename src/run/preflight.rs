@@ -102,19 +102,14 @@ pub async fn check(v: &Validated, conn: &Connection) -> Result<Preflight, Prefli
         repeats: crate::manifest::diagnostic::Repeats::default(),
     };
 
-    // 1. The key, with a call needed anyway.
-    let pipelines = match client.pipelines().await {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(super::access::key_problem(&e, conn)
-                .map_or_else(|| fatal(e), PreflightError::Fatal));
-        }
-    };
-    // The reads the next steps need, side by side: VIP's latency is paid once for them.
+    // The reads every step needs, side by side: VIP's latency is paid once for them all.
+    // They are reads, so sending them before the key is known to be good costs nothing but
+    // four refusals when it is not.
     let id = &v.pipeline_id;
-    // (Boxed: the four calls at once make a large future.)
-    let (platform, groups, pipeline, descriptor) = Box::pin(async {
+    // (Boxed: five calls at once make a large future.)
+    let (pipelines, platform, groups, pipeline, descriptor) = Box::pin(async {
         tokio::join!(
+            client.pipelines(),
             client.platform(),
             client.groups(),
             client.pipeline(id),
@@ -122,6 +117,14 @@ pub async fn check(v: &Validated, conn: &Connection) -> Result<Preflight, Prefli
         )
     })
     .await;
+    // 1. The key, with a call needed anyway: its refusal is told first, as itself.
+    let pipelines = match pipelines {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(super::access::key_problem(&e, conn)
+                .map_or_else(|| fatal(e), PreflightError::Fatal));
+        }
+    };
     let platform = platform.ok();
 
     // 2. The pipeline is visible.

@@ -225,3 +225,64 @@ fn download_fetches_several_items_at_once_and_leaves_no_part_files() {
         out.stderr_has(&format!("s{i}: finished"));
     }
 }
+
+#[test]
+fn a_first_run_reads_what_is_on_vip_alongside_pre_flight() {
+    // Calls held 200 ms each: calls sent together overlap whatever the machine's load.
+    let sb = slow_sandbox(200);
+    let t = eight_inputs(&sb);
+    t.run_with(&["--progress", "plain", "run", "study.yaml", "--detach"])
+        .code(0);
+    let log = sb.requests();
+    let first_write = log
+        .iter()
+        .position(|r| r.method != "GET")
+        .expect("a folder made");
+    let before: Vec<&LoggedRequest> = log[..first_write].iter().collect();
+    // Pre-flight's five reads, the list of executions and the listing of /vip/Home (where
+    // the run's folders are made): one round trip for all seven, and no read after it
+    // before the first folder is made.
+    let kinds: Vec<String> = before
+        .iter()
+        .map(|r| format!("{} {}", r.path, r.query.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(before.len(), 7, "{kinds:#?}");
+    assert!(
+        kinds.iter().any(|k| k.starts_with("/rest/executions ")),
+        "{kinds:#?}"
+    );
+    assert!(
+        kinds.iter().any(|k| k == "/rest/path/vip/Home action=list"),
+        "{kinds:#?}"
+    );
+    // At some moment all seven were being handled at once.
+    let most = before.iter().map(|r| r.in_flight).max().unwrap_or(0);
+    assert!(most >= 7, "at most {most} of the seven reads at once");
+    // Nothing asked twice: the run's own listing of /vip/Home is the one read then.
+    let home = log
+        .iter()
+        .filter(|r| r.path == "/rest/path/vip/Home")
+        .count();
+    assert_eq!(home, 1);
+    // Nor the list of executions before the first launch (a poll lists them later).
+    let first_launch = log
+        .iter()
+        .position(|r| r.method == "POST")
+        .expect("a launch");
+    assert!(
+        !log[first_write..first_launch]
+            .iter()
+            .any(|r| r.path == "/rest/executions"),
+        "the list of executions was asked for again"
+    );
+
+    // A later run has a state: it reads the list only if the state leaves items unknown.
+    let calls_before = sb.requests().len();
+    t.run_with(&["--progress", "plain", "run", "study.yaml", "--detach"])
+        .code(0);
+    let again = &sb.requests()[calls_before..];
+    assert!(
+        again.iter().all(|r| r.method == "GET"),
+        "a re-run of launched items wrote: {again:#?}"
+    );
+}

@@ -13,15 +13,86 @@ use std::collections::HashMap;
 
 use crate::error::Error;
 use crate::manifest::Item;
+use crate::manifest::ValueKind;
 use crate::report::run::Event;
 use crate::time;
 use crate::vip::VipError;
-use crate::vip::wire::Execution;
+use crate::vip::wire::{Execution, PathProperties};
 
 use super::{Runner, attempt_name};
 use crate::run::state::{Attempt, ItemState};
 
+/// What a first run reads alongside pre-flight (see [`first_look`]).
+#[derive(Debug)]
+pub struct FirstLook {
+    /// VIP's list of executions.
+    executions: Result<Vec<Execution>, VipError>,
+    /// The listings of the top folders (`/vip/Home`…) that this run's folders are made in.
+    roots: Vec<(String, Result<Vec<PathProperties>, VipError>)>,
+}
+
+/// On a first run (no state file at `paths`), the reads that taking up what is on VIP and
+/// making the run's first folders will need whatever the state says, as there is none:
+/// VIP's list of executions, and a listing of each top folder that the inputs' and the
+/// first item's results folders are made in. Read alongside pre-flight, they cost no round
+/// trip of their own; they are reads, so nothing is done on VIP before the checks pass.
+/// `None` on a later run, where the state may make them unneeded.
+pub async fn first_look(
+    conn: &crate::run::Connection,
+    v: &crate::manifest::Validated,
+    paths: &crate::run::paths::Paths,
+) -> Option<FirstLook> {
+    if paths.state.exists() {
+        return None;
+    }
+    let mut roots: Vec<String> = Vec::new();
+    let uploads = v.items.iter().any(|item| {
+        item.inputs
+            .values()
+            .flat_map(crate::manifest::InputWire::values)
+            .any(|value| matches!(value.kind, ValueKind::LocalFile { .. }))
+    });
+    let folders = uploads
+        .then(|| super::inputs_root(v))
+        .into_iter()
+        .chain(v.items.first().map(|i| i.results_location.clone()));
+    for folder in folders {
+        let root = top_folder(&folder);
+        if !roots.contains(&root) {
+            roots.push(root);
+        }
+    }
+    let client = &conn.client;
+    let (executions, listings) = tokio::join!(
+        client.executions(crate::vip::client::MAX_LIST_LIMIT),
+        futures_util::future::join_all(roots.iter().map(|r| client.list(r)))
+    );
+    Some(FirstLook {
+        executions,
+        roots: roots.into_iter().zip(listings).collect(),
+    })
+}
+
+/// The top folder (`/vip/Home`, a group's) that holds `path`: the one whose listing making
+/// `path` starts from when nothing is known of the folders between.
+fn top_folder(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).take(2).collect();
+    format!("/{}", segments.join("/"))
+}
+
 impl Runner<'_> {
+    /// Takes what a first run read alongside pre-flight: the list of executions for
+    /// `adopt_by_name`, the listings for the folders (one that failed is asked again).
+    pub(super) fn take_first_look(&mut self, look: FirstLook) {
+        self.listed = Some(look.executions);
+        for (root, listing) in look.roots {
+            if let Ok(entries) = listing {
+                self.folders
+                    .prime(&root, super::folders::listing_of(entries));
+            }
+        }
+    }
+
     /// Forgets items whose inputs changed (their executions stay on VIP), and items no
     /// longer in the manifest.
     pub(super) fn reconcile_fingerprints(&mut self) {
@@ -56,11 +127,17 @@ impl Runner<'_> {
         if unknown.is_empty() {
             return Ok(());
         }
-        let listed = self
-            .conn
-            .client
-            .executions(crate::vip::client::MAX_LIST_LIMIT)
-            .await?;
+        // Listed alongside pre-flight on a first run (see `first_look`), else now; a list
+        // that failed then is asked for again here, where an outage is waited out.
+        let listed = match self.listed.take() {
+            Some(Ok(listed)) => listed,
+            Some(Err(_)) | None => {
+                self.conn
+                    .client
+                    .executions(crate::vip::client::MAX_LIST_LIMIT)
+                    .await?
+            }
+        };
         // Most recent first: every execution of each name, in that order.
         let mut by_name: HashMap<&str, Vec<&Execution>> = HashMap::new();
         for e in &listed {

@@ -69,6 +69,14 @@ impl Folders {
         self.known().contains_key(path)
     }
 
+    /// Notes `listing` as what the folder `dir`, known to exist, holds (read before the
+    /// run started), unless this run knows it already.
+    pub(super) fn prime(&self, dir: &str, listing: Listing) {
+        self.known()
+            .entry(dir.trim_end_matches('/').to_owned())
+            .or_insert(Some(listing));
+    }
+
     /// Makes sure the folder `path` is on VIP: nothing when known; else its missing
     /// ancestors and itself are made top-down, each after one listing of its parent says it
     /// is not there (whether mkdir on an existing folder fails on VIP is open, vip-api.md

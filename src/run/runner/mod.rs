@@ -43,6 +43,7 @@ mod record;
 mod trouble;
 mod upload;
 
+pub use adopt::{FirstLook, first_look};
 pub use decide::{Next, UploadNeed};
 pub use fetch::{RefusedPath, local_output_path};
 pub use upload::file_sha256;
@@ -155,6 +156,9 @@ pub struct Runner<'a> {
     /// Execution id → the files VIP returned, read by the poll that saw it end: its download
     /// need not ask again.
     returned: HashMap<String, indexmap::IndexMap<String, Vec<String>>>,
+    /// VIP's list of executions, read before the runner was built (`with_first_look`),
+    /// for `adopt` to use instead of asking again.
+    listed: Option<Result<Vec<Execution>, crate::vip::VipError>>,
 }
 
 impl<'a> Runner<'a> {
@@ -259,6 +263,7 @@ impl<'a> Runner<'a> {
             poll_cost: None,
             jobs_seen: HashMap::new(),
             returned: HashMap::new(),
+            listed: None,
         };
         if mode == Mode::Launch {
             // A run waits out outages itself: calls stop retrying once VIP has been failing
@@ -271,6 +276,16 @@ impl<'a> Runner<'a> {
         }
         // Built by `prepare`, once the state holds every item of the manifest.
         Ok(runner)
+    }
+
+    /// Hands over what a first run read alongside pre-flight ([`first_look`]), so that
+    /// taking up what is on VIP and making the first folders do not ask for it again.
+    #[must_use]
+    pub fn with_first_look(mut self, look: Option<FirstLook>) -> Self {
+        if let Some(look) = look {
+            self.take_first_look(look);
+        }
+        self
     }
 
     /// Overrides `execution.max_outage` (`--max-outage`).
