@@ -622,13 +622,18 @@ fn merge(a: &BTreeMap<String, usize>, b: &BTreeMap<String, usize>) -> BTreeMap<S
     out
 }
 
+/// `len` bytes of a fixed pattern that is not all zeros.
+fn pattern(len: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[3])
+        .collect()
+}
+
 /// Real bytes (not a sparse file), so no side can take a shortcut.
 fn write_big(path: &Path, size: u64) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let block: Vec<u8> = (0..1_048_576u32)
-        .map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[3])
-        .collect();
+    let block = pattern(1 << 20);
     for _ in 0..size / 1_048_576 {
         f.write_all(&block).unwrap();
     }
@@ -1036,9 +1041,7 @@ fn main() {
 /// computes while it sends costs here.
 fn sha256_rate() -> (f64, usize) {
     use sha2::Digest as _;
-    let data: Vec<u8> = (0..64u32 << 20)
-        .map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()[3])
-        .collect();
+    let data = pattern(64 << 20);
     let mut best = f64::MAX;
     for _ in 0..3 {
         let start = Instant::now();

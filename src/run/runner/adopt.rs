@@ -13,7 +13,6 @@ use std::collections::HashMap;
 
 use crate::error::Error;
 use crate::manifest::Item;
-use crate::manifest::ValueKind;
 use crate::report::run::Event;
 use crate::time;
 use crate::vip::VipError;
@@ -46,18 +45,16 @@ pub async fn first_look(
         return None;
     }
     let mut roots: Vec<String> = Vec::new();
-    let uploads = v.items.iter().any(|item| {
-        item.inputs
-            .values()
-            .flat_map(crate::manifest::InputWire::values)
-            .any(|value| matches!(value.kind, ValueKind::LocalFile { .. }))
-    });
+    let uploads = v
+        .items
+        .iter()
+        .any(|item| super::upload::local_uploads(item).next().is_some());
     let folders = uploads
         .then(|| super::inputs_root(v))
         .into_iter()
         .chain(v.items.first().map(|i| i.results_location.clone()));
     for folder in folders {
-        let root = top_folder(&folder);
+        let root = super::folders::root_of(&folder).to_owned();
         if !roots.contains(&root) {
             roots.push(root);
         }
@@ -71,13 +68,6 @@ pub async fn first_look(
         executions,
         roots: roots.into_iter().zip(listings).collect(),
     })
-}
-
-/// The top folder (`/vip/Home`, a group's) that holds `path`: the one whose listing making
-/// `path` starts from when nothing is known of the folders between.
-fn top_folder(path: &str) -> String {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).take(2).collect();
-    format!("/{}", segments.join("/"))
 }
 
 impl Runner<'_> {

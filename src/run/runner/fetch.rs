@@ -17,7 +17,7 @@ use crate::run::state::Output;
 use crate::vip::client::Client;
 use crate::vip::wire::PathProperties;
 
-use super::folders::{CALLS_AT_ONCE, listing_of, parent_of};
+use super::folders::{CALLS_AT_ONCE, Listing, listing_of, parent_of};
 use super::pool::DownloadJob;
 
 /// What a download task needs (it runs apart from the runner, on its own task).
@@ -33,9 +33,6 @@ pub(super) struct Fetch {
     /// The pool's permits: one is held while a file's bytes move.
     pub(super) bytes: std::sync::Arc<tokio::sync::Semaphore>,
 }
-
-/// A folder's files by path, as one listing gives them.
-type Listing = HashMap<String, PathProperties>;
 
 /// Fetches the outputs of `job`'s finished execution that are not on disk yet (a deleted
 /// local file is fetched again). Sizes come from one listing per folder of outputs (in

@@ -42,6 +42,16 @@ fn is_root(path: &str) -> bool {
     path.split('/').filter(|s| !s.is_empty()).count() <= 2
 }
 
+/// The top folder (`/vip/Home`, a group's) that holds `path`: the one whose listing making
+/// `path` starts from when nothing is known of the folders between (see [`Folders::ensure`]).
+pub(super) fn root_of(path: &str) -> &str {
+    let mut at = path.trim_end_matches('/');
+    while !is_root(at) {
+        at = parent_of(at);
+    }
+    at
+}
+
 /// The folder holding `path`.
 pub(super) fn parent_of(path: &str) -> &str {
     path.rsplit_once('/').map_or("/vip", |(p, _)| p)
@@ -197,5 +207,8 @@ mod tests {
         assert!(is_root("/vip/Demo (group)"));
         assert!(!is_root("/vip/Home/vip-run"));
         assert_eq!(parent_of("/vip/Home/vip-run/x"), "/vip/Home/vip-run");
+        assert_eq!(root_of("/vip/Home/vip-run/x/inputs"), "/vip/Home");
+        assert_eq!(root_of("/vip/Demo (group)/results/"), "/vip/Demo (group)");
+        assert_eq!(root_of("/vip/Home"), "/vip/Home");
     }
 }

@@ -28,6 +28,17 @@ use super::folders::{CALLS_AT_ONCE, Listing, listing_of, parent_of};
 use super::pool::UploadJob;
 use super::{Runner, UploadNeed, inputs_root};
 
+/// The names under the inputs folder of `item`'s local inputs, as VIP stores them.
+pub(super) fn local_uploads(item: &crate::manifest::Item) -> impl Iterator<Item = &str> {
+    item.inputs
+        .values()
+        .flat_map(crate::manifest::InputWire::values)
+        .filter_map(|v| match &v.kind {
+            ValueKind::LocalFile { upload, .. } => Some(upload.as_str()),
+            _ => None,
+        })
+}
+
 impl Runner<'_> {
     /// Remote path → (local file, size) of every local input, in path order.
     pub(super) fn local_inputs(&self) -> BTreeMap<String, (PathBuf, u64)> {
@@ -50,13 +61,8 @@ impl Runner<'_> {
     /// The remote paths of `item`'s local inputs.
     pub(super) fn item_uploads(&self, item: &crate::manifest::Item) -> Vec<String> {
         let root = inputs_root(self.v);
-        item.inputs
-            .values()
-            .flat_map(crate::manifest::InputWire::values)
-            .filter_map(|v| match &v.kind {
-                ValueKind::LocalFile { upload, .. } => Some(format!("{root}/{upload}")),
-                _ => None,
-            })
+        local_uploads(item)
+            .map(|upload| format!("{root}/{upload}"))
             .collect()
     }
 
