@@ -127,6 +127,58 @@ fn an_item_is_launched_as_soon_as_its_own_input_is_on_vip() {
 }
 
 #[test]
+fn an_items_results_folder_is_made_while_its_input_uploads() {
+    // Calls held 200 ms each: a folder made after the upload's size check would be told
+    // apart from one made beside the upload by a whole round trip.
+    let sb = slow_sandbox(200);
+    let t = eight_inputs(&sb);
+    t.run_with(&["--progress", "plain", "run", "study.yaml", "--detach"])
+        .code(0);
+    let log = sb.requests();
+    let results: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.method == "PUT"
+                && r.body_len == 0
+                && r.path.starts_with("/rest/path/vip/Home/vip-run/many/many-")
+        })
+        .map(|(n, _)| n)
+        .collect();
+    // One folder per item, as before: made earlier, not more often.
+    assert_eq!(results.len(), ITEMS, "{log:#?}");
+    for s in 1..=ITEMS {
+        let input = format!("in-s{s}.txt");
+        let checked = log
+            .iter()
+            .position(|r| query_is(r, "properties") && r.path.ends_with(&input))
+            .expect("the input's size check");
+        let made = results
+            .iter()
+            .copied()
+            .find(|&n| log[n].path.contains(&format!("many-s{s}-")))
+            .expect("the item's results folder");
+        assert!(
+            made < checked,
+            "s{s}: its results folder (call {made}) was made after its input's size check (call {checked}), a round trip more before its launch"
+        );
+    }
+    // Each launch then costs its POST alone: no folder made between an item's size check
+    // and its launch.
+    let last_check = log
+        .iter()
+        .rposition(|r| query_is(r, "properties"))
+        .expect("size checks");
+    assert!(
+        !log[last_check..]
+            .iter()
+            .any(|r| r.method == "PUT" && r.body_len == 0),
+        "a folder made after the last size check: {:#?}",
+        &log[last_check..]
+    );
+}
+
+#[test]
 fn each_file_costs_one_call_besides_its_transfer_and_v_counts_them() {
     let sb = slow_sandbox(0);
     let t = eight_inputs(&sb);

@@ -34,7 +34,7 @@ impl Runner<'_> {
     }
 
     /// Whether `item` is given up on for this run.
-    fn is_blocked(&self, item: &Item) -> bool {
+    pub(super) fn is_blocked(&self, item: &Item) -> bool {
         self.blocked(&item.key, &self.item_uploads(item)).is_some()
     }
 
@@ -165,6 +165,9 @@ impl Runner<'_> {
                         break 'launching;
                     }
                 }
+            }
+            if !download_only {
+                self.prepare_results();
             }
             let waiting_to_launch = !download_only
                 && self.index.queue.iter().any(|&i| {

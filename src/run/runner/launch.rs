@@ -112,6 +112,51 @@ impl Runner<'_> {
             .collect()
     }
 
+    /// Makes the results folders of the next items to launch while their inputs are still
+    /// on their way, so that each launch then costs its `POST` alone (not a mkdir, then the
+    /// `POST`, one round trip after the other). Only for as many items as may launch now
+    /// (`max_parallel` less what runs), not while VIP says the quota is full, at most
+    /// [`CALLS_AT_ONCE`] folders at a time, and each folder once (the launch's own `ensure`
+    /// finds it made, or waits for it). No call is added: the launch would make the folder
+    /// anyway. A folder that fails here is made again by the launch, which says why if it
+    /// fails again.
+    pub(super) fn prepare_results(&mut self) {
+        while self.preparing.try_join_next().is_some() {}
+        if self.mode != super::Mode::Launch || self.interrupt.is_set() || self.quota_until.is_some()
+        {
+            return;
+        }
+        let v = self.v;
+        let mut room = (v.execution.max_parallel as usize).saturating_sub(self.running_count());
+        let mut ready = Vec::new();
+        for &i in &self.index.queue {
+            if room == 0 || self.preparing.len() + ready.len() >= CALLS_AT_ONCE {
+                break;
+            }
+            let item = &v.items[i];
+            if !self.needs_launch(item) || self.item_waits(&item.key) || self.is_blocked(item) {
+                continue;
+            }
+            room -= 1;
+            if self.may_launch_now(item) {
+                // Launched this round: its launch makes the folder.
+                continue;
+            }
+            let attempt = self.item_state(&item.key).attempts.len();
+            let dir = results_dir(item, &attempt_name(item, attempt));
+            if !self.prepared.contains(&dir) {
+                ready.push(dir);
+            }
+        }
+        for dir in ready {
+            self.prepared.insert(dir.clone());
+            let (client, folders) = (self.conn.client.clone(), Arc::clone(&self.folders));
+            self.preparing.spawn(async move {
+                let _ = folders.ensure(&client, &dir).await;
+            });
+        }
+    }
+
     /// The name and the body of `item`'s next launch.
     fn submission(&self, item: &Item) -> (String, CreateExecution) {
         let attempt = self.item_state(&item.key).attempts.len();

@@ -159,6 +159,10 @@ pub struct Runner<'a> {
     /// VIP's list of executions, read before the runner was built (`with_first_look`),
     /// for `adopt` to use instead of asking again.
     listed: Option<Result<Vec<Execution>, crate::vip::VipError>>,
+    /// Results folders being made ahead of their launches (see `prepare_results`), and
+    /// those asked for so far.
+    preparing: tokio::task::JoinSet<()>,
+    prepared: std::collections::HashSet<String>,
 }
 
 impl<'a> Runner<'a> {
@@ -264,6 +268,8 @@ impl<'a> Runner<'a> {
             jobs_seen: HashMap::new(),
             returned: HashMap::new(),
             listed: None,
+            preparing: tokio::task::JoinSet::new(),
+            prepared: std::collections::HashSet::new(),
         };
         if mode == Mode::Launch {
             // A run waits out outages itself: calls stop retrying once VIP has been failing
