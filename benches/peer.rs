@@ -20,6 +20,8 @@
 //! - a 1 GiB upload and download: `vip-run --detach` then `vip-run download`, one vip-client
 //!   session (its own phase timings), and `curl -T` / `curl -o`, on a sandbox whose
 //!   `maxSizeDirectTransfer` is above 1 GiB (a fresh sandbox per repeat, for disk space).
+//!   The three go in an order that turns each repeat (each goes first, second and third),
+//!   on a file flushed to disk before any is timed, and each repeat's rates are printed.
 //!   That sandbox stands in for a server on other machines, as VIP is: its files are kept
 //!   in `/dev/shm` when there is room (on the client's ext4, vip-run's `fsync` of its state
 //!   waits for the server's gigabyte to reach the disk; curl and vip-client sync nothing),
@@ -488,7 +490,9 @@ impl Bench {
         }
     }
 
-    /// The big file: each tool's upload and download, and curl's, on one fresh sandbox.
+    /// The big file: each tool's upload and download, and curl's, on one fresh sandbox, in
+    /// an order that turns with `rep` (each tool goes first, second and third in turn, so
+    /// none always follows the same neighbour's disk and cache traffic).
     fn transfers(&self, rep: usize) -> [Measure; 3] {
         let sandbox = self.sandbox_on(
             Duration::from_millis(30),
@@ -499,83 +503,21 @@ impl Bench {
         let dir = self.folder(&format!("transfer-{rep}"));
         let big = dir.join("big/big.bin");
         write_big(&big, self.scale.big_bytes);
-
-        // vip-run: upload and launch (--detach), wait out the execution, then download.
-        let manifest = format!(
-            "{}inputs:\n  input_file: big/big.bin\nresults:\n  download: out\n",
-            head(&format!("peer-big-{rep}"), "Big/1.0", "Demo", &self.scale)
-        );
-        std::fs::write(dir.join("big.yaml"), manifest).unwrap();
-        let up = self.vip_run(&sandbox, &dir, &["--detach", "big.yaml"]);
-        std::thread::sleep(self.scale.exec + Duration::from_secs(1));
-        // The sandbox writes an execution's outputs at the first request after it ends:
-        // one untimed request, so the download phase times the download, as vip-client's
-        // phase (after its monitoring) and curl's do, not the sandbox writing 1 GiB.
-        let _ = Command::new("curl")
-            .args([
-                "-sS",
-                "-o",
-                "/dev/null",
-                "-H",
-                &format!("apikey: {DEMO_KEY}"),
-            ])
-            .arg(format!("{}/executions", sandbox.base_url()))
-            .status();
-        let down = self.vip_run(&sandbox, &dir, &["download", "big.yaml"]);
-        let got = std::fs::metadata(dir.join("out/big.out")).map_or(0, |m| m.len());
-        let mut vip_run = Measure {
-            wall: up.wall + down.wall,
-            cpu: up.cpu + down.cpu,
-            rss_kib: up.rss_kib.max(down.rss_kib),
-            calls: merge(&up.calls, &down.calls),
-            refused: up.refused.or(down.refused),
-            upload: Some(up.wall),
-            download: Some(down.wall),
-            put: None,
-        };
-        if vip_run.refused.is_none() && got != self.scale.big_bytes {
-            vip_run.refused = Some(format!("downloaded {got} bytes"));
+        let mut tools: [Measure; 3] = Default::default();
+        for step in 0..3 {
+            let tool = (rep + step) % 3;
+            tools[tool] = match tool {
+                0 => self.big_vip_run(&sandbox, &dir, rep),
+                1 => {
+                    let m = self.vip_client(&sandbox, "transfer", &dir, &format!("big{rep}"));
+                    let _ = std::fs::remove_dir_all(dir.join("vip-client-out"));
+                    m
+                }
+                _ => self.big_curl(&sandbox, &dir, &big, rep),
+            };
         }
-        let _ = std::fs::remove_dir_all(dir.join("out"));
-
-        let client = self.vip_client(&sandbox, "transfer", &dir, &format!("big{rep}"));
-        let _ = std::fs::remove_dir_all(dir.join("vip-client-out"));
-
-        let base = sandbox.base_url();
-        let url = format!("{base}/path/vip/Home/curl-big-{rep}.bin");
-        let header = format!("apikey: {DEMO_KEY}");
-        let mut put = Command::new("curl");
-        put.args(["-sS", "-f", "-o", "/dev/null", "-H", &header, "-T"])
-            .arg(&big)
-            .arg(&url);
-        let (put, put_calls) = logged(&sandbox, || timed(&put, self.scratch.path()));
-        let fetched = dir.join("curl-big.out");
-        // Flushed to disk within the timed phase (`sync FILE`), as vip-run does before it
-        // renames a download into place: both rates are of a file safely on disk.
-        let mut get = Command::new("sh");
-        get.args([
-            "-c",
-            "curl -sS -f -H \"$1\" -o \"$2\" \"$3\" && sync \"$2\"",
-            "sh",
-            &header,
-        ])
-        .arg(&fetched)
-        .arg(format!("{url}?action=content"));
-        let (get, get_calls) = logged(&sandbox, || timed(&get, self.scratch.path()));
-        let curl = Measure {
-            wall: put.wall + get.wall,
-            cpu: put.cpu + get.cpu,
-            rss_kib: put.rss_kib.max(get.rss_kib),
-            calls: merge(&put_calls, &get_calls),
-            refused: (put.code != Some(0) || get.code != Some(0))
-                .then(|| format!("curl failed: {} {}", put.stderr, get.stderr)),
-            upload: Some(put.wall),
-            download: Some(get.wall),
-            put: None,
-        };
-        let mut tools = [vip_run, client, curl];
-        // Each tool's upload of the big file, as the server timed it: one `PUT` each, in
-        // the order they ran (vip-run's under its `vip-run/` folder, curl's `curl-big-`).
+        // Each tool's upload of the big file, as the server timed it: one `PUT` each
+        // (vip-run's under its `vip-run/` folder, curl's `curl-big-`).
         for r in sandbox.requests() {
             if r.method != "PUT" || r.body_len != self.scale.big_bytes {
                 continue;
@@ -592,6 +534,84 @@ impl Bench {
         let _ = std::fs::remove_dir_all(&dir);
         self.runtime.block_on(sandbox.shutdown());
         tools
+    }
+
+    /// vip-run: upload and launch (`--detach`), wait out the execution, then download.
+    fn big_vip_run(&self, sandbox: &Sandbox, dir: &Path, rep: usize) -> Measure {
+        let manifest = format!(
+            "{}inputs:\n  input_file: big/big.bin\nresults:\n  download: out\n",
+            head(&format!("peer-big-{rep}"), "Big/1.0", "Demo", &self.scale)
+        );
+        std::fs::write(dir.join("big.yaml"), manifest).unwrap();
+        let up = self.vip_run(sandbox, dir, &["--detach", "big.yaml"]);
+        std::thread::sleep(self.scale.exec + Duration::from_secs(1));
+        // The sandbox writes an execution's outputs at the first request after it ends:
+        // one untimed request, so the download phase times the download, as vip-client's
+        // phase (after its monitoring) and curl's do, not the sandbox writing 1 GiB.
+        let _ = Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-H",
+                &format!("apikey: {DEMO_KEY}"),
+            ])
+            .arg(format!("{}/executions", sandbox.base_url()))
+            .status();
+        let down = self.vip_run(sandbox, dir, &["download", "big.yaml"]);
+        let got = std::fs::metadata(dir.join("out/big.out")).map_or(0, |m| m.len());
+        let mut vip_run = Measure {
+            wall: up.wall + down.wall,
+            cpu: up.cpu + down.cpu,
+            rss_kib: up.rss_kib.max(down.rss_kib),
+            calls: merge(&up.calls, &down.calls),
+            refused: up.refused.or(down.refused),
+            upload: Some(up.wall),
+            download: Some(down.wall),
+            put: None,
+        };
+        if vip_run.refused.is_none() && got != self.scale.big_bytes {
+            vip_run.refused = Some(format!("downloaded {got} bytes"));
+        }
+        let _ = std::fs::remove_dir_all(dir.join("out"));
+        vip_run
+    }
+
+    /// curl: `curl -T` to VIP's path, then `curl -o` of its content, synced to disk.
+    fn big_curl(&self, sandbox: &Sandbox, dir: &Path, big: &Path, rep: usize) -> Measure {
+        let base = sandbox.base_url();
+        let url = format!("{base}/path/vip/Home/curl-big-{rep}.bin");
+        let header = format!("apikey: {DEMO_KEY}");
+        let mut put = Command::new("curl");
+        put.args(["-sS", "-f", "-o", "/dev/null", "-H", &header, "-T"])
+            .arg(big)
+            .arg(&url);
+        let (put, put_calls) = logged(sandbox, || timed(&put, self.scratch.path()));
+        let fetched = dir.join("curl-big.out");
+        // Flushed to disk within the timed phase (`sync FILE`), as vip-run does before it
+        // renames a download into place: both rates are of a file safely on disk.
+        let mut get = Command::new("sh");
+        get.args([
+            "-c",
+            "curl -sS -f -H \"$1\" -o \"$2\" \"$3\" && sync \"$2\"",
+            "sh",
+            &header,
+        ])
+        .arg(&fetched)
+        .arg(format!("{url}?action=content"));
+        let (get, get_calls) = logged(sandbox, || timed(&get, self.scratch.path()));
+        let _ = std::fs::remove_file(&fetched);
+        Measure {
+            wall: put.wall + get.wall,
+            cpu: put.cpu + get.cpu,
+            rss_kib: put.rss_kib.max(get.rss_kib),
+            calls: merge(&put_calls, &get_calls),
+            refused: (put.code != Some(0) || get.code != Some(0))
+                .then(|| format!("curl failed: {} {}", put.stderr, get.stderr)),
+            upload: Some(put.wall),
+            download: Some(get.wall),
+            put: None,
+        }
     }
 }
 
@@ -637,7 +657,9 @@ fn write_big(path: &Path, size: u64) {
     for _ in 0..size / 1_048_576 {
         f.write_all(&block).unwrap();
     }
-    f.flush().unwrap();
+    // On disk before any tool is timed: left dirty, its writeback would land on whichever
+    // tool ran first (vip-run's first `fsync` of its state waited 130 ms for it).
+    f.into_inner().unwrap().sync_all().unwrap();
 }
 
 /// One row's run of one tool: (bench, sandbox, repeat, tool).
@@ -977,12 +999,31 @@ fn main() {
     if !"GiB upload and download".contains(&only) {
         return;
     }
+    let names = ["vip-run", "vip-client", "curl"];
+    #[allow(clippy::cast_precision_loss)]
+    let rate = |secs: Option<f64>| secs.map_or(0.0, |t| s.big_bytes as f64 / t / 1e6);
     let mut runs: [Vec<Measure>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for rep in 0..s.repeat {
+        // Each repeat's figures, in the order the tools ran: the spread behind the medians.
+        let mut said = String::new();
         for (i, m) in bench.transfers(rep).into_iter().enumerate() {
+            let _ = write!(
+                said,
+                "; {} up {:.0} (PUT {:.0}) down {:.0} MB/s",
+                names[i],
+                rate(m.upload),
+                rate(m.put),
+                rate(m.download)
+            );
             runs[i].push(m);
         }
-        eprintln!("  [transfers] #{rep} done");
+        eprintln!(
+            "  [transfers] #{rep} done, order {}{said}",
+            (0..3)
+                .map(|step| names[(rep + step) % 3])
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     #[allow(clippy::cast_precision_loss)]
     let gib = s.big_bytes as f64 / f64::from(1u32 << 30);
@@ -997,10 +1038,7 @@ fn main() {
         "  {:<12} {:>11} {:>13} {:>13} {:>8} {:>10} {:>7}",
         "tool", "upload MB/s", "PUT alone MB/s", "download MB/s", "CPU s", "peak MiB", "calls"
     );
-    let names = ["vip-run", "vip-client", "curl"];
     let summaries: Vec<Result<Measure, String>> = runs.iter().map(|r| summary(r)).collect();
-    #[allow(clippy::cast_precision_loss)]
-    let rate = |secs: Option<f64>| secs.map_or(0.0, |t| s.big_bytes as f64 / t / 1e6);
     for (name, m) in names.iter().zip(&summaries) {
         match m {
             Ok(m) => println!(
