@@ -31,6 +31,15 @@ const TRANSFER_CHUNK: usize = 1024 * 1024;
 /// thread hashes the next one, little enough to keep memory flat (4 × 1 MiB).
 const READ_AHEAD: usize = 4;
 
+/// Bytes of a download written between two flushes to disk (see
+/// [`Client::download_with_progress`]): files smaller than this are flushed once, at the end.
+const SYNC_EVERY: u64 = 64 * 1024 * 1024;
+
+/// The outcome of a flush to disk run on a blocking thread.
+fn flushed(joined: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {
+    joined.map_err(|e| std::io::Error::other(format!("a flush to disk was lost: {e}")))?
+}
+
 /// What [`read_hashing`] hands over: the file's chunks, then the hash of what was read.
 type Reading = (
     futures_util::stream::BoxStream<'static, std::io::Result<Vec<u8>>>,
@@ -191,24 +200,47 @@ impl Client {
                 operation: operation.clone(),
                 detail: format!("cannot write {}: {e}", dest.display()),
             };
+            let created = tokio::fs::File::create(dest).await.map_err(local)?;
+            // The same open file, for the flushes to disk that run beside the writes.
+            let syncing =
+                std::sync::Arc::new(created.try_clone().await.map_err(local)?.into_std().await);
             // Large writes: each write to a tokio file is a trip to a blocking thread.
-            let mut file = tokio::io::BufWriter::with_capacity(
-                4 * TRANSFER_CHUNK,
-                tokio::fs::File::create(dest).await.map_err(local)?,
-            );
+            let mut file = tokio::io::BufWriter::with_capacity(4 * TRANSFER_CHUNK, created);
             let mut stream = response.bytes_stream();
             let mut written = 0u64;
+            let mut unsynced = 0u64;
+            let mut flushing: Option<tokio::task::JoinHandle<std::io::Result<()>>> = None;
             let mut hasher = Sha256::new();
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| transport_error(&operation, &e))?;
                 hasher.update(&chunk);
                 file.write_all(&chunk).await.map_err(local)?;
                 written += chunk.len() as u64;
+                unsynced += chunk.len() as u64;
                 if let Some(tell) = &on_bytes {
                     tell(chunk.len() as u64);
                 }
+                // A big file goes to disk while the rest of it arrives, one flush at a time,
+                // so the `fsync` at the end has little left to wait for (it waited for the
+                // whole file, after the whole transfer).
+                if unsynced >= SYNC_EVERY
+                    && flushing
+                        .as_ref()
+                        .is_none_or(tokio::task::JoinHandle::is_finished)
+                {
+                    if let Some(done) = flushing.take() {
+                        flushed(done.await).map_err(local)?;
+                    }
+                    file.flush().await.map_err(local)?;
+                    let syncing = std::sync::Arc::clone(&syncing);
+                    flushing = Some(tokio::task::spawn_blocking(move || syncing.sync_data()));
+                    unsynced = 0;
+                }
             }
             file.flush().await.map_err(local)?;
+            if let Some(done) = flushing.take() {
+                flushed(done.await).map_err(local)?;
+            }
             file.get_ref().sync_all().await.map_err(local)?;
             Ok((written, format!("{:x}", hasher.finalize())))
         };

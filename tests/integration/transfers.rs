@@ -338,3 +338,53 @@ fn a_first_run_reads_what_is_on_vip_alongside_pre_flight() {
         "a re-run of launched items wrote: {again:#?}"
     );
 }
+
+#[test]
+fn a_download_larger_than_its_flush_step_arrives_whole_and_as_hashed() {
+    use sha2::{Digest, Sha256};
+    // 150 MiB: more than two of the 64 MiB steps at which a big download is flushed to disk
+    // while the rest of it arrives.
+    const SIZE: u64 = 150 << 20;
+    let yaml = format!(
+        "{}\n  - id: Big/1.0\n    visible: true\n    groups: [Demo]\n    resource_groups: [EGI-biomed]\n    outputs:\n      result: {{ kind: sized, size: {SIZE} }}\n    descriptor:\n      name: Big\n      tool-version: \"1.0\"\n      schema-version: \"0.5\"\n      description: \"Writes one large file.\"\n      command-line: \"big [IN]\"\n      inputs:\n        - {{ id: input_file, name: Input, type: File, value-key: \"[IN]\" }}\n      output-files:\n        - {{ id: result, name: Result, path-template: big.out }}\n",
+        vip_run::sandbox::default_world_yaml().trim_end()
+    );
+    let sb = SandboxHandle::start(Config {
+        world: vip_run::sandbox::World::from_yaml(&yaml).unwrap(),
+        exec_duration: Duration::from_millis(200),
+        max_size_direct_transfer: 2 * SIZE,
+        ..Config::default()
+    });
+    let t = Test::new()
+        .manifest(
+            "version: 1\nname: big\npipeline_id: Big/1.0\ngroup: Demo\ninputs:\n  input_file: in.txt\nresults:\n  download: out\nexecution:\n  poll_interval: 1s\n",
+        )
+        .file("in.txt", "x\n")
+        .against(&sb, DEMO);
+    t.run_with(&["--progress", "plain", "run", "study.yaml"])
+        .code(0);
+    let got = std::fs::read(t.dir().join("out/big.out")).expect("the big output");
+    assert_eq!(got.len() as u64, SIZE);
+    // The same bytes as the sandbox's copy, in the same order.
+    let served = crate::support::walk(sb.sandbox().data_dir())
+        .into_iter()
+        .find(|p| p.ends_with("/big.out"))
+        .expect("the sandbox's copy");
+    assert!(std::fs::read(&served).unwrap() == got, "the bytes differ");
+    // The hash recorded is of what was written.
+    let sha = format!("{:x}", Sha256::digest(&got));
+    let state = ["state.json", "state.journal"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(t.dir().join(".vip-run/big").join(f)).ok())
+        .collect::<String>();
+    assert!(state.contains(&sha), "{sha} not in the state");
+    let left: Vec<String> = crate::support::walk(&t.dir().join("out"))
+        .into_iter()
+        .filter(|p| {
+            std::path::Path::new(p)
+                .extension()
+                .is_some_and(|e| e == "part")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
