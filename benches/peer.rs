@@ -536,6 +536,89 @@ impl Bench {
         tools
     }
 
+    /// The upload alone, vip-run's and curl's back to back, `pairs` times (who goes first
+    /// turns), each tool's copy deleted from the sandbox after it: on this VM the rate of
+    /// storing a gigabyte in memory drifts with what was stored before, so a ratio is only
+    /// fair between neighbours. Executions outlast the pairs, so the sandbox never writes an
+    /// output meanwhile. Returns, per pair, (vip-run whole, vip-run `PUT`, curl whole, curl
+    /// `PUT`) in seconds.
+    fn upload_pairs(&self, pairs: usize) -> Vec<[f64; 4]> {
+        let sandbox = self
+            .runtime
+            .block_on(Sandbox::start(
+                Config {
+                    world: world(self.scale.big_bytes),
+                    exec_duration: Duration::from_secs(3600),
+                    latency: Duration::from_millis(30),
+                    quota: Some(u32::try_from(pairs + 1).unwrap()),
+                    platform_max: pairs + 1,
+                    max_size_direct_transfer: self.scale.big_bytes * 2,
+                    digest_bodies: false,
+                    data_parent: server_storage(self.scale.big_bytes),
+                    ..Config::default()
+                },
+                ([127, 0, 0, 1], 0).into(),
+            ))
+            .expect("the sandbox starts");
+        let dir = self.folder("upload-pairs");
+        let big = dir.join("big/big.bin");
+        write_big(&big, self.scale.big_bytes);
+        let header = format!("apikey: {DEMO_KEY}");
+        let delete = |path: &str| {
+            let _ = Command::new("curl")
+                .args(["-sS", "-o", "/dev/null", "-X", "DELETE", "-H", &header])
+                .arg(format!("{}/path{path}", sandbox.base_url()))
+                .status();
+        };
+        let mut out = Vec::new();
+        for pair in 0..pairs {
+            let mut whole = [0.0; 2];
+            for step in 0..2 {
+                let tool = (pair + step) % 2;
+                if tool == 0 {
+                    let name = format!("peer-pair-{pair}");
+                    let manifest = format!(
+                        "{}inputs:\n  input_file: big/big.bin\nresults:\n  download: out\n",
+                        head(&name, "Big/1.0", "Demo", &self.scale)
+                    );
+                    std::fs::write(dir.join("pair.yaml"), manifest).unwrap();
+                    whole[0] = self
+                        .vip_run(&sandbox, &dir, &["--detach", "pair.yaml"])
+                        .wall;
+                    delete(&format!("/vip/Home/vip-run/{name}"));
+                } else {
+                    let remote = format!("/vip/Home/curl-pair-{pair}.bin");
+                    let mut put = Command::new("curl");
+                    put.args(["-sS", "-f", "-o", "/dev/null", "-H", &header, "-T"])
+                        .arg(&big)
+                        .arg(format!("{}/path{remote}", sandbox.base_url()));
+                    whole[1] = timed(&put, self.scratch.path()).wall;
+                    delete(&remote);
+                }
+            }
+            let put_of = |needle: &str| {
+                sandbox
+                    .requests()
+                    .iter()
+                    .find(|r| {
+                        r.method == "PUT"
+                            && r.body_len == self.scale.big_bytes
+                            && r.path.contains(needle)
+                    })
+                    .map_or(f64::NAN, |r| r.handled.as_secs_f64())
+            };
+            out.push([
+                whole[0],
+                put_of(&format!("/peer-pair-{pair}/")),
+                whole[1],
+                put_of(&format!("curl-pair-{pair}.bin")),
+            ]);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        self.runtime.block_on(sandbox.shutdown());
+        out
+    }
+
     /// vip-run: upload and launch (`--detach`), wait out the execution, then download.
     fn big_vip_run(&self, sandbox: &Sandbox, dir: &Path, rep: usize) -> Measure {
         let manifest = format!(
@@ -1063,6 +1146,29 @@ fn main() {
             rate(run.download) / rate(client.download),
         );
     }
+    // The upload alone, in pairs back to back (see `upload_pairs`).
+    let pairs = bench.upload_pairs(s.repeat.max(5));
+    let ratios = |a: usize, b: usize| -> Vec<f64> { pairs.iter().map(|p| p[b] / p[a]).collect() };
+    let (whole, put) = (ratios(0, 2), ratios(1, 3));
+    let list = |r: &[f64]| {
+        r.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "  the upload alone, {} pairs back to back (vip-run `--detach`, `curl -T`; who goes first turns; each copy deleted after): vip-run / curl per pair, whole {} (median {:.2}), `PUT` alone {} (median {:.2}); curl's `PUT` {:.0}–{:.0} MB/s",
+        pairs.len(),
+        list(&whole),
+        median(whole.clone()),
+        list(&put),
+        median(put.clone()),
+        pairs
+            .iter()
+            .map(|p| rate(Some(p[3])))
+            .fold(f64::INFINITY, f64::min),
+        pairs.iter().map(|p| rate(Some(p[3]))).fold(0.0, f64::max),
+    );
     let (sha_rate, cores) = sha256_rate();
     #[allow(clippy::cast_precision_loss)]
     let sha_secs = s.big_bytes as f64 / sha_rate / 1e6;
