@@ -84,14 +84,7 @@ pub(crate) fn assert_outputs_complete(t: &Test, items: usize) {
             std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert!(text.starts_with(&format!("hi sub-{i:02}\n")), "{text}");
     }
-    let parts: Vec<String> = crate::support::walk(t.dir())
-        .into_iter()
-        .filter(|p| {
-            std::path::Path::new(p)
-                .extension()
-                .is_some_and(|e| e == "part")
-        })
-        .collect();
+    let parts = crate::support::part_files(t.dir());
     assert!(parts.is_empty(), "left behind: {parts:?}");
 }
 

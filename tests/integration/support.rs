@@ -216,6 +216,18 @@ pub fn walk(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
+/// The `.part` files (downloads that did not end) below `dir`.
+pub fn part_files(dir: &std::path::Path) -> Vec<String> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| {
+            std::path::Path::new(p)
+                .extension()
+                .is_some_and(|e| e == "part")
+        })
+        .collect()
+}
+
 /// A run of the binary started in the background on a test's folder (as the demo user,
 /// without colour), its stderr collected line by line so the child never blocks on a pipe.
 pub struct Background {

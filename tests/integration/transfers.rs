@@ -378,13 +378,6 @@ fn a_download_larger_than_its_flush_step_arrives_whole_and_as_hashed() {
         .filter_map(|f| std::fs::read_to_string(t.dir().join(".vip-run/big").join(f)).ok())
         .collect::<String>();
     assert!(state.contains(&sha), "{sha} not in the state");
-    let left: Vec<String> = crate::support::walk(&t.dir().join("out"))
-        .into_iter()
-        .filter(|p| {
-            std::path::Path::new(p)
-                .extension()
-                .is_some_and(|e| e == "part")
-        })
-        .collect();
+    let left = crate::support::part_files(&t.dir().join("out"));
     assert!(left.is_empty(), "{left:?}");
 }

@@ -3,8 +3,9 @@
 //! is resolved by name).
 //!
 //! Items are launched in batches of up to [`CALLS_AT_ONCE`], side by side: each launch is
-//! two calls (its results folder, then the POST), and paying VIP's latency once per batch
-//! rather than twice per item is most of a batch's wall time at VIP's distance. A batch is
+//! its POST, after its results folder (made beside the item's uploads by
+//! `prepare_results`, else just before), and paying VIP's latency once per batch rather
+//! than once or twice per item is most of a batch's wall time at VIP's distance. A batch is
 //! sent whole and its answers are then taken in manifest order, on the loop, exactly as one
 //! launch's answer is. Once VIP has said the quota (or the platform) is full, the number of
 //! this run's executions running then is taken as the cap (raised whenever VIP takes more):
