@@ -114,16 +114,19 @@ impl Runner<'_> {
     }
 
     /// Makes the results folders of the next items to launch while their inputs are still
-    /// on their way, so that each launch then costs its `POST` alone (not a mkdir, then the
-    /// `POST`, one round trip after the other). Only for as many items as may launch now
-    /// (`max_parallel` less what runs), not while VIP says the quota is full, at most
-    /// [`CALLS_AT_ONCE`] folders at a time, and each folder once (the launch's own `ensure`
-    /// finds it made, or waits for it). No call is added: the launch would make the folder
-    /// anyway. A folder that fails here is made again by the launch, which says why if it
-    /// fails again.
+    /// on their way (each input on VIP, or queued or in flight in the pool), so that each
+    /// launch then costs its `POST` alone (not a mkdir, then the `POST`, one round trip after
+    /// the other). Only for as many items as may launch now (`max_parallel` less what runs),
+    /// not while VIP says the quota is full, at most [`CALLS_AT_ONCE`] folders at a time, and
+    /// each folder once (the launch's own `ensure` finds it made, or waits for it). No call
+    /// is added: the launch would make the folder anyway. A folder that fails here is made
+    /// again by the launch, which says why if it fails again.
     pub(super) fn prepare_results(&mut self) {
         while self.preparing.try_join_next().is_some() {}
-        if self.mode != super::Mode::Launch || self.interrupt.is_set() || self.quota_until.is_some()
+        if self.mode != super::Mode::Launch
+            || self.interrupt.is_set()
+            || self.quota_until.is_some()
+            || !self.pool.any_uploads()
         {
             return;
         }
@@ -141,6 +144,14 @@ impl Runner<'_> {
             room -= 1;
             if self.may_launch_now(item) {
                 // Launched this round: its launch makes the folder.
+                continue;
+            }
+            if !self
+                .item_uploads(item)
+                .iter()
+                .all(|r| self.pool.on_vip.contains(r) || self.pool.uploading(r))
+            {
+                // An input parked after a failure, or not queued yet: not launched soon.
                 continue;
             }
             let attempt = self.item_state(&item.key).attempts.len();

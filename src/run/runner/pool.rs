@@ -129,6 +129,11 @@ impl Pool {
         self.busy_uploads.contains(remote)
     }
 
+    /// Whether any upload is queued or in flight.
+    pub(super) fn any_uploads(&self) -> bool {
+        !self.busy_uploads.is_empty()
+    }
+
     /// Whether `key`'s download is queued or in flight.
     pub(super) fn downloading(&self, key: &str) -> bool {
         self.busy_items.contains(key)
