@@ -5,11 +5,13 @@
 //! - `rules`: VIP's rules on names and values, shared with the sandbox;
 //! - `encode`: paths and queries as VIP decodes them;
 //! - `vip_error`: [`VipError`], what a failed call means to a user;
-//! - `client`: the [`Client`], its [`ClientConfig`], one typed method per call;
+//! - `client`: the [`Client`], its [`ClientConfig`], how a call is sent and read;
+//! - `calls`: one typed method of the client per call;
 //! - `retry`: the [`RetryPolicy`], which calls are tried again and how;
 //! - `health`: what the client heard over time (answers, and since when calls fail);
 //! - `transfer`: streamed uploads and downloads, with progress.
 
+pub mod calls;
 pub mod client;
 pub mod encode;
 pub mod health;

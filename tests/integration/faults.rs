@@ -49,6 +49,17 @@ fn a_batch_under_random_faults_finishes_in_one_run_for_every_seed() {
                     out.stdout
                 );
                 assert_one_execution_per_item(&sb, 12);
+                let missing: Vec<String> = (1..=12)
+                    .map(|i| format!("results/sub-{i:02}/hello.txt"))
+                    .filter(|f| !t.dir().join(f).exists())
+                    .collect();
+                assert!(
+                    missing.is_empty(),
+                    "seed {seed}: {missing:?} missing after a run that said all finished\nstdout:\n{}\nstderr:\n{}\nfiles: {:#?}",
+                    out.stdout,
+                    out.stderr,
+                    crate::support::walk(t.dir())
+                );
                 assert_outputs_complete(&t, 12);
                 let faults = sb
                     .requests()
