@@ -15,7 +15,7 @@ use vip_run::sandbox::Config;
 
 use crate::run::{
     DEMO, assert_one_execution_per_item, assert_outputs_complete, executions, hello_matrix,
-    hello_test,
+    hello_test, output_of,
 };
 use crate::support::{Background, SandboxHandle, Test};
 
@@ -50,7 +50,7 @@ fn a_batch_under_random_faults_finishes_in_one_run_for_every_seed() {
                 );
                 assert_one_execution_per_item(&sb, 12);
                 let missing: Vec<String> = (1..=12)
-                    .map(|i| format!("results/sub-{i:02}/hello.txt"))
+                    .map(output_of)
                     .filter(|f| !t.dir().join(f).exists())
                     .collect();
                 assert!(

@@ -76,10 +76,15 @@ pub(crate) fn assert_one_execution_per_item(sb: &SandboxHandle, items: usize) {
     assert_eq!(total, items, "{names:?}");
 }
 
+/// Where `hello_matrix`'s item `i` puts its output, below the test's folder.
+pub(crate) fn output_of(i: usize) -> String {
+    format!("results/sub-{i:02}/hello.txt")
+}
+
 /// Every output is home, complete, and nothing half-written is left.
 pub(crate) fn assert_outputs_complete(t: &Test, items: usize) {
     for i in 1..=items {
-        let file = t.dir().join(format!("results/sub-{i:02}/hello.txt"));
+        let file = t.dir().join(output_of(i));
         let text =
             std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert!(text.starts_with(&format!("hi sub-{i:02}\n")), "{text}");
