@@ -294,26 +294,37 @@ impl Bench {
         platform_max: usize,
         apart: bool,
     ) -> Sandbox {
-        let items = self.scale.items;
+        self.start(self.config(latency, max_download, platform_max, apart))
+    }
+
+    /// What [`Self::sandbox_on`] starts.
+    fn config(
+        &self,
+        latency: Duration,
+        max_download: u64,
+        platform_max: usize,
+        apart: bool,
+    ) -> Config {
+        Config {
+            world: world(self.scale.big_bytes),
+            exec_duration: self.scale.exec,
+            latency,
+            quota: Some(u32::try_from(self.scale.items).unwrap()),
+            platform_max,
+            max_size_direct_transfer: max_download,
+            digest_bodies: !apart,
+            data_parent: if apart {
+                server_storage(self.scale.big_bytes)
+            } else {
+                None
+            },
+            ..Config::default()
+        }
+    }
+
+    fn start(&self, config: Config) -> Sandbox {
         self.runtime
-            .block_on(Sandbox::start(
-                Config {
-                    world: world(self.scale.big_bytes),
-                    exec_duration: self.scale.exec,
-                    latency,
-                    quota: Some(u32::try_from(items).unwrap()),
-                    platform_max,
-                    max_size_direct_transfer: max_download,
-                    digest_bodies: !apart,
-                    data_parent: if apart {
-                        server_storage(self.scale.big_bytes)
-                    } else {
-                        None
-                    },
-                    ..Config::default()
-                },
-                ([127, 0, 0, 1], 0).into(),
-            ))
+            .block_on(Sandbox::start(config, ([127, 0, 0, 1], 0).into()))
             .expect("the sandbox starts")
     }
 
@@ -543,23 +554,16 @@ impl Bench {
     /// output meanwhile. Returns, per pair, (vip-run whole, vip-run `PUT`, curl whole, curl
     /// `PUT`) in seconds.
     fn upload_pairs(&self, pairs: usize) -> Vec<[f64; 4]> {
-        let sandbox = self
-            .runtime
-            .block_on(Sandbox::start(
-                Config {
-                    world: world(self.scale.big_bytes),
-                    exec_duration: Duration::from_secs(3600),
-                    latency: Duration::from_millis(30),
-                    quota: Some(u32::try_from(pairs + 1).unwrap()),
-                    platform_max: pairs + 1,
-                    max_size_direct_transfer: self.scale.big_bytes * 2,
-                    digest_bodies: false,
-                    data_parent: server_storage(self.scale.big_bytes),
-                    ..Config::default()
-                },
-                ([127, 0, 0, 1], 0).into(),
-            ))
-            .expect("the sandbox starts");
+        let sandbox = self.start(Config {
+            exec_duration: Duration::from_secs(3600),
+            quota: Some(u32::try_from(pairs + 1).unwrap()),
+            ..self.config(
+                Duration::from_millis(30),
+                self.scale.big_bytes * 2,
+                pairs + 1,
+                true,
+            )
+        });
         let dir = self.folder("upload-pairs");
         let big = dir.join("big/big.bin");
         write_big(&big, self.scale.big_bytes);
@@ -588,10 +592,11 @@ impl Bench {
                     delete(&format!("/vip/Home/vip-run/{name}"));
                 } else {
                     let remote = format!("/vip/Home/curl-pair-{pair}.bin");
-                    let mut put = Command::new("curl");
-                    put.args(["-sS", "-f", "-o", "/dev/null", "-H", &header, "-T"])
-                        .arg(&big)
-                        .arg(format!("{}/path{remote}", sandbox.base_url()));
+                    let put = curl_put(
+                        &header,
+                        &big,
+                        &format!("{}/path{remote}", sandbox.base_url()),
+                    );
                     whole[1] = timed(&put, self.scratch.path()).wall;
                     delete(&remote);
                 }
@@ -665,10 +670,7 @@ impl Bench {
         let base = sandbox.base_url();
         let url = format!("{base}/path/vip/Home/curl-big-{rep}.bin");
         let header = format!("apikey: {DEMO_KEY}");
-        let mut put = Command::new("curl");
-        put.args(["-sS", "-f", "-o", "/dev/null", "-H", &header, "-T"])
-            .arg(big)
-            .arg(&url);
+        let put = curl_put(&header, big, &url);
         let (put, put_calls) = logged(sandbox, || timed(&put, self.scratch.path()));
         let fetched = dir.join("curl-big.out");
         // Flushed to disk within the timed phase (`sync FILE`), as vip-run does before it
@@ -696,6 +698,15 @@ impl Bench {
             put: None,
         }
     }
+}
+
+/// `curl -T file url` with the `apikey` header, as the 1 GiB row times it.
+fn curl_put(header: &str, file: &Path, url: &str) -> Command {
+    let mut put = Command::new("curl");
+    put.args(["-sS", "-f", "-o", "/dev/null", "-H", header, "-T"])
+        .arg(file)
+        .arg(url);
+    put
 }
 
 /// Where the sandbox of the transfer row keeps its files: `/dev/shm` (memory) when it
