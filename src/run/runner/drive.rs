@@ -221,8 +221,12 @@ impl Runner<'_> {
                         Outcome::NotLaunched => download_only,
                         Outcome::Failed(_) => !self.needs_launch(item),
                         // Finished, its download parked after a failure: tried again when
-                        // the park ends (given up on, it is `Blocked`).
-                        Outcome::Done | Outcome::DoneWithProblems(_) => !self.item_waits(&item.key),
+                        // the park ends (given up on, it is `Blocked`). A park that ended
+                        // after this round's downloads were queued leaves the item among the
+                        // finished not handled yet: the next round fetches it.
+                        Outcome::Done | Outcome::DoneWithProblems(_) => {
+                            !self.item_waits(&item.key) && !self.index.finished.contains(&i)
+                        }
                         // Given up on for this run (blocked, parked too often).
                         _ => true,
                     }
