@@ -76,6 +76,16 @@ pub enum Error {
         /// The last failure seen.
         last: String,
     },
+    /// Writing the results or the run's own files failed on this machine (a full disk, a
+    /// folder that cannot be written, a read-only file system): nothing VIP can fix, and
+    /// nothing worth waiting out.
+    #[error("cannot write {}: {detail}", path.display())]
+    Disk {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What failed, and why.
+        detail: String,
+    },
     /// Writing output failed (e.g. a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -94,6 +104,10 @@ impl Error {
             }
             Self::Usage(_) | Self::Vip(VipError::Config(_)) => exit_code::USAGE,
             Self::Vip(e) if e.is_unreachable() => exit_code::UNREACHABLE,
+            Self::Disk { .. } => exit_code::LOCAL,
+            Self::File(e) | Self::State(StateError::Write(e)) if is_disk_trouble(&e.source) => {
+                exit_code::LOCAL
+            }
             Self::Vip(_)
             | Self::Output(_)
             | Self::State(_)
@@ -108,6 +122,9 @@ impl Error {
     /// A `help:` line to print under the error, if there is one.
     pub fn help(&self) -> Option<String> {
         match self {
+            Self::Disk { .. } => Some(
+                "free space or fix the permissions there (or point results.download / --state-dir elsewhere), then run the same command again: what is on VIP is kept".into(),
+            ),
             Self::Detailed(inner) => inner.help(),
             Self::Access { help, .. } => help.clone(),
             Self::Key(KeyError::EnvUnset(name)) => Some(format!(
@@ -125,4 +142,17 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// Whether `e` is this machine's storage refusing a write: full (`ENOSPC`, `EDQUOT`), not
+/// writable (`EACCES`, `EPERM`), read-only (`EROFS`).
+pub fn is_disk_trouble(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::StorageFull
+            | ErrorKind::PermissionDenied
+            | ErrorKind::ReadOnlyFilesystem
+            | ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(1 | 13 | 28 | 30 | 122))
 }

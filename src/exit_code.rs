@@ -12,6 +12,10 @@ pub const INVALID_MANIFEST: i32 = 3;
 pub const AUTH: i32 = 4;
 /// VIP is unreachable, or failing after retries.
 pub const UNREACHABLE: i32 = 5;
+/// This machine refused to store results or the run's files: a full disk, a folder that
+/// cannot be written, a read-only file system (the path is named). Launching stopped;
+/// what runs on VIP is kept, and the next run picks it up.
+pub const LOCAL: i32 = 6;
 /// `plan --detailed-exitcode`: the plan has changes to make.
 pub const PLAN_CHANGES: i32 = 2;
 /// Interrupted (Ctrl-C).
@@ -26,4 +30,5 @@ Exit codes:
   3    a manifest is invalid
   4    authentication, group or permission problem
   5    VIP unreachable or failing after retries
+  6    local storage problem: results or state could not be written (disk full, no permission)
   130  interrupted";

@@ -157,6 +157,11 @@ pub struct RunArgs {
     /// Uploads and downloads at once, 1 to 32 (overrides `execution.transfers`; default 4).
     #[arg(long, value_name = "N", value_parser = parse_transfers)]
     pub transfers: Option<u32>,
+    /// Launch again, once, the item KEY (after its execution ended, even finished), or with
+    /// `failed` every item whose execution failed, was killed or timed out, whatever
+    /// `execution.retries` says. Repeatable. `plan --relaunch` shows what it would do.
+    #[arg(long, value_name = "KEY|failed")]
+    pub relaunch: Vec<String>,
     #[command(flatten)]
     pub common: ManifestArgs,
 }
@@ -191,6 +196,9 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// What `run --relaunch KEY|failed` would relaunch.
+    #[arg(long, value_name = "KEY|failed")]
+    pub relaunch: Vec<String>,
     #[command(flatten)]
     pub common: ManifestArgs,
 }

@@ -164,9 +164,16 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                         (_, true) => flow::lockfile::LockPolicy::Locked,
                         _ => flow::lockfile::LockPolicy::Write,
                     };
-                    let finished =
-                        flow::execute(&s, path, args.detach, args.max_outage, lock, &interrupt)
-                            .await?;
+                    let finished = flow::execute(
+                        &s,
+                        path,
+                        args.detach,
+                        args.max_outage,
+                        lock,
+                        &interrupt,
+                        &args.relaunch,
+                    )
+                    .await?;
                     report::summary::render(out, &finished, format, cli.quiet)?;
                     code = code.max(finished.exit_code());
                     if finished.summary.interrupted {
@@ -178,7 +185,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         }
         Command::Plan(args) => {
             let s = resolve::build(cli, Some(&args.common), None);
-            match runtime()?.block_on(flow::plan(&s, &args.manifest)) {
+            match runtime()?.block_on(flow::plan(&s, &args.manifest, &args.relaunch)) {
                 Ok(preview) => {
                     report::preview::render(out, &preview, format)?;
                     Ok(if args.detailed_exitcode && preview.changes() > 0 {

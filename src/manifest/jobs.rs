@@ -147,6 +147,7 @@ mod tests {
             results_location: String::new(),
             download: None,
             fingerprint: String::new(),
+            path_fingerprint: String::new(),
             execution_name: String::new(),
         }
     }

@@ -417,7 +417,7 @@ pub struct Results {
     #[schemars(with = "Option<String>")]
     pub location: Option<Spanned<String>>,
     /// Local folder for each item's outputs (a template, relative to the manifest), or `false`.
-    /// Default: `results/{{ item }}`.
+    /// Default: `results/{{ name }}/{{ item }}` (two manifests of one folder never share it).
     #[serde(default)]
     #[schemars(with = "Option<Download>")]
     pub download: Option<Spanned<Download>>,

@@ -22,7 +22,7 @@ pub const DEFAULT_SERVER: &str = "https://vip.creatis.insa-lyon.fr/rest";
 /// Default `results.location`.
 pub const DEFAULT_RESULTS_LOCATION: &str = "/vip/Home/vip-run/{{ name }}";
 /// Default `results.download`.
-pub const DEFAULT_DOWNLOAD: &str = "results/{{ item }}";
+pub const DEFAULT_DOWNLOAD: &str = "results/{{ name }}/{{ item }}";
 /// The limit on items unless `--max-items` says otherwise.
 pub const DEFAULT_MAX_ITEMS: usize = 10_000;
 /// Longest manifest name.
@@ -146,8 +146,13 @@ pub struct Item {
     pub results_location: String,
     /// Local download folder, if downloading.
     pub download: Option<PathBuf>,
-    /// SHA-256 of the pipeline id and resolved inputs (hex).
+    /// SHA-256 of the pipeline id and resolved inputs (hex). Offline, local files count by
+    /// their upload path; a run's identity step (`run::identity`) folds in the project key
+    /// and each local file's content, and renames the execution to match.
     pub fingerprint: String,
+    /// The offline fingerprint (local files by path only), as vip-run wrote it into states
+    /// before content counted: what an older state is matched against when it is migrated.
+    pub path_fingerprint: String,
     /// `<name>-<key>-<fp6>`, valid for VIP.
     pub execution_name: String,
 }
@@ -184,6 +189,11 @@ pub struct Validated {
     pub cohort: Option<String>,
     /// `results.clean`: clean up on VIP after every successful run.
     pub clean: bool,
+    /// The project key (see `run::identity`): empty until a command that reaches VIP
+    /// identifies the manifest's items by content.
+    pub project: String,
+    /// Upload path (under the inputs folder) → SHA-256 of the local file, once identified.
+    pub content: std::collections::HashMap<String, String>,
     /// Where `pipeline_id` is written.
     pub pipeline_location: Location,
     /// Where `group` is written.

@@ -61,6 +61,7 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
             ],
             junit: Vec::new(),
             interrupted,
+            disk: None,
         },
     }
 }
@@ -77,12 +78,13 @@ fn a_run_summary_reads_like_this() {
       sub-03: TIMED OUT
       sub-04: finished, but: result.tgz is over VIP's limit
       sub-07: BLOCKED: uploading its input: PUT /path/x: HTTP 500; run again to try it again
+    to launch the failed, killed or timed-out items again: `vip-run run study.yaml --relaunch failed` (`plan --relaunch failed` shows it first)
     1 execution is still running on VIP; run `vip-run study.yaml` again to pick it up
     run record: .vip-run/study/run.json
     ");
     assert_eq!(f.exit_code(), crate::exit_code::INTERRUPTED);
     let json = text(|o| summary::render(o, &f, OutputFormat::Json, false));
-    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"interrupted":true,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","results":[{"item":"sub-01","result":"finished","detail":null},{"item":"sub-02","result":"failed","detail":"ExecutionFailed\nError: no such file\nexit 1"},{"item":"sub-03","result":"timed_out","detail":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
+    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"not_downloaded":0,"interrupted":true,"disk_error":null,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","results":[{"item":"sub-01","result":"finished","detail":null},{"item":"sub-02","result":"failed","detail":"ExecutionFailed\nError: no such file\nexit 1"},{"item":"sub-03","result":"timed_out","detail":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
 }
 
 #[test]

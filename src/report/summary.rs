@@ -20,6 +20,10 @@ pub enum Outcome {
     Done,
     /// Finished, with outputs that could not be downloaded.
     DoneWithProblems(String),
+    /// Finished on VIP, but its outputs are not home: they could not be written here (a full
+    /// disk, a folder that cannot be written) or were not fetched yet. The next `run` or
+    /// `download` fetches them.
+    NotDownloaded(String),
     /// `ExecutionFailed` / `Killed` / refused launch.
     Failed(String),
     /// Took longer than `timeout`.
@@ -43,7 +47,7 @@ impl Outcome {
     pub fn is_failure(&self) -> bool {
         matches!(
             self,
-            Self::Failed(_) | Self::TimedOut | Self::Blocked { .. }
+            Self::Failed(_) | Self::TimedOut | Self::Blocked { .. } | Self::NotDownloaded(_)
         )
     }
 }
@@ -57,6 +61,8 @@ pub struct Summary {
     pub junit: Vec<JunitCase>,
     /// Whether the run was interrupted.
     pub interrupted: bool,
+    /// Why the run stopped early on a local storage problem (exit 6), if it did.
+    pub disk: Option<String>,
 }
 
 impl Summary {
@@ -97,9 +103,18 @@ impl Finished {
         });
         if self.summary.interrupted {
             exit_code::INTERRUPTED
+        } else if self.summary.disk.is_some() {
+            exit_code::LOCAL
         } else if unreachable {
             exit_code::UNREACHABLE
-        } else if self.command == "run" && self.summary.any_failed() {
+        } else if self.summary.any_failed()
+            && (self.command == "run"
+                || self
+                    .summary
+                    .outcomes
+                    .iter()
+                    .any(|(_, o)| matches!(o, Outcome::NotDownloaded(_))))
+        {
             exit_code::FAILED
         } else {
             exit_code::SUCCESS
@@ -123,6 +138,7 @@ pub fn render(
     let in_progress = count(&|o| *o == Outcome::InProgress);
     let not_launched = count(&|o| *o == Outcome::NotLaunched);
     let blocked = count(&|o| matches!(o, Outcome::Blocked { .. }));
+    let not_downloaded = count(&|o| matches!(o, Outcome::NotDownloaded(_)));
     match format {
         OutputFormat::Json => {
             let items: Vec<_> = summary
@@ -132,6 +148,7 @@ pub fn render(
                     let (result, detail) = match o {
                         Outcome::Done => ("finished", None),
                         Outcome::DoneWithProblems(p) => ("finished", Some(p.clone())),
+                        Outcome::NotDownloaded(why) => ("not_downloaded", Some(why.clone())),
                         Outcome::Failed(why) => ("failed", Some(why.clone())),
                         Outcome::TimedOut => ("timed_out", None),
                         Outcome::InProgress => ("in_progress", None),
@@ -152,7 +169,9 @@ pub fn render(
                 "in_progress": in_progress,
                 "not_launched": not_launched,
                 "blocked": blocked,
+                "not_downloaded": not_downloaded,
                 "interrupted": summary.interrupted,
+                "disk_error": summary.disk,
                 "state": f.state.display().to_string(),
                 "record": f.record.display().to_string(),
                 "results": items,
@@ -171,6 +190,18 @@ pub fn render(
             if blocked > 0 {
                 // Appended to the count line, so the line others parse stays as it was.
                 text.insert_str(text.len() - 1, &format!(", {blocked} blocked"));
+            }
+            if not_downloaded > 0 {
+                text.insert_str(
+                    text.len() - 1,
+                    &format!(", {not_downloaded} not downloaded"),
+                );
+            }
+            if let Some(why) = &summary.disk {
+                let _ = writeln!(
+                    text,
+                    "stopped: {why}\n  free space or fix the permissions there, then run the same command again: what is on VIP is kept"
+                );
             }
             for (key, outcome) in &summary.outcomes {
                 match outcome {
@@ -194,8 +225,21 @@ pub fn render(
                     Outcome::DoneWithProblems(p) => {
                         let _ = writeln!(text, "  {key}: finished, but: {p}");
                     }
+                    Outcome::NotDownloaded(why) => {
+                        let _ = writeln!(
+                            text,
+                            "  {key}: finished on VIP, NOT DOWNLOADED: {why}; `vip-run download` (or the next run) fetches it"
+                        );
+                    }
                     _ => {}
                 }
+            }
+            if (failed > 0 || timed_out > 0) && !f.sandbox {
+                let _ = writeln!(
+                    text,
+                    "to launch the failed, killed or timed-out items again: `vip-run run {} --relaunch failed` (`plan --relaunch failed` shows it first)",
+                    f.manifest
+                );
             }
             if summary.interrupted || in_progress > 0 {
                 let _ = writeln!(text, "{}", still_running(f, in_progress));

@@ -32,7 +32,7 @@ use super::access::explain_error;
 use super::lock::RunLock;
 use super::paths::Paths;
 use super::runner::{Runner, inputs_root, results_dir};
-use super::session::{load, with_connection};
+use super::session::{open, with_connection};
 use super::state::State;
 
 /// How long VIP is given to really delete a path.
@@ -93,14 +93,20 @@ async fn measure(client: &Client, path: &str) -> Result<Option<(u64, u64)>, Erro
 }
 
 /// Why item `key`'s results are not safely home (`None`: they are).
-fn not_home(state: &State, key: &str, folder: &str) -> Option<String> {
+fn not_home(state: &State, key: &str, folder: &str, execution: &str) -> Option<String> {
     let Some(s) = state.items().get(key) else {
         return Some("never launched".into());
     };
-    if s.outputs.is_empty() {
+    // Only the current execution's outputs count (earlier ones were moved aside).
+    let outputs: Vec<_> = s
+        .outputs
+        .iter()
+        .filter(|o| o.execution.as_deref() == Some(execution))
+        .collect();
+    if outputs.is_empty() {
         return Some("nothing downloaded".into());
     }
-    for o in &s.outputs {
+    for o in outputs {
         if !o.remote.starts_with(&format!("{folder}/")) {
             return Some(format!("{} is not in its own results folder", o.remote));
         }
@@ -151,6 +157,31 @@ pub async fn survey(
         return Ok(plan);
     }
     for item in &v.items {
+        // Results of executions this manifest launched for an item's earlier inputs: no
+        // longer the item's, offered with the rest (their outputs, if they came home, were
+        // moved aside when the new execution's did).
+        if what.results {
+            for old in state
+                .items()
+                .get(&item.key)
+                .map(|s| s.superseded.as_slice())
+                .unwrap_or_default()
+            {
+                if !old.results_dir.starts_with("/vip/") {
+                    continue;
+                }
+                if let Some((files, bytes)) = measure(client, &old.results_dir).await? {
+                    plan.targets.push(Target {
+                        kind: TargetKind::Results {
+                            item: format!("{} (superseded {})", item.key, old.execution_id),
+                        },
+                        path: old.results_dir.clone(),
+                        files,
+                        bytes,
+                    });
+                }
+            }
+        }
         let Some(attempt) = state.items().get(&item.key).and_then(|s| s.attempts.last()) else {
             continue;
         };
@@ -169,7 +200,7 @@ pub async fn survey(
         } else if !folder.starts_with("/vip/") {
             Some("they are not in VIP's data namespace".to_owned())
         } else {
-            not_home(state, &item.key, &folder)
+            not_home(state, &item.key, &folder, &attempt.execution_id)
         };
         if let Some(why) = why {
             plan.kept.push((item.key.clone(), why));
@@ -296,9 +327,8 @@ pub async fn clean(
     what: What,
     ask: &mut dyn FnMut(&CleanPlan) -> Result<bool, Error>,
 ) -> Result<Cleaned, Error> {
-    let v = load(settings, path)?;
+    let (v, paths) = open(settings, path, true)?;
     with_connection(settings, Some(&v), async |conn| {
-        let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
         let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
         let mut runner = Runner::read_only(&v, conn, paths.clone())?;
         runner.prepare().await.map_err(|e| explain_error(e, conn))?;

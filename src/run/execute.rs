@@ -18,7 +18,7 @@ use super::paths::Paths;
 use super::plan::Plan;
 use super::provenance;
 use super::runner::{Runner, first_look};
-use super::session::{load, with_connection};
+use super::session::{open, with_connection};
 use super::state::State;
 use super::{Connection, Settings};
 use crate::report::run::Event;
@@ -61,10 +61,11 @@ pub async fn execute(
     max_outage: Option<std::time::Duration>,
     lock: LockPolicy,
     interrupt: &Interrupt,
+    relaunch: &[String],
 ) -> Result<Finished, Error> {
-    let v = load(settings, path)?;
+    let (v, paths) = open(settings, path, true)?;
+    super::check_relaunch(&v, relaunch)?;
     with_connection(settings, Some(&v), async |conn| {
-        let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
         let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
         // A first run's reads of what is on VIP go alongside pre-flight (reads only:
         // nothing is done on VIP before the checks pass).
@@ -80,9 +81,13 @@ pub async fn execute(
         if !settings.sandbox() {
             lockfile::check_run(&plan, lock, &printer)?;
         }
+        // Before any launch: a result that cannot be stored is grid time lost.
+        super::disk::check_writable(&v, &paths.dir)?;
+        super::disk::check_owners(&v, &super::disk::Owner::of(&v, settings.sandbox()))?;
         let mut reporter = settings.reporter(v.items.len());
         let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
             .with_max_outage(max_outage)
+            .with_relaunch(relaunch)
             .with_transfers(settings.transfers)
             .with_first_look(first);
         let summary = runner.run(detach).await?;
@@ -116,10 +121,11 @@ pub async fn execute(
 
 /// `download MANIFEST`: the outputs of finished items only; waits for nothing.
 pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Error> {
-    let v = load(settings, path)?;
+    let (v, paths) = open(settings, path, true)?;
     with_connection(settings, Some(&v), async |conn| {
-        let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
         let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
+        super::disk::check_writable(&v, &paths.dir)?;
+        super::disk::check_owners(&v, &super::disk::Owner::of(&v, settings.sandbox()))?;
         let platform = conn.client.platform().await.map_err(|e| explain(e, conn))?;
         let interrupt = Interrupt::on_ctrl_c();
         let mut reporter = settings.reporter(v.items.len());

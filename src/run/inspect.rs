@@ -12,16 +12,14 @@ use super::Settings;
 use super::access::explain_error;
 use super::interrupt::Interrupt;
 use super::lock::RunLock;
-use super::paths::Paths;
 use super::runner::Runner;
-use super::session::{load, with_connection};
+use super::session::{open, with_connection};
 use super::state::Attempt;
 
 /// `status MANIFEST`, refreshed from VIP.
 pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
-    let v = load(settings, path)?;
+    let (v, paths) = open(settings, path, false)?;
     let current = with_connection(settings, Some(&v), async |conn| {
-        let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
         let mut runner = Runner::read_only(&v, conn, paths)?;
         runner.prepare().await.map_err(|e| explain_error(e, conn))?;
         runner.refresh().await?;
@@ -53,10 +51,9 @@ pub async fn cancel(
     path: &Path,
     item: Option<&str>,
 ) -> Result<Cancelled, Error> {
-    let v = load(settings, path)?;
+    let (v, paths) = open(settings, path, false)?;
     super::session::check_item(&v, item)?;
     let killed = with_connection(settings, Some(&v), async |conn| {
-        let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
         let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
         let mut reporter = settings.reporter(v.items.len());
         let mut runner =

@@ -93,7 +93,7 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
     let head: Head = serde_json::from_str(&text).map_err(|e| damaged(path, &e))?;
     let format = head.format.as_ref().and_then(serde_json::Value::as_u64);
     // Format 1 is the same snapshot without a journal: read it, rewrite it on the next save.
-    if !matches!(format, Some(1 | 2)) {
+    if !matches!(format, Some(1..=3)) {
         return Err(StateError::Format {
             path: path.to_path_buf(),
             found: format.map_or_else(|| "unknown".to_owned(), |f| f.to_string()),
@@ -102,6 +102,7 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
     let mut state: State = serde_json::from_str(&text).map_err(|e| damaged(path, &e))?;
     state.store.snapshot_bytes = text.len() as u64;
     state.store.rewrite = format != Some(u64::from(FORMAT));
+    state.store.loaded_format = format.and_then(|f| u32::try_from(f).ok());
     let journal = journal_path(path);
     let bytes = match std::fs::read(&journal) {
         Ok(b) => b,
@@ -251,6 +252,7 @@ mod tests {
                 ..Attempt::default()
             }],
             outputs: Vec::new(),
+            superseded: Vec::new(),
         }
     }
 
@@ -340,7 +342,7 @@ mod tests {
         assert_eq!(state.items()["main"].attempts[0].execution_id, "workflow-1");
         state.save(&path).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("\"format\": 2"), "{text}");
+        assert!(text.contains("\"format\": 3"), "{text}");
     }
 
     #[test]

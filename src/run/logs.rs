@@ -14,9 +14,8 @@ use crate::vip::{Client, LogStream, VipError};
 
 use super::Settings;
 use super::access::explain_error;
-use super::paths::Paths;
 use super::runner::Runner;
-use super::session::{load, with_connection};
+use super::session::{open, with_connection};
 
 /// One log of an execution: the job (with its task status) when it is one job's, and the
 /// text (`None`: VIP has none).
@@ -77,7 +76,7 @@ pub async fn logs(
     job: Option<u64>,
     stderr: bool,
 ) -> Result<Logs, Error> {
-    let v = load(settings, path)?;
+    let (v, paths) = open(settings, path, false)?;
     super::session::check_item(&v, item)?;
     let stream = if stderr {
         LogStream::Stderr
@@ -85,7 +84,6 @@ pub async fn logs(
         LogStream::Stdout
     };
     let sections = with_connection(settings, Some(&v), async |conn| {
-        let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
         let mut runner = Runner::read_only(&v, conn, paths)?;
         runner.prepare().await.map_err(|e| explain_error(e, conn))?;
         runner.refresh().await?;

@@ -16,8 +16,10 @@ pub mod against;
 pub mod clean;
 pub mod connect;
 pub mod discover;
+pub mod disk;
 pub mod execute;
 pub mod extract;
+pub mod identity;
 pub mod inspect;
 pub mod interrupt;
 pub mod journal;
@@ -44,3 +46,19 @@ pub use logs::logs;
 pub use plan::{Plan, plan};
 pub use settings::{Settings, StateOptions};
 pub use verify::validate;
+
+/// `--relaunch failed`: every item whose execution failed, was killed or timed out.
+pub const RELAUNCH_FAILED: &str = "failed";
+
+/// Refuses `--relaunch` selectors that are neither `failed` nor one of `v`'s items.
+pub fn check_relaunch(
+    v: &crate::manifest::Validated,
+    selectors: &[String],
+) -> Result<(), crate::error::Error> {
+    for s in selectors.iter().filter(|s| *s != RELAUNCH_FAILED) {
+        session::check_item(v, Some(s)).map_err(|e| {
+            crate::error::Error::Usage(format!("--relaunch {s}: {e}; or `--relaunch failed`"))
+        })?;
+    }
+    Ok(())
+}

@@ -16,6 +16,13 @@ pub struct Paths {
     pub lock: PathBuf,
     /// `run.json`.
     pub record: PathBuf,
+    /// `project`: the project key (see `identity`).
+    pub project: PathBuf,
+    /// `hashes.json`: local inputs' SHA-256 by size and modification time.
+    pub hashes: PathBuf,
+    /// `superseded/`: outputs of an item's earlier execution, moved aside when a later
+    /// execution's outputs come home.
+    pub superseded: PathBuf,
 }
 
 impl Paths {
@@ -42,6 +49,9 @@ impl Paths {
             state: dir.join("state.json"),
             lock: dir.join("lock"),
             record: dir.join("run.json"),
+            project: dir.join("project"),
+            hashes: dir.join("hashes.json"),
+            superseded: dir.join("superseded"),
             dir,
         }
     }

@@ -11,10 +11,9 @@ use crate::manifest::Validated;
 use crate::report::diagnostics::Printer;
 use crate::report::preview::{Action, ActionKind, Preview};
 
-use super::paths::Paths;
 use super::preflight::{self, Preflight, PreflightError};
 use super::runner::{Next, Runner, UploadNeed};
-use super::session::{load, with_connection};
+use super::session::{open, with_connection};
 use super::{Connection, Settings};
 
 /// A manifest that passed the offline and the online checks, with what pre-flight learnt.
@@ -85,12 +84,13 @@ impl<'a> Plan<'a> {
 }
 
 /// `plan MANIFEST`: what a run would do, changing nothing.
-pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
-    let v = load(settings, path)?;
+pub async fn plan(settings: &Settings, path: &Path, relaunch: &[String]) -> Result<Preview, Error> {
+    let (v, paths) = open(settings, path, false)?;
+    super::check_relaunch(&v, relaunch)?;
     with_connection(settings, Some(&v), async |conn| {
         let checked = Plan::check(&v, conn, &settings.printer()).await?;
-        let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
-        let mut runner = Runner::read_only(checked.manifest(), conn, paths)?;
+        let mut runner =
+            Runner::read_only(checked.manifest(), conn, paths)?.with_relaunch(relaunch);
         runner.prepare().await?;
         runner.refresh().await?;
         let mut actions = Vec::new();
@@ -118,6 +118,18 @@ pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
                 String::new()
             };
             let (kind, detail) = match (runner.next(item), attempt) {
+                (Next::Launch { .. }, Some(a)) if runner.relaunch_pending(item) => (
+                    ActionKind::Relaunch,
+                    format!(
+                        "{} is {}; relaunched as asked (--relaunch){jobs}",
+                        a.execution_id,
+                        if a.timed_out {
+                            "timed out"
+                        } else {
+                            a.status.as_str()
+                        }
+                    ),
+                ),
                 (Next::Launch { attempt: n }, Some(a)) => (
                     ActionKind::Relaunch,
                     format!(

@@ -24,6 +24,21 @@ pub fn load(settings: &Settings, path: &Path) -> Result<Validated, Error> {
     }
 }
 
+/// Loads `path` (as [`load`]), finds its run files, and identifies its items by content
+/// under the project key (`identity`); `record` (commands that write state) keeps the key
+/// and the hashes in the state folder.
+pub fn open(
+    settings: &Settings,
+    path: &Path,
+    record: bool,
+) -> Result<(Validated, super::paths::Paths), Error> {
+    let mut v = load(settings, path)?;
+    let paths =
+        super::paths::Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
+    super::identity::identify(&mut v, &paths, record)?;
+    Ok((v, paths))
+}
+
 /// Refuses `key` unless it names one of `v`'s items, with a did-you-mean.
 pub fn check_item(v: &Validated, key: Option<&str>) -> Result<(), Error> {
     let Some(key) = key else {

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::files::FileError;
 use crate::time;
 
-/// The state file format this vip-run writes: 2 has a journal beside the snapshot; 1 (the
-/// snapshot alone) is read and migrated on the first save.
-pub const FORMAT: u32 = 2;
+/// The state file format this vip-run writes: 3 ties each output to its execution and keeps
+/// the project key (see `identity`); 2 has a journal beside the snapshot; 1 (the snapshot
+/// alone) and 2 are read and migrated on the first save (`identity::migrate`).
+pub const FORMAT: u32 = 3;
 
 /// Why the state cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,11 @@ pub struct State {
     pub server: String,
     /// When the state was last written.
     pub updated_at: String,
+    /// The project key this state's executions and uploads carry (see `identity`): kept
+    /// here so that a project moved with its state keeps its executions. Empty in a state
+    /// written before it existed (format 1 and 2).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub project: String,
     /// Remote path → what was uploaded there.
     #[serde(default)]
     uploads: BTreeMap<String, Upload>,
@@ -96,6 +102,8 @@ pub(super) struct Store {
     pub removed_uploads: BTreeSet<String>,
     /// Whether the snapshot on disk is of an older format (or absent): the next save rewrites it.
     pub rewrite: bool,
+    /// The format the snapshot on disk had when it was read (`None`: a new state).
+    pub loaded_format: Option<u32>,
     /// Bytes in the snapshot and in the journal, for deciding when to compact.
     pub snapshot_bytes: u64,
     /// See `snapshot_bytes`.
@@ -126,9 +134,27 @@ pub struct ItemState {
     /// Executions launched for this item, oldest first (retries add more).
     #[serde(default)]
     pub attempts: Vec<Attempt>,
-    /// Outputs of the finished execution.
+    /// Outputs downloaded (or refused), each with the execution it came from: only those of
+    /// the current execution count (see `runner::decide`).
     #[serde(default)]
     pub outputs: Vec<Output>,
+    /// Executions launched for earlier inputs of this item (its fingerprint changed): not
+    /// watched or downloaded any more, but `clean` may delete their results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub superseded: Vec<Superseded>,
+}
+
+/// An execution launched for an item's earlier inputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Superseded {
+    /// VIP's identifier.
+    pub execution_id: String,
+    /// The execution name.
+    pub name: String,
+    /// Its results folder on VIP.
+    pub results_dir: String,
+    /// The last status seen.
+    pub status: String,
 }
 
 /// One execution launched for an item.
@@ -171,6 +197,10 @@ impl Attempt {
 /// One output file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Output {
+    /// The execution it came from (`workflow-…`); absent in a state written before it was
+    /// recorded (then told by the remote path, which lies in that execution's folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
     /// Its VIP path.
     pub remote: String,
     /// Its size on VIP.
@@ -305,6 +335,7 @@ mod tests {
                 ..Attempt::default()
             }],
             outputs: Vec::new(),
+            superseded: Vec::new(),
         });
         state.save(&path).unwrap();
         let back = State::load(&path).unwrap().unwrap();

@@ -30,6 +30,7 @@ pub async fn validate(
     let json = settings.output == OutputFormat::Json;
     let mut invalid = Vec::new();
     let mut worst: Option<Error> = None;
+    let mut owners: std::collections::HashMap<PathBuf, String> = std::collections::HashMap::new();
     for (position, path) in manifests.iter().enumerate() {
         let name = path.display().to_string();
         let v = match manifest::load(path, &settings.load) {
@@ -48,6 +49,34 @@ pub async fn validate(
             }
         };
         printer.print(&v.warnings, &v.secrets);
+        // One owner per results folder: two manifests of one command line never download
+        // into the same folder (each item's folder is already distinct within a manifest).
+        if let Some((folder, other)) = v.items.iter().find_map(|i| {
+            let folder = i.download.as_ref()?;
+            let other = owners.get(folder)?;
+            (other != &name).then(|| (folder.clone(), other.clone()))
+        }) {
+            let message = format!(
+                "{name}: results.download writes into {}, as {other} does: give one of them another results.download (two manifests never share a results folder)",
+                folder.display()
+            );
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"manifest": name, "valid": false, "errors": [message]})
+                )?;
+            } else {
+                eprintln!("error: {message}");
+            }
+            invalid.push(message);
+            continue;
+        }
+        for item in &v.items {
+            if let Some(folder) = &item.download {
+                owners.insert(folder.clone(), name.clone());
+            }
+        }
         let mut locked = None;
         // The descriptor, when one is known, makes the job counts exact.
         let mut descriptor = None;

@@ -131,7 +131,7 @@ fn clean_deletes_only_what_this_manifest_put_there_and_a_rerun_copes() {
     refused
         .code(2)
         .stdout_has("will delete on VIP 3 folders (")
-        .stdout_has("/vip/Home/vip-run/study/inputs")
+        .stdout_has(&crate::support::inputs_root(&t, "study"))
         .stdout_has("results of sub-01")
         .stdout_has("results of sub-03")
         .stdout_has("keeping results of sub-02")
@@ -141,7 +141,7 @@ fn clean_deletes_only_what_this_manifest_put_there_and_a_rerun_copes() {
     let done = t.run_with(&["clean", "study.yaml", "--yes"]);
     done.code(0).stdout_has("deleted 3 folders (");
     // It waited for VIP's queued deletions: gone the moment it returns.
-    assert!(!exists(&sb, "/vip/Home/vip-run/study/inputs"));
+    assert!(!exists(&sb, &crate::support::inputs_root(&t, "study")));
     let left = files_below(&sb, "/vip/Home/vip-run/study");
     // Only the failed item's results (never downloaded) remain.
     assert_eq!(left.iter().collect::<Vec<_>>(), failed_results, "{left:?}");
@@ -206,7 +206,7 @@ fn clean_executions_deletes_the_items_finished_executions_only() {
     // The failed one cannot be deleted on VIP and is not the clean's to delete.
     assert!(left.iter().any(|n| n.starts_with("study-sub-02-")));
     // --executions alone keeps the folders.
-    assert!(exists(&sb, "/vip/Home/vip-run/study/inputs"));
+    assert!(exists(&sb, &crate::support::inputs_root(&t, "study")));
     // A re-run knows sub-01 is home: nothing launched or downloaded.
     let (d, l) = (downloads(&sb), launches(&sb));
     t.run_with(&["study.yaml"]).code(1);
@@ -235,5 +235,5 @@ fn results_clean_cleans_after_a_successful_run_and_plan_shows_cleanable_space() 
         "  clean: true\n",
     );
     t3.run_with(&["study.yaml"]).code(1);
-    assert!(exists(&sb, "/vip/Home/vip-run/failing/inputs"));
+    assert!(exists(&sb, &crate::support::inputs_root(&t3, "failing")));
 }

@@ -56,7 +56,7 @@ fn numbers_reach_keys_templates_and_vip_as_written() {
     t.run_with(&["run", "study.yaml"]).code(0);
     for (key, message) in keys.iter().zip(&messages) {
         let text =
-            std::fs::read_to_string(t.dir().join(format!("results/{key}/hello.txt"))).unwrap();
+            std::fs::read_to_string(t.dir().join(format!("results/runs/{key}/hello.txt"))).unwrap();
         assert!(
             text.starts_with(&format!("{message}\n{message}\n")),
             "{key}: {text}"

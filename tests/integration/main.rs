@@ -17,6 +17,7 @@ mod online;
 mod provenance;
 mod python_client;
 mod record;
+mod results;
 mod rules;
 mod run;
 mod sandbox;

@@ -63,7 +63,15 @@ fn the_run_record_is_its_tree_printed_pretty_in_field_order() {
     assert_eq!(keys(&execution["statuses"][0]), ["status", "seen_at"]);
     assert_eq!(
         keys(&item["outputs"][0]),
-        ["remote", "local", "size", "downloaded", "problem"]
+        [
+            "execution",
+            "remote",
+            "local",
+            "size",
+            "sha256",
+            "downloaded",
+            "problem"
+        ]
     );
     assert_eq!(item["outputs"][0]["downloaded"], true);
     assert!(item["outputs"][0]["problem"].is_null());

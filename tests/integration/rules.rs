@@ -367,7 +367,7 @@ fn a_descriptor_without_recipes_runs_with_its_path_template() {
         .file("t1.nii", "voxels\n")
         .against(&sb, DEMO);
     t.run_with(&["run", "study.yaml"]).code(0);
-    let out = t.dir().join("results/main/t1_denoised.nii.gz");
+    let out = t.dir().join("results/dn/main/t1_denoised.nii.gz");
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(
         text.starts_with("Denoise/2.1 (output `denoised`, job 1)"),

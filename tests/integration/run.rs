@@ -402,17 +402,16 @@ fn a_malicious_server_cannot_write_outside_the_results_folder() {
 }
 
 #[test]
-fn a_changed_local_file_is_named_with_the_items_that_used_it() {
+fn a_local_file_changed_in_place_runs_its_items_again() {
     let sb = sandbox(200, 2);
     let t = hello_test(&sb, &hello_matrix(2, 2));
     t.run_with(&["study.yaml"]).code(0);
     std::fs::write(t.dir().join("in.txt"), "a new version\n").unwrap();
+    // Its content is part of the items' identity: changed in place, they run again.
     t.run_with(&["--progress", "plain", "study.yaml"])
         .code(0)
-        .stderr_has("in.txt changed since it was uploaded")
-        .stderr_has("items sub-01, sub-02 keep their executions")
-        .stderr_has("rename the file to run them again");
-    assert_eq!(posts(&sb), 2);
+        .stderr_has("uploaded in.txt");
+    assert_eq!(posts(&sb), 4);
 }
 
 #[test]

@@ -303,3 +303,11 @@ impl Background {
         (status.code().unwrap_or(-1), self.stderr())
     }
 }
+
+/// The inputs folder on VIP of manifest `name` run in `t`'s folder: its project's own,
+/// named by the key recorded in its state folder.
+pub fn inputs_root(t: &Test, name: &str) -> String {
+    let key = std::fs::read_to_string(t.dir().join(format!(".vip-run/{name}/project")))
+        .expect("a project key after a run");
+    format!("/vip/Home/vip-run/{name}/{}/inputs", key.trim())
+}

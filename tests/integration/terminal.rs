@@ -202,8 +202,11 @@ fn nonzero(n: u16) -> std::num::NonZeroU16 {
 }
 
 /// What changes from run to run: elapsed time, the spinner's frame, ids, durations.
-const REDACTIONS: [(&str, &str); 4] = [
+const REDACTIONS: [(&str, &str); 6] = [
     (r"workflow-[0-9a-zA-Z]+", "[execution]"),
+    // The project key and the fingerprint depend on the scratch folder's path.
+    (r"/[0-9a-f]{8}(\n?)/inputs", "/[project]$1/inputs"),
+    (r"\b(study-[0-9A-Za-z_]+)-[0-9a-f]{6}\b", "$1-[fp]"),
     (r"\b[0-9]{2}:[0-9]{2}:[0-9]{2}\b", "[elapsed]"),
     (r"[\u2800-\u28ff] \[", "[spinner] ["),
     (r"\b[0-9]+(\.[0-9]+)? ?(ms|s)\b", "[duration]"),
@@ -413,19 +416,19 @@ fn clean_asks_at_the_terminal() {
     term.wait_for("the question", |s| s.contains("on VIP? [y/N]"));
     let screen = term.text();
     assert!(
-        screen.contains("/vip/Home/vip-run/study/inputs"),
+        screen.contains(&crate::support::inputs_root(&t, "study")),
         "{screen}"
     );
     assert!(screen.contains("results of sub-01"), "{screen}");
     term.send("\n");
     assert_eq!(term.exit_code(), 0);
     assert!(term.text().contains("nothing deleted"), "{}", term.text());
-    assert!(exists(&sb, "/vip/Home/vip-run/study/inputs"));
+    assert!(exists(&sb, &crate::support::inputs_root(&t, "study")));
     // Yes: deleted, and waited for.
     let mut term = Terminal::spawn(&t, 100, &env, &args);
     term.wait_for("the question", |s| s.contains("on VIP? [y/N]"));
     term.send("y\n");
     assert_eq!(term.exit_code(), 0);
     assert!(term.text().contains("deleted 2 folders"), "{}", term.text());
-    assert!(!exists(&sb, "/vip/Home/vip-run/study/inputs"));
+    assert!(!exists(&sb, &crate::support::inputs_root(&t, "study")));
 }

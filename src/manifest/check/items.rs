@@ -160,6 +160,7 @@ impl Checker<'_> {
                 inputs: resolved,
                 results_location,
                 download,
+                path_fingerprint: fingerprint.clone(),
                 fingerprint,
                 execution_name,
             });

@@ -186,6 +186,8 @@ impl Checker<'_> {
                 _ => None,
             },
             clean: m.results.clean.unwrap_or(false),
+            project: String::new(),
+            content: std::collections::HashMap::new(),
             input_locations,
             element_locations,
             pipeline_location: m.pipeline_id.referenced,

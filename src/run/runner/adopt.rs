@@ -19,7 +19,7 @@ use crate::vip::VipError;
 use crate::vip::wire::{Execution, PathProperties};
 
 use super::{Runner, attempt_name};
-use crate::run::state::{Attempt, ItemState};
+use crate::run::state::{Attempt, ItemState, Superseded};
 
 /// What a first run reads alongside pre-flight (see [`first_look`]).
 #[derive(Debug)]
@@ -88,8 +88,37 @@ impl Runner<'_> {
     pub(super) fn reconcile_fingerprints(&mut self) {
         let keys: HashMap<&str, &Item> = self.v.items.iter().map(|i| (i.key.as_str(), i)).collect();
         let before = self.state.items().len();
-        self.state
-            .retain_items(|k, s| keys.get(k).is_some_and(|i| i.fingerprint == s.fingerprint));
+        // An item whose inputs changed starts afresh, keeping the names of its earlier
+        // executions (for `clean`, which may delete their results) and its outputs (moved
+        // aside when the new execution's come home, never mixed with them).
+        let mut changed: Vec<(String, ItemState)> = Vec::new();
+        for item in &self.v.items {
+            if let Some(s) = self.state.items().get(&item.key)
+                && s.fingerprint != item.fingerprint
+            {
+                let mut superseded = s.superseded.clone();
+                superseded.extend(s.attempts.iter().map(|a| Superseded {
+                    execution_id: a.execution_id.clone(),
+                    name: a.name.clone(),
+                    results_dir: super::results_dir(item, &a.name),
+                    status: a.status.clone(),
+                }));
+                changed.push((
+                    item.key.clone(),
+                    ItemState {
+                        fingerprint: item.fingerprint.clone(),
+                        attempts: Vec::new(),
+                        outputs: s.outputs.clone(),
+                        superseded,
+                    },
+                ));
+            }
+        }
+        for (key, fresh) in changed {
+            *self.state.item_mut(&key).expect("present") = fresh;
+            self.dirty = true;
+        }
+        self.state.retain_items(|k, _| keys.contains_key(k));
         for item in &self.v.items {
             self.state.ensure_item(&item.key, || ItemState {
                 fingerprint: item.fingerprint.clone(),
@@ -243,10 +272,41 @@ impl Runner<'_> {
     /// Brings the state up to date with the manifest and with VIP's execution names.
     pub async fn prepare(&mut self) -> Result<(), Error> {
         self.reconcile_fingerprints();
+        self.reconsider_timed_out();
         let adopted = self.adopt_by_name().await;
         // Items forgotten or adopted: the indexes start again from the state (O(N), once).
         self.rebuild_index();
         adopted
+    }
+}
+
+impl Runner<'_> {
+    /// An execution vip-run stopped waiting for (timed out, not killed) may have gone on on
+    /// VIP: each command looks at it again, so one that VIP finished since is picked up
+    /// (downloaded by `run` and `download`, shown by `status`), and one still running is
+    /// watched again, then timed out again if it is still over the (maybe raised) limit.
+    fn reconsider_timed_out(&mut self) {
+        let keys: Vec<String> = self
+            .state
+            .items()
+            .iter()
+            .filter(|(_, s)| {
+                s.attempts
+                    .last()
+                    .is_some_and(|a| a.timed_out && !Self::status_of(a).is_terminal())
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            if let Some(a) = self
+                .state
+                .item_mut(&key)
+                .and_then(|s| s.attempts.last_mut())
+            {
+                a.timed_out = false;
+                self.dirty = true;
+            }
+        }
     }
 }
 

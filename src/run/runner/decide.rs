@@ -58,13 +58,15 @@ impl Runner<'_> {
         Next::Keep
     }
 
-    /// Whether `item`'s execution finished and some of its outputs are not on disk.
+    /// Whether `item`'s execution finished and some of its outputs are not home (see
+    /// [`Self::outputs_complete`]); `download` looks at every finished item, and checks
+    /// what is on disk byte for byte.
     pub(super) fn needs_download(&self, item: &Item) -> bool {
         item.download.is_some()
             && self
                 .current(&item.key)
                 .is_some_and(|a| Self::status_of(a) == ExecutionStatus::Finished)
-            && !self.outputs_complete(&item.key)
+            && (self.mode == Mode::Tend || !self.outputs_complete(item))
     }
 
     /// Whether any item waits for a launch (first, or a retry).
@@ -83,6 +85,9 @@ impl Runner<'_> {
         if self.launch_error.contains_key(&item.key) {
             return false;
         }
+        if self.relaunch_pending(item) {
+            return true;
+        }
         let state = self.item_state(&item.key);
         match state.attempts.last() {
             None => true,
@@ -98,6 +103,30 @@ impl Runner<'_> {
         }
     }
 
+    /// Whether `--relaunch` asks for `item` to be launched again and it has not been yet
+    /// in this run: an item named, once its execution ended (or timed out); with `failed`,
+    /// an item whose execution failed, was killed or timed out.
+    pub fn relaunch_pending(&self, item: &Item) -> bool {
+        if self.relaunch.is_empty() || self.relaunched.contains(&item.key) {
+            return false;
+        }
+        let Some(a) = self.current(&item.key) else {
+            return false;
+        };
+        let status = Self::status_of(a);
+        let ended = a.timed_out || status.is_terminal();
+        let failed = a.timed_out
+            || matches!(
+                status,
+                ExecutionStatus::ExecutionFailed
+                    | ExecutionStatus::InitializationFailed
+                    | ExecutionStatus::Killed
+            );
+        self.relaunch
+            .iter()
+            .any(|s| (s == &item.key && ended) || (s == crate::run::RELAUNCH_FAILED && failed))
+    }
+
     pub(super) fn unknown_expired(&self, id: &str) -> bool {
         self.unknown_since
             .get(id)
@@ -108,13 +137,31 @@ impl Runner<'_> {
         !a.timed_out && !Self::status_of(a).is_terminal()
     }
 
-    /// Whether every output of `key`'s finished execution is on disk (or cannot be).
-    pub(super) fn outputs_complete(&self, key: &str) -> bool {
-        self.state.items().get(key).is_some_and(|s| {
+    /// Whether every output of `item`'s current execution is home: recorded for that very
+    /// execution, at the place `results.download` gives now, with its SHA-256, and the file
+    /// there still of that size and modification time (a file whose time moved is hashed
+    /// again by the download, and fetched again if it differs); or reported as one VIP
+    /// cannot send. Outputs of another execution never count.
+    pub(super) fn outputs_complete(&self, item: &Item) -> bool {
+        let Some(current) = self.current(&item.key) else {
+            return false;
+        };
+        let Some(folder) = item.download.as_deref() else {
+            return true;
+        };
+        self.state.items().get(&item.key).is_some_and(|s| {
             !s.outputs.is_empty()
                 && s.outputs.iter().all(|o| {
-                    o.problem.is_some()
-                        || (o.done && o.local.as_ref().is_some_and(|l| file_size(l) == o.size))
+                    o.execution.as_deref() == Some(current.execution_id.as_str())
+                        && (o.problem.is_some()
+                            || (o.done
+                                && o.sha256.is_some()
+                                && o.local.as_ref().is_some_and(|l| {
+                                    l.starts_with(folder)
+                                        && file_size(l) == o.size
+                                        && o.mtime.is_some()
+                                        && crate::files::modified_ms(l) == o.mtime
+                                })))
                 })
         })
     }
@@ -146,6 +193,13 @@ impl Runner<'_> {
             None => Outcome::NotLaunched,
             Some(a) if a.timed_out => Outcome::TimedOut,
             Some(a) => match Self::status_of(a) {
+                ExecutionStatus::Finished
+                    if item.download.is_some() && !self.outputs_complete(item) =>
+                {
+                    Outcome::NotDownloaded(self.not_home.get(&item.key).cloned().unwrap_or_else(
+                        || "its outputs are not on disk yet (or changed there)".to_owned(),
+                    ))
+                }
                 ExecutionStatus::Finished => {
                     let problems: Vec<&str> = state
                         .outputs

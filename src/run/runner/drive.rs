@@ -87,6 +87,15 @@ impl Runner<'_> {
             execution_id,
             folder,
             results,
+            previous: self.item_state(&item.key).outputs.clone(),
+            verify: self.mode == Mode::Tend,
+            aside: self
+                .paths
+                .superseded
+                .join(crate::manifest::identity::execution_name(
+                    "item", &item.key, "000000",
+                )),
+            owner: std::sync::Arc::clone(&self.owner),
         };
         self.pool.queue_download(job);
     }
@@ -104,13 +113,17 @@ impl Runner<'_> {
         let mut next_poll = Instant::now();
         let v = self.v;
         loop {
-            if self.interrupt.is_set() {
+            if self.interrupt.is_set() || self.disk.is_some() {
                 break;
             }
             self.round_start();
             // An `Unknown` whose grace ran out frees its slot and may be launched again.
             self.touch_lost();
             self.collect_transfers()?;
+            // The disk refused a write: nothing more is launched or fetched (exit 6).
+            if self.disk.is_some() {
+                break;
+            }
             if !download_only && first_round {
                 self.upload_inputs().await?;
             } else if !download_only && self.uploads_due() {
@@ -224,8 +237,12 @@ impl Runner<'_> {
                         // the park ends (given up on, it is `Blocked`). A park that ended
                         // after this round's downloads were queued leaves the item among the
                         // finished not handled yet: the next round fetches it.
-                        Outcome::Done | Outcome::DoneWithProblems(_) => {
-                            !self.item_waits(&item.key) && !self.index.finished.contains(&i)
+                        Outcome::Done
+                        | Outcome::DoneWithProblems(_)
+                        | Outcome::NotDownloaded(_) => {
+                            !self.item_waits(&item.key)
+                                && !self.index.finished.contains(&i)
+                                && !self.pool.downloading(&item.key)
                         }
                         // Given up on for this run (blocked, parked too often).
                         _ => true,
@@ -257,7 +274,7 @@ impl Runner<'_> {
             };
             self.wait_for_transfers(wait).await;
         }
-        if self.interrupt.is_set() {
+        if self.interrupt.is_set() || self.disk.is_some() {
             self.abort_transfers().await?;
         } else {
             // `--detach`: what is in flight or queued is seen through and recorded.
@@ -272,6 +289,7 @@ impl Runner<'_> {
             outcomes,
             junit,
             interrupted,
+            disk: self.disk.take(),
         })
     }
 }

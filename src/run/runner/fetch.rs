@@ -9,11 +9,11 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::Error;
-use crate::files::FileError;
 use crate::report::run::{ByteBar, Event};
 use crate::report::text::human_bytes;
 use crate::run::extract;
 use crate::run::state::Output;
+use crate::vip::VipError;
 use crate::vip::client::Client;
 use crate::vip::wire::PathProperties;
 
@@ -49,6 +49,23 @@ pub(super) async fn fetch_item(f: &Fetch, job: &DownloadJob) -> Result<Vec<Outpu
             .unwrap_or_default(),
     };
     let remotes: Vec<String> = returned.into_values().flatten().collect();
+    // Another execution's outputs (an earlier launch of this item) never mix with this
+    // one's: moved aside first, into the state folder.
+    job.owner.claim(&job.folder)?;
+    set_aside_earlier(job)?;
+    if remotes.is_empty() {
+        // Recorded, so the item is not fetched again and again; said as a problem, since
+        // `Finished` with nothing returned proves no result.
+        let why = "VIP returned no output files for this execution".to_owned();
+        return Ok(vec![f.not_downloaded(
+            job,
+            &job.results,
+            None,
+            None,
+            why.clone(),
+            why,
+        )]);
+    }
     // Where each output goes; those refused are said at once. Outputs bound for a file
     // another output goes to wait for the side-by-side fetches, then go one by one, as
     // before: two writers never share a `.part`.
@@ -158,6 +175,7 @@ impl Fetch {
             reason: shown,
         });
         Output {
+            execution: Some(job.execution_id.clone()),
             remote: remote.to_owned(),
             size,
             local,
@@ -191,20 +209,11 @@ impl Fetch {
             );
             return Ok(self.not_downloaded(job, remote, Some(local), Some(size), why.clone(), why));
         }
-        if size.is_some() && file_size(&local) == size {
-            return Ok(Output {
-                remote: remote.to_owned(),
-                size,
-                local: Some(local),
-                done: true,
-                problem: None,
-                // Not read again here: provenance hashes it if it needs to.
-                sha256: None,
-                mtime: None,
-            });
+        if let Some(kept) = kept_output(job, remote, &local, size)? {
+            return Ok(kept);
         }
         if let Some(parent) = local.parent() {
-            std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
+            std::fs::create_dir_all(parent).map_err(|e| disk("create", parent, &e))?;
         }
         let mut part = PartFile {
             path: local.with_file_name(format!(
@@ -225,22 +234,42 @@ impl Fetch {
             if let Some(bar) = &self.bar {
                 bar.grow(size.unwrap_or(0));
             }
-            self.client
+            match self
+                .client
                 .download_with_progress(
                     remote,
                     &part.path,
                     self.bar.as_ref().map(ByteBar::on_bytes),
                 )
-                .await?
+                .await
+            {
+                Ok(done) => done,
+                // The only local step of a download is writing the `.part` file.
+                Err(VipError::Local { detail, .. }) => {
+                    return Err(Error::Disk {
+                        path: part.path.clone(),
+                        detail,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
         if size.is_some_and(|s| s != written) {
-            let why = format!(
-                "received {written} bytes of {}: run again to retry",
-                size.unwrap_or(0)
-            );
-            return Ok(self.not_downloaded(job, remote, Some(local), size, why.clone(), why));
+            // A cut transfer, not a property of the output: tried again like one.
+            return Err(Error::Vip(VipError::Transport {
+                operation: format!("GET {remote}"),
+                kind: crate::vip::TransportKind::Broken(format!(
+                    "received {written} bytes of {}",
+                    size.unwrap_or(0)
+                )),
+            }));
         }
-        std::fs::rename(&part.path, &local).map_err(FileError::on("write", &local))?;
+        // Whatever stands at the output's place and is not this execution's output (a
+        // file the person put there, an earlier run's) is moved aside, never overwritten.
+        if local.exists() {
+            set_aside(&local, &job.aside.join("replaced"), &job.folder)?;
+        }
+        std::fs::rename(&part.path, &local).map_err(|e| disk("write", &local, &e))?;
         part.kept = true;
         self.tell(Event::Downloaded {
             item: key.clone(),
@@ -264,6 +293,7 @@ impl Fetch {
         }
         let mtime = crate::files::modified_ms(&local);
         Ok(Output {
+            execution: Some(job.execution_id.clone()),
             remote: remote.to_owned(),
             size: Some(written),
             local: Some(local),
@@ -272,6 +302,121 @@ impl Fetch {
             sha256: Some(sha256),
             mtime,
         })
+    }
+}
+
+/// A local write that failed: the disk's problem, not VIP's (see `Error::Disk`).
+fn disk(action: &str, path: &Path, e: &std::io::Error) -> Error {
+    Error::Disk {
+        path: path.to_path_buf(),
+        detail: format!("cannot {action} it: {e}"),
+    }
+}
+
+/// The output at `remote` as already home, when it is: recorded for this very execution,
+/// with a SHA-256, and the file on disk still holds those bytes (its size and modification
+/// time unchanged, or, when they changed or `download` verifies, hashed again). An output of
+/// this execution recorded at another place (`results.download` changed) is moved to
+/// `local` when it checks out. `None`: fetch it.
+fn kept_output(
+    job: &DownloadJob,
+    remote: &str,
+    local: &Path,
+    size: Option<u64>,
+) -> Result<Option<Output>, Error> {
+    let Some(before) = job.previous.iter().find(|o| {
+        o.remote == remote
+            && o.done
+            && o.execution.as_deref() == Some(job.execution_id.as_str())
+            && o.sha256.is_some()
+    }) else {
+        return Ok(None);
+    };
+    let Some(was) = before.local.as_deref() else {
+        return Ok(None);
+    };
+    if file_size(was) != before.size || (size.is_some() && before.size != size) {
+        return Ok(None);
+    }
+    let mtime = crate::files::modified_ms(was);
+    let unchanged = !job.verify && before.mtime.is_some() && mtime == before.mtime;
+    if !unchanged {
+        let sha = crate::run::identity::sha256_file(was).map_err(|e| disk("read", was, &e))?;
+        if Some(&sha) != before.sha256.as_ref() {
+            return Ok(None);
+        }
+    }
+    if was != local {
+        if local.exists() {
+            return Ok(None);
+        }
+        if let Some(parent) = local.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| disk("create", parent, &e))?;
+        }
+        std::fs::rename(was, local).map_err(|e| disk("write", local, &e))?;
+    }
+    Ok(Some(Output {
+        local: Some(local.to_path_buf()),
+        mtime: crate::files::modified_ms(local),
+        ..before.clone()
+    }))
+}
+
+/// Moves aside the outputs recorded for `job`'s item from another execution, with the
+/// folders their tarballs were unpacked into: into `<state>/superseded/<item>/<execution>/`.
+fn set_aside_earlier(job: &DownloadJob) -> Result<(), Error> {
+    for o in &job.previous {
+        if o.execution.as_deref() == Some(job.execution_id.as_str()) {
+            continue;
+        }
+        let Some(local) = o.local.as_deref() else {
+            continue;
+        };
+        let into = job.aside.join(o.execution.as_deref().unwrap_or("earlier"));
+        if local.exists() {
+            set_aside(local, &into, &job.folder)?;
+        }
+        if extract::is_tarball(&local.to_string_lossy()) {
+            let unpacked = extract::target_folder(local);
+            if unpacked.is_dir() {
+                set_aside(&unpacked, &into, &job.folder)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves `path` (a file or a folder) below `into`, at its place relative to `folder` (or by
+/// its name when it lies elsewhere). Nothing is deleted; a name taken there gets a suffix.
+fn set_aside(path: &Path, into: &Path, folder: &Path) -> Result<(), Error> {
+    let rel = path
+        .strip_prefix(folder)
+        .ok()
+        .filter(|r| !r.as_os_str().is_empty())
+        .map_or_else(
+            || PathBuf::from(path.file_name().unwrap_or_default()),
+            Path::to_path_buf,
+        );
+    let mut target = into.join(&rel);
+    let mut n = 1;
+    while target.exists() {
+        target = into.join(format!("{}.{n}", rel.display()));
+        n += 1;
+    }
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| disk("create", parent, &e))?;
+    }
+    match std::fs::rename(path, &target) {
+        Ok(()) => Ok(()),
+        // Another file system: removed rather than left to mix with the new outputs.
+        Err(e) if e.raw_os_error() == Some(18) => {
+            if path.is_dir() {
+                std::fs::remove_dir_all(path).map_err(|e| disk("remove", path, &e))
+            } else {
+                std::fs::remove_file(path).map_err(|e| disk("remove", path, &e))
+            }
+        }
+        Err(e) => Err(disk("move aside", path, &e)),
     }
 }
 

@@ -128,6 +128,9 @@ impl Runner<'_> {
         if self.launch_error.contains_key(&item.key) {
             return true;
         }
+        if self.relaunch_pending(item) {
+            return false;
+        }
         match self.current(&item.key) {
             None => self.mode != Mode::Launch,
             Some(a) if a.timed_out => true,

@@ -277,7 +277,9 @@ impl Runner<'_> {
             history: vec![(status, time::now_ms())],
             ..Attempt::default()
         });
-        state.outputs.clear();
+        // The earlier execution's outputs stay recorded (as that execution's): they never
+        // count for this one, and are moved aside when this one's come home.
+        self.relaunched.insert(item.key.clone());
         self.waiting_reported = false;
         self.save()?;
         self.emit(&Event::Launched {

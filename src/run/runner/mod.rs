@@ -83,9 +83,14 @@ pub fn attempt_name(item: &Item, attempt: usize) -> String {
     }
 }
 
-/// The remote folder for uploads.
+/// The remote folder for uploads: the project's own (see `identity`), so two projects
+/// with the same `name` never write over each other's inputs.
 pub fn inputs_root(v: &Validated) -> String {
-    format!("/vip/Home/vip-run/{}/inputs", v.name)
+    if v.project.is_empty() {
+        format!("/vip/Home/vip-run/{}/inputs", v.name)
+    } else {
+        format!("/vip/Home/vip-run/{}/{}/inputs", v.name, v.project)
+    }
 }
 
 /// The results folder of one execution: its own folder under `results.location`, so runs
@@ -163,6 +168,17 @@ pub struct Runner<'a> {
     /// those asked for so far.
     preparing: tokio::task::JoinSet<()>,
     prepared: std::collections::HashSet<String>,
+    /// This machine refused to store something (a full disk, a folder that cannot be
+    /// written): the run launches nothing more and stops (exit 6).
+    disk: Option<String>,
+    /// Item key → why its outputs could not be written here, in this run.
+    not_home: HashMap<String, String>,
+    /// The marker written in each download folder (see `disk`).
+    owner: std::sync::Arc<crate::run::disk::Owner>,
+    /// `--relaunch`: item keys, or `failed` (failed, killed or timed-out items).
+    relaunch: Vec<String>,
+    /// Items launched in this run (a relaunch asked for happens once).
+    relaunched: std::collections::HashSet<String>,
 }
 
 impl<'a> Runner<'a> {
@@ -238,6 +254,16 @@ impl<'a> Runner<'a> {
             }
             None => State::new(&v.name, &v.pipeline_id, &conn.server),
         };
+        let mut state = state;
+        if state.project.is_empty() {
+            state.project.clone_from(&v.project);
+        }
+        // A state written before outputs and inputs were identified by content: its
+        // items are carried over where their data is unchanged (no grid time lost).
+        let carried = crate::run::identity::migrate(&mut state, v);
+        if carried > 0 {
+            tracing::info!("carried {carried} item(s) over from an earlier state format");
+        }
         let runner = Self {
             v,
             conn,
@@ -270,6 +296,11 @@ impl<'a> Runner<'a> {
             listed: None,
             preparing: tokio::task::JoinSet::new(),
             prepared: std::collections::HashSet::new(),
+            disk: None,
+            not_home: HashMap::new(),
+            owner: std::sync::Arc::new(crate::run::disk::Owner::of(v, conn.sandbox.is_some())),
+            relaunch: Vec::new(),
+            relaunched: std::collections::HashSet::new(),
         };
         if mode == Mode::Launch {
             // A run waits out outages itself: calls stop retrying once VIP has been failing
@@ -291,6 +322,14 @@ impl<'a> Runner<'a> {
         if let Some(look) = look {
             self.take_first_look(look);
         }
+        self
+    }
+
+    /// `--relaunch`: launches again, once, the items named (or, with `failed`, every item
+    /// whose execution failed, was killed or timed out), whatever `execution.retries` says.
+    #[must_use]
+    pub fn with_relaunch(mut self, selectors: &[String]) -> Self {
+        self.relaunch = selectors.to_vec();
         self
     }
 

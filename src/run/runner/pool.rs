@@ -60,6 +60,15 @@ pub(super) struct DownloadJob {
     pub(super) returned: Option<indexmap::IndexMap<String, Vec<String>>>,
     pub(super) folder: PathBuf,
     pub(super) results: String,
+    /// The outputs recorded for this item so far (any execution): those of this execution
+    /// that are still on disk are kept, the others moved aside.
+    pub(super) previous: Vec<crate::run::state::Output>,
+    /// Hash every kept output again (`download`), not only those whose size or time moved.
+    pub(super) verify: bool,
+    /// Where this item's earlier outputs are moved aside.
+    pub(super) aside: PathBuf,
+    /// Who the download folder is marked as belonging to.
+    pub(super) owner: std::sync::Arc<crate::run::disk::Owner>,
 }
 
 /// A transfer that ended.
@@ -160,7 +169,7 @@ impl Pool {
 
 /// What woke the loop's wait.
 enum Woke {
-    Ended(Done),
+    Ended(Box<Done>),
     Told(Event),
     Time,
 }
@@ -243,7 +252,7 @@ impl Runner<'_> {
                 let interrupt = &self.interrupt;
                 tokio::select! {
                     Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                        Woke::Ended(unwrap_task(joined))
+                        Woke::Ended(Box::new(unwrap_task(joined)))
                     }
                     Some(event) = events.recv() => Woke::Told(event),
                     () = interrupt.sleep(deadline.saturating_duration_since(tokio::time::Instant::now())) => Woke::Time,
@@ -251,7 +260,7 @@ impl Runner<'_> {
             };
             match woke {
                 Woke::Ended(done) => {
-                    self.pool.ended.push(done);
+                    self.pool.ended.push(*done);
                     return;
                 }
                 Woke::Told(event) => self.emit(&event),
@@ -344,6 +353,21 @@ impl Runner<'_> {
                         self.save()?;
                         self.unpark_item(&job.key);
                         self.item_home(job.index);
+                    }
+                    // This machine's problem, not VIP's: nothing to wait out. The item is
+                    // not home, launching stops, and the run ends (exit 6).
+                    Err(e @ Error::Disk { .. }) => {
+                        let why = e.to_string();
+                        self.emit(&Event::NotDownloaded {
+                            item: job.key.clone(),
+                            remote: job.results.clone(),
+                            reason: why.clone(),
+                        });
+                        self.not_home.insert(job.key.clone(), why.clone());
+                        self.mark_handled(job.index);
+                        if self.disk.is_none() {
+                            self.disk = Some(why);
+                        }
                     }
                     Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
                         let why = Self::is_trouble(&e).expect("checked").clone();

@@ -43,6 +43,9 @@ impl Runner<'_> {
                     Outcome::DoneWithProblems(p) => {
                         Some(("outputs not downloaded".to_owned(), p.clone()))
                     }
+                    Outcome::NotDownloaded(why) => {
+                        Some(("finished on VIP, not downloaded".to_owned(), why.clone()))
+                    }
                     Outcome::InProgress => Some((
                         "not finished".to_owned(),
                         "still queued or running on VIP".to_owned(),
@@ -131,6 +134,7 @@ fn result_text(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Done => "finished",
         Outcome::DoneWithProblems(_) => "finished, outputs missing",
+        Outcome::NotDownloaded(_) => "not downloaded",
         Outcome::Failed(_) => "failed",
         Outcome::TimedOut => "timed out",
         Outcome::InProgress => "in progress",
@@ -194,13 +198,17 @@ impl Serialize for Outputs<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct One<'a> {
+            execution: &'a Option<String>,
             remote: &'a str,
             local: &'a Option<PathBuf>,
             size: Option<u64>,
+            sha256: &'a Option<String>,
             downloaded: bool,
             problem: &'a Option<String>,
         }
         s.collect_seq(self.0.iter().map(|o| One {
+            execution: &o.execution,
+            sha256: &o.sha256,
             remote: &o.remote,
             local: &o.local,
             size: o.size,
