@@ -65,7 +65,11 @@ fn recorded(t: &Test, name: &str, item: &str) -> Vec<(String, String, PathBuf, S
 
 /// The current execution of `item` in run.json.
 fn execution_of(t: &Test, name: &str, item: &str) -> String {
-    record_of(t, name, item)["executions"].as_array().unwrap().last().unwrap()["id"]
+    record_of(t, name, item)["executions"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned()
