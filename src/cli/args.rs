@@ -30,7 +30,9 @@ pub struct Cli {
     /// How to print results: `human`, or `json` (one object per line on stdout).
     #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
-    /// Print errors only: no summaries, no warnings.
+    /// Quiet: no progress, no warnings, no summary of a run or download that went well (so a
+    /// cron job that succeeds prints nothing); errors and failures are still printed, and so is
+    /// what a command is for (`status`'s table, `--output json`).
     #[arg(short, long, global = true, help_heading = GLOBAL, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Say more on stderr: `-v` each retry's reason and the run's decisions, `-vv` every call to VIP.

@@ -3,6 +3,7 @@
 //! refused already; this gathers what each command needs into one value.
 
 use crate::manifest::LoadOptions;
+use crate::report::run::Progress;
 use crate::run::{ConnectOptions, Settings, StateOptions};
 
 use super::args::{Cli, ManifestArgs};
@@ -25,7 +26,13 @@ pub fn build(cli: &Cli, common: Option<&ManifestArgs>, max_items: Option<usize>)
             max_retries: Some(cli.max_retries),
         },
         output: cli.output,
-        progress: cli.progress,
+        // Under `-q` a run that goes well prints nothing at all, even in a pipe or a log:
+        // cron mails whatever a job prints, and a mail per run hides the one that matters.
+        progress: if cli.quiet {
+            Progress::None
+        } else {
+            cli.progress
+        },
         quiet: cli.quiet,
         junit: cli.junit.clone(),
         verbose: cli.verbose > 0 && !cli.quiet,

@@ -160,7 +160,9 @@ pub fn render(
             });
             writeln!(out, "{record}")?;
         }
-        OutputFormat::Human if quiet && !summary.any_failed() => {}
+        // Quiet means silent when all went well, so an interrupted run still says so.
+        OutputFormat::Human
+            if quiet && !summary.any_failed() && f.exit_code() == exit_code::SUCCESS => {}
         OutputFormat::Human => {
             let mut text = format!(
                 "{}: {} item{}: {finished} finished, {failed} failed, {timed_out} timed out, {in_progress} in progress, {not_launched} not launched\n",
