@@ -50,9 +50,9 @@ where
         Err(e) => {
             // A closed stdout (`vip-run … | head`) is not worth a message.
             if !matches!(&e, Error::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe) {
-                eprintln!("error: {e}");
+                report::to_stderr(&format!("error: {e}"));
                 if let Some(help) = e.help() {
-                    eprintln!("  help: {help}");
+                    report::to_stderr(&format!("  help: {help}"));
                 }
             }
             e.exit_code()
@@ -278,11 +278,11 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                 Some(path) => {
                     flow::discover::write_starter(path, &text)?;
                     if !cli.quiet {
-                        eprintln!(
+                        report::to_stderr(&format!(
                             "wrote {}: fill in the CHANGE-ME values, then `vip-run validate --online {}`",
                             path.display(),
                             path.display()
-                        );
+                        ));
                     }
                 }
             }
@@ -299,7 +299,11 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             Ok(exit_code::SUCCESS)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "vip-run", out);
+            // Into memory first: the generator panics when its writer fails (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "vip-run", &mut script);
+            out.write_all(&script)?;
+            out.flush()?;
             Ok(exit_code::SUCCESS)
         }
         Command::Man => {

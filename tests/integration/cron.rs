@@ -3,11 +3,13 @@
 //! closed pipe never makes the binary panic; JSON output ends with a summary, errors
 //! included; `status` answers with its exit code; `--junit` is refused where it would be lost.
 
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vip_run::sandbox::Config;
 
-use crate::run::{hello_matrix, hello_test};
+use crate::run::{DEMO, hello_matrix, hello_test};
 use crate::support::SandboxHandle;
 
 fn sandbox(exec_ms: u64, quota: u32) -> SandboxHandle {
@@ -64,4 +66,44 @@ fn quiet_leaves_json_output_as_asked() {
         "{events:?}"
     );
     assert_eq!(last_json(&out.stdout)["event"], "summary");
+}
+
+/// Runs the binary with `args` in `dir` with stdout and stderr pipes whose read ends are
+/// closed at once; returns its exit code.
+fn with_closed_pipes(dir: &Path, args: &[&str]) -> Option<i32> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vip-run"))
+        .current_dir(dir)
+        .args(args)
+        .env("VIP_API_KEY", DEMO)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    child.wait().unwrap().code()
+}
+
+#[test]
+fn closed_pipes_never_make_it_panic() {
+    let sb = sandbox(300, 2);
+    let t = hello_test(&sb, &hello_matrix(2, 2));
+    let mut args: Vec<&str> = t.extra_args().iter().map(String::as_str).collect();
+    args.extend(["-v", "--progress", "plain", "study.yaml"]);
+    let code = with_closed_pipes(t.dir(), &args);
+    assert!(code.is_some_and(|c| c != 101), "exit {code:?}");
+    assert!(t.dir().join(".vip-run/hello/state.json").is_file());
+    assert!(t.dir().join(".vip-run/hello/run.json").is_file());
+    assert!(t.dir().join("results/sub-02/hello.txt").is_file());
+    for args in [
+        &["validate", "study.yaml"][..],
+        &["validate", "missing.yaml"],
+        &["completions", "bash"],
+        &["man"],
+        &["--help"],
+    ] {
+        let code = with_closed_pipes(t.dir(), args);
+        assert!(code.is_some_and(|c| c != 101), "{args:?}: exit {code:?}");
+    }
 }
