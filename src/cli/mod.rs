@@ -147,6 +147,15 @@ fn init_logging(cli: &Cli) {
         .try_init();
 }
 
+/// The exit code of a `run` or `download` of one manifest: a stop by a signal says which.
+fn exit_code_of(finished: &report::summary::Finished) -> i32 {
+    if finished.summary.interrupted {
+        flow::interrupt::exit_code()
+    } else {
+        finished.exit_code()
+    }
+}
+
 fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let mut stdout = std::io::stdout().lock();
     let out: &mut dyn Write = &mut stdout;
@@ -168,7 +177,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                         flow::execute(&s, path, args.detach, args.max_outage, lock, &interrupt)
                             .await?;
                     report::summary::render(out, &finished, format, cli.quiet)?;
-                    code = code.max(finished.exit_code());
+                    code = code.max(exit_code_of(&finished));
                     if finished.summary.interrupted {
                         break;
                     }
@@ -210,7 +219,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             s.transfers = args.transfers;
             let finished = runtime()?.block_on(flow::download(&s, &args.manifest))?;
             report::summary::render(out, &finished, format, cli.quiet)?;
-            Ok(finished.exit_code())
+            Ok(exit_code_of(&finished))
         }
         Command::Logs(args) => {
             let s = resolve::build(cli, Some(&args.common), None);

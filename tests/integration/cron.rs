@@ -5,12 +5,12 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vip_run::sandbox::Config;
 
 use crate::run::{DEMO, hello_matrix, hello_test};
-use crate::support::SandboxHandle;
+use crate::support::{Background, SandboxHandle, Test};
 
 fn sandbox(exec_ms: u64, quota: u32) -> SandboxHandle {
     SandboxHandle::start(Config {
@@ -20,10 +20,33 @@ fn sandbox(exec_ms: u64, quota: u32) -> SandboxHandle {
     })
 }
 
+fn posts(sb: &SandboxHandle) -> usize {
+    sb.requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/executions"))
+        .count()
+}
+
 /// The last line of `stdout`, as JSON.
 fn last_json(stdout: &str) -> serde_json::Value {
     let last = stdout.lines().last().unwrap_or_else(|| panic!("no stdout"));
     serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"))
+}
+
+/// Starts the binary on `t`'s folder, its stdout to `stdout.txt` there, its stderr collected.
+fn start_with_stdout(t: &Test, args: &[&str]) -> (Background, std::path::PathBuf) {
+    let file = t.dir().join("stdout.txt");
+    let run = Background::start_with_stdout(t, args, std::fs::File::create(&file).unwrap().into());
+    (run, file)
+}
+
+/// Sends `signal` (`TERM`, `INT`) to `pid`.
+fn kill(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 #[test]
@@ -66,6 +89,53 @@ fn quiet_leaves_json_output_as_asked() {
         "{events:?}"
     );
     assert_eq!(last_json(&out.stdout)["event"], "summary");
+}
+
+#[test]
+fn sigterm_stops_a_run_like_ctrl_c_and_exits_143() {
+    let sb = sandbox(3_000, 2);
+    let t = hello_test(&sb, &hello_matrix(2, 2));
+    let (mut run, stdout) = start_with_stdout(
+        &t,
+        &["--progress", "plain", "--junit", "report.xml", "study.yaml"],
+    );
+    run.wait_for_lines("launched", 2, Duration::from_secs(30));
+    kill("TERM", run.child.id());
+    let code = run.child.wait().unwrap().code();
+    let stderr = run.stderr();
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(stderr.contains("terminated (SIGTERM)"), "{stderr}");
+    let summary = std::fs::read_to_string(&stdout).unwrap();
+    assert!(summary.contains("study.yaml: 2 items"), "{summary}");
+    assert!(summary.contains("still running on VIP"), "{summary}");
+    assert!(t.dir().join(".vip-run/hello/state.json").is_file());
+    assert!(t.dir().join(".vip-run/hello/run.json").is_file());
+    let junit = std::fs::read_to_string(t.dir().join("report.xml")).unwrap();
+    assert!(junit.contains("sub-01"), "{junit}");
+    // The next run picks the executions up: nothing is launched twice.
+    t.run_with(&["study.yaml"]).code(0).stdout_has("2 finished");
+    assert_eq!(posts(&sb), 2, "nothing was launched again");
+}
+
+#[test]
+fn a_second_sigterm_exits_at_once() {
+    let sb = sandbox(60_000, 2);
+    let t = hello_test(&sb, &hello_matrix(2, 2));
+    let (mut run, stdout) = start_with_stdout(&t, &["--progress", "plain", "study.yaml"]);
+    run.wait_for_lines("launched", 2, Duration::from_secs(30));
+    // Stalled calls: the first signal's clean stop cannot end before the second arrives.
+    sb.sandbox()
+        .set_outage(Duration::ZERO, Duration::from_secs(60));
+    kill("TERM", run.child.id());
+    run.wait_for("terminated (SIGTERM)", Duration::from_secs(10));
+    kill("TERM", run.child.id());
+    let started = Instant::now();
+    let code = run.child.wait().unwrap().code();
+    assert_eq!(code, Some(143), "{}", run.stderr());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Gone before its summary: the second signal ended it, not the first one's stop.
+    assert_eq!(std::fs::read_to_string(&stdout).unwrap(), "");
+    assert!(t.dir().join(".vip-run/hello/state.json").is_file());
 }
 
 /// Runs the binary with `args` in `dir` with stdout and stderr pipes whose read ends are
