@@ -156,6 +156,37 @@ fn exit_code_of(finished: &report::summary::Finished) -> i32 {
     }
 }
 
+/// The command that picks up a stopped run of `manifest`, for the summary's hint: the options
+/// that decide which VIP, which key, which state and which items it finds, so that following
+/// the hint reaches the same executions (without `--server`, it would go to VIP's public
+/// server).
+fn again(cli: &Cli, common: &args::ManifestArgs, manifest: &std::path::Path) -> String {
+    let word = |w: &str| report::text::shell_word(w);
+    let path = |p: &std::path::Path| word(&p.to_string_lossy());
+    let mut words = vec!["vip-run".to_owned()];
+    if cli.sandbox {
+        words.push("--sandbox".into());
+    }
+    if let Some(server) = &cli.server {
+        words.extend(["--server".into(), word(server)]);
+    }
+    if let Some(name) = &cli.api_key_env {
+        words.extend(["--api-key-env".into(), word(name)]);
+    }
+    if let Some(file) = &cli.api_key_file {
+        words.extend(["--api-key-file".into(), path(file)]);
+    }
+    if let Some(dir) = &common.state_dir {
+        words.extend(["--state-dir".into(), path(dir)]);
+    }
+    // Without it, a manifest over the default limit would not even load.
+    if common.max_items != crate::manifest::DEFAULT_MAX_ITEMS {
+        words.extend(["--max-items".into(), common.max_items.to_string()]);
+    }
+    words.push(path(manifest));
+    words.join(" ")
+}
+
 fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let mut stdout = std::io::stdout().lock();
     let out: &mut dyn Write = &mut stdout;
@@ -176,7 +207,8 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                     let finished =
                         flow::execute(&s, path, args.detach, args.max_outage, lock, &interrupt)
                             .await?;
-                    report::summary::render(out, &finished, format, cli.quiet)?;
+                    let again = again(cli, &args.common, path);
+                    report::summary::render(out, &finished, format, cli.quiet, &again)?;
                     code = code.max(exit_code_of(&finished));
                     if finished.summary.interrupted {
                         break;
@@ -218,7 +250,8 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             let mut s = resolve::build(cli, Some(&args.common), None);
             s.transfers = args.transfers;
             let finished = runtime()?.block_on(flow::download(&s, &args.manifest))?;
-            report::summary::render(out, &finished, format, cli.quiet)?;
+            let again = again(cli, &args.common, &args.manifest);
+            report::summary::render(out, &finished, format, cli.quiet, &again)?;
             Ok(exit_code_of(&finished))
         }
         Command::Logs(args) => {
@@ -331,6 +364,46 @@ mod tests {
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
+    }
+
+    /// The hint's command for the `run` that `args` (after the program name) make.
+    fn hint(args: &[&str]) -> String {
+        let cli = Cli::try_parse_from(with(&[&["vip-run"], args].concat())).unwrap();
+        let Command::Run(run) = &cli.command else {
+            panic!("not a run: {args:?}");
+        };
+        again(&cli, &run.common, &run.manifests[0])
+    }
+
+    #[test]
+    fn the_resume_hint_repeats_what_finds_the_same_executions() {
+        assert_eq!(hint(&["s.yaml"]), "vip-run s.yaml");
+        assert_eq!(
+            hint(&[
+                "--server",
+                "http://h/rest",
+                "run",
+                "--state-dir",
+                "my state",
+                "s.yaml"
+            ]),
+            "vip-run --server http://h/rest --state-dir 'my state' s.yaml"
+        );
+        assert_eq!(
+            hint(&[
+                "--sandbox",
+                "--api-key-env",
+                "K",
+                "--max-items",
+                "20000",
+                "s.yaml"
+            ]),
+            "vip-run --sandbox --api-key-env K --max-items 20000 s.yaml"
+        );
+        assert_eq!(
+            hint(&["-q", "--transfers", "8", "--detach", "s.yaml"]),
+            "vip-run s.yaml"
+        );
     }
 
     #[test]

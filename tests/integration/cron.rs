@@ -138,6 +138,52 @@ fn a_second_sigterm_exits_at_once() {
     assert!(t.dir().join(".vip-run/hello/state.json").is_file());
 }
 
+#[test]
+fn the_resume_hint_keeps_the_server_and_the_state_folder() {
+    let sb = sandbox(3_000, 2);
+    let t = hello_test(&sb, &hello_matrix(2, 2));
+    let (mut run, stdout) = start_with_stdout(
+        &t,
+        &[
+            "--progress",
+            "plain",
+            "run",
+            "--state-dir",
+            "st",
+            "study.yaml",
+        ],
+    );
+    run.wait_for_lines("launched", 2, Duration::from_secs(30));
+    kill("INT", run.child.id());
+    assert_eq!(run.child.wait().unwrap().code(), Some(130));
+    let summary = std::fs::read_to_string(&stdout).unwrap();
+    let hint = format!(
+        "run `vip-run --server {} --state-dir st study.yaml` again",
+        sb.url()
+    );
+    assert!(summary.contains(&hint), "{summary}");
+    assert!(t.dir().join("st/hello/state.json").is_file());
+    // Following the hint, word for word, picks the executions up.
+    let command = summary
+        .split('`')
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .skip(1)
+        .collect::<Vec<_>>();
+    let out = assert_cmd::Command::cargo_bin("vip-run")
+        .unwrap()
+        .current_dir(t.dir())
+        .args(&command)
+        .env("VIP_API_KEY", DEMO)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("2 finished"), "{stdout}");
+    assert_eq!(posts(&sb), 2, "nothing was launched again");
+}
+
 /// Runs the binary with `args` in `dir` with stdout and stderr pipes whose read ends are
 /// closed at once; returns its exit code.
 fn with_closed_pipes(dir: &Path, args: &[&str]) -> Option<i32> {
