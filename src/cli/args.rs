@@ -83,6 +83,9 @@ pub enum Command {
     /// Show what a run would do (uploads, launches, reuses, downloads); changes nothing.
     Plan(PlanArgs),
     /// Show the manifest's items and their executions' statuses, refreshed from VIP.
+    ///
+    /// Exits 1 when any item's execution failed, was killed or timed out, 0 otherwise (also
+    /// while executions are still running).
     Status(OneManifest),
     /// Kill the manifest's queued and running executions on VIP.
     Cancel(CancelArgs),
@@ -121,6 +124,31 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `vip-run man > vip-run.1`.
     Man,
+}
+
+impl Command {
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Run(_) => "run",
+            Self::Plan(_) => "plan",
+            Self::Status(_) => "status",
+            Self::Cancel(_) => "cancel",
+            Self::Download(_) => "download",
+            Self::Logs(_) => "logs",
+            Self::Clean(_) => "clean",
+            Self::Validate(_) => "validate",
+            Self::Whoami => "whoami",
+            Self::Pipelines { .. } => "pipelines",
+            Self::Pipeline { .. } => "pipeline",
+            Self::Init(_) => "init",
+            Self::Lock(_) => "lock",
+            Self::Sandbox(_) => "sandbox",
+            Self::Schema => "schema",
+            Self::Completions { .. } => "completions",
+            Self::Man => "man",
+        }
+    }
 }
 
 /// Options shared by the commands that act on a manifest's executions.

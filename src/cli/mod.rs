@@ -51,8 +51,21 @@ where
             // A closed stdout (`vip-run … | head`) is not worth a message.
             if !matches!(&e, Error::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe) {
                 report::to_stderr(&format!("error: {e}"));
-                if let Some(help) = e.help() {
+                let help = e.help();
+                if let Some(help) = &help {
                     report::to_stderr(&format!("  help: {help}"));
+                }
+                if cli.output == report::OutputFormat::Json {
+                    // A script reading stdout learns how the command ended there too, not
+                    // only from stderr, which it may not keep.
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = report::failure::render_json(
+                        &mut stdout,
+                        cli.command.name(),
+                        e.exit_code(),
+                        &e.to_string(),
+                        help.as_deref(),
+                    );
                 }
             }
             e.exit_code()

@@ -18,6 +18,7 @@
 pub mod catalog;
 pub mod cleanup;
 pub mod diagnostics;
+pub mod failure;
 pub mod junit;
 pub mod locked;
 pub mod log_text;

@@ -223,3 +223,39 @@ fn closed_pipes_never_make_it_panic() {
         assert!(code.is_some_and(|c| c != 101), "{args:?}: exit {code:?}");
     }
 }
+
+#[test]
+fn json_output_ends_with_a_summary_when_the_key_is_refused() {
+    let sb = sandbox(200, 2);
+    let key = "sentinel-wrong-key-7f3a";
+    let out = Test::new()
+        .manifest(&hello_matrix(1, 1))
+        .file("in.txt", "hello\n")
+        .against(&sb, key)
+        .run_with(&["--output", "json", "study.yaml"]);
+    out.code(4);
+    let summary = last_json(&out.stdout);
+    assert_eq!(summary["event"], "summary", "{summary}");
+    assert_eq!(summary["command"], "run");
+    assert_eq!(summary["ok"], false);
+    assert_eq!(summary["exit_code"], 4);
+    assert!(summary["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert!(!out.stdout.contains(key), "{}", out.stdout);
+    assert!(!out.stderr.contains(key), "{}", out.stderr);
+}
+
+#[test]
+fn json_output_ends_with_a_summary_when_the_pipeline_is_unknown() {
+    let sb = sandbox(200, 2);
+    let out = hello_test(&sb, &hello_matrix(1, 1).replace("Hello/1.0", "Nope/1.0")).run_with(&[
+        "--output",
+        "json",
+        "study.yaml",
+    ]);
+    assert_ne!(out.code, 0);
+    let summary = last_json(&out.stdout);
+    assert_eq!(summary["event"], "summary", "{summary}");
+    assert_eq!(summary["ok"], false);
+    assert_eq!(summary["exit_code"], out.code);
+    assert!(summary["error"].as_str().is_some_and(|e| !e.is_empty()));
+}
