@@ -250,7 +250,11 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             let s = resolve::build(cli, Some(&args.common), None);
             let status = runtime()?.block_on(flow::status(&s, &args.manifest))?;
             report::status::render(out, &status, format)?;
-            Ok(exit_code::SUCCESS)
+            Ok(if status.any_failed() {
+                exit_code::FAILED
+            } else {
+                exit_code::SUCCESS
+            })
         }
         Command::Cancel(args) => {
             let s = resolve::build(cli, Some(&args.common), None);

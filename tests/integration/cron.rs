@@ -259,3 +259,39 @@ fn json_output_ends_with_a_summary_when_the_pipeline_is_unknown() {
     assert_eq!(summary["exit_code"], out.code);
     assert!(summary["error"].as_str().is_some_and(|e| !e.is_empty()));
 }
+
+#[test]
+fn status_refreshes_from_vip_and_exits_0_when_nothing_failed() {
+    let sb = sandbox(1_000, 2);
+    let t = hello_test(&sb, &hello_matrix(2, 2));
+    t.run_with(&["--detach", "study.yaml"]).code(0);
+    let before = std::fs::read_to_string(t.dir().join(".vip-run/hello/state.json")).unwrap();
+    assert!(!before.contains("Finished"), "{before}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = t.run_with(&["status", "study.yaml"]);
+        out.code(0);
+        if out.stdout.matches("Finished").count() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", out.stdout);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn status_exits_1_when_an_item_failed() {
+    let sb = SandboxHandle::start(Config {
+        exec_duration: Duration::from_millis(200),
+        failure_rate: 1.0,
+        ..Config::default()
+    });
+    let t = hello_test(&sb, &hello_matrix(2, 2));
+    t.run_with(&["study.yaml"]).code(1);
+    t.run_with(&["status", "study.yaml"])
+        .code(1)
+        .stdout_has("ExecutionFailed");
+    let help = Test::new().run_with(&["status", "--help"]);
+    help.code(0)
+        .stdout_has("Exits 1 when any item's execution failed, was killed or timed out");
+}
