@@ -64,7 +64,8 @@ pub struct Cli {
     /// Progress on stderr: a bar on a terminal, plain lines otherwise (`auto`), or as said.
     #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = crate::report::run::Progress::Auto)]
     pub progress: crate::report::run::Progress,
-    /// Also write a `JUnit` XML report (one test case per item).
+    /// Also write a `JUnit` XML report, one test case per item (`run` and `download` only;
+    /// FILE's folder must exist).
     #[arg(long, global = true, help_heading = GLOBAL, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Retries of a failed call that is safe to repeat (never a launch).
@@ -148,6 +149,11 @@ impl Command {
             Self::Completions { .. } => "completions",
             Self::Man => "man",
         }
+    }
+
+    /// Whether the command writes a `JUnit` report, so takes `--junit`.
+    pub fn writes_junit(&self) -> bool {
+        matches!(self, Self::Run(_) | Self::Download(_))
     }
 }
 

@@ -45,7 +45,7 @@ where
         }
     };
     init_logging(&cli);
-    match dispatch(&cli) {
+    match resolve::check(&cli).and_then(|()| dispatch(&cli)) {
         Ok(code) => code,
         Err(e) => {
             // A closed stdout (`vip-run … | head`) is not worth a message.

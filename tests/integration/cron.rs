@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use vip_run::sandbox::Config;
 
 use crate::run::{DEMO, hello_matrix, hello_test};
-use crate::support::{Background, SandboxHandle, Test};
+use crate::support::{Background, HEAD, SandboxHandle, Test};
 
 fn sandbox(exec_ms: u64, quota: u32) -> SandboxHandle {
     SandboxHandle::start(Config {
@@ -294,4 +294,31 @@ fn status_exits_1_when_an_item_failed() {
     let help = Test::new().run_with(&["status", "--help"]);
     help.code(0)
         .stdout_has("Exits 1 when any item's execution failed, was killed or timed out");
+}
+
+#[test]
+fn junit_is_refused_by_commands_that_write_none() {
+    let t = Test::new().manifest(HEAD).file("in.txt", "x");
+    for command in ["status", "plan", "validate", "cancel"] {
+        let out = t.run_with(&["--junit", "r.xml", command, "study.yaml"]);
+        out.code(2)
+            .stderr_has("--junit r.xml")
+            .stderr_has(&format!("`{command}` writes no JUnit report"));
+    }
+    assert!(!t.dir().join(".vip-run").exists());
+}
+
+#[test]
+fn junit_into_a_missing_folder_is_refused_before_anything_is_done() {
+    let sb = sandbox(200, 2);
+    let t = hello_test(&sb, &hello_matrix(1, 1));
+    let out = t.run_with(&["--junit", "reports/x.xml", "study.yaml"]);
+    out.code(2)
+        .stderr_has("--junit reports/x.xml: folder reports does not exist; create it first");
+    assert!(sb.requests().is_empty(), "no call to VIP");
+    assert!(!t.dir().join("reports").exists());
+    assert!(!t.dir().join(".vip-run").exists());
+    t.run_with(&["download", "--junit", "reports/x.xml", "study.yaml"])
+        .code(2)
+        .stderr_has("folder reports does not exist");
 }
