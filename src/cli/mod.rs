@@ -3,6 +3,7 @@
 //! parses, runs the command, prints the one error that ends it, and returns the exit code.
 
 mod args;
+mod man;
 mod resolve;
 
 use std::ffi::OsString;
@@ -366,7 +367,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             Ok(exit_code::SUCCESS)
         }
         Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(out)?;
+            man::render(out)?;
             Ok(exit_code::SUCCESS)
         }
     }
