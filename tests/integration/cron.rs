@@ -322,3 +322,14 @@ fn junit_into_a_missing_folder_is_refused_before_anything_is_done() {
         .code(2)
         .stderr_has("folder reports does not exist");
 }
+
+#[test]
+fn init_says_a_list_input_is_passed_as_a_list() {
+    let sb = sandbox(200, 2);
+    let out = Test::new()
+        .against(&sb, DEMO)
+        .run_with(&["init", "CQUEST/0.6"]);
+    out.code(0)
+        .stdout_has("(List<File>, required): a YAML list (local files, /vip/ paths or platformId:id), passed to VIP as a list\n  data_file:");
+    assert!(!out.stdout.contains("job per value"), "{}", out.stdout);
+}
