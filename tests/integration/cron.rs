@@ -324,6 +324,23 @@ fn junit_into_a_missing_folder_is_refused_before_anything_is_done() {
 }
 
 #[test]
+fn a_file_cohort_refuses_names_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = Test::new()
+        .manifest(&format!(
+            "{HEAD}foreach:\n  files: \"data/sub-{{subject}}.txt\"\ninputs:\n  input_file: \"{{{{ file }}}}\"\n"
+        ))
+        .file("data/sub-01.txt", "one");
+    let bad = std::ffi::OsStr::from_bytes(b"sub-0\xff2.txt");
+    std::fs::write(t.dir().join("data").join(bad), "two").unwrap();
+    let out = t.run_with(&["validate", "study.yaml"]);
+    out.code(3)
+        .stderr_has("would take `sub-0\u{FFFD}2.txt` in folder ./data")
+        .stderr_has("UTF-8")
+        .stderr_has("rename it");
+}
+
+#[test]
 fn init_says_a_list_input_is_passed_as_a_list() {
     let sb = sandbox(200, 2);
     let out = Test::new()
