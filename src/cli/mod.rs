@@ -34,15 +34,27 @@ where
     T: Into<OsString> + Clone,
 {
     let args = with_default_command(args.into_iter().map(Into::into).collect());
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                exit_code::USAGE
-            } else {
-                exit_code::SUCCESS
-            };
+            if !e.use_stderr() {
+                return exit_code::SUCCESS;
+            }
+            if asks_for_json(&args) {
+                // Even a command line clap refuses ends JSON output with its summary.
+                let text = e.render().to_string();
+                let message = text.lines().next().unwrap_or_default();
+                let mut stdout = std::io::stdout().lock();
+                let _ = report::failure::render_json(
+                    &mut stdout,
+                    command_in(&args).as_deref(),
+                    exit_code::USAGE,
+                    message.strip_prefix("error: ").unwrap_or(message),
+                    Some("`vip-run --help` lists the commands and options"),
+                );
+            }
+            return exit_code::USAGE;
         }
     };
     init_logging(&cli);
@@ -62,7 +74,7 @@ where
                     let mut stdout = std::io::stdout().lock();
                     let _ = report::failure::render_json(
                         &mut stdout,
-                        cli.command.name(),
+                        Some(cli.command.name()),
                         e.exit_code(),
                         &e.to_string(),
                         help.as_deref(),
@@ -72,6 +84,25 @@ where
             e.exit_code()
         }
     }
+}
+
+/// Whether `args`, which clap refused, ask for `--output json`.
+fn asks_for_json(args: &[OsString]) -> bool {
+    args.iter()
+        .zip(args.iter().skip(1).map(Some).chain([None]))
+        .any(|(arg, next)| {
+            arg == "--output=json" || (arg == "--output" && next.is_some_and(|n| n == "json"))
+        })
+}
+
+/// The command `args` name, when one of them is a command's name.
+fn command_in(args: &[OsString]) -> Option<String> {
+    let cli = Cli::command();
+    args.iter().skip(1).find_map(|a| {
+        cli.get_subcommands()
+            .find(|c| a == c.get_name())
+            .map(|c| c.get_name().to_owned())
+    })
 }
 
 /// `vip-run MANIFEST…` means `vip-run run MANIFEST…`: inserts `run` before the first

@@ -8,12 +8,12 @@ use serde_json::json;
 
 use crate::time;
 
-/// Writes the `summary` object of `command`, which stopped with `error` (and its `help`,
-/// when there is one) and exits with `exit_code`. The text is the error's own, which never
-/// holds the key.
+/// Writes the `summary` object of `command` (`null` when the command line is too wrong to
+/// name one), which stopped with `error` (and its `help`, when there is one) and exits with
+/// `exit_code`. The text is the error's own, which never holds the key.
 pub fn render_json(
     out: &mut dyn Write,
-    command: &str,
+    command: Option<&str>,
     exit_code: i32,
     error: &str,
     help: Option<&str>,
@@ -38,7 +38,14 @@ mod tests {
     #[test]
     fn a_failed_command_ends_with_one_summary_object() {
         let mut out = Vec::new();
-        render_json(&mut out, "run", 4, "the key is refused", Some("check it")).unwrap();
+        render_json(
+            &mut out,
+            Some("run"),
+            4,
+            "the key is refused",
+            Some("check it"),
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 1);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -6,6 +6,7 @@
 //!
 //! - `diagnostics`: manifest diagnostics and their one printer;
 //! - `run`: events and progress during a run; `summary`: its end; `junit`: the XML report;
+//!   `failure`: the end of a command's JSON output when it stopped on an error;
 //! - `verdict` (`validate`), `preview` (`plan`), `status` (`status`, `cancel`), `catalog`
 //!   (`whoami`, `pipelines`, `pipeline`), `starter` (`init`), `log_text` (`logs`), `cleanup`
 //!   (`clean`);

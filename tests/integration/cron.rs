@@ -261,6 +261,40 @@ fn json_output_ends_with_a_summary_when_the_pipeline_is_unknown() {
 }
 
 #[test]
+fn json_output_ends_with_a_summary_when_the_command_line_is_wrong() {
+    let t = Test::new().manifest(HEAD);
+    for (args, command, text) in [
+        (
+            &["--output", "json", "run", "--bogus", "study.yaml"][..],
+            serde_json::json!("run"),
+            "--bogus",
+        ),
+        (
+            &["--output=json", "--junit", "r.xml", "status", "study.yaml"],
+            serde_json::json!("status"),
+            "--junit r.xml",
+        ),
+        (
+            &["--output", "json", "--max-retries", "x"],
+            serde_json::Value::Null,
+            "--max-retries",
+        ),
+    ] {
+        let out = t.run_with(args);
+        out.code(2);
+        let summary = last_json(&out.stdout);
+        assert_eq!(summary["event"], "summary", "{args:?}");
+        assert_eq!(summary["command"], command, "{args:?}");
+        assert_eq!(summary["ok"], false);
+        assert_eq!(summary["exit_code"], 2);
+        assert!(
+            summary["error"].as_str().is_some_and(|e| e.contains(text)),
+            "{args:?}: {summary}"
+        );
+    }
+}
+
+#[test]
 fn status_refreshes_from_vip_and_exits_0_when_nothing_failed() {
     let sb = sandbox(1_000, 2);
     let t = hello_test(&sb, &hello_matrix(2, 2));
