@@ -18,8 +18,11 @@ pub const UNREACHABLE: i32 = 5;
 pub const LOCAL: i32 = 6;
 /// `plan --detailed-exitcode`: the plan has changes to make.
 pub const PLAN_CHANGES: i32 = 2;
-/// Interrupted (Ctrl-C).
+/// Interrupted (Ctrl-C, SIGINT): 128 + 2, the shells' convention.
 pub const INTERRUPTED: i32 = 130;
+/// Stopped by SIGTERM (`timeout`, systemd, a batch scheduler): 128 + 15, as a shell reports a
+/// process the signal killed, though this one saved its state and reported first.
+pub const TERMINATED: i32 = 143;
 
 /// The table printed in `--help` and the README.
 pub const TABLE: &str = "\
@@ -31,4 +34,5 @@ Exit codes:
   4    authentication, group or permission problem
   5    VIP unreachable or failing after retries
   6    local storage problem: results or state could not be written (disk full, no permission)
-  130  interrupted";
+  130  interrupted (Ctrl-C)
+  143  stopped by SIGTERM (state saved, summary and reports written)";

@@ -30,7 +30,9 @@ pub struct Cli {
     /// How to print results: `human`, or `json` (one object per line on stdout).
     #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
-    /// Print errors only: no summaries, no warnings.
+    /// Quiet: no progress, no warnings, no summary of a run or download that went well (so a
+    /// cron job that succeeds prints nothing); errors and failures are still printed, and so is
+    /// what a command is for (`status`'s table, `--output json`).
     #[arg(short, long, global = true, help_heading = GLOBAL, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Say more on stderr: `-v` each retry's reason and the run's decisions, `-vv` every call to VIP.
@@ -62,7 +64,8 @@ pub struct Cli {
     /// Progress on stderr: a bar on a terminal, plain lines otherwise (`auto`), or as said.
     #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = crate::report::run::Progress::Auto)]
     pub progress: crate::report::run::Progress,
-    /// Also write a `JUnit` XML report (one test case per item).
+    /// Also write a `JUnit` XML report, one test case per item (`run` and `download` only;
+    /// FILE's folder must exist).
     #[arg(long, global = true, help_heading = GLOBAL, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// Retries of a failed call that is safe to repeat (never a launch).
@@ -81,6 +84,9 @@ pub enum Command {
     /// Show what a run would do (uploads, launches, reuses, downloads); changes nothing.
     Plan(PlanArgs),
     /// Show the manifest's items and their executions' statuses, refreshed from VIP.
+    ///
+    /// Exits 1 when any item's execution failed, was killed or timed out, 0 otherwise (also
+    /// while executions are still running).
     Status(OneManifest),
     /// Kill the manifest's queued and running executions on VIP.
     Cancel(CancelArgs),
@@ -119,6 +125,36 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `vip-run man > vip-run.1`.
     Man,
+}
+
+impl Command {
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Run(_) => "run",
+            Self::Plan(_) => "plan",
+            Self::Status(_) => "status",
+            Self::Cancel(_) => "cancel",
+            Self::Download(_) => "download",
+            Self::Logs(_) => "logs",
+            Self::Clean(_) => "clean",
+            Self::Validate(_) => "validate",
+            Self::Whoami => "whoami",
+            Self::Pipelines { .. } => "pipelines",
+            Self::Pipeline { .. } => "pipeline",
+            Self::Init(_) => "init",
+            Self::Lock(_) => "lock",
+            Self::Sandbox(_) => "sandbox",
+            Self::Schema => "schema",
+            Self::Completions { .. } => "completions",
+            Self::Man => "man",
+        }
+    }
+
+    /// Whether the command writes a `JUnit` report, so takes `--junit`.
+    pub fn writes_junit(&self) -> bool {
+        matches!(self, Self::Run(_) | Self::Download(_))
+    }
 }
 
 /// Options shared by the commands that act on a manifest's executions.

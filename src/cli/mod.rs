@@ -3,6 +3,7 @@
 //! parses, runs the command, prints the one error that ends it, and returns the exit code.
 
 mod args;
+mod man;
 mod resolve;
 
 use std::ffi::OsString;
@@ -33,31 +34,75 @@ where
     T: Into<OsString> + Clone,
 {
     let args = with_default_command(args.into_iter().map(Into::into).collect());
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                exit_code::USAGE
-            } else {
-                exit_code::SUCCESS
-            };
+            if !e.use_stderr() {
+                return exit_code::SUCCESS;
+            }
+            if asks_for_json(&args) {
+                // Even a command line clap refuses ends JSON output with its summary.
+                let text = e.render().to_string();
+                let message = text.lines().next().unwrap_or_default();
+                let mut stdout = std::io::stdout().lock();
+                let _ = report::failure::render_json(
+                    &mut stdout,
+                    command_in(&args).as_deref(),
+                    exit_code::USAGE,
+                    message.strip_prefix("error: ").unwrap_or(message),
+                    Some("`vip-run --help` lists the commands and options"),
+                );
+            }
+            return exit_code::USAGE;
         }
     };
     init_logging(&cli);
-    match dispatch(&cli) {
+    match resolve::check(&cli).and_then(|()| dispatch(&cli)) {
         Ok(code) => code,
         Err(e) => {
             // A closed stdout (`vip-run … | head`) is not worth a message.
             if !matches!(&e, Error::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe) {
-                eprintln!("error: {e}");
-                if let Some(help) = e.help() {
-                    eprintln!("  help: {help}");
+                report::to_stderr(&format!("error: {e}"));
+                let help = e.help();
+                if let Some(help) = &help {
+                    report::to_stderr(&format!("  help: {help}"));
+                }
+                if cli.output == report::OutputFormat::Json {
+                    // A script reading stdout learns how the command ended there too, not
+                    // only from stderr, which it may not keep.
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = report::failure::render_json(
+                        &mut stdout,
+                        Some(cli.command.name()),
+                        e.exit_code(),
+                        &e.to_string(),
+                        help.as_deref(),
+                    );
                 }
             }
             e.exit_code()
         }
     }
+}
+
+/// Whether `args`, which clap refused, ask for `--output json`.
+fn asks_for_json(args: &[OsString]) -> bool {
+    args.iter()
+        .zip(args.iter().skip(1).map(Some).chain([None]))
+        .any(|(arg, next)| {
+            arg == "--output=json" || (arg == "--output" && next.is_some_and(|n| n == "json"))
+        })
+}
+
+/// The command `args` name, when one of them is a command's name.
+fn command_in(args: &[OsString]) -> Option<String> {
+    let cli = Cli::command();
+    args.iter().skip(1).find_map(|a| {
+        cli.get_subcommands()
+            .find(|c| a == c.get_name())
+            .map(|c| c.get_name().to_owned())
+    })
 }
 
 /// `vip-run MANIFEST…` means `vip-run run MANIFEST…`: inserts `run` before the first
@@ -147,6 +192,46 @@ fn init_logging(cli: &Cli) {
         .try_init();
 }
 
+/// The exit code of a `run` or `download` of one manifest: a stop by a signal says which.
+fn exit_code_of(finished: &report::summary::Finished) -> i32 {
+    if finished.summary.interrupted {
+        flow::interrupt::exit_code()
+    } else {
+        finished.exit_code()
+    }
+}
+
+/// The command that picks up a stopped run of `manifest`, for the summary's hint: the options
+/// that decide which VIP, which key, which state and which items it finds, so that following
+/// the hint reaches the same executions (without `--server`, it would go to VIP's public
+/// server).
+fn again(cli: &Cli, common: &args::ManifestArgs, manifest: &std::path::Path) -> String {
+    let word = |w: &str| report::text::shell_word(w);
+    let path = |p: &std::path::Path| word(&p.to_string_lossy());
+    let mut words = vec!["vip-run".to_owned()];
+    if cli.sandbox {
+        words.push("--sandbox".into());
+    }
+    if let Some(server) = &cli.server {
+        words.extend(["--server".into(), word(server)]);
+    }
+    if let Some(name) = &cli.api_key_env {
+        words.extend(["--api-key-env".into(), word(name)]);
+    }
+    if let Some(file) = &cli.api_key_file {
+        words.extend(["--api-key-file".into(), path(file)]);
+    }
+    if let Some(dir) = &common.state_dir {
+        words.extend(["--state-dir".into(), path(dir)]);
+    }
+    // Without it, a manifest over the default limit would not even load.
+    if common.max_items != crate::manifest::DEFAULT_MAX_ITEMS {
+        words.extend(["--max-items".into(), common.max_items.to_string()]);
+    }
+    words.push(path(manifest));
+    words.join(" ")
+}
+
 fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let mut stdout = std::io::stdout().lock();
     let out: &mut dyn Write = &mut stdout;
@@ -174,8 +259,9 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                         &args.relaunch,
                     )
                     .await?;
-                    report::summary::render(out, &finished, format, cli.quiet)?;
-                    code = code.max(finished.exit_code());
+                    let again = again(cli, &args.common, path);
+                    report::summary::render(out, &finished, format, cli.quiet, &again)?;
+                    code = code.max(exit_code_of(&finished));
                     if finished.summary.interrupted {
                         break;
                     }
@@ -203,7 +289,11 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             let s = resolve::build(cli, Some(&args.common), None);
             let status = runtime()?.block_on(flow::status(&s, &args.manifest))?;
             report::status::render(out, &status, format)?;
-            Ok(exit_code::SUCCESS)
+            Ok(if status.any_failed() {
+                exit_code::FAILED
+            } else {
+                exit_code::SUCCESS
+            })
         }
         Command::Cancel(args) => {
             let s = resolve::build(cli, Some(&args.common), None);
@@ -216,8 +306,9 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             let mut s = resolve::build(cli, Some(&args.common), None);
             s.transfers = args.transfers;
             let finished = runtime()?.block_on(flow::download(&s, &args.manifest))?;
-            report::summary::render(out, &finished, format, cli.quiet)?;
-            Ok(finished.exit_code())
+            let again = again(cli, &args.common, &args.manifest);
+            report::summary::render(out, &finished, format, cli.quiet, &again)?;
+            Ok(exit_code_of(&finished))
         }
         Command::Logs(args) => {
             let s = resolve::build(cli, Some(&args.common), None);
@@ -285,11 +376,11 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                 Some(path) => {
                     flow::discover::write_starter(path, &text)?;
                     if !cli.quiet {
-                        eprintln!(
+                        report::to_stderr(&format!(
                             "wrote {}: fill in the CHANGE-ME values, then `vip-run validate --online {}`",
                             path.display(),
                             path.display()
-                        );
+                        ));
                     }
                 }
             }
@@ -306,11 +397,15 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             Ok(exit_code::SUCCESS)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "vip-run", out);
+            // Into memory first: the generator panics when its writer fails (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "vip-run", &mut script);
+            out.write_all(&script)?;
+            out.flush()?;
             Ok(exit_code::SUCCESS)
         }
         Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(out)?;
+            man::render(out)?;
             Ok(exit_code::SUCCESS)
         }
     }
@@ -325,6 +420,46 @@ mod tests {
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
+    }
+
+    /// The hint's command for the `run` that `args` (after the program name) make.
+    fn hint(args: &[&str]) -> String {
+        let cli = Cli::try_parse_from(with(&[&["vip-run"], args].concat())).unwrap();
+        let Command::Run(run) = &cli.command else {
+            panic!("not a run: {args:?}");
+        };
+        again(&cli, &run.common, &run.manifests[0])
+    }
+
+    #[test]
+    fn the_resume_hint_repeats_what_finds_the_same_executions() {
+        assert_eq!(hint(&["s.yaml"]), "vip-run s.yaml");
+        assert_eq!(
+            hint(&[
+                "--server",
+                "http://h/rest",
+                "run",
+                "--state-dir",
+                "my state",
+                "s.yaml"
+            ]),
+            "vip-run --server http://h/rest --state-dir 'my state' s.yaml"
+        );
+        assert_eq!(
+            hint(&[
+                "--sandbox",
+                "--api-key-env",
+                "K",
+                "--max-items",
+                "20000",
+                "s.yaml"
+            ]),
+            "vip-run --sandbox --api-key-env K --max-items 20000 s.yaml"
+        );
+        assert_eq!(
+            hint(&["-q", "--transfers", "8", "--detach", "s.yaml"]),
+            "vip-run s.yaml"
+        );
     }
 
     #[test]

@@ -2,10 +2,43 @@
 //! stages). Everything clap can refuse (conflicts, zero counts, malformed durations) it has
 //! refused already; this gathers what each command needs into one value.
 
+use std::path::Path;
+
+use crate::error::Error;
 use crate::manifest::LoadOptions;
+use crate::report::run::Progress;
 use crate::run::{ConnectOptions, Settings, StateOptions};
 
 use super::args::{Cli, ManifestArgs};
+
+/// What clap cannot check: refuses, before any work starts, an option that would be ignored or
+/// would fail only at the end of a run.
+pub fn check(cli: &Cli) -> Result<(), Error> {
+    if let Some(file) = &cli.junit {
+        let shown = file.display();
+        if !cli.command.writes_junit() {
+            return Err(Error::Usage(format!(
+                "--junit {shown}: `{}` writes no JUnit report (only `run` and `download` do)",
+                cli.command.name()
+            )));
+        }
+        // Found missing only after hours of running, the report would be lost; made
+        // silently, a typo in the folder's name would put it where nobody looks.
+        let folder = file.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(folder) = folder.filter(|f| !f.is_dir()) {
+            return Err(Error::Usage(format!(
+                "--junit {shown}: folder {} does not exist; create it first",
+                folder.display()
+            )));
+        }
+        if file.is_dir() || file.as_os_str().is_empty() || file.ends_with(Path::new("..")) {
+            return Err(Error::Usage(format!(
+                "--junit {shown}: give a file name, not a folder"
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// The settings for a command: `common` for the ones that act on a manifest's state,
 /// `max_items` for `validate`.
@@ -25,7 +58,13 @@ pub fn build(cli: &Cli, common: Option<&ManifestArgs>, max_items: Option<usize>)
             max_retries: Some(cli.max_retries),
         },
         output: cli.output,
-        progress: cli.progress,
+        // Under `-q` a run that goes well prints nothing at all, even in a pipe or a log:
+        // cron mails whatever a job prints, and a mail per run hides the one that matters.
+        progress: if cli.quiet {
+            Progress::None
+        } else {
+            cli.progress
+        },
         quiet: cli.quiet,
         junit: cli.junit.clone(),
         verbose: cli.verbose > 0 && !cli.quiet,

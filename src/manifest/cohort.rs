@@ -9,6 +9,8 @@
 //!
 //! Like shell globs, wildcards never match a leading `.` (so `.git` and `.vip-run` stay out),
 //! and `**` does not follow symbolic links to folders (no cycles, no escaping the folder).
+//! A name that is not UTF-8 and that the pattern would take is refused rather than skipped: a
+//! cohort one subject short would go unnoticed, and VIP takes only text names anyway.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -246,6 +248,9 @@ struct Walk<'a> {
     found: Found,
     limit: usize,
     root: &'a Path,
+    /// Names the pattern would take that are not UTF-8 (relative to the manifest's folder,
+    /// lossy), refused once the walk is done.
+    not_utf8: Vec<String>,
 }
 
 impl Walk<'_> {
@@ -270,11 +275,15 @@ impl Walk<'_> {
         };
         if let Segment::AnyDepth = segment {
             self.visit(rel, rest, bindings);
-            for (name, path) in entries(&here) {
+            for Entry { name, path, utf8 } in entries(&here) {
                 // A symbolic link to a folder is not followed at any depth: no cycles.
                 let is_dir = path.symlink_metadata().is_ok_and(|m| m.is_dir());
                 if is_dir && !name.starts_with('.') {
-                    self.visit(&join(&name), segments, bindings);
+                    if utf8 {
+                        self.visit(&join(&name), segments, bindings);
+                    } else {
+                        self.not_utf8.push(join(&name));
+                    }
                 }
             }
             return;
@@ -293,14 +302,20 @@ impl Walk<'_> {
         let Segment::Tokens(tokens) = segment else {
             return;
         };
-        for (name, path) in entries(&here) {
+        for Entry { name, path, utf8 } in entries(&here) {
             let chars: Vec<char> = name.chars().collect();
             if name.starts_with('.') && tokens.first() != Some(&Token::Literal('.')) {
                 continue;
             }
             let mut b = bindings.clone();
+            // A name that is not UTF-8 is matched as printed (`\u{FFFD}` for each bad byte,
+            // which any wildcard takes): what the pattern would take is refused, not skipped.
             if match_tokens(tokens, &chars, &mut b) && accept(&path) {
-                self.step(&join(&name), rest, b);
+                if utf8 {
+                    self.step(&join(&name), rest, b);
+                } else {
+                    self.not_utf8.push(join(&name));
+                }
             }
         }
     }
@@ -314,14 +329,31 @@ impl Walk<'_> {
     }
 }
 
-/// A folder's entries with UTF-8 names, sorted; unreadable folders have none.
-fn entries(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
+/// One entry of a folder.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    /// Its name; printed lossily when it is not UTF-8.
+    name: String,
+    path: std::path::PathBuf,
+    /// Whether the name is UTF-8.
+    utf8: bool,
+}
+
+/// A folder's entries, sorted; unreadable folders have none.
+fn entries(dir: &Path) -> Vec<Entry> {
     let Ok(read) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut out: Vec<_> = read
         .filter_map(Result::ok)
-        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path())))
+        .map(|e| {
+            let name = e.file_name();
+            Entry {
+                utf8: name.to_str().is_some(),
+                name: name.to_string_lossy().into_owned(),
+                path: e.path(),
+            }
+        })
         .collect();
     out.sort();
     out
@@ -376,8 +408,26 @@ pub fn files(
         found: Found::new(),
         limit: max_items,
         root: dir,
+        not_utf8: Vec::new(),
     };
     walk.visit("", &parsed.segments, &Vec::new());
+    if !walk.not_utf8.is_empty() {
+        for rel in &walk.not_utf8 {
+            let (folder, name) = match rel.rsplit_once('/') {
+                Some((folder, name)) => (dir.join(folder), name),
+                None => (dir.to_path_buf(), rel.as_str()),
+            };
+            diags.push(error(
+                format!(
+                    "`{}` would take `{name}` in folder {}, but that name is not UTF-8",
+                    pattern.value,
+                    folder.display()
+                ),
+                "vip-run and VIP need names in UTF-8 (`\u{FFFD}` marks the bytes that are not): rename it, e.g. with `mv`".into(),
+            ));
+        }
+        return None;
+    }
     if walk.found.is_empty() {
         diags.push(error(
             format!("no file matches `{}`", pattern.value),

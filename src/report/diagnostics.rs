@@ -31,7 +31,7 @@ impl Printer {
         let style = super::stderr_style();
         for d in diagnostics {
             if d.is_error() || !self.quiet {
-                eprint!("{}", render(d, style, secrets));
+                super::write_stderr(&render(d, style, secrets));
             }
         }
     }

@@ -6,17 +6,20 @@
 //!
 //! - `diagnostics`: manifest diagnostics and their one printer;
 //! - `run`: events and progress during a run; `summary`: its end; `junit`: the XML report;
+//!   `failure`: the end of a command's JSON output when it stopped on an error;
 //! - `verdict` (`validate`), `preview` (`plan`), `status` (`status`, `cancel`), `catalog`
 //!   (`whoami`, `pipelines`, `pipeline`), `starter` (`init`), `log_text` (`logs`), `cleanup`
 //!   (`clean`);
 //! - `text`: byte sizes and server text for people.
 //!
 //! How stderr is drawn (colour, Unicode, bars, width) is decided once, here, from the
-//! environment, so every kind of output follows the same conventions.
+//! environment, so every kind of output follows the same conventions. Text for stderr goes
+//! through [`to_stderr`], which a closed stderr does not make panic (`eprintln!` would).
 
 pub mod catalog;
 pub mod cleanup;
 pub mod diagnostics;
+pub mod failure;
 pub mod junit;
 pub mod locked;
 pub mod log_text;
@@ -33,6 +36,25 @@ mod rendered;
 
 use std::ffi::OsStr;
 use std::io::IsTerminal;
+
+/// Prints `text` and a newline on stderr, as one write. A write that fails (stderr closed:
+/// `vip-run … 2>&1 | head -1`, a log reader gone) is ignored: there is nowhere left to say so,
+/// and the run's real output (its state, run record and reports) is on disk.
+pub fn to_stderr(text: &str) {
+    write_stderr(&format!("{text}\n"));
+}
+
+/// Prints `text` on stderr as it is, ignoring a failed write (see [`to_stderr`]).
+pub fn write_stderr(text: &str) {
+    write_stderr_bytes(text.as_bytes());
+}
+
+fn write_stderr_bytes(bytes: &[u8]) {
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(bytes);
+    let _ = stderr.flush();
+}
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -66,10 +66,19 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
     }
 }
 
+/// The command that picks `f` up, as the command line would give it.
+fn again(f: &Finished) -> &'static str {
+    if f.sandbox {
+        "vip-run --sandbox study.yaml"
+    } else {
+        "vip-run study.yaml"
+    }
+}
+
 #[test]
 fn a_run_summary_reads_like_this() {
     let f = finished(false, true);
-    let human = text(|o| summary::render(o, &f, OutputFormat::Human, false));
+    let human = text(|o| summary::render(o, &f, OutputFormat::Human, false, again(&f)));
     insta::assert_snapshot!(human, @r"
     study.yaml: 7 items: 2 finished, 1 failed, 1 timed out, 1 in progress, 1 not launched, 1 blocked
       sub-02: FAILED: ExecutionFailed
@@ -83,14 +92,14 @@ fn a_run_summary_reads_like_this() {
     run record: .vip-run/study/run.json
     ");
     assert_eq!(f.exit_code(), crate::exit_code::INTERRUPTED);
-    let json = text(|o| summary::render(o, &f, OutputFormat::Json, false));
+    let json = text(|o| summary::render(o, &f, OutputFormat::Json, false, again(&f)));
     insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"not_downloaded":0,"interrupted":true,"disk_error":null,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","results":[{"item":"sub-01","result":"finished","detail":null},{"item":"sub-02","result":"failed","detail":"ExecutionFailed\nError: no such file\nexit 1"},{"item":"sub-03","result":"timed_out","detail":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
 }
 
 #[test]
 fn a_sandbox_run_does_not_promise_a_pick_up() {
     let f = finished(true, true);
-    let human = text(|o| summary::render(o, &f, OutputFormat::Human, false));
+    let human = text(|o| summary::render(o, &f, OutputFormat::Human, false, again(&f)));
     assert!(
         human.contains(
             "the sandbox stopped with this command, and its running execution with it; run `vip-run --sandbox study.yaml` again to start over"
@@ -105,7 +114,7 @@ fn quiet_leaves_out_a_summary_with_nothing_wrong() {
     let mut f = finished(false, false);
     f.summary.outcomes.truncate(1);
     assert_eq!(
-        text(|o| summary::render(o, &f, OutputFormat::Human, true)),
+        text(|o| summary::render(o, &f, OutputFormat::Human, true, again(&f))),
         ""
     );
     assert_eq!(f.exit_code(), crate::exit_code::SUCCESS);

@@ -69,21 +69,23 @@ pub fn log_writer() -> LogWriter {
     LogWriter
 }
 
+/// A closed stderr (`vip-run … 2>&1 | head -1`) swallows the line: reporting the failure would
+/// only be another write to it, and tracing's own report of it would panic.
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         // Each write is drawn whole above the bars, which are redrawn after it: callers write
         // whole lines at once (tracing's fmt layer writes each event in one call).
         let drawing = DRAWING.lock().ok().and_then(|d| d.clone());
         match drawing {
-            Some(multi) => multi
-                .suspend(|| std::io::stderr().write_all(buf))
-                .map(|()| buf.len()),
-            None => std::io::stderr().write(buf),
+            Some(multi) => multi.suspend(|| super::write_stderr_bytes(buf)),
+            None => super::write_stderr_bytes(buf),
         }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }
 
@@ -374,7 +376,7 @@ impl Reporter {
             }
             (None, Progress::None) => {}
             (None, _) if self.format == OutputFormat::Json => {}
-            (None, _) => eprintln!("{line}"),
+            (None, _) => super::to_stderr(&line),
         }
     }
 
@@ -385,7 +387,7 @@ impl Reporter {
         }
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            None => super::to_stderr(text),
         }
     }
 

@@ -132,7 +132,7 @@ pub fn starter(pipeline: &Pipeline, descriptor: &Descriptor, groups: &[String]) 
     );
     let _ = writeln!(
         out,
-        "# (Or give an input a list: one execution whose jobs iterate over the values.)"
+        "# (Or give a list to an input that takes one value: one execution whose jobs iterate over the values.)"
     );
     let _ = writeln!(out, "# matrix:");
     let _ = writeln!(out, "#   subject: [sub-01, sub-02]");
@@ -187,9 +187,13 @@ pub fn starter(pipeline: &Pipeline, descriptor: &Descriptor, groups: &[String]) 
         } else {
             "optional".to_owned()
         };
-        let hint = match element {
-            "File" => ": a local file, a /vip/ path or platformId:id",
-            _ if kind.starts_with("List") => ": a list gives one execution with one job per value",
+        // Whether VIP gives a `list: true` input's values to one job or runs a job per
+        // value is not documented (vip-api.md §8.5): say only what vip-run does with it.
+        let hint = match (element, kind.starts_with("List")) {
+            ("File", true) => {
+                ": a YAML list (local files, /vip/ paths or platformId:id), passed to VIP as a list"
+            }
+            (_, true) => ": a YAML list, passed to VIP as a list",
             _ => "",
         };
         let _ = writeln!(out, "  # {comment}({kind}, {status}){hint}");

@@ -7,6 +7,7 @@ use std::io::Write;
 use serde_json::json;
 
 use crate::time;
+use crate::vip::wire::ExecutionStatus;
 
 use super::OutputFormat;
 
@@ -15,6 +16,24 @@ use super::OutputFormat;
 pub struct Status {
     /// One row per item, in manifest order.
     pub rows: Vec<Row>,
+}
+
+impl Status {
+    /// Whether any item's current execution failed, was killed or timed out: `status`'s
+    /// exit code, so a script can ask "did anything go wrong?" without parsing the table.
+    pub fn any_failed(&self) -> bool {
+        self.rows.iter().any(|r| {
+            r.timed_out
+                || r.status.as_deref().is_some_and(|s| {
+                    matches!(
+                        ExecutionStatus::from(s),
+                        ExecutionStatus::ExecutionFailed
+                            | ExecutionStatus::InitializationFailed
+                            | ExecutionStatus::Killed
+                    )
+                })
+        })
+    }
 }
 
 /// One item and its current execution.

@@ -122,12 +122,15 @@ impl Finished {
     }
 }
 
-/// Writes the summary of `f` to `out`; `quiet` leaves out a human summary with no failure.
+/// Writes the summary of `f` to `out`; `quiet` leaves out a human summary of a command that
+/// succeeded. `again` is the command line that picks the run up (the hint, when it stopped
+/// with executions left).
 pub fn render(
     out: &mut dyn Write,
     f: &Finished,
     format: OutputFormat,
     quiet: bool,
+    again: &str,
 ) -> std::io::Result<()> {
     let summary = &f.summary;
     let count =
@@ -179,7 +182,9 @@ pub fn render(
             });
             writeln!(out, "{record}")?;
         }
-        OutputFormat::Human if quiet && !summary.any_failed() => {}
+        // Quiet means silent when all went well, so an interrupted run still says so.
+        OutputFormat::Human
+            if quiet && !summary.any_failed() && f.exit_code() == exit_code::SUCCESS => {}
         OutputFormat::Human => {
             let mut text = format!(
                 "{}: {} item{}: {finished} finished, {failed} failed, {timed_out} timed out, {in_progress} in progress, {not_launched} not launched\n",
@@ -242,7 +247,7 @@ pub fn render(
                 );
             }
             if summary.interrupted || in_progress > 0 {
-                let _ = writeln!(text, "{}", still_running(f, in_progress));
+                let _ = writeln!(text, "{}", still_running(f, in_progress, again));
             }
             let _ = writeln!(text, "run record: {}", f.record.display());
             out.write_all(text.as_bytes())?;
@@ -251,25 +256,24 @@ pub fn render(
     out.flush()
 }
 
-/// What to say of executions left running when the run stopped.
-fn still_running(f: &Finished, in_progress: usize) -> String {
+/// What to say of executions left running when the run stopped; `again` is the command that
+/// picks them up, with the options that say where they are (`--server`, `--state-dir`…).
+fn still_running(f: &Finished, in_progress: usize, again: &str) -> String {
     if f.sandbox {
         // The in-process simulator stopped with this command: there is nothing left to pick
         // up, and the same command without `--sandbox` would go to VIP.
         return format!(
-            "the sandbox stopped with this command{}; run `vip-run --sandbox {}` again to start over",
+            "the sandbox stopped with this command{}; run `{again}` again to start over",
             match in_progress {
                 0 => String::new(),
                 1 => ", and its running execution with it".to_owned(),
                 n => format!(", and its {n} running executions with it"),
             },
-            f.manifest
         );
     }
     format!(
-        "{in_progress} execution{} still running on VIP; run `vip-run {}` again to pick {} up",
+        "{in_progress} execution{} still running on VIP; run `{again}` again to pick {} up",
         if in_progress == 1 { " is" } else { "s are" },
-        f.manifest,
         if in_progress == 1 { "it" } else { "them" }
     )
 }

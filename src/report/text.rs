@@ -36,9 +36,36 @@ pub fn strip_html(text: &str) -> String {
         .replace("&quot;", "\"")
 }
 
+/// `word` as a POSIX shell reads it back: as it is when it holds only characters no shell
+/// treats specially, else in single quotes (a `'` inside as `'\''`). For commands printed for
+/// people to paste.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("study.yaml"), "study.yaml");
+        assert_eq!(
+            shell_word("http://127.0.0.1:8080/rest"),
+            "http://127.0.0.1:8080/rest"
+        );
+        assert_eq!(shell_word("my study.yaml"), "'my study.yaml'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 
     #[test]
     fn html_is_stripped_from_descriptions() {

@@ -468,7 +468,12 @@ fn errors_are_also_machine_readable() {
         .run();
     out.code(3);
     let records = out.json_lines();
-    assert_eq!(records.len(), 1);
+    // The manifest's record, then the command's summary: how it ended, as every command ends.
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1]["event"], "summary");
+    assert_eq!(records[1]["command"], "validate");
+    assert_eq!(records[1]["ok"], false);
+    assert_eq!(records[1]["exit_code"], 3);
     let record = &records[0];
     assert_eq!(record["valid"], false);
     let error = &record["errors"][0];

@@ -6,6 +6,8 @@ mod broken;
 mod clean;
 mod client;
 mod cohorts;
+#[cfg(unix)]
+mod cron;
 mod exact;
 mod examples;
 mod faults;

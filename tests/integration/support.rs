@@ -237,6 +237,11 @@ pub struct Background {
 
 impl Background {
     pub fn start(t: &Test, args: &[&str]) -> Self {
+        Self::start_with_stdout(t, args, std::process::Stdio::null())
+    }
+
+    /// Like [`Background::start`], with stdout sent to `stdout` (a file, to read the summary).
+    pub fn start_with_stdout(t: &Test, args: &[&str], stdout: std::process::Stdio) -> Self {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vip-run"))
             .current_dir(t.dir())
@@ -244,7 +249,7 @@ impl Background {
             .args(args)
             .env("VIP_API_KEY", vip_run::sandbox::DEMO_KEY)
             .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::null())
+            .stdout(stdout)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
