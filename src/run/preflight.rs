@@ -132,7 +132,7 @@ pub async fn check(v: &Validated, conn: &Connection) -> Result<Preflight, Prefli
         match client.pipeline_by_query(id).await {
             Err(e) if e.meaning() == Meaning::NotInGroup => {
                 let groups = client.groups().await.unwrap_or_default();
-                let d = not_in_group(v, &groups);
+                let d = not_in_group(v, &groups, false);
                 report.access(report.at(d, v.pipeline_location));
             }
             Err(e)
@@ -179,7 +179,7 @@ pub async fn check(v: &Validated, conn: &Connection) -> Result<Preflight, Prefli
     // 3. The manifest's group is one of the caller's.
     let groups = groups.map_err(fatal)?;
     if !groups.iter().any(|g| g == &v.group) {
-        let d = not_in_group(v, &groups);
+        let d = not_in_group(v, &groups, true);
         report.access(report.at(d, v.group_location));
         let (diagnostics, access) = report.finish();
         return Err(PreflightError::Problems {
@@ -192,7 +192,7 @@ pub async fn check(v: &Validated, conn: &Connection) -> Result<Preflight, Prefli
     let (pipeline, descriptor) = match (pipeline, descriptor) {
         (Ok(p), Ok(d)) => (p, d),
         (Err(e), _) | (_, Err(e)) if e.meaning() == Meaning::NotInGroup => {
-            let d = not_in_group(v, &groups);
+            let d = not_in_group(v, &groups, true);
             report.access(report.at(d, v.pipeline_location));
             let (diagnostics, access) = report.finish();
             return Err(PreflightError::Problems {
@@ -228,7 +228,12 @@ pub async fn check(v: &Validated, conn: &Connection) -> Result<Preflight, Prefli
     })
 }
 
-fn not_in_group(v: &Validated, groups: &[String]) -> ManifestDiagnostic {
+/// The manifest's `group` is not one of the caller's. `visible`: the pipeline is listed for
+/// the caller, so one of their application groups already gives it, and the manifest's
+/// `group` is the mistake (it must not be said to be the pipeline's requirement). VIP shows
+/// which groups an application belongs to only to its admins (docs/vip.md, "Groups"), so a
+/// `group` that is the caller's but not the pipeline's cannot be told from here.
+fn not_in_group(v: &Validated, groups: &[String], visible: bool) -> ManifestDiagnostic {
     let yours = if groups.is_empty() {
         "you are in no group".to_owned()
     } else {
@@ -242,6 +247,19 @@ fn not_in_group(v: &Validated, groups: &[String]) -> ManifestDiagnostic {
         .label("not granted by this group")
         .help(format!(
             "name the application group that {} requires ({yours}), or ask VIP support which group it is",
+            v.pipeline_id
+        ))
+    } else if visible {
+        let suggestion = suggest::did_you_mean(&v.group, groups.iter().map(String::as_str))
+            .map(|g| format!("did you mean `{g}`? "))
+            .unwrap_or_default();
+        ManifestDiagnostic::error(format!(
+            "you are not a member of group {}, which this manifest names for {}; yet {} is available to you, so one of your groups gives it",
+            v.group, v.pipeline_id, v.pipeline_id
+        ))
+        .label("not one of your groups")
+        .help(format!(
+            "{suggestion}set `group` to the application group of {} you are in ({yours})",
             v.pipeline_id
         ))
     } else {

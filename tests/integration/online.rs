@@ -236,7 +236,10 @@ fn every_preflight_failure_is_reported_in_the_users_terms() {
         Case { name: "typo in a pipeline name", key: DEMO, manifest: HELLO.replace("Hello/1.0", "Helo/1.0"), code: 3,
             at: "study.yaml:3:14", message: "pipeline `Helo/1.0` does not exist", help: "did you mean `Hello/1.0`" },
         Case { name: "group typo", key: DEMO, manifest: HELLO.replace("group: Demo", "group: Demoo"), code: 4,
-            at: "study.yaml:4:8", message: "you are not a member of group Demoo, required by Hello/1.0", help: "did you mean `Demo`?" },
+            at: "study.yaml:4:8", message: "you are not a member of group Demoo, which this manifest names for Hello/1.0", help: "did you mean `Demo`?" },
+        // A group of the caller's that is not the pipeline's is not named as its requirement.
+        Case { name: "a group of another pipeline", key: DEMO, manifest: HELLO.replace("group: Demo", "group: Neuro"), code: 4,
+            at: "study.yaml:4:8", message: "you are not a member of group Neuro, which this manifest names for Hello/1.0", help: "set `group` to the application group of Hello/1.0" },
         Case { name: "unknown input name", key: DEMO, manifest: hello("  mesage: hi\n"), code: 3,
             at: "study.yaml:8:11", message: "`mesage` is not a parameter of Hello/1.0", help: "did you mean `message`?" },
         Case { name: "required input missing", key: DEMO,
