@@ -274,10 +274,13 @@ pub fn write(
                 objects.push(json!({"@id": pv}));
             }
         }
+        // Only the current execution's outputs are its results (an earlier execution's were
+        // moved aside when these came home).
+        let current = s.attempts.last().map(|a| a.execution_id.as_str());
         let results: Vec<Value> = s
             .outputs
             .iter()
-            .filter(|o| o.done)
+            .filter(|o| o.done && o.execution.as_deref() == current)
             .filter_map(|o| {
                 let local = o.local.as_ref()?;
                 let known = o
