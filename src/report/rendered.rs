@@ -201,11 +201,30 @@ fn a_status_table_reads_like_this() {
     let none = Cancelled {
         manifest: "study.yaml".into(),
         killed: Vec::new(),
+        not_launched: Vec::new(),
     };
     assert_eq!(
         text(|o| status::render_cancelled(o, &none, OutputFormat::Human, false)),
         "nothing to cancel: no execution of study.yaml is queued or running\n"
     );
+    let some = Cancelled {
+        manifest: "study.yaml".into(),
+        killed: vec![("sub-01".into(), "workflow-A1".into())],
+        not_launched: vec!["sub-02".into(), "sub-03".into()],
+    };
+    insta::assert_snapshot!(text(|o| status::render_cancelled(o, &some, OutputFormat::Human, false)), @r"
+    killed 1 execution
+    2 items never launched stay queued here (sub-02, sub-03): the next `vip-run run study.yaml` launches them; remove them from the manifest to drop them; killed items are not launched again unless you ask (`--relaunch failed`)
+    ");
+    let json: serde_json::Value = serde_json::from_str(&text(|o| {
+        status::render_cancelled(o, &some, OutputFormat::Json, false)
+    }))
+    .unwrap();
+    assert_eq!(
+        json["not_launched"],
+        serde_json::json!(["sub-02", "sub-03"])
+    );
+    assert_eq!(json["killed"][0]["execution"], "workflow-A1");
 }
 
 #[test]

@@ -60,6 +60,9 @@ pub struct Cancelled {
     pub manifest: String,
     /// (item key, execution id) of each execution killed.
     pub killed: Vec<(String, String)>,
+    /// Items never launched: `cancel` leaves them queued here, and the next `run` launches
+    /// them (it says so rather than mark them cancelled: the manifest still asks for them).
+    pub not_launched: Vec<String>,
 }
 
 /// Writes `status`'s table (or JSON lines) to `out`.
@@ -131,7 +134,18 @@ pub fn render_cancelled(
     format: OutputFormat,
     quiet: bool,
 ) -> std::io::Result<()> {
-    if format != OutputFormat::Human || quiet {
+    if format == OutputFormat::Json {
+        let record = json!({
+            "event": "summary",
+            "command": "cancel",
+            "manifest": c.manifest,
+            "killed": c.killed.iter().map(|(k, id)| json!({"item": k, "execution": id})).collect::<Vec<_>>(),
+            "not_launched": c.not_launched,
+        });
+        writeln!(out, "{record}")?;
+        return out.flush();
+    }
+    if quiet {
         return Ok(());
     }
     if c.killed.is_empty() {
@@ -148,5 +162,29 @@ pub fn render_cancelled(
             if c.killed.len() == 1 { "" } else { "s" }
         )?;
     }
+    if !c.not_launched.is_empty() {
+        let n = c.not_launched.len();
+        writeln!(
+            out,
+            "{n} item{} never launched stay{} queued here ({}): the next `vip-run run {}` launches {}; remove {} from the manifest to drop {}; killed items are not launched again unless you ask (`--relaunch failed`)",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "s" } else { "" },
+            shown_keys(&c.not_launched),
+            c.manifest,
+            if n == 1 { "it" } else { "them" },
+            if n == 1 { "it" } else { "them" },
+            if n == 1 { "it" } else { "them" },
+        )?;
+    }
     out.flush()
+}
+
+/// Up to five keys, then how many more.
+fn shown_keys(keys: &[String]) -> String {
+    let shown = keys.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if keys.len() > 5 {
+        format!("{shown} and {} more", keys.len() - 5)
+    } else {
+        shown
+    }
 }

@@ -60,11 +60,27 @@ pub async fn cancel(
             Runner::tending(&v, conn, paths, &mut reporter, Interrupt::default(), None)?;
         runner.prepare().await.map_err(|e| explain_error(e, conn))?;
         runner.refresh().await?;
-        runner.cancel(item).await
+        let killed = runner.cancel(item).await?;
+        let not_launched: Vec<String> = v
+            .items
+            .iter()
+            .filter(|i| item.is_none_or(|k| k == i.key))
+            .filter(|i| {
+                runner
+                    .state()
+                    .items()
+                    .get(&i.key)
+                    .is_none_or(|s| s.attempts.is_empty())
+            })
+            .map(|i| i.key.clone())
+            .collect();
+        Ok((killed, not_launched))
     })
     .await?;
+    let (killed, not_launched) = killed;
     Ok(Cancelled {
         manifest: v.file.display.clone(),
         killed,
+        not_launched,
     })
 }
