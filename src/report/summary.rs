@@ -239,6 +239,12 @@ pub fn render(
                     _ => {}
                 }
             }
+            if f.sandbox && finished > 0 {
+                let _ = writeln!(
+                    text,
+                    "these results are the sandbox's, simulated (a try-out, marked so in each results folder): a real run moves them aside"
+                );
+            }
             if (failed > 0 || timed_out > 0) && !f.sandbox {
                 let _ = writeln!(
                     text,

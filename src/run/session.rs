@@ -36,7 +36,30 @@ pub fn open(
     let paths =
         super::paths::Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
     super::identity::identify(&mut v, &paths, record)?;
+    say_what_is_looked_at(settings, &v, &paths);
     Ok((v, paths))
+}
+
+/// A real command on a manifest that only a `--sandbox` try-out has run says so: its state
+/// (and the simulated outputs it downloaded) are the try-out's, not VIP's, so this command
+/// finds nothing launched.
+fn say_what_is_looked_at(settings: &Settings, v: &Validated, paths: &super::paths::Paths) {
+    if settings.sandbox() || settings.quiet || paths.state.exists() {
+        return;
+    }
+    let Some(root) = paths.dir.parent() else {
+        return;
+    };
+    let tryout = root.join("sandbox").join(&v.name);
+    if tryout.join("state.json").exists() {
+        crate::report::to_stderr(&format!(
+            "note: {} has no run on VIP yet ({} does not exist); {} is a --sandbox try-out's, whose executions were simulated and are gone, and whose outputs (marked sandbox in each results folder's {}) a real run moves aside",
+            v.file.display,
+            paths.state.display(),
+            tryout.display(),
+            super::disk::OWNER_FILE
+        ));
+    }
 }
 
 /// Refuses `key` unless it names one of `v`'s items, with a did-you-mean.

@@ -337,3 +337,48 @@ fn a_timed_out_execution_that_vip_finishes_later_is_picked_up() {
     home_as_on_vip(&t, &sb, "study", "s2");
     assert_eq!(posts(&sb), 2, "nothing relaunched");
 }
+
+#[test]
+fn cancel_says_which_items_stay_queued_here() {
+    let sb = SandboxHandle::quick(Duration::from_secs(30));
+    let t = Test::new()
+        .manifest(&(manifest("study", "Hi") + "execution:\n  max_parallel: 1\n"))
+        .file("in.txt", "x\n")
+        .against(&sb, DEMO);
+    t.run_with(&["run", "--detach", "study.yaml"]).code(0);
+    t.run_with(&["cancel", "study.yaml"])
+        .code(0)
+        .stdout_has("killed 1 execution")
+        .stdout_has("1 item never launched stays queued here (s2)");
+    let json = t.run_with(&["--output", "json", "cancel", "study.yaml"]);
+    let last = json.json_lines().pop().unwrap();
+    assert_eq!(last["not_launched"], serde_json::json!(["s2"]), "{last}");
+}
+
+#[test]
+fn a_try_outs_results_are_marked_said_and_set_aside_by_the_real_run() {
+    let t = Test::new()
+        .manifest(&manifest("study", "Hi"))
+        .file("in.txt", "x\n");
+    t.run_with(&["--sandbox", "run", "study.yaml"])
+        .code(0)
+        .stdout_has("these results are the sandbox's, simulated");
+    let marker = std::fs::read_to_string(t.dir().join("results/study/s1/.vip-run-owner")).unwrap();
+    assert!(marker.contains("\"sandbox\": true"), "{marker}");
+    let sb = SandboxHandle::quick(Duration::from_millis(200));
+    let t = t.against(&sb, DEMO);
+    t.run_with(&["status", "study.yaml"])
+        .stderr_has("has no run on VIP yet")
+        .stderr_has("--sandbox try-out");
+    t.run_with(&["run", "study.yaml"]).code(0);
+    home_as_on_vip(&t, &sb, "study", "s1");
+    let aside = support::walk(&t.dir().join(".vip-run/study/superseded"));
+    assert!(
+        aside
+            .iter()
+            .any(|p| p.contains("replaced") && p.ends_with("hello.txt")),
+        "{aside:?}"
+    );
+    let marker = std::fs::read_to_string(t.dir().join("results/study/s1/.vip-run-owner")).unwrap();
+    assert!(marker.contains("\"sandbox\": false"), "{marker}");
+}
