@@ -30,4 +30,5 @@ mod support;
 #[cfg(unix)]
 mod terminal;
 mod transfers;
+mod upgrade;
 mod validate;
