@@ -105,7 +105,11 @@ impl Error {
             Self::Usage(_) | Self::Vip(VipError::Config(_)) => exit_code::USAGE,
             Self::Vip(e) if e.is_unreachable() => exit_code::UNREACHABLE,
             Self::Disk { .. } => exit_code::LOCAL,
-            Self::File(e) | Self::State(StateError::Write(e)) if is_disk_trouble(&e.source) => {
+            Self::File(e)
+            | Self::State(StateError::Write(e))
+            | Self::Locked(LockError::File(e))
+                if is_disk_trouble(&e.source) =>
+            {
                 exit_code::LOCAL
             }
             Self::Vip(_)
@@ -122,9 +126,16 @@ impl Error {
     /// A `help:` line to print under the error, if there is one.
     pub fn help(&self) -> Option<String> {
         match self {
-            Self::Disk { .. } => Some(
-                "free space or fix the permissions there (or point results.download / --state-dir elsewhere), then run the same command again: what is on VIP is kept".into(),
-            ),
+            Self::Disk { .. }
+            | Self::File(_)
+            | Self::State(StateError::Write(_))
+            | Self::Locked(LockError::File(_))
+                if self.exit_code() == exit_code::LOCAL =>
+            {
+                Some(
+                    "free space or fix the permissions there (or point results.download / --state-dir elsewhere), then run the same command again: what is on VIP is kept".into(),
+                )
+            }
             Self::Detailed(inner) => inner.help(),
             Self::Access { help, .. } => help.clone(),
             Self::Key(KeyError::EnvUnset(name)) => Some(format!(
