@@ -382,3 +382,128 @@ fn a_try_outs_results_are_marked_said_and_set_aside_by_the_real_run() {
     let marker = std::fs::read_to_string(t.dir().join("results/study/s1/.vip-run-owner")).unwrap();
     assert!(marker.contains("\"sandbox\": false"), "{marker}");
 }
+
+fn requests_since(sb: &SandboxHandle, from: usize) -> Vec<String> {
+    sb.requests()[from..]
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}?{}",
+                r.method,
+                r.path,
+                r.query.as_deref().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn failed_and_chosen_items_are_relaunched_on_request_and_plan_shows_it() {
+    let sb = SandboxHandle::quick(Duration::from_millis(200));
+    let failing = "version: 1\nname: study\npipeline_id: Hello/1.0\ngroup: Demo\nmatrix:\n  subject: [s1, s2]\ninputs:\n  input_file: in.txt\n  message: \"{% if subject == 's2' %}FAIL{% else %}Hi{% endif %} {{ subject }}\"\nexecution:\n  max_parallel: 2\n";
+    let t = Test::new()
+        .manifest(failing)
+        .file("in.txt", "x\n")
+        .against(&sb, DEMO);
+    t.run_with(&["run", "study.yaml"])
+        .code(1)
+        .stdout_has("--relaunch failed");
+    assert_eq!(posts(&sb), 2);
+    // Nothing is relaunched unless asked (retries: 0).
+    t.run_with(&["run", "study.yaml"]).code(1);
+    assert_eq!(posts(&sb), 2);
+    t.run_with(&["plan", "--relaunch", "failed", "study.yaml"])
+        .code(0)
+        .stdout_has("relaunched as asked (--relaunch)");
+    let failed_before = execution_of(&t, "study", "s2");
+    let finished = execution_of(&t, "study", "s1");
+    t.run_with(&["run", "--relaunch", "failed", "study.yaml"])
+        .code(1);
+    assert_eq!(posts(&sb), 3, "only the failed item");
+    assert_ne!(execution_of(&t, "study", "s2"), failed_before);
+    assert_eq!(execution_of(&t, "study", "s1"), finished);
+    // A chosen item, finished: a new execution whose outputs replace the old ones.
+    t.run_with(&["run", "--relaunch", "s1", "study.yaml"])
+        .code(1);
+    assert_eq!(posts(&sb), 4);
+    assert_ne!(execution_of(&t, "study", "s1"), finished);
+    home_as_on_vip(&t, &sb, "study", "s1");
+    let aside = support::walk(&t.dir().join(".vip-run/study/superseded"));
+    assert!(aside.iter().any(|p| p.contains(&finished)), "{aside:?}");
+    t.run_with(&["run", "--relaunch", "s3", "study.yaml"])
+        .code(2)
+        .stderr_has("--relaunch s3");
+    assert_eq!(posts(&sb), 4);
+}
+
+#[test]
+fn a_changed_download_folder_gets_the_outputs_already_home_without_a_transfer() {
+    let sb = SandboxHandle::quick(Duration::from_millis(200));
+    let t = hi_study(&sb);
+    t.run_with(&["run", "study.yaml"]).code(0);
+    let before = sb.requests().len();
+    std::fs::write(
+        t.dir().join("study.yaml"),
+        manifest("study", "Hi") + "results:\n  download: out/{{ item }}\n",
+    )
+    .unwrap();
+    t.run_with(&["run", "study.yaml"]).code(0);
+    let after = requests_since(&sb, before);
+    assert!(
+        !after
+            .iter()
+            .any(|r| r.starts_with("POST") || r.ends_with("action=content")),
+        "{after:?}"
+    );
+    assert!(!t.dir().join("results/study/s1/hello.txt").exists());
+    for item in ["s1", "s2"] {
+        home_as_on_vip(&t, &sb, "study", item);
+        let (_, _, local, _) = recorded(&t, "study", item).remove(0);
+        assert!(
+            local.starts_with(t.dir().join("out")),
+            "{}",
+            local.display()
+        );
+    }
+}
+
+#[test]
+fn clean_offers_the_results_of_superseded_executions() {
+    let sb = SandboxHandle::quick(Duration::from_millis(200));
+    let t = hi_study(&sb);
+    t.run_with(&["run", "study.yaml"]).code(0);
+    let old = execution_of(&t, "study", "s1");
+    let record = record_of(&t, "study", "s1");
+    let old_name = record["executions"][0]["name"].as_str().unwrap().to_owned();
+    let old_folder = format!("/vip/Home/vip-run/study/{old_name}");
+    std::fs::write(t.dir().join("study.yaml"), manifest("study", "Yo")).unwrap();
+    t.run_with(&["run", "study.yaml"]).code(0);
+    assert!(crate::clean::exists(&sb, &old_folder));
+    t.run_with(&["clean", "--results", "--yes", "study.yaml"])
+        .code(0)
+        .stdout_has(&format!("superseded {old}"));
+    assert!(!crate::clean::exists(&sb, &old_folder));
+    // What is home stays home.
+    home_as_on_vip_locally(&t, "study", "s1");
+}
+
+/// The current outputs are on disk with their recorded checksums (VIP's copy may be gone).
+fn home_as_on_vip_locally(t: &Test, name: &str, item: &str) {
+    for (_, _, local, recorded_sha) in recorded(t, name, item) {
+        assert_eq!(sha(&local), recorded_sha, "{}", local.display());
+    }
+}
+
+#[test]
+fn a_state_folder_that_cannot_be_written_is_a_local_error_before_any_launch() {
+    let sb = SandboxHandle::quick(Duration::from_millis(200));
+    let t = hi_study(&sb);
+    let state = t.dir().join(".vip-run");
+    let Some(_mount) = mount_or_skip(&state, "size=64k,ro") else {
+        return;
+    };
+    t.run_with(&["run", "study.yaml"])
+        .code(6)
+        .stderr_has(".vip-run");
+    assert_eq!(posts(&sb), 0);
+}
