@@ -23,8 +23,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Runs `vip-run` with `args` under GNU time; returns (wall time, peak RSS in KiB, success).
+/// `VIP_RUN_BENCH_EXE` runs another build instead (an earlier release, for a before/after).
 fn timed_vip_run(dir: &Path, args: &[&str]) -> (Duration, Option<u64>, bool) {
-    let exe = env!("CARGO_BIN_EXE_vip-run");
+    let exe =
+        std::env::var("VIP_RUN_BENCH_EXE").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vip-run").into());
     let start = Instant::now();
     let out = Command::new("/usr/bin/time")
         .arg("-v")
@@ -131,6 +133,90 @@ fn many_items(rt: &tokio::runtime::Runtime) {
     rt.block_on(sandbox.shutdown());
 }
 
+/// A re-run of a 1,000-item manifest whose items each have a local file of their own, once
+/// every item is done: what it costs to find out there is nothing to do (each input's
+/// content is part of its item's identity, known from the hash cache while the file's size
+/// and time are unchanged), and the same after every file was touched (each one read again).
+fn rerun_many(rt: &tokio::runtime::Runtime) {
+    const ITEMS: usize = 1000;
+    const REPEATS: usize = 3;
+    let sandbox = rt
+        .block_on(Sandbox::start(
+            Config {
+                exec_duration: Duration::from_millis(100),
+                quota: Some(100),
+                platform_max: 10_000,
+                ..Config::default()
+            },
+            ([127, 0, 0, 1], 0).into(),
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    let block: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let subjects: Vec<String> = (0..ITEMS).map(|i| format!("s{i:04}")).collect();
+    for s in &subjects {
+        let mut bytes = block.clone();
+        bytes.extend_from_slice(s.as_bytes());
+        std::fs::write(dir.path().join(format!("data/{s}.bin")), bytes).unwrap();
+    }
+    let manifest = format!(
+        "version: 1\nname: again\npipeline_id: Hello/1.0\ngroup: Demo\nmatrix:\n  subject: [{}]\ninputs:\n  input_file: data/{{{{ subject }}}}.bin\n  message: \"{{{{ subject }}}}\"\nresults:\n  download: false\nexecution:\n  max_parallel: 100\n  poll_interval: 1s\n",
+        subjects.join(", ")
+    );
+    std::fs::write(dir.path().join("again.yaml"), manifest).unwrap();
+    let base = sandbox.base_url();
+    let args = ["--server", &base, "--progress", "none", "again.yaml"];
+    let (first, _, ok) = timed_vip_run(dir.path(), &args);
+    assert!(ok, "the first run succeeds");
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let posts = || {
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count()
+    };
+    let launched = posts();
+    let again: Vec<Duration> = (0..REPEATS)
+        .map(|_| {
+            let (d, _, ok) = timed_vip_run(dir.path(), &args);
+            assert!(ok, "a re-run succeeds");
+            d
+        })
+        .collect();
+    let touched: Vec<Duration> = (0..REPEATS)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            for s in &subjects {
+                let f = std::fs::File::options()
+                    .append(true)
+                    .open(dir.path().join(format!("data/{s}.bin")))
+                    .unwrap();
+                f.set_modified(std::time::SystemTime::now()).unwrap();
+            }
+            let (d, _, ok) = timed_vip_run(dir.path(), &args);
+            assert!(ok, "a re-run succeeds");
+            d
+        })
+        .collect();
+    assert_eq!(posts(), launched, "a re-run launches nothing");
+    println!("re-run of {ITEMS} items, a 256 KiB local file each, everything done:");
+    println!("  first run        {:>8.2} s", first.as_secs_f64());
+    println!(
+        "  re-run           {:>8.2} s   (median of {REPEATS})",
+        median(again).as_secs_f64()
+    );
+    println!(
+        "  re-run, touched  {:>8.2} s   (median of {REPEATS}; every file's time moved, so each is read again)",
+        median(touched).as_secs_f64()
+    );
+    rt.block_on(sandbox.shutdown());
+}
+
 fn transfers(rt: &tokio::runtime::Runtime) {
     let gib: u64 = std::env::var("VIP_RUN_BENCH_GIB")
         .ok()
@@ -177,7 +263,9 @@ fn transfers(rt: &tokio::runtime::Runtime) {
         ],
     );
     assert!(ok, "the upload run succeeds");
-    let remote = "/vip/Home/vip-run/big/inputs/big.bin";
+    // The project's own inputs folder (see `run::identity`): named by the key the run kept.
+    let key = std::fs::read_to_string(dir.path().join(".vip-run/big/project")).unwrap();
+    let remote = &format!("/vip/Home/vip-run/big/{}/inputs/big.bin", key.trim());
     let client = vip_run::vip::Client::new(
         &vip_run::vip::ClientConfig::new(&base),
         &secrecy::SecretString::from(DEMO_KEY),
@@ -249,6 +337,12 @@ fn transfers(rt: &tokio::runtime::Runtime) {
 
 fn main() {
     let rt = runtime();
+    // `VIP_RUN_BENCH_ONLY=rerun` runs that row alone.
+    if std::env::var("VIP_RUN_BENCH_ONLY").as_deref() == Ok("rerun") {
+        rerun_many(&rt);
+        return;
+    }
     many_items(&rt);
+    rerun_many(&rt);
     transfers(&rt);
 }
