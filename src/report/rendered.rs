@@ -168,6 +168,7 @@ fn a_status_table_reads_like_this() {
                 status: Some("Running".into()),
                 timed_out: false,
                 launched_at: Some(1_770_024_083_000),
+                home: None,
             },
             Row {
                 item: "sub-02".into(),
@@ -176,6 +177,16 @@ fn a_status_table_reads_like_this() {
                 status: Some("Running".into()),
                 timed_out: true,
                 launched_at: Some(1_770_024_084_000),
+                home: None,
+            },
+            Row {
+                item: "sub-04".into(),
+                execution_name: "study-sub-04-7c8d9e".into(),
+                execution: Some("workflow-A4".into()),
+                status: Some("Finished".into()),
+                timed_out: false,
+                launched_at: Some(1_770_024_085_000),
+                home: Some(false),
             },
             Row {
                 item: "sub-03".into(),
@@ -184,19 +195,22 @@ fn a_status_table_reads_like_this() {
                 status: None,
                 timed_out: false,
                 launched_at: None,
+                home: None,
             },
         ],
     };
     insta::assert_snapshot!(text(|o| status::render(o, &s, OutputFormat::Human)), @r"
-    ITEM    STATUS               EXECUTION                 LAUNCHED
-    sub-01  Running              workflow-A1               2026-02-02T09:21:23Z
-    sub-02  Running (timed out)  workflow-A2               2026-02-02T09:21:24Z
-    sub-03  not launched         -                         -
+    ITEM    STATUS                    EXECUTION                 LAUNCHED
+    sub-01  Running                   workflow-A1               2026-02-02T09:21:23Z
+    sub-02  Running (timed out)       workflow-A2               2026-02-02T09:21:24Z
+    sub-04  Finished, not downloaded  workflow-A4               2026-02-02T09:21:25Z
+    sub-03  not launched              -                         -
     ");
     insta::assert_snapshot!(text(|o| status::render(o, &s, OutputFormat::Json)), @r#"
-    {"item":"sub-01","execution_name":"study-sub-01-0a1b2c","execution":"workflow-A1","status":"Running","launched_at":"2026-02-02T09:21:23Z"}
-    {"item":"sub-02","execution_name":"study-sub-02-3d4e5f","execution":"workflow-A2","status":"TimedOut","launched_at":"2026-02-02T09:21:24Z"}
-    {"item":"sub-03","execution_name":"study-sub-03-6a7b8c","execution":null,"status":"NotLaunched","launched_at":null}
+    {"item":"sub-01","execution_name":"study-sub-01-0a1b2c","execution":"workflow-A1","status":"Running","launched_at":"2026-02-02T09:21:23Z","downloaded":null}
+    {"item":"sub-02","execution_name":"study-sub-02-3d4e5f","execution":"workflow-A2","status":"TimedOut","launched_at":"2026-02-02T09:21:24Z","downloaded":null}
+    {"item":"sub-04","execution_name":"study-sub-04-7c8d9e","execution":"workflow-A4","status":"Finished","launched_at":"2026-02-02T09:21:25Z","downloaded":false}
+    {"item":"sub-03","execution_name":"study-sub-03-6a7b8c","execution":null,"status":"NotLaunched","launched_at":null,"downloaded":null}
     "#);
     let none = Cancelled {
         manifest: "study.yaml".into(),

@@ -24,6 +24,7 @@ impl Status {
     pub fn any_failed(&self) -> bool {
         self.rows.iter().any(|r| {
             r.timed_out
+                || r.home == Some(false)
                 || r.status.as_deref().is_some_and(|s| {
                     matches!(
                         ExecutionStatus::from(s),
@@ -51,6 +52,9 @@ pub struct Row {
     pub timed_out: bool,
     /// When it was launched (epoch ms).
     pub launched_at: Option<i64>,
+    /// For a finished execution whose outputs are downloaded: whether every one of them is
+    /// home (see the README's guarantees); `None` otherwise.
+    pub home: Option<bool>,
 }
 
 /// What `cancel` did.
@@ -80,6 +84,7 @@ pub fn render(out: &mut dyn Write, s: &Status, format: OutputFormat) -> std::io:
                         (Some(status), false) => status.as_str(),
                     },
                     "launched_at": r.launched_at.map(time::rfc3339),
+                    "downloaded": r.home,
                 });
                 writeln!(out, "{record}")?;
             }
@@ -99,6 +104,8 @@ pub fn render(out: &mut dyn Write, s: &Status, format: OutputFormat) -> std::io:
                     (Some(status), Some(id)) => (
                         if r.timed_out {
                             format!("{status} (timed out)")
+                        } else if r.home == Some(false) {
+                            format!("{status}, not downloaded")
                         } else {
                             status.clone()
                         },

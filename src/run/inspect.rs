@@ -23,9 +23,15 @@ pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
         let mut runner = Runner::read_only(&v, conn, paths)?;
         runner.prepare().await.map_err(|e| explain_error(e, conn))?;
         runner.refresh().await?;
-        Ok(runner.current_executions())
+        let home: HashMap<String, bool> = v
+            .items
+            .iter()
+            .filter_map(|i| runner.home(i).map(|h| (i.key.clone(), h)))
+            .collect();
+        Ok((runner.current_executions(), home))
     })
     .await?;
+    let (current, home) = current;
     let by_key: HashMap<&str, &Attempt> = current.iter().map(|(k, a)| (k.as_str(), a)).collect();
     let rows = v
         .items
@@ -39,6 +45,7 @@ pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
                 status: a.map(|a| a.status.clone()),
                 timed_out: a.is_some_and(|a| a.timed_out),
                 launched_at: a.map(|a| a.launched_at),
+                home: home.get(&item.key).copied(),
             }
         })
         .collect();

@@ -282,8 +282,17 @@ fn a_full_disk_stops_the_run_with_exit_6_and_the_next_run_fetches_what_was_not_h
     // Fill it: the probe (an empty file) passes, the outputs find no room.
     let filler = results.join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 64 * 1024]);
-    let out = t.run_with(&["--output", "json", "run", "study.yaml"]);
+    let out = t.run_with(&[
+        "--output",
+        "json",
+        "--junit",
+        "junit.xml",
+        "run",
+        "study.yaml",
+    ]);
     out.code(6);
+    let junit = std::fs::read_to_string(t.dir().join("junit.xml")).unwrap();
+    assert!(junit.contains("finished on VIP, not downloaded"), "{junit}");
     let lines = out.json_lines();
     assert!(
         lines.iter().any(|l| l["event"] == "not_downloaded"),
@@ -296,7 +305,15 @@ fn a_full_disk_stops_the_run_with_exit_6_and_the_next_run_fetches_what_was_not_h
     assert_eq!(posts(&sb), 1, "launching stopped");
     assert!(!out.stdout.contains("unreachable") && !out.stderr.contains("unreachable"));
     let status = t.run_with(&["--output", "json", "status", "study.yaml"]);
-    assert!(status.stdout.contains("s1"), "{}", status.stdout);
+    status.code(1);
+    let s1 = status
+        .json_lines()
+        .into_iter()
+        .find(|l| l["item"] == "s1")
+        .unwrap();
+    assert_eq!(s1["downloaded"], false, "{s1}");
+    t.run_with(&["status", "study.yaml"])
+        .stdout_has("Finished, not downloaded");
     std::fs::remove_file(&filler).unwrap();
     t.run_with(&["run", "study.yaml"]).code(0);
     home_as_on_vip(&t, &sb, "study", "s1");

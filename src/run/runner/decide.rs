@@ -166,6 +166,15 @@ impl Runner<'_> {
         })
     }
 
+    /// For `item` finished on VIP with outputs to download: whether they are all home
+    /// (`status`); `None` when it is not finished or downloads nothing.
+    pub fn home(&self, item: &Item) -> Option<bool> {
+        let finished = self
+            .current(&item.key)
+            .is_some_and(|a| Self::status_of(a) == ExecutionStatus::Finished);
+        (finished && item.download.is_some()).then(|| self.outputs_complete(item))
+    }
+
     /// How many executions were launched for `key`.
     pub(super) fn attempt_count(&self, key: &str) -> usize {
         self.state.items().get(key).map_or(0, |s| s.attempts.len())
