@@ -93,7 +93,15 @@ impl<W: Write> Write for Counted<W> {
 /// A file's modification time, in epoch milliseconds (with its size, what says a recorded
 /// hash of it still stands).
 pub fn modified_ms(path: &Path) -> Option<i64> {
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
-    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    mtime_ms(&std::fs::metadata(path).ok()?)
+}
+
+/// [`modified_ms`] from metadata already read (one `stat` where the size is wanted too).
+pub fn mtime_ms(meta: &std::fs::Metadata) -> Option<i64> {
+    let since = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
     i64::try_from(since.as_millis()).ok()
 }

@@ -144,8 +144,9 @@ fn hash_cached(
     cache: &mut BTreeMap<String, Hashed>,
     changed: &mut bool,
 ) -> Result<String, Error> {
+    // One `stat` for both: a re-run of a large cohort pays it per file.
     let meta = std::fs::metadata(path).map_err(FileError::on("read", path))?;
-    let mtime = crate::files::modified_ms(path);
+    let mtime = crate::files::mtime_ms(&meta);
     let key = path.display().to_string();
     if let Some(h) = cache.get(&key)
         && h.size == meta.len()
