@@ -1,8 +1,8 @@
-//! The fault matrix as a table, to re-measure the reliability figure of issue 8: a 12-item
-//! batch against the sandbox, fault-free and then under 20% 5xx answers (500s included), 5%
-//! cut connections and 20 ms latency, over seeds derived from one base. For each seed: the
-//! outcome of one run (exit code, executions per item, outputs complete), the faults met
-//! (each one a retry the client made, or a look-up by name after a lost launch), the
+//! The fault matrix as a table, to re-measure the README's reliability figure (Performance): a
+//! 12-item batch against the sandbox, fault-free and then under 20% 5xx answers (500s
+//! included), 5% cut connections and 20 ms latency, over seeds derived from one base. For each
+//! seed: the outcome of one run (exit code, executions per item, outputs complete), the faults
+//! met (each one a retry the client made, or a look-up by name after a lost launch), the
 //! requests sent, and the wall time against the fault-free run.
 //!
 //! Run with `cargo bench --bench faults` (`VIP_RUN_BENCH_SEEDS=N` for more or fewer seeds).

@@ -1,12 +1,12 @@
 //! vip-run side by side with VIP's own Python client (`vip-client` 0.1.10, from `PyPI`,
-//! unchanged, in a throwaway virtual environment) on the same in-process sandbox, printed,
-//! not asserted (issue 9's targets). Run with `cargo bench --bench peer`;
-//! `VIP_RUN_PEER_REPEAT=N` (default 3) sets how many times each row runs (medians are
-//! printed), `VIP_RUN_PEER_QUICK=1` is a smoke run (4 items of 64 KiB, 2 s executions, a
-//! 32 MiB file, one repeat unless `VIP_RUN_PEER_REPEAT` says otherwise), and
+//! unchanged, in a throwaway virtual environment) on the same in-process sandbox, printed, not
+//! asserted (the targets are in the README's Performance section). Run with
+//! `cargo bench --bench peer`; `VIP_RUN_PEER_REPEAT=N` (default 3) sets how many times each row
+//! runs (medians are printed), `VIP_RUN_PEER_QUICK=1` is a smoke run (4 items of 64 KiB, 2 s
+//! executions, a 32 MiB file, one repeat unless `VIP_RUN_PEER_REPEAT` says otherwise), and
 //! `VIP_RUN_PEER_ONLY=TEXT` runs only the rows whose title contains `TEXT` (`GiB` for the
-//! transfers). Without Python or the package registry it prints `skipped: <reason>` and
-//! exits 0.
+//! transfers). Without Python or the package registry it prints `skipped: <reason>`
+//! and exits 0.
 //!
 //! The rows, each run interleaved (vip-run, vip-client, vip-run, …), each tool in a fresh
 //! folder with fresh names (neither can reuse the other's or its own earlier uploads):
@@ -32,11 +32,11 @@
 //!   clock for every tool.
 //!
 //! Both tools poll every 2 s (vip-run's `poll_interval: 2s`, vip-client's
-//! `monitor_workflows(refresh_time=2)`). The per-user quota is the item count; the
-//! platform's cap of active executions is the sandbox's default (35), as in issue 9's table,
-//! whose floors (20.3 s and 20.7 s for 40 separate executions) are two waves: 35, then 5.
-//! Two rows more lift the cap to the item count (one wave of 40), the hardest case for the
-//! overhead, since nothing of it hides behind a second wave.
+//! `monitor_workflows(refresh_time=2)`). The per-user quota is the item count; the platform's
+//! cap of active executions is the sandbox's default (35, as on VIP), the setting the targets
+//! were first measured under (floors of 20.3 s and 20.7 s for 40 separate executions: two
+//! waves, 35 then 5). Two rows more lift the cap to the item count (one wave of 40), the
+//! hardest case for the overhead, since nothing of it hides behind a second wave.
 //!
 //! **Floor**: what the sandbox makes unavoidable for a row: the executions' own time, in
 //! waves of `min(quota, platform_max)` executions, plus four sequential
@@ -986,7 +986,7 @@ fn main() {
         s.repeat
     );
     let exec = s.exec.as_secs_f64();
-    // The sandbox's default cap of active executions on the platform (issue 9's setting).
+    // The sandbox's default cap of active executions on the platform (the targets' setting).
     let platform_default = Config::default().platform_max;
     // `executions` run in waves of `min(quota, platform_max)`; the quota is the item count.
     let floor = |latency: Duration, executions: usize, platform_max: usize| {

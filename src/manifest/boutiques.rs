@@ -18,7 +18,7 @@
 //! - `all-or-none` is not checked by `bosh invocation` (only descriptors are): a warning here.
 //!
 //! On top, VIP's own reading: `min-list-entries` / `max-list-entries` depend on whether VIP
-//! hands a list to one job or iterates over it (vip-api.md §8.5 is **(open)**; the engine
+//! hands a list to one job or iterates over it (**(open)** in docs/vip.md#lists; the engine
 //! iterates), so they warn rather than refuse: safe on both readings.
 //! Type errors (a word for a Number) are not reported here: pre-flight's type check names
 //! them with VIP's types, and a value that does not parse is skipped by the range checks.

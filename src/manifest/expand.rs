@@ -104,7 +104,7 @@ pub fn matrix(
             );
         }
         // `same` as a hash key, so a 10,000-value axis costs 10,000 look-ups, not 50 million
-        // comparisons (issue 13).
+        // comparisons.
         let mut seen: HashSet<SameKey> = HashSet::with_capacity(values.value.len());
         for v in &values.value {
             check_scalar(&v.value, v, file, diags);

@@ -1,13 +1,14 @@
-//! How many jobs one item's execution will have on VIP (vip-api.md §8.5): a list given to a
+//! How many jobs one item's execution will have on VIP (docs/vip.md#lists): a list given to a
 //! parameter makes one execution whose jobs iterate over the values; lists are crossed, the
 //! inputs named in the descriptor's `custom."vip:dot"` are paired element by element (one
 //! dimension, their common length), and scalars go to every job.
 //!
 //! A list for a `list: true` input that is not dotted is counted as one job's value: whether
-//! VIP's engine hands such a list to one job or iterates over it is **(open)** in §8.5, and
-//! vip-run keeps the reading it has always had (the Boutiques list-length rules then apply to
-//! it, as warnings). Dotted inputs iterate whatever their type: pairing is how a descriptor
-//! says "one job per pair" (CQUEST's `data_file` and `parameter_file`).
+//! VIP's engine hands such a list to one job or iterates over it is **(open)**
+//! (docs/vip.md#lists), and vip-run keeps the reading it has always had (the Boutiques
+//! list-length rules then apply to it, as warnings). Dotted inputs iterate whatever their type:
+//! pairing is how a descriptor says "one job per pair" (CQUEST's `data_file` and
+//! `parameter_file`).
 //!
 //! Without a descriptor (offline `validate` with no lock file) nothing says which inputs are
 //! dotted or lists, so every list is counted as crossed: an upper bound, marked as such.
@@ -22,7 +23,8 @@ pub enum Role {
     Crossed,
     /// Paired with the other `vip:dot` inputs: their common length is one factor.
     Paired,
-    /// A `list: true` input's value, given whole to every job (the (open) §8.5 reading).
+    /// A `list: true` input's value, given whole to every job (the (open) reading of
+    /// docs/vip.md#lists).
     Whole,
 }
 

@@ -1,4 +1,4 @@
-//! Numbers as the user wrote them (issue 10 §3): YAML reads `08`, `010`, `1e3` and `1.50` as
+//! Numbers as the user wrote them: YAML reads `08`, `010`, `1e3` and `1.50` as
 //! numbers, and printing those back gives `8`, `10`, `1000` and `1.5`, which is not what a
 //! recipe naming `run-08` meant. After parsing, every number in `matrix` (values, `include`,
 //! `exclude`), `inputs` and `vars` (at any depth) gets its source text back, read from the

@@ -68,7 +68,7 @@ pub struct ExecutionSettings {
 }
 
 /// `execution.max_jobs`'s default: VIP does not publish its engine's `maxJobsPerWorkflow`;
-/// vip-api.md §8.5 says to keep workflows to a few hundred jobs.
+/// docs/vip.md#lists says to keep workflows to a few hundred jobs.
 pub const DEFAULT_MAX_JOBS: u64 = 500;
 /// `execution.transfers`'s default.
 pub const DEFAULT_TRANSFERS: u32 = 4;

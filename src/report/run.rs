@@ -166,7 +166,7 @@ pub enum Event {
 
 impl Event {
     /// For the bar's message: an item's jobs when its execution has more than one (a list
-    /// given to a parameter, vip-api.md §8.5), e.g. `main: Running 12/40 jobs done`.
+    /// given to a parameter, docs/vip.md#lists), e.g. `main: Running 12/40 jobs done`.
     fn jobs_progress(&self) -> Option<String> {
         let Self::Status {
             item,

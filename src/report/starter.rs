@@ -188,7 +188,7 @@ pub fn starter(pipeline: &Pipeline, descriptor: &Descriptor, groups: &[String]) 
             "optional".to_owned()
         };
         // Whether VIP gives a `list: true` input's values to one job or runs a job per
-        // value is not documented (vip-api.md §8.5): say only what vip-run does with it.
+        // value is not documented (docs/vip.md#lists): say only what vip-run does with it.
         let hint = match (element, kind.starts_with("List")) {
             ("File", true) => {
                 ": a YAML list (local files, /vip/ paths or platformId:id), passed to VIP as a list"

@@ -41,7 +41,7 @@ struct ItemRecord<'a> {
     inputs: IndexMap<&'a str, serde_json::Value>,
     results_location: &'a str,
     download: Option<&'a PathBuf>,
-    /// Jobs of its execution (a list given to a parameter iterates, vip-api.md §8.5).
+    /// Jobs of its execution (a list given to a parameter iterates, docs/vip.md#lists).
     jobs: u64,
 }
 

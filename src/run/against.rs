@@ -225,8 +225,9 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
             let Some(&(expected, dotted)) = expected.get(name.as_str()) else {
                 continue;
             };
-            // A list for any parameter is VIP's batch idiom (§8.5): one execution whose jobs
-            // iterate over the values; each element must still be a value of the type.
+            // A list for any parameter is VIP's batch idiom (docs/vip.md#lists): one execution
+            // whose jobs iterate over the values; each element must still be a value of the
+            // type.
             if dotted {
                 dot_lengths.insert(name, wire.values().len());
             }
@@ -277,7 +278,8 @@ fn check_inputs(report: &mut Report<'_>, pipeline: &Pipeline, descriptor: &Descr
 }
 
 /// VIP's engine refuses a workflow over its `maxJobsPerWorkflow`, which it does not publish
-/// (§8.5): refuse an item whose jobs exceed `execution.max_jobs` before anything is spent.
+/// (docs/vip.md#lists): refuse an item whose jobs exceed `execution.max_jobs` before anything
+/// is spent.
 fn check_jobs(report: &mut Report<'_>, item: &crate::manifest::Item, descriptor: &Descriptor) {
     let v = report.v;
     let jobs = jobs::of_item(item, Some(descriptor));

@@ -13,7 +13,7 @@
 //!
 //! Executions are deleted with `deleteFiles: false`: their results folders are this
 //! module's to delete, under the rule above, so VIP never removes results not yet home.
-//! VIP deletes paths asynchronously (vip-api.md §9.6): every deletion is waited out with
+//! VIP deletes paths asynchronously (docs/vip.md#delete): every deletion is waited out with
 //! `exists`, as the Python client does (every 2 s, here from 100 ms up, for up to 300 s).
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -262,7 +262,7 @@ pub async fn apply(conn: &Connection, plan: &CleanPlan) -> Result<(), Error> {
             continue;
         }
         if let Err(e) = client.delete_path(&t.path).await {
-            // A missing path is an 8000: done, if `exists` agrees (vip-api.md §9.6).
+            // A missing path is an 8000: done, if `exists` agrees (docs/vip.md#delete).
             if e.code() != Some(8000) || client.exists(&t.path).await? {
                 return Err(e.into());
             }

@@ -11,7 +11,7 @@
 //!   from the manifest's folder's absolute path, recorded there on the first run. The key
 //!   names the project's inputs folder on VIP (`/vip/Home/vip-run/<name>/<key>/inputs`) and
 //!   enters every fingerprint, so two projects never share uploads, executions or results
-//!   folders (see docs/vip.md, "Names");
+//!   folders (see docs/vip.md#names);
 //! - hashes each local input (SHA-256), cached in `hashes.json` by size and modification
 //!   time, so an unchanged file is never read twice;
 //! - refingerprints each item over (key, offline fingerprint, each local file's content) and

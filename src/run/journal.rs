@@ -23,7 +23,7 @@ use super::state::{FORMAT, ItemState, State, StateError, Upload};
 /// A journal smaller than this is never compacted (a tiny state gains nothing from it). Kept
 /// small: a floor that a 1,000-item run never reaches but a 10,000-item run passes makes the
 /// large run pay for compactions the small one does not, so bytes written stop growing
-/// linearly (issue 13).
+/// linearly.
 const COMPACT_FLOOR: u64 = 64 << 10;
 /// The journal is compacted when it holds this many times the snapshot's bytes: each
 /// compaction then writes at most a quarter of what the journal took, so the bytes written
@@ -89,7 +89,7 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
         reason: e.to_string(),
     };
     // The format first, read without building the file's JSON tree (for 10,000 items that
-    // tree costs several times the file, issue 13), so another format is named as such.
+    // tree costs several times the file), so another format is named as such.
     let head: Head = serde_json::from_str(&text).map_err(|e| damaged(path, &e))?;
     let format = head.format.as_ref().and_then(serde_json::Value::as_u64);
     // Format 1 is the same snapshot without a journal: read it, rewrite it on the next save.
@@ -224,7 +224,7 @@ fn compact(state: &mut State, path: &Path, journal: &Path) -> Result<(), StateEr
     // Unique across states at this path (a lost snapshot's journal never matches a new one).
     let now = u64::try_from(crate::time::now_ms()).unwrap_or(0);
     state.generation = (state.generation + 1).max(now);
-    // Streamed: a 10,000-item snapshot is never held as one string (issue 13).
+    // Streamed: a 10,000-item snapshot is never held as one string.
     let snapshot_bytes = write_atomically_with(path, |w| {
         serde_json::to_writer_pretty(w, &*state).map_err(std::io::Error::from)
     })?;

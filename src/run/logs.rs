@@ -3,7 +3,7 @@
 //! logs next to its results.
 //!
 //! VIP's whole-execution log routes answer only for a single job (with several they answer a
-//! sentence, vip-api.md §4.5), so an execution with several jobs is read job by job.
+//! sentence, docs/vip.md#executions), so an execution with several jobs is read job by job.
 
 use std::path::Path;
 
@@ -46,7 +46,7 @@ pub async fn fetch(
         if job.is_some_and(|wanted| wanted != n) {
             continue;
         }
-        // A task without a log file is a 400 (vip-api.md §4.5): no log, not a failure.
+        // A task without a log file is a 400 (docs/vip.md#executions): no log, not a failure.
         let text = match client.job_log(&e.identifier, n, stream).await {
             Ok(t) => t,
             Err(err) if err.code() == Some(8000) => None,

@@ -110,7 +110,8 @@ pub async fn plan(settings: &Settings, path: &Path, relaunch: &[String]) -> Resu
         let descriptor = &checked.preflight().descriptor;
         for item in &v.items {
             let attempt = current.get(&item.key);
-            // An execution of several jobs says so (a list given to a parameter, §8.5).
+            // An execution of several jobs says so (a list given to a parameter,
+            // docs/vip.md#lists).
             let jobs = crate::manifest::jobs::of_item(item, Some(descriptor));
             let jobs = if jobs.count > 1 {
                 format!(", {} jobs: {}", jobs.count, jobs.explain())

@@ -1,8 +1,8 @@
-//! Pre-flight (vip-api.md §6.4): everything that can be checked with VIP before anything is
-//! uploaded or launched, in the order that gives the most useful first message: the key,
-//! the pipeline's visibility, the manifest's group, the descriptor, then every input against
-//! its parameter (presence, type, VIP's character rules, VIP paths that must exist, local
-//! files that must exist).
+//! Pre-flight (docs/vip.md#preflight): everything that can be checked with VIP before anything
+//! is uploaded or launched, in the order that gives the most useful first message: the key, the
+//! pipeline's visibility, the manifest's group, the descriptor, then every input against its
+//! parameter (presence, type, VIP's character rules, VIP paths that must exist, local files
+//! that must exist).
 //!
 //! Problems are diagnostics pointing into the manifest, like offline ones; the failure says
 //! whether any of them is about access (exit 4) rather than the manifest (exit 3).
@@ -231,7 +231,7 @@ pub async fn check(v: &Validated, conn: &Connection) -> Result<Preflight, Prefli
 /// The manifest's `group` is not one of the caller's. `visible`: the pipeline is listed for
 /// the caller, so one of their application groups already gives it, and the manifest's
 /// `group` is the mistake (it must not be said to be the pipeline's requirement). VIP shows
-/// which groups an application belongs to only to its admins (docs/vip.md, "Groups"), so a
+/// which groups an application belongs to only to its admins (docs/vip.md#groups), so a
 /// `group` that is the caller's but not the pipeline's cannot be told from here.
 fn not_in_group(v: &Validated, groups: &[String], visible: bool) -> ManifestDiagnostic {
     let yours = if groups.is_empty() {

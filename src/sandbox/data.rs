@@ -1,4 +1,4 @@
-//! VIP's data namespace on disk (vip-api.md §9): the synthetic `/vip` root, each user's
+//! VIP's data namespace on disk (docs/vip.md#namespace): the synthetic `/vip` root, each user's
 //! Home and Trash, the group folders, the permission matrix (8013), `PathProperties` with
 //! VIP's quirks (directory size = entry count, day-precision dates), and the scratch folder
 //! that holds it all, removed when the sandbox goes away.
@@ -91,7 +91,7 @@ impl DataTree {
     }
 
     /// Resolves `raw` for `user` (the `index`th of the world): 8013 outside what the user
-    /// may read (§9.1).
+    /// may read (docs/vip.md#namespace).
     pub(crate) fn locate(&self, index: usize, user: &User, raw: &str) -> Result<Located, ApiError> {
         let denied = || ApiError::coded(8013, &[raw]);
         let segments = normalise(raw).ok_or_else(denied)?;

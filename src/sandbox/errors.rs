@@ -1,4 +1,4 @@
-//! VIP's error responses, wire-exact (vip-api.md §2.2, §3): the code table with its raw
+//! VIP's error responses, wire-exact (docs/vip.md#auth, #errors): the code table with its raw
 //! templates (also published by `/platform`), the ` (Error code N)` suffix with `<br />`
 //! removed, the suffix-less Spring-level and authentication bodies, and the non-JSON pages
 //! that Tomcat and proxies send.
@@ -108,15 +108,16 @@ impl ApiError {
         }
     }
 
-    /// A business failure whose real reason VIP loses (§3.3): 400, 8000, suffix.
+    /// A business failure whose real reason VIP loses (docs/vip.md#generic-8000): 400, 8000,
+    /// suffix.
     pub(crate) fn generic() -> Self {
         Self::coded(8000, &[])
     }
 
-    /// The engine's refusal of a workflow over its `maxJobsPerWorkflow` (§8.5). Whether VIP
-    /// sends it as a launch error or as `ExecutionFailed` later is **(open)**; the sandbox
-    /// refuses at launch, the reading a client must handle before anything runs: 400, 8000,
-    /// the engine's text, suffix.
+    /// The engine's refusal of a workflow over its `maxJobsPerWorkflow` (docs/vip.md#lists).
+    /// Whether VIP sends it as a launch error or as `ExecutionFailed` later is **(open)**; the
+    /// sandbox refuses at launch, the reading a client must handle before anything runs: 400,
+    /// 8000, the engine's text, suffix.
     pub(crate) fn too_many_jobs(max: usize, got: usize) -> Self {
         Self::Json {
             status: StatusCode::BAD_REQUEST,

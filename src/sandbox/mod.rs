@@ -1,5 +1,5 @@
 //! The sandbox: a faithful simulator of VIP's REST API (VIP's dialect of CARMIN, described
-//! wire-exact in vip-api.md), served on loopback. It stands in for VIP in the tests, the
+//! in docs/vip.md), served on loopback. It stands in for VIP in the tests, the
 //! benchmarks, `vip-run --sandbox` and `vip-run sandbox`, for people without an account.
 //!
 //! It has users with keys, levels, groups and quotas; a pipeline catalogue with Boutiques

@@ -1,7 +1,7 @@
-//! `POST /executions`'s checks, in VIP's order (vip-api.md §8.1), each failing with VIP's
-//! code and status, and the expansion of the accepted inputs into jobs (cross product, with
-//! `vip:dot` inputs paired, §8.5). Nothing here changes state: the scheduler creates the run
-//! from the [`Launch`] this returns.
+//! `POST /executions`'s checks, in VIP's order (docs/vip.md#input-rules), each failing with
+//! VIP's code and status, and the expansion of the accepted inputs into jobs (cross product,
+//! with `vip:dot` inputs paired, docs/vip.md#lists). Nothing here changes state: the scheduler
+//! creates the run from the [`Launch`] this returns.
 
 use axum::http::StatusCode;
 use indexmap::IndexMap;
@@ -280,7 +280,8 @@ pub(crate) fn check(
 
     let mut recorded: IndexMap<String, Value> = IndexMap::new();
     for (k, v) in &resolved {
-        // A map keyed by input name: a list shows one element only (inferred, §4.4).
+        // A map keyed by input name: a list shows one element only (inferred,
+        // docs/vip.md#execution).
         if let Some(last) = v.last() {
             recorded.insert(k.clone(), Value::String(last.clone()));
         }

@@ -1,4 +1,4 @@
-//! One typed method of the [`Client`] per call of VIP's REST dialect (vip-api.md): the
+//! One typed method of the [`Client`] per call of VIP's REST dialect (docs/vip.md): the
 //! platform, pipelines, executions and their logs, and the data namespace (listings,
 //! folders, deletions). How a call is sent, retried and its answer read is in
 //! [`super::client`]; streamed file contents are in [`super::transfer`].

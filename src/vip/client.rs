@@ -1,6 +1,6 @@
 //! The VIP client: how to reach VIP (its config and the checks on the server URL), and the
 //! one place a request is built and its answer turned into a result or a [`VipError`]. The
-//! typed methods, one per call of VIP's REST dialect (vip-api.md), are in [`super::calls`];
+//! typed methods, one per call of VIP's REST dialect (docs/vip.md), are in [`super::calls`];
 //! retries are decided in [`super::retry`]; streamed file transfers live in
 //! [`super::transfer`].
 //!

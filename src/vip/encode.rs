@@ -1,5 +1,6 @@
-//! URLs as VIP decodes them (vip-api.md §7, §10): each path segment percent-encoded on its
-//! own, `/` kept literal between segments, never `%2F`, spaces as `%20` (never `+`).
+//! URLs as VIP decodes them (docs/vip.md#pipeline-ids, #encoding): each path segment
+//! percent-encoded on its own, `/` kept literal between segments, never `%2F`, spaces as `%20`
+//! (never `+`).
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 

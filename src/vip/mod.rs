@@ -1,4 +1,4 @@
-//! VIP's REST dialect of CARMIN, as far as vip-run needs it (vip-api.md): the wire types,
+//! VIP's REST dialect of CARMIN, as far as vip-run needs it (docs/vip.md): the wire types,
 //! the rules VIP enforces on names and values, URL encoding, errors and the client.
 //!
 //! - `wire`: the JSON as it travels, shared with the sandbox;

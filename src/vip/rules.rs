@@ -1,6 +1,6 @@
-//! VIP's own rules for names and values (vip-api.md §7, §8.2, §8.3, §9.2), checked locally
-//! so that a launch never fails on something we could have seen. The sandbox enforces the
-//! same functions, so client and simulator cannot drift apart.
+//! VIP's own rules for names and values (docs/vip.md#pipeline-ids, #names, #values,
+//! #sanitising), checked locally so that a launch never fails on something we could have seen.
+//! The sandbox enforces the same functions, so client and simulator cannot drift apart.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -81,8 +81,9 @@ pub fn pipeline_id_problem(id: &str) -> Option<&'static str> {
     }
 }
 
-/// The name VIP stores for an uploaded file or a created folder called `name` (§9.2): the
-/// base name trimmed, spaces turned into `_`, then Unicode NFKD with non-ASCII dropped.
+/// The name VIP stores for an uploaded file or a created folder called `name`
+/// (docs/vip.md#sanitising): the base name trimmed, spaces turned into `_`, then Unicode NFKD
+/// with non-ASCII dropped.
 pub fn sanitize_upload_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name).trim();
     base.replace(' ', "_")

@@ -84,8 +84,8 @@ fn read_hashing(mut file: std::fs::File) -> Reading {
 
 impl Client {
     /// Uploads the local file `local` to `remote`, streamed (the file is re-read on a retry);
-    /// returns the hex SHA-256 of what was sent. VIP renames the last segment (§9.2): the
-    /// caller names the file as VIP will.
+    /// returns the hex SHA-256 of what was sent. VIP renames the last segment
+    /// (docs/vip.md#sanitising): the caller names the file as VIP will.
     pub async fn upload(&self, local: &Path, remote: &str) -> Result<String, VipError> {
         self.upload_with_progress(local, remote, None).await
     }

@@ -109,7 +109,7 @@ pub enum Meaning {
     QuotaFull,
     /// 2000: the platform is full (wait).
     PlatformFull,
-    /// 8000 and other codes: see vip-api.md §3.3 for what it may hide.
+    /// 8000 and other codes: see docs/vip.md#generic-8000 for what it may hide.
     Generic,
     /// 5xx, HTML pages, no answer: the server is failing.
     ServerFailing,

@@ -1,5 +1,5 @@
-//! VIP's JSON, as it travels (vip-api.md §3, §4): the one set of types the client reads and
-//! the sandbox writes, so the two cannot disagree.
+//! VIP's JSON, as it travels (docs/vip.md#errors, #endpoints): the one set of types the client
+//! reads and the sandbox writes, so the two cannot disagree.
 //!
 //! Field order is VIP's (the Python client depends on it for error bodies), every key VIP
 //! always writes is written even when null, and reading is lenient: unknown fields are
@@ -207,7 +207,7 @@ pub struct Pipeline {
     pub can_execute: Option<bool>,
 }
 
-/// An execution's status (vip-api.md §5.1). Never fails to parse.
+/// An execution's status (docs/vip.md#statuses). Never fails to parse.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ExecutionStatus {
     /// Queued in the engine: pending.
@@ -297,7 +297,7 @@ impl From<&str> for ExecutionStatus {
     }
 }
 
-/// The latest task of one invocation (vip-api.md §5.2).
+/// The latest task of one invocation (docs/vip.md#jobs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
@@ -447,7 +447,7 @@ pub struct DeleteExecution {
     pub delete_files: Option<bool>,
 }
 
-/// A data path's properties (vip-api.md §9.3).
+/// A data path's properties (docs/vip.md#properties).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PathProperties {
@@ -513,7 +513,7 @@ pub struct Base64Upload {
     pub md5: Option<String>,
 }
 
-/// The part of a Boutiques descriptor vip-run reads (vip-api.md §4.3).
+/// The part of a Boutiques descriptor vip-run reads (docs/vip.md#pipelines).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Descriptor {
     /// Tool name.
@@ -681,7 +681,7 @@ pub struct DescriptorOutput {
 }
 
 impl DescriptorInput {
-    /// VIP's type for one value of this input (vip-api.md §4.3): `Flag` is Boolean, an
+    /// VIP's type for one value of this input (docs/vip.md#pipelines): `Flag` is Boolean, an
     /// integer `Number` Int64, another `Number` Double.
     pub fn element_type(&self) -> ParameterType {
         match self.kind.as_str() {

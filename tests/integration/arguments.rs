@@ -1,4 +1,4 @@
-//! The command line's two stages (issue 7): clap refuses what it can before any work, each
+//! The command line's two stages: clap refuses what it can before any work, each
 //! option is accepted only where it applies, and every command's help leads with its own
 //! options, the global ones under their own heading.
 

@@ -1,4 +1,4 @@
-//! The verdict agrees with Boutiques' own invocation validator (issue 10 §1): a table of
+//! The verdict agrees with Boutiques' own invocation validator: a table of
 //! invocations of the sandbox's `BET/1.0.0` and `Denoise/2.1` is checked by `bosh invocation`
 //! (boutiques from `PyPI`, in a throwaway venv) and by the real `vip-run validate`, offline
 //! against a `vip-run.lock`; a manifest is refused exactly when bosh refuses the invocation,

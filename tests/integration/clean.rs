@@ -1,4 +1,4 @@
-//! Issue 11 §3: `clean` deletes exactly the manifest's own uploaded inputs and downloaded
+//! `clean` deletes exactly the manifest's own uploaded inputs and downloaded
 //! results on VIP (and, with `--executions`, its finished executions), nothing of another
 //! manifest's or of the user's other files; it asks first; a later run re-uploads what it
 //! needs and downloads nothing twice; `results.clean` and `plan` show and do the same.

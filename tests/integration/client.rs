@@ -46,7 +46,8 @@ fn data_round_trip_streams_files_both_ways() {
     sb.block_on(async {
         c.mkdir_p("/vip/Home/a/b/c").await.unwrap();
         assert!(c.exists("/vip/Home/a/b/c").await.unwrap());
-        // VIP renames uploads (§9.2); the caller uploads under the name VIP will keep.
+        // VIP renames uploads (docs/vip.md#sanitising); the caller uploads under the name VIP
+        // will keep.
         c.upload(&local, "/vip/Home/a/b/c/in_put.bin")
             .await
             .unwrap();

@@ -1,4 +1,4 @@
-//! Issue 11 §1: `foreach: { files: PATTERN }` makes one item per matching file.
+//! `foreach: { files: PATTERN }` makes one item per matching file.
 
 use serde_json::Value;
 

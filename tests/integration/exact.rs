@@ -1,4 +1,4 @@
-//! Values are sent as written (issue 10 §3): `08`, `010`, `1e3`, `1.50` in `matrix`, `vars`,
+//! Values are sent as written: `08`, `010`, `1e3`, `1.50` in `matrix`, `vars`,
 //! `include` and `inputs` reach VIP, the item keys and the templates as the user wrote them.
 
 use std::time::Duration;

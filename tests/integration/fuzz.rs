@@ -124,7 +124,7 @@ fn written_number() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
 
-    /// Issue 10 §3: whatever YAML makes of a number, the key, the template and the input
+    /// Whatever YAML makes of a number, the key, the template and the input
     /// carry the text as written, and two different spellings stay two items.
     #[test]
     fn numbers_are_sent_as_written(a in written_number(), b in written_number()) {

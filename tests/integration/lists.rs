@@ -1,4 +1,4 @@
-//! VIP's own batch idiom (issue 9 §3, vip-api.md §8.5): a list given to any parameter is one
+//! VIP's own batch idiom (docs/vip.md#lists): a list given to any parameter is one
 //! execution whose jobs iterate over the values. The real binary against the sandbox: local
 //! list elements all uploaded, one execution, every job's outputs downloaded; elements typed
 //! one by one; the job count shown by `validate` and checked against `execution.max_jobs`

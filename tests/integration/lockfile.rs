@@ -1,4 +1,4 @@
-//! `vip-run.lock` (issue 10 §2): written by `lock` and by a first `run`, used by offline
+//! `vip-run.lock`: written by `lock` and by a first `run`, used by offline
 //! `validate` with no key and no server, and compared with VIP's live descriptor before a run
 //! uploads anything (`--update-lock`, `--locked`).
 

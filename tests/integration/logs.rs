@@ -1,4 +1,4 @@
-//! Issue 11 §2: `logs` for one job, several jobs and failed items, and the logs a run keeps
+//! `logs` for one job, several jobs and failed items, and the logs a run keeps
 //! of its failed items.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Issue 11 §4: each run writes a Process Run Crate in the results root, which a real
+//! Each run writes a Process Run Crate in the results root, which a real
 //! RO-Crate reader (ro-crate-py, `rocrate` on `PyPI`, in a throwaway virtual environment)
 //! opens, listing every execution with its inputs and results, whose checksums match the
 //! files. Skipped, saying why, when Python or the package registry is not available.

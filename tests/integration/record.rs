@@ -1,5 +1,6 @@
-//! `run.json` is streamed to disk item by item (issue 13) but stays exactly what it was when
-//! it was built as one JSON tree: that tree printed pretty, its fields in the same order.
+//! `run.json` is streamed to disk item by item (never held whole in memory) but stays
+//! exactly what it was when it was built as one JSON tree: that tree printed pretty, its fields
+//! in the same order.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The pipeline's own rules (issue 10 §1): every Boutiques constraint of `BET/1.0.0` and
+//! The pipeline's own rules: every Boutiques constraint of `BET/1.0.0` and
 //! `Denoise/2.1` in the sandbox, valid and invalid, checked by `validate --online` before
 //! anything is uploaded, each message at the input's line and naming the items it hits.
 

@@ -1,4 +1,4 @@
-//! The sandbox against vip-api.md: requests in, responses out, over loopback HTTP.
+//! The sandbox against docs/vip.md: requests in, responses out, over loopback HTTP.
 //! Each test starts its own sandbox with short execution times.
 
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! At the terminal (issue 12): the real binary in a pseudo-terminal, its output rendered on a
+//! At the terminal: the real binary in a pseudo-terminal, its output rendered on a
 //! `vt100` screen as a person would see it once the bar's redraws are done, and snapshotted.
 //! Every other test reads pipes, where there are no bars, no colour and no width.
 //!
@@ -399,7 +399,7 @@ fn a_dumb_terminal_and_a_narrow_one_get_plain_lines() {
     );
 }
 
-/// Issue 11: on a terminal, `clean` shows what it will delete and asks; only `y` deletes.
+/// On a terminal, `clean` shows what it will delete and asks; only `y` deletes.
 #[test]
 fn clean_asks_at_the_terminal() {
     use crate::clean::{DEMO, exists, manifest, slow_delete_sandbox};

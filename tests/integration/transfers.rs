@@ -1,4 +1,4 @@
-//! Issue 9: uploads and downloads run several at a time (`--transfers`), an item is launched
+//! Uploads and downloads run several at a time (`--transfers`), an item is launched
 //! as soon as its own inputs are on VIP, and each file costs at most one call besides its
 //! transfer. Checked in the sandbox's request log, which records every call, in the order
 //! the calls ended, with how many requests were being handled at once.

@@ -310,8 +310,8 @@ impl Runner<'_> {
     }
 }
 
-/// Whether VIP's record `shown` of an input agrees with `mine`, as sent. VIP shows strings,
-/// and for a list may show one element only (vip-api.md, inferred): both readings pass.
+/// Whether VIP's record `shown` of an input agrees with `mine`, as sent. VIP shows strings, and
+/// for a list may show one element only (inferred, docs/vip.md#execution): both readings pass.
 fn same_input(mine: &serde_json::Value, shown: &serde_json::Value) -> bool {
     use serde_json::Value;
     let text = |v: &Value| match v {

@@ -34,10 +34,10 @@ pub(super) struct Fetch {
     pub(super) bytes: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
-/// Fetches the outputs of `job`'s finished execution that are not on disk yet (a deleted
-/// local file is fetched again). Sizes come from one listing per folder of outputs (in
-/// practice one per item), not a call per file (vip-api.md §9.3, §9.4). The files VIP
-/// returned are asked for unless the poll that saw the execution end read them.
+/// Fetches the outputs of `job`'s finished execution that are not on disk yet (a deleted local
+/// file is fetched again). Sizes come from one listing per folder of outputs (in practice one
+/// per item), not a call per file (docs/vip.md#properties, #download). The files VIP returned
+/// are asked for unless the poll that saw the execution end read them.
 pub(super) async fn fetch_item(f: &Fetch, job: &DownloadJob) -> Result<Vec<Output>, Error> {
     let returned = match &job.returned {
         Some(files) => files.clone(),

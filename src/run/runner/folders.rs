@@ -89,8 +89,8 @@ impl Folders {
 
     /// Makes sure the folder `path` is on VIP: nothing when known; else its missing
     /// ancestors and itself are made top-down, each after one listing of its parent says it
-    /// is not there (whether mkdir on an existing folder fails on VIP is open, vip-api.md
-    /// §4.7: never asking it is safe on both readings).
+    /// is not there (whether mkdir on an existing folder fails on VIP is open,
+    /// docs/vip.md#data: never asking it is safe on both readings).
     pub(super) async fn ensure(&self, client: &Client, path: &str) -> Result<(), Error> {
         let path = path.trim_end_matches('/');
         let mut missing = Vec::new();

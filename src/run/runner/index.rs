@@ -1,5 +1,5 @@
-//! The loop's indexes, so a cycle costs what changed rather than the number of items
-//! (issue 13): the items waiting for a launch (in manifest order), the active executions,
+//! The loop's indexes, so a cycle costs what changed rather than the number of items:
+//! the items waiting for a launch (in manifest order), the active executions,
 //! the active ones VIP lost track of (their grace period runs out without an event), the
 //! finished items not handled yet in this run, and the items not settled for good.
 //!

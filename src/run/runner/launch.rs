@@ -306,7 +306,7 @@ async fn submit(
 }
 
 /// What to do when VIP's engine refused the workflow's job count ("Too many jobs (max:N,
-/// got:M)", vip-api.md §8.5), said after VIP's own words.
+/// got:M)", docs/vip.md#lists), said after VIP's own words.
 fn too_many_jobs_help(message: &str) -> Option<String> {
     let rest = &message[message.find("Too many jobs")?..];
     let max = rest

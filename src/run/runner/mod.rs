@@ -54,7 +54,7 @@ use super::paths::Paths;
 use super::plan::Plan;
 use super::state::{Attempt, ItemState, State};
 
-/// How long `Unknown` is waited out before it counts as a failure (vip-api.md §5.1).
+/// How long `Unknown` is waited out before it counts as a failure (docs/vip.md#statuses).
 const UNKNOWN_GRACE: Duration = Duration::from_secs(300);
 /// The first poll comes quickly; later ones back off to `poll_interval`.
 const FIRST_POLL: Duration = Duration::from_millis(250);

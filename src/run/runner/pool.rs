@@ -301,7 +301,7 @@ impl Runner<'_> {
     }
 
     /// Records one ended transfer in the state; a failure parks its input or item in a
-    /// `run` (issue 8), or ends other commands.
+    /// `run` (one item's trouble must not stop the others), or ends other commands.
     fn record_transfer(&mut self, done: Done) -> Result<(), Error> {
         match done {
             Done::Upload { job, result } => {

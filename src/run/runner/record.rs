@@ -68,7 +68,7 @@ impl Runner<'_> {
 
     /// `run.json`: what was run, with what, and what came of it. Streamed to disk item by
     /// item (a 10,000-item record held as one `serde_json::Value` tree cost tens of MiB at
-    /// the run's end, issue 13); the bytes are those of that tree printed pretty, field for
+    /// the run's end); the bytes are those of that tree printed pretty, field for
     /// field in the same order, so the same run gives the same record.
     pub(super) fn write_record(&self, outcomes: &[(String, Outcome)]) -> Result<(), Error> {
         let manifest_sha = hex(&Sha256::digest(

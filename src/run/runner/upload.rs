@@ -253,7 +253,7 @@ impl Runner<'_> {
     }
 
     /// Queues again the parked uploads that are due, each asked about alone: after a failure
-    /// VIP may hold part of the file (vip-api.md §9.5).
+    /// VIP may hold part of the file (docs/vip.md#upload).
     pub(super) async fn retry_uploads(&mut self) -> Result<(), Error> {
         let needed = self.launch_inputs();
         for (remote, local, size) in self.inputs_in_item_order() {

@@ -1,6 +1,6 @@
-//! `/executions…`: launching, listing, reading, renaming, killing and deleting executions,
-//! and their logs and results, as VIP routes them (vip-api.md §4.4–§4.6). What an execution
-//! is and how it moves lives in the scheduler; this is only its HTTP face.
+//! `/executions…`: launching, listing, reading, renaming, killing and deleting executions, and
+//! their logs and results, as VIP routes them (docs/vip.md#execution, #executions, #reconcile).
+//! What an execution is and how it moves lives in the scheduler; this is only its HTTP face.
 
 use std::time::Instant;
 

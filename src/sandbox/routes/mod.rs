@@ -1,7 +1,7 @@
 //! The HTTP face of the sandbox: one handler that sees every request raw, the way VIP's
 //! stack does (Tomcat refuses encoded slashes, the raw URI is decoded once, the API-key
 //! filter runs before routing, Spring answers routing and parsing problems), then routes it
-//! to the endpoint of vip-api.md §4. Faults, latency and the request log wrap it all.
+//! to its endpoint (docs/vip.md#endpoints). Faults, latency and the request log wrap it all.
 //!
 //! This file owns that outer layer and the small request and response helpers every route
 //! shares; each resource's endpoints live in their own file: `platform` (the routes that
@@ -229,7 +229,7 @@ async fn json_body(parts: &Parts, incoming: &mut Incoming) -> Result<Vec<u8>, Ap
     Ok(bytes)
 }
 
-/// The routes that need no key (§2.1).
+/// The routes that need no key (docs/vip.md#auth).
 fn is_public(segments: &[&str], method: &Method, raw_query: Option<&str>) -> bool {
     match segments {
         [

@@ -1,4 +1,4 @@
-//! `/path/…`: the data namespace over HTTP (vip-api.md §4.7): existence, properties,
+//! `/path/…`: the data namespace over HTTP (docs/vip.md#data): existence, properties,
 //! listings, streamed downloads (after the grid's staging delay), raw and base64 uploads,
 //! and queued deletions. Who may touch which path is decided by the data tree.
 
@@ -118,8 +118,8 @@ async fn download(shared: &Shared, located: &data::Located) -> Outcome {
 
 static NEXT_UPLOAD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// `PUT /path/…`: raw bytes streamed to disk (an empty body makes a directory), or a
-/// base64 `File` in `application/carmin+json`. The last segment is sanitised (§9.2).
+/// `PUT /path/…`: raw bytes streamed to disk (an empty body makes a directory), or a base64
+/// `File` in `application/carmin+json`. The last segment is sanitised (docs/vip.md#sanitising).
 async fn upload(
     shared: &Shared,
     me: usize,
@@ -188,7 +188,7 @@ async fn upload(
     let outcome = match written {
         Ok(0) => {
             let _ = tokio::fs::remove_file(&temp).await;
-            // Mkdir on an existing directory is open on VIP (§4.7): accepted here.
+            // Mkdir on an existing directory is open on VIP (docs/vip.md#data): accepted here.
             if target_fs.is_dir() {
                 Ok(())
             } else {

@@ -1,6 +1,6 @@
 //! `/pipelines…`: the catalogue as each caller may see it, one pipeline by path or by query,
-//! and its Boutiques descriptor (vip-api.md §4.3), with VIP's errors for unknown, hidden and
-//! forbidden pipelines.
+//! and its Boutiques descriptor (docs/vip.md#pipelines), with VIP's errors for unknown, hidden
+//! and forbidden pipelines.
 
 use axum::http::Method;
 

@@ -1,6 +1,6 @@
 //! The routes that need no key: `/platform` (what VIP says about itself, error codes
 //! included), `/authenticate` and `/session` (a key or a session token for a password), and
-//! `/externalPlatforms` (vip-api.md §4.1, §4.2).
+//! `/externalPlatforms` (docs/vip.md#endpoints, #platform).
 
 use std::fmt::Write as _;
 

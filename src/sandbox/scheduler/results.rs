@@ -73,7 +73,7 @@ pub(super) fn write_outputs(
 }
 
 /// Writes one output file, creating its folders. Whether VIP creates a missing results
-/// directory is open (vip-api.md §5.3); the sandbox does, as the run's own folder needs it.
+/// directory is open (docs/vip.md#outputs); the sandbox does, as the run's own folder needs it.
 fn write_file(
     data: &DataTree,
     owner: usize,

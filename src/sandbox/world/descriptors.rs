@@ -42,7 +42,7 @@ impl PipelineDef {
     }
 
     /// The detail of `GET /pipelines/{name}/{version}`: inputs only, without the ones VIP
-    /// fills itself, with VIP's type mapping (vip-api.md §4.3).
+    /// fills itself, with VIP's type mapping (docs/vip.md#pipelines).
     pub(crate) fn detail(&self, asked_as: &str) -> Pipeline {
         let overridden: Vec<String> = overridden_inputs(&self.parsed)
             .into_iter()

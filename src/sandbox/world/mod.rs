@@ -125,7 +125,7 @@ pub struct Group {
     pub public: bool,
 }
 
-/// VIP's two kinds of group (vip-api.md §6.1).
+/// VIP's two kinds of group (docs/vip.md#groups).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum GroupKind {
     /// Grants seeing and launching applications.
