@@ -2,8 +2,9 @@
 //! on VIP what this manifest put there, and nothing else (what `VipSession.finish` does, made
 //! safe).
 //!
-//! What counts as the manifest's own, by construction rather than by listing: its inputs
-//! folder `/vip/Home/vip-run/<name>/inputs` (vip-run uploads nowhere else), and each item's
+//! What counts as the manifest's own, by construction rather than by listing: its project's
+//! inputs folder `/vip/Home/vip-run/<name>/<key>/inputs` (vip-run uploads nowhere else;
+//! docs/vip.md#names), the results folders of executions it superseded, and each item's
 //! results folder `<results.location>/<execution name>` (vip-run launches every execution
 //! with its own folder, named after the execution, and the name carries the manifest's name,
 //! the item's key and its fingerprint). A results folder is deleted only when the state says

@@ -376,7 +376,7 @@ fn values(i: &DescriptorInput, texts: Texts<'_>, out: &mut Vec<Violation>) {
                 input: id.clone(),
                 rule: if low.is_some_and(|m| n < m) { "min-list-entries" } else { "max-list-entries" },
                 message: format!("`{id}` has {n} value{}, but the descriptor wants {wanted}", if n == 1 { "" } else { "s" }),
-                help: "whether VIP hands a list input's values to one job or runs one job per value is not documented (vip-api.md §8.5), so this is a warning; Boutiques would refuse it as one invocation: give the number of values the tool expects".to_owned(),
+                help: "whether VIP hands a list input's values to one job or runs one job per value is not documented (docs/vip.md#lists), so this is a warning; Boutiques would refuse it as one invocation: give the number of values the tool expects".to_owned(),
                 warning: true,
                 element: None,
             });
