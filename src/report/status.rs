@@ -24,7 +24,6 @@ impl Status {
     pub fn any_failed(&self) -> bool {
         self.rows.iter().any(|r| {
             r.timed_out
-                || r.home == Some(false)
                 || r.status.as_deref().is_some_and(|s| {
                     matches!(
                         ExecutionStatus::from(s),
@@ -53,7 +52,8 @@ pub struct Row {
     /// When it was launched (epoch ms).
     pub launched_at: Option<i64>,
     /// For a finished execution whose outputs are downloaded: whether every one of them is
-    /// home (see the README's guarantees); `None` otherwise.
+    /// home (see the README's guarantees); `None` otherwise. Not home is said, not counted
+    /// as a failure: a detached run's outputs are not home until `download` or a run.
     pub home: Option<bool>,
 }
 

@@ -305,7 +305,6 @@ fn a_full_disk_stops_the_run_with_exit_6_and_the_next_run_fetches_what_was_not_h
     assert_eq!(posts(&sb), 1, "launching stopped");
     assert!(!out.stdout.contains("unreachable") && !out.stderr.contains("unreachable"));
     let status = t.run_with(&["--output", "json", "status", "study.yaml"]);
-    status.code(1);
     let s1 = status
         .json_lines()
         .into_iter()
