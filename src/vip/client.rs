@@ -24,7 +24,6 @@
 //! except to loopback addresses.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,13 +95,6 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Whether `host` is this machine.
-fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 /// Checks a base URL: https, or http to loopback; no credentials, query or fragment.
 pub fn check_base_url(url: &str) -> Result<reqwest::Url, VipError> {
     let parsed = reqwest::Url::parse(url)
@@ -110,7 +102,7 @@ pub fn check_base_url(url: &str) -> Result<reqwest::Url, VipError> {
     let host = parsed.host_str().unwrap_or("");
     match parsed.scheme() {
         "https" => {}
-        "http" if is_loopback(host) => {}
+        "http" if super::rules::is_loopback_host(host) => {}
         "http" => {
             return Err(VipError::Config(format!(
                 "refusing plain http to {host}: the API key travels in every request, use https (http is allowed for loopback test servers only)"

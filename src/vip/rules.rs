@@ -4,6 +4,19 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+/// Whether `host`, as a URL names it (`localhost`, `127.0.0.1`, `[::1]`), is this machine: the
+/// only place plain http may go, since the API key travels in every request. `validate` and
+/// the client both ask this one function. A name is loopback only when it is `localhost`
+/// (any case) or a loopback address, never because it starts like one
+/// (`127.0.0.1.example.org` is a remote host).
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The characters VIP allows in an execution name (`^[0-9A-Za-z_ -]+$`).
 pub fn is_execution_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '-')

@@ -270,3 +270,30 @@ fn completions_and_man_page_are_generated() {
         .stdout_has("MANIFEST...    (short for `vip-run run MANIFEST...`)")
         .stdout_has("Exit codes:");
 }
+
+/// One loopback rule: `validate` accepts a plain-http server exactly when the client would
+/// connect to it (a name that only starts like a loopback address is a remote host).
+#[test]
+fn validate_and_the_client_agree_on_plain_http() {
+    for (url, loopback) in [
+        ("http://127.0.0.1:8080/rest", true),
+        ("http://127.1.2.3/rest", true),
+        ("http://LOCALHOST:8080/rest", true),
+        ("http://localhost/rest", true),
+        ("http://[::1]:1/rest", true),
+        ("http://127.0.0.1.example.org/rest", false),
+        ("http://localhost.example.org/rest", false),
+        ("http://0.0.0.0:8080/rest", false),
+        ("http://vip.example.org/rest", false),
+        ("https://vip.example.org/rest", true),
+    ] {
+        assert_eq!(
+            vip_run::vip::client::check_base_url(url).is_ok(),
+            loopback,
+            "the client on {url}"
+        );
+        let t = Test::new().manifest(&format!("{HEAD}server: {url}\n"));
+        let out = t.run_with(&["validate", "study.yaml"]);
+        assert_eq!(out.code == 0, loopback, "validate on {url}: {}", out.stderr);
+    }
+}

@@ -48,17 +48,12 @@ impl Checker<'_> {
     pub(super) fn check_server(&mut self, m: &Manifest) -> Option<String> {
         let server = m.server.as_ref()?;
         let url = server.value.trim_end_matches('/');
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-        let loopback = host.is_some_and(|h| {
-            let h = h
-                .rsplit_once(':')
-                .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
-                .map_or(h, |(h, _)| h);
-            h == "localhost" || h.starts_with("127.") || h == "[::1]"
-        });
+        let is_http = url.starts_with("https://") || url.starts_with("http://");
+        // The host as the client will see it (a URL parser lowercases it and knows where it
+        // ends), so that `validate` and the client apply one loopback rule.
+        let parsed = is_http.then(|| reqwest::Url::parse(url).ok()).flatten();
+        let host = parsed.as_ref().map(|u| u.host_str().unwrap_or(""));
+        let loopback = host.is_some_and(crate::vip::rules::is_loopback_host);
         match host {
             None | Some("") => {
                 self.error(
