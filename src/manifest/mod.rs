@@ -39,7 +39,7 @@ pub use check::load;
 pub use diagnostic::{ManifestDiagnostic, ManifestErrors, SourceFile};
 pub use model::Manifest;
 pub use validated::{
-    DEFAULT_DOWNLOAD, DEFAULT_MAX_ITEMS, DEFAULT_RESULTS_LOCATION, DEFAULT_SERVER,
+    Content, DEFAULT_DOWNLOAD, DEFAULT_MAX_ITEMS, DEFAULT_RESULTS_LOCATION, DEFAULT_SERVER,
     ExecutionSettings, InputWire, Item, LoadOptions, MAX_NAME_LEN, MAX_TRANSFERS, Validated, Value,
     ValueKind,
 };

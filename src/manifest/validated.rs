@@ -157,6 +157,19 @@ pub struct Item {
     pub execution_name: String,
 }
 
+/// A local input's content as hashed when the manifest was identified, with the size and
+/// modification time it had then: while they are unchanged, the hash stands (an upload
+/// need not hash the file again).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Content {
+    /// Its size.
+    pub size: u64,
+    /// Its modification time (epoch ms).
+    pub mtime: Option<i64>,
+    /// Its SHA-256 (hex).
+    pub sha256: String,
+}
+
 /// A manifest that passed every offline check.
 #[derive(Debug)]
 pub struct Validated {
@@ -192,8 +205,8 @@ pub struct Validated {
     /// The project key (see `run::identity`): empty until a command that reaches VIP
     /// identifies the manifest's items by content.
     pub project: String,
-    /// Upload path (under the inputs folder) → SHA-256 of the local file, once identified.
-    pub content: std::collections::HashMap<String, String>,
+    /// Upload path (under the inputs folder) → the local file's content, once identified.
+    pub content: std::collections::HashMap<String, Content>,
     /// Where `pipeline_id` is written.
     pub pipeline_location: Location,
     /// Where `group` is written.

@@ -22,27 +22,18 @@
 //! that was uploaded for it, so upgrading costs no grid time.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::files::{FileError, write_atomically};
 use crate::manifest::expand::hex;
 use crate::manifest::identity::execution_name;
-use crate::manifest::{InputWire, Validated, ValueKind};
+use crate::manifest::{Content, InputWire, Validated, ValueKind};
 
 use super::paths::Paths;
 use super::state::State;
-
-/// What `hashes.json` records of one local file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Hashed {
-    size: u64,
-    mtime: Option<i64>,
-    sha256: String,
-}
 
 /// The key of a project with no key recorded: drawn from the manifest's folder's absolute
 /// path (so a lost state folder rebuilt in place finds its executions by name again).
@@ -72,31 +63,36 @@ pub fn project_key(v: &Validated, paths: &Paths, record: bool) -> Result<String,
 /// and refingerprints its items under the project key (see the module's comment).
 pub fn identify(v: &mut Validated, paths: &Paths, record: bool) -> Result<(), Error> {
     let project = project_key(v, paths, record)?;
-    let mut cache: BTreeMap<String, Hashed> = std::fs::read(&paths.hashes)
+    let mut cache: BTreeMap<String, Content> = std::fs::read(&paths.hashes)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let mut changed = false;
-    let mut content: HashMap<String, String> = HashMap::new();
-    let mut by_path: HashMap<PathBuf, String> = HashMap::new();
+    // Each local file once, whichever items and upload paths name it.
+    let mut uploads: Vec<(&str, &Path)> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for item in &v.items {
         for value in item.inputs.values().flat_map(InputWire::values) {
-            let ValueKind::LocalFile { path, upload, .. } = &value.kind else {
-                continue;
-            };
-            if content.contains_key(upload) {
-                continue;
+            if let ValueKind::LocalFile { path, upload, .. } = &value.kind
+                && seen.insert(upload)
+            {
+                uploads.push((upload, path));
             }
-            let sha = if let Some(sha) = by_path.get(path) {
-                sha.clone()
-            } else {
-                let sha = hash_cached(path, &mut cache, &mut changed)?;
-                by_path.insert(path.clone(), sha.clone());
-                sha
-            };
-            content.insert(upload.clone(), sha);
         }
     }
+    let mut files: Vec<&Path> = uploads.iter().map(|(_, p)| *p).collect();
+    files.sort_unstable();
+    files.dedup();
+    let hashed = hash_all(&files, &mut cache)?;
+    let changed = hashed.iter().any(|(_, fresh)| *fresh);
+    let by_path: HashMap<&Path, Content> = files
+        .iter()
+        .zip(hashed)
+        .map(|(p, (c, _))| (*p, c))
+        .collect();
+    let content: HashMap<String, Content> = uploads
+        .iter()
+        .map(|(upload, path)| ((*upload).to_owned(), by_path[path].clone()))
+        .collect();
     if changed && record {
         // A cache: failing to keep it costs a re-read next time, never a wrong answer.
         if let Ok(bytes) = serde_json::to_vec(&cache) {
@@ -111,7 +107,7 @@ pub fn identify(v: &mut Validated, paths: &Paths, record: bool) -> Result<(), Er
             .filter_map(|value| match &value.kind {
                 ValueKind::LocalFile { upload, .. } => content
                     .get(upload)
-                    .map(|sha| (upload.as_str(), sha.as_str())),
+                    .map(|c| (upload.as_str(), c.sha256.as_str())),
                 _ => None,
             })
             .collect();
@@ -137,35 +133,69 @@ pub fn identify(v: &mut Validated, paths: &Paths, record: bool) -> Result<(), Er
     Ok(())
 }
 
-/// `path`'s SHA-256: from the cache while its size and modification time are unchanged,
-/// else read (and cached).
-fn hash_cached(
-    path: &Path,
-    cache: &mut BTreeMap<String, Hashed>,
-    changed: &mut bool,
-) -> Result<String, Error> {
-    // One `stat` for both: a re-run of a large cohort pays it per file.
-    let meta = std::fs::metadata(path).map_err(FileError::on("read", path))?;
-    let mtime = crate::files::mtime_ms(&meta);
-    let key = path.display().to_string();
-    if let Some(h) = cache.get(&key)
-        && h.size == meta.len()
-        && h.mtime.is_some()
-        && h.mtime == mtime
-    {
-        return Ok(h.sha256.clone());
+/// Each of `files`' content, with whether it was read now: from the cache while its size and
+/// modification time are unchanged (one `stat`), else read and hashed, on as many threads as
+/// the machine has cores (a first run of a cohort hashes every file before anything is sent).
+fn hash_all(
+    files: &[&Path],
+    cache: &mut BTreeMap<String, Content>,
+) -> Result<Vec<(Content, bool)>, Error> {
+    let mut out: Vec<Option<(Content, bool)>> = Vec::with_capacity(files.len());
+    let mut misses: Vec<(usize, u64, Option<i64>)> = Vec::new();
+    for (i, path) in files.iter().enumerate() {
+        let meta = std::fs::metadata(path).map_err(FileError::on("read", path))?;
+        let mtime = crate::files::mtime_ms(&meta);
+        match cache.get(&path.display().to_string()) {
+            Some(c) if c.size == meta.len() && c.mtime.is_some() && c.mtime == mtime => {
+                out.push(Some((c.clone(), false)));
+            }
+            _ => {
+                out.push(None);
+                misses.push((i, meta.len(), mtime));
+            }
+        }
     }
-    let sha = sha256_file(path).map_err(FileError::on("read", path))?;
-    cache.insert(
-        key,
-        Hashed {
-            size: meta.len(),
-            mtime,
-            sha256: sha.clone(),
-        },
-    );
-    *changed = true;
-    Ok(sha)
+    if !misses.is_empty() {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(misses.len());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let read: Vec<Vec<(usize, std::io::Result<String>)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&(i, _, _)) = misses.get(n) else {
+                                break;
+                            };
+                            done.push((n, sha256_file(files[i])));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a hashing thread does not panic"))
+                .collect()
+        });
+        for (n, sha) in read.into_iter().flatten() {
+            let (i, size, mtime) = misses[n];
+            let content = Content {
+                size,
+                mtime,
+                sha256: sha.map_err(FileError::on("read", files[i]))?,
+            };
+            cache.insert(files[i].display().to_string(), content.clone());
+            out[i] = Some((content, true));
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|c| c.expect("every file hashed"))
+        .collect())
 }
 
 /// The SHA-256 (hex) of a file, read 1 MiB at a time.
@@ -213,7 +243,7 @@ pub fn migrate(state: &mut State, v: &Validated) -> usize {
                         uploads
                             .get(&remote)
                             .zip(v.content.get(upload))
-                            .is_some_and(|(u, sha)| &u.sha256 == sha)
+                            .is_some_and(|(u, c)| u.sha256 == c.sha256)
                     }
                     _ => true,
                 });

@@ -50,7 +50,7 @@ type Reading = (
 /// yields the chunks for a request body: the hash runs beside the send instead of in its way,
 /// and each byte is read once and copied once. Stops early when the body is dropped (the
 /// server answered before the end); the caller counts what the body handed over.
-fn read_hashing(mut file: std::fs::File) -> Reading {
+fn read_hashing(mut file: std::fs::File, hash: bool) -> Reading {
     use std::io::Read as _;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(READ_AHEAD);
     let reading = tokio::task::spawn_blocking(move || {
@@ -63,7 +63,9 @@ fn read_hashing(mut file: std::fs::File) -> Reading {
             {
                 Ok(0) => break,
                 Ok(_) => {
-                    hasher.update(&chunk);
+                    if hash {
+                        hasher.update(&chunk);
+                    }
                     if tx.blocking_send(Ok(chunk)).is_err() {
                         break;
                     }
@@ -97,6 +99,32 @@ impl Client {
         remote: &str,
         on_bytes: Option<OnBytes>,
     ) -> Result<String, VipError> {
+        self.send_file(local, remote, on_bytes, true)
+            .await
+            .map(|h| format!("{:x}", h.finalize()))
+    }
+
+    /// [`Client::upload_with_progress`] without hashing what is sent, for a file whose hash
+    /// the caller already knows (and whose size and time it checks again afterwards).
+    pub async fn upload_known(
+        &self,
+        local: &Path,
+        remote: &str,
+        on_bytes: Option<OnBytes>,
+    ) -> Result<(), VipError> {
+        self.send_file(local, remote, on_bytes, false)
+            .await
+            .map(drop)
+    }
+
+    /// Sends `local` to `remote`, hashing what is read when `hash` is set.
+    async fn send_file(
+        &self,
+        local: &Path,
+        remote: &str,
+        on_bytes: Option<OnBytes>,
+        hash: bool,
+    ) -> Result<Sha256, VipError> {
         let operation = format!("PUT {}", encode::data_path(remote));
         let attempt = || async {
             let file = std::fs::File::open(local).map_err(|e| VipError::Local {
@@ -120,7 +148,7 @@ impl Client {
                 });
             }
             // Each attempt hashes from the start, as it re-reads the file from the start.
-            let (chunks, reading) = read_hashing(file);
+            let (chunks, reading) = read_hashing(file, hash);
             let tell = on_bytes.clone();
             // What the body actually handed to the connection (the reader runs ahead).
             let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -159,7 +187,7 @@ impl Client {
                     detail: format!("sent {sent} of {len} bytes of {}", local.display()),
                 });
             }
-            Ok(format!("{:x}", hasher.finalize()))
+            Ok(hasher)
         };
         self.retry.run(Class::IdempotentWrite, attempt).await
     }

@@ -47,6 +47,9 @@ pub(super) struct UploadJob {
     pub(super) mtime: Option<i64>,
     /// Whether something is at `remote` already (deleted first).
     pub(super) replace: bool,
+    /// The file's SHA-256 when already known for this very size and time (hashed when the
+    /// manifest was identified): the send then does not hash it again.
+    pub(super) sha: Option<String>,
 }
 
 /// An item whose outputs to fetch.

@@ -85,6 +85,13 @@ impl Runner<'_> {
         size: u64,
     ) -> Result<(Option<String>, Option<i64>), Error> {
         let mtime = crate::files::modified_ms(local);
+        // Hashed when the manifest was identified, and unchanged since: no read.
+        if let Some(c) = self
+            .identified(remote)
+            .filter(|c| c.size == size && c.mtime.is_some() && c.mtime == mtime)
+        {
+            return Ok((Some(c.sha256.clone()), mtime));
+        }
         let sha = match self.state.uploads().get(remote) {
             Some(u) if u.size == size && u.mtime.is_some() && u.mtime == mtime => {
                 Some(u.sha256.clone())
@@ -97,6 +104,14 @@ impl Runner<'_> {
             _ => None,
         };
         Ok((sha, mtime))
+    }
+
+    /// What identifying the manifest learnt of the file uploaded to `remote`.
+    fn identified(&self, remote: &str) -> Option<&crate::manifest::Content> {
+        let rel = remote
+            .strip_prefix(&inputs_root(self.v))?
+            .strip_prefix('/')?;
+        self.v.content.get(rel)
     }
 
     /// The remote paths of the inputs of items still to launch: after a `clean`, the inputs
@@ -337,13 +352,20 @@ impl Runner<'_> {
                     remote,
                 });
             }
-            UploadNeed::Upload { replace } => self.pool.queue_upload(UploadJob {
-                remote,
-                local,
-                size,
-                mtime,
-                replace,
-            }),
+            UploadNeed::Upload { replace } => {
+                let sha = self
+                    .identified(&remote)
+                    .filter(|c| c.size == size && c.mtime.is_some() && c.mtime == mtime)
+                    .map(|c| c.sha256.clone());
+                self.pool.queue_upload(UploadJob {
+                    remote,
+                    local,
+                    size,
+                    mtime,
+                    replace,
+                    sha,
+                });
+            }
         }
         Ok(())
     }
@@ -399,9 +421,34 @@ pub(super) async fn send_file(
         if let Some(bar) = &bar {
             bar.grow(job.size);
         }
-        client
-            .upload_with_progress(&job.local, &job.remote, bar.as_ref().map(ByteBar::on_bytes))
-            .await?
+        let on_bytes = bar.as_ref().map(ByteBar::on_bytes);
+        match &job.sha {
+            // Hashed already: sent without hashing again, then checked unchanged (same size
+            // and time), so the recorded hash is of what was sent.
+            Some(sha) => {
+                client
+                    .upload_known(&job.local, &job.remote, on_bytes)
+                    .await?;
+                let now = std::fs::metadata(&job.local).ok();
+                if now.as_ref().map(std::fs::Metadata::len) != Some(job.size)
+                    || now.as_ref().and_then(crate::files::mtime_ms) != job.mtime
+                {
+                    return Err(Error::Vip(crate::vip::VipError::Local {
+                        operation: format!("PUT {}", job.remote),
+                        detail: format!(
+                            "{} changed while it was sent; it is sent again",
+                            job.local.display()
+                        ),
+                    }));
+                }
+                sha.clone()
+            }
+            None => {
+                client
+                    .upload_with_progress(&job.local, &job.remote, on_bytes)
+                    .await?
+            }
+        }
     };
     let check = client.properties(&job.remote).await?;
     if check.size != Some(job.size) {
