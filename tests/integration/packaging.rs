@@ -35,6 +35,11 @@ const PRE_COMMIT: &str = "pre-commit>=4,<5";
 /// it writes the wheel (seconds, for a debug build of this size), which would pull
 /// `target/debug/vip-run` from under the tests that run beside these. It lives in the target
 /// folder, so cargo's copy is a hard link.
+///
+/// The executable in a wheel is `cargo build`'s, without the features that the
+/// dev-dependencies turn on in some dependencies (tokio, hyper, rustls…) for `cargo test`. So
+/// after a `cargo test` alone, as in CI, the first build here compiles those thirty-odd crates
+/// in the dev profile too: 80 s on a 2-core machine.
 struct SharedTarget {
     dir: TempDir,
     /// Two builds at once would write the same files in the shared `deps`.
