@@ -16,6 +16,7 @@ mod lists;
 mod lockfile;
 mod logs;
 mod online;
+mod packaging;
 mod provenance;
 mod python_client;
 mod record;
