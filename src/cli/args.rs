@@ -316,6 +316,10 @@ pub struct ValidateArgs {
     /// Also check against VIP: the key, the group, the pipeline, every input.
     #[arg(long)]
     pub online: bool,
+    /// Require a current entry for each manifest in its folder's `vip-run.lock` (offline): a
+    /// manifest missing from the lock, or locked for another pipeline, is invalid.
+    #[arg(long, conflicts_with = "online")]
+    pub locked: bool,
 }
 
 /// `init`.

@@ -335,7 +335,13 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         }
         Command::Validate(args) => {
             let s = resolve::build(cli, None, Some(args.max_items));
-            runtime()?.block_on(flow::validate(&s, &args.manifests, args.online, out))?;
+            runtime()?.block_on(flow::validate(
+                &s,
+                &args.manifests,
+                args.online,
+                args.locked,
+                out,
+            ))?;
             Ok(exit_code::SUCCESS)
         }
         Command::Whoami => {

@@ -19,11 +19,14 @@ use super::lockfile;
 use super::preflight::{self, PreflightError};
 use super::session::{secrets_of, with_connection};
 
-/// Checks `manifests`, writing each one's result to `out` as it is known.
+/// Checks `manifests`, writing each one's result to `out` as it is known. `require_lock`: each
+/// manifest must have a current entry in its folder's `vip-run.lock` (as `run --locked`
+/// requires), else it is invalid: what a pre-commit hook asks of a recipe repository.
 pub async fn validate(
     settings: &Settings,
     manifests: &[PathBuf],
     online: bool,
+    require_lock: bool,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     let printer = settings.printer();
@@ -99,7 +102,7 @@ pub async fn validate(
                 }
             }
         } else {
-            match check_locked(&v, printer) {
+            match check_locked(&v, printer, require_lock) {
                 Ok(Some((locked_on, d))) => {
                     locked = Some(locked_on);
                     descriptor = Some(d);
@@ -212,25 +215,53 @@ async fn check_online(
 fn check_locked(
     v: &Validated,
     printer: Printer,
+    locked: bool,
 ) -> Result<Option<(String, Descriptor)>, Vec<ManifestDiagnostic>> {
     let entry = match lockfile::entry_for(v) {
         Ok(Some(e)) => e,
+        Ok(None) if locked => {
+            let d = ManifestDiagnostic::error(format!(
+                "{} has no entry in its folder's {}: the lock is stale",
+                v.file.display,
+                lockfile::FILE_NAME
+            ))
+            .at_location(&v.file, v.pipeline_location)
+            .label("not locked")
+            .help(format!(
+                "run `vip-run lock {}` and commit {}",
+                v.file.display,
+                lockfile::FILE_NAME
+            ));
+            return Err(vec![d]);
+        }
         Ok(None) => return Ok(None),
         Err(e) => return Err(vec![ManifestDiagnostic::error(e.to_string())]),
     };
     if entry.pipeline_id != v.pipeline_id {
-        let d = ManifestDiagnostic::warning(format!(
-            "{} locks {} for this manifest, not {}: its descriptor was not used",
-            lockfile::FILE_NAME,
-            entry.pipeline_id,
-            v.pipeline_id
-        ))
+        let d = if locked {
+            ManifestDiagnostic::error(format!(
+                "{} locks {} for this manifest, not {}: the lock is stale",
+                lockfile::FILE_NAME,
+                entry.pipeline_id,
+                v.pipeline_id
+            ))
+        } else {
+            ManifestDiagnostic::warning(format!(
+                "{} locks {} for this manifest, not {}: its descriptor was not used",
+                lockfile::FILE_NAME,
+                entry.pipeline_id,
+                v.pipeline_id
+            ))
+        }
         .at_location(&v.file, v.pipeline_location)
         .label("not the locked pipeline")
         .help(format!(
             "run `vip-run lock {}` to lock the new pipeline",
             v.file.display
         ));
+        if locked {
+            return Err(vec![d]);
+        }
         printer.print(&[d], &v.secrets);
         return Ok(None);
     }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::rules::bet;
-use crate::support::{SandboxHandle, Test};
+use crate::support::{HEAD, SandboxHandle, Test};
 
 const DEMO: &str = "sandbox-demo-key";
 
@@ -203,4 +203,28 @@ fn a_sandbox_try_out_neither_writes_nor_checks_the_recipes_lock() {
         std::fs::read_to_string(t.dir().join("vip-run.lock")).unwrap(),
         "{}\n"
     );
+}
+
+/// `validate --locked` (what the pre-commit lock check runs): a manifest without an entry in
+/// its folder's lock, or with one for another pipeline, is invalid; with a current entry it
+/// passes.
+#[test]
+fn validate_locked_refuses_a_stale_lock() {
+    let t = Test::new()
+        .manifest(&format!(
+            "{HEAD}inputs:\n  input_file: in.txt\n  message: hi\n"
+        ))
+        .file("in.txt", "x\n");
+    t.run_with(&["validate", "--locked", "study.yaml"])
+        .code(3)
+        .stderr_has("has no entry in its folder's vip-run.lock");
+    t.run_with(&["--sandbox", "lock", "study.yaml"]).code(0);
+    t.run_with(&["validate", "--locked", "study.yaml"]).code(0);
+    let other = std::fs::read_to_string(t.dir().join("study.yaml"))
+        .unwrap()
+        .replace("Hello/1.0", "Hello/2.0");
+    std::fs::write(t.dir().join("study.yaml"), other).unwrap();
+    t.run_with(&["validate", "--locked", "study.yaml"])
+        .code(3)
+        .stderr_has("the lock is stale");
 }

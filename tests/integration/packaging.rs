@@ -322,11 +322,12 @@ fn the_pre_commit_hooks_refuse_a_broken_manifest_and_a_manifest_the_lock_rules_o
         text.contains("vip-run validate....") && text.contains("Passed"),
         "{text}"
     );
+    // No lock yet: it is stale (missing) for both.
     let (code, text) = run("vip-run-lock-check", &[]);
-    assert_eq!(
-        code,
-        Some(0),
-        "without a lock, both manifests are valid\n{text}"
+    assert_eq!(code, Some(1), "without a lock, the check fails\n{text}");
+    assert!(
+        text.contains("has no entry in its folder's vip-run.lock"),
+        "{text}"
     );
     let installed_in = started.elapsed();
 
