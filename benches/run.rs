@@ -337,10 +337,11 @@ fn transfers(rt: &tokio::runtime::Runtime) {
 
 fn main() {
     let rt = runtime();
-    // `VIP_RUN_BENCH_ONLY=rerun` runs that row alone.
-    if std::env::var("VIP_RUN_BENCH_ONLY").as_deref() == Ok("rerun") {
-        rerun_many(&rt);
-        return;
+    // `VIP_RUN_BENCH_ONLY=rerun` (or `transfers`) runs that row alone.
+    match std::env::var("VIP_RUN_BENCH_ONLY").as_deref() {
+        Ok("rerun") => return rerun_many(&rt),
+        Ok("transfers") => return transfers(&rt),
+        _ => {}
     }
     many_items(&rt);
     rerun_many(&rt);
