@@ -4,9 +4,12 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use std::path::PathBuf;
+
 use serde_json::json;
 
 use super::OutputFormat;
+use crate::manifest::jobs::{Jobs, Role};
 
 /// One thing a run would do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +47,8 @@ impl ActionKind {
     }
 }
 
-/// One line of a plan.
+/// One line of a plan: what, for which item, and the facts it rests on (typed: the text is
+/// made here, when it is shown).
 #[derive(Debug, Clone)]
 pub struct Action {
     /// What.
@@ -52,7 +56,160 @@ pub struct Action {
     /// For which item (none for uploads).
     pub item: Option<String>,
     /// The particulars.
-    pub detail: String,
+    pub subject: Subject,
+}
+
+/// The particulars of an [`Action`].
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// A local input and where it goes on VIP (uploaded, or kept there).
+    Input {
+        /// The local file.
+        local: PathBuf,
+        /// Its VIP path.
+        remote: String,
+    },
+    /// An item's first execution, by the name it will have.
+    First {
+        /// The execution name.
+        name: String,
+        /// Its jobs, when it has several (a list given to a parameter).
+        jobs: Option<Jobs>,
+    },
+    /// An item launched again: a retry of a failure within `execution.retries`, or asked for
+    /// with `--relaunch`.
+    Again {
+        /// The execution it replaces.
+        execution: String,
+        /// That execution's status.
+        status: String,
+        /// Whether vip-run timed it out.
+        timed_out: bool,
+        /// Whether `--relaunch` asked for it (else it is a retry).
+        asked: bool,
+        /// The attempt (1 is the first retry).
+        attempt: usize,
+        /// `execution.retries`.
+        retries: u32,
+        /// Its jobs, when it has several.
+        jobs: Option<Jobs>,
+    },
+    /// A finished execution's outputs to fetch.
+    Outputs {
+        /// The execution.
+        execution: String,
+        /// The item's download folder.
+        folder: PathBuf,
+    },
+    /// An item's current execution, kept.
+    Current {
+        /// The execution.
+        execution: String,
+        /// Its status.
+        status: String,
+        /// Whether vip-run timed it out.
+        timed_out: bool,
+    },
+}
+
+impl Subject {
+    /// The line's particulars, for people.
+    fn text(&self) -> String {
+        let jobs_text = |jobs: &Option<Jobs>| {
+            jobs.as_ref()
+                .map(|j| format!(", {} jobs: {}", j.count, j.explain()))
+                .unwrap_or_default()
+        };
+        match self {
+            Self::Input { local, remote } => format!("{} → {remote}", local.display()),
+            Self::First { name, jobs } => format!("{name}{}", jobs_text(jobs)),
+            Self::Again {
+                execution,
+                status,
+                timed_out,
+                asked: true,
+                jobs,
+                ..
+            } => format!(
+                "{execution} is {}; relaunched as asked (--relaunch){}",
+                if *timed_out { "timed out" } else { status },
+                jobs_text(jobs)
+            ),
+            Self::Again {
+                execution,
+                attempt,
+                retries,
+                jobs,
+                ..
+            } => format!(
+                "{execution} failed; retry {attempt} of {retries}{}",
+                jobs_text(jobs)
+            ),
+            Self::Outputs { execution, folder } => {
+                format!("outputs of {execution} into {}", folder.display())
+            }
+            Self::Current {
+                execution,
+                status,
+                timed_out,
+            } => format!(
+                "{execution} ({status}{})",
+                if *timed_out { ", timed out" } else { "" }
+            ),
+        }
+    }
+
+    /// The line's particulars, for tools: fields, never a sentence.
+    fn json(&self) -> serde_json::Value {
+        let jobs_json = |jobs: &Option<Jobs>| {
+            jobs.as_ref().map(|j| {
+                json!({
+                    "count": j.count,
+                    "exact": j.exact,
+                    "lists": j.lists.iter().map(|l| json!({
+                        "input": l.name,
+                        "values": l.len,
+                        "role": match l.role {
+                            Role::Crossed => "crossed",
+                            Role::Paired => "paired",
+                            Role::Whole => "whole",
+                        },
+                    })).collect::<Vec<_>>(),
+                })
+            })
+        };
+        match self {
+            Self::Input { local, remote } => {
+                json!({"local": local.display().to_string(), "remote": remote})
+            }
+            Self::First { name, jobs } => json!({"execution_name": name, "jobs": jobs_json(jobs)}),
+            Self::Again {
+                execution,
+                status,
+                timed_out,
+                asked,
+                attempt,
+                retries,
+                jobs,
+            } => json!({
+                "execution": execution,
+                "status": status,
+                "timed_out": timed_out,
+                "reason": if *asked { "requested" } else { "retry" },
+                "attempt": attempt,
+                "retries": retries,
+                "jobs": jobs_json(jobs),
+            }),
+            Self::Outputs { execution, folder } => {
+                json!({"execution": execution, "folder": folder.display().to_string()})
+            }
+            Self::Current {
+                execution,
+                status,
+                timed_out,
+            } => json!({"execution": execution, "status": status, "timed_out": timed_out}),
+        }
+    }
 }
 
 /// What `plan` found.
@@ -79,11 +236,13 @@ pub fn render(out: &mut dyn Write, p: &Preview, format: OutputFormat) -> std::io
     match format {
         OutputFormat::Json => {
             for a in &p.actions {
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"action": a.kind.as_str(), "item": a.item, "detail": a.detail, "change": a.kind.is_change()})
-                )?;
+                let mut record = json!({"action": a.kind.as_str(), "item": a.item, "change": a.kind.is_change()});
+                if let (Some(fields), serde_json::Value::Object(more)) =
+                    (record.as_object_mut(), a.subject.json())
+                {
+                    fields.extend(more);
+                }
+                writeln!(out, "{record}")?;
             }
             writeln!(
                 out,
@@ -107,7 +266,7 @@ pub fn render(out: &mut dyn Write, p: &Preview, format: OutputFormat) -> std::io
                         .as_deref()
                         .map(|i| format!("{i}: "))
                         .unwrap_or_default(),
-                    a.detail
+                    a.subject.text()
                 );
             }
             let _ = writeln!(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::OutputFormat;
 use super::catalog::{self, Identity};
-use super::preview::{self, Action, ActionKind, Preview};
+use super::preview::{self, Action, ActionKind, Preview, Subject};
 use super::status::{self, Cancelled, Row, Status};
 use super::summary::{self, Finished, Outcome, Summary};
 use crate::vip::wire::Pipeline;
@@ -128,17 +128,40 @@ fn a_plan_reads_like_this() {
             Action {
                 kind: ActionKind::Upload,
                 item: None,
-                detail: "data/a.txt → /vip/Home/vip-run/study/inputs/data/a.txt".into(),
+                subject: Subject::Input {
+                    local: "data/a.txt".into(),
+                    remote: "/vip/Home/vip-run/study/inputs/data/a.txt".into(),
+                },
             },
             Action {
                 kind: ActionKind::Reuse,
                 item: Some("sub-01".into()),
-                detail: "workflow-A1 (Running)".into(),
+                subject: Subject::Current {
+                    execution: "workflow-A1".into(),
+                    status: "Running".into(),
+                    timed_out: false,
+                },
             },
             Action {
                 kind: ActionKind::Launch,
                 item: Some("sub-02".into()),
-                detail: "study-sub-02-0a1b2c".into(),
+                subject: Subject::First {
+                    name: "study-sub-02-0a1b2c".into(),
+                    jobs: None,
+                },
+            },
+            Action {
+                kind: ActionKind::Relaunch,
+                item: Some("sub-03".into()),
+                subject: Subject::Again {
+                    execution: "workflow-A3".into(),
+                    status: "ExecutionFailed".into(),
+                    timed_out: false,
+                    asked: false,
+                    attempt: 1,
+                    retries: 2,
+                    jobs: None,
+                },
             },
         ],
         cleanable: None,
@@ -147,13 +170,15 @@ fn a_plan_reads_like_this() {
     + upload    data/a.txt → /vip/Home/vip-run/study/inputs/data/a.txt
       reuse     sub-01: workflow-A1 (Running)
     + launch    sub-02: study-sub-02-0a1b2c
-    study.yaml: 2 changes to make
+    + relaunch  sub-03: workflow-A3 failed; retry 1 of 2
+    study.yaml: 3 changes to make
     ");
     insta::assert_snapshot!(text(|o| preview::render(o, &p, OutputFormat::Json)), @r#"
-    {"action":"upload","item":null,"detail":"data/a.txt → /vip/Home/vip-run/study/inputs/data/a.txt","change":true}
-    {"action":"reuse","item":"sub-01","detail":"workflow-A1 (Running)","change":false}
-    {"action":"launch","item":"sub-02","detail":"study-sub-02-0a1b2c","change":true}
-    {"event":"summary","command":"plan","changes":2,"actions":3,"cleanable":null}
+    {"action":"upload","item":null,"change":true,"local":"data/a.txt","remote":"/vip/Home/vip-run/study/inputs/data/a.txt"}
+    {"action":"reuse","item":"sub-01","change":false,"execution":"workflow-A1","status":"Running","timed_out":false}
+    {"action":"launch","item":"sub-02","change":true,"execution_name":"study-sub-02-0a1b2c","jobs":null}
+    {"action":"relaunch","item":"sub-03","change":true,"execution":"workflow-A3","status":"ExecutionFailed","timed_out":false,"reason":"retry","attempt":1,"retries":2,"jobs":null}
+    {"event":"summary","command":"plan","changes":3,"actions":4,"cleanable":null}
     "#);
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::error::Error;
 use crate::manifest::Validated;
 use crate::report::diagnostics::Printer;
-use crate::report::preview::{Action, ActionKind, Preview};
+use crate::report::preview::{Action, ActionKind, Preview, Subject};
 
 use super::preflight::{self, Preflight, PreflightError};
 use super::runner::{Next, Runner, UploadNeed};
@@ -102,7 +102,7 @@ pub async fn plan(settings: &Settings, path: &Path, relaunch: &[String]) -> Resu
                     ActionKind::Keep
                 },
                 item: None,
-                detail: format!("{} → {remote}", local.display()),
+                subject: Subject::Input { local, remote },
             });
         }
         let current: std::collections::HashMap<String, super::state::Attempt> =
@@ -112,59 +112,49 @@ pub async fn plan(settings: &Settings, path: &Path, relaunch: &[String]) -> Resu
             let attempt = current.get(&item.key);
             // An execution of several jobs says so (a list given to a parameter,
             // docs/vip.md#lists).
-            let jobs = crate::manifest::jobs::of_item(item, Some(descriptor));
-            let jobs = if jobs.count > 1 {
-                format!(", {} jobs: {}", jobs.count, jobs.explain())
-            } else {
-                String::new()
-            };
-            let (kind, detail) = match (runner.next(item), attempt) {
-                (Next::Launch { .. }, Some(a)) if runner.relaunch_pending(item) => (
-                    ActionKind::Relaunch,
-                    format!(
-                        "{} is {}; relaunched as asked (--relaunch){jobs}",
-                        a.execution_id,
-                        if a.timed_out {
-                            "timed out"
-                        } else {
-                            a.status.as_str()
-                        }
-                    ),
-                ),
+            let jobs = Some(crate::manifest::jobs::of_item(item, Some(descriptor)))
+                .filter(|j| j.count > 1);
+            let (kind, subject) = match (runner.next(item), attempt) {
                 (Next::Launch { attempt: n }, Some(a)) => (
                     ActionKind::Relaunch,
-                    format!(
-                        "{} failed; retry {n} of {}{jobs}",
-                        a.execution_id, v.execution.retries
-                    ),
+                    Subject::Again {
+                        execution: a.execution_id.clone(),
+                        status: a.status.clone(),
+                        timed_out: a.timed_out,
+                        asked: runner.relaunch_pending(item),
+                        attempt: n,
+                        retries: v.execution.retries,
+                        jobs,
+                    },
                 ),
                 (Next::Download, Some(a)) => (
                     ActionKind::Download,
-                    format!(
-                        "outputs of {} into {}",
-                        a.execution_id,
-                        item.download
-                            .as_ref()
-                            .map(|d| d.display().to_string())
-                            .unwrap_or_default()
-                    ),
+                    Subject::Outputs {
+                        execution: a.execution_id.clone(),
+                        folder: item.download.clone().unwrap_or_default(),
+                    },
                 ),
                 (_, Some(a)) => (
                     ActionKind::Reuse,
-                    format!(
-                        "{} ({}{})",
-                        a.execution_id,
-                        a.status,
-                        if a.timed_out { ", timed out" } else { "" }
-                    ),
+                    Subject::Current {
+                        execution: a.execution_id.clone(),
+                        status: a.status.clone(),
+                        timed_out: a.timed_out,
+                    },
                 ),
                 // Never launched: a first launch (the only thing `next` can say of it).
-                (_, None) => (ActionKind::Launch, format!("{}{jobs}", item.execution_name)),
+                (_, None) => (
+                    ActionKind::Launch,
+                    Subject::First {
+                        name: item.execution_name.clone(),
+                        jobs,
+                    },
+                ),
             };
             actions.push(Action {
                 kind,
                 item: Some(item.key.clone()),
-                detail,
+                subject,
             });
         }
         // What `vip-run clean` would free now (read-only: properties and lists).

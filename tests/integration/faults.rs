@@ -200,7 +200,7 @@ fn a_foreign_execution_with_an_items_name_is_neither_adopted_nor_killed() {
         .json_lines()
         .into_iter()
         .find(|l| l["action"] == "launch" && l["item"] == "sub-01")
-        .and_then(|l| l["detail"].as_str().map(str::to_owned))
+        .and_then(|l| l["execution_name"].as_str().map(str::to_owned))
         .expect("a launch of sub-01");
     // Someone else's execution of another pipeline, under that name.
     let client = vip_run::vip::Client::new(
