@@ -238,8 +238,15 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let format = cli.output;
     match &cli.command {
         Command::Run(args) => {
-            let mut s = resolve::build(cli, Some(&args.common), None);
-            s.transfers = args.transfers;
+            let s = resolve::build_run(
+                cli,
+                Some(&args.common),
+                None,
+                flow::ExecutionOverrides {
+                    transfers: args.transfers,
+                    max_outage: args.max_outage,
+                },
+            );
             runtime()?.block_on(async {
                 let interrupt = flow::Interrupt::on_ctrl_c();
                 let mut code = exit_code::SUCCESS;
@@ -249,16 +256,9 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                         (_, true) => flow::lockfile::LockPolicy::Locked,
                         _ => flow::lockfile::LockPolicy::Write,
                     };
-                    let finished = flow::execute(
-                        &s,
-                        path,
-                        args.detach,
-                        args.max_outage,
-                        lock,
-                        &interrupt,
-                        &args.relaunch,
-                    )
-                    .await?;
+                    let finished =
+                        flow::execute(&s, path, args.detach, lock, &interrupt, &args.relaunch)
+                            .await?;
                     let again = again(cli, &args.common, path);
                     report::summary::render(out, &finished, format, cli.quiet, &again)?;
                     code = code.max(exit_code_of(&finished));
@@ -303,8 +303,15 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             Ok(exit_code::SUCCESS)
         }
         Command::Download(args) => {
-            let mut s = resolve::build(cli, Some(&args.common), None);
-            s.transfers = args.transfers;
+            let s = resolve::build_run(
+                cli,
+                Some(&args.common),
+                None,
+                flow::ExecutionOverrides {
+                    transfers: args.transfers,
+                    max_outage: None,
+                },
+            );
             let finished = runtime()?.block_on(flow::download(&s, &args.manifest))?;
             let again = again(cli, &args.common, &args.manifest);
             report::summary::render(out, &finished, format, cli.quiet, &again)?;

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::error::Error;
 use crate::manifest::LoadOptions;
 use crate::report::run::Progress;
-use crate::run::{ConnectOptions, Settings, StateOptions};
+use crate::run::{ConnectOptions, ExecutionOverrides, Settings, StateOptions};
 
 use super::args::{Cli, ManifestArgs};
 
@@ -43,6 +43,17 @@ pub fn check(cli: &Cli) -> Result<(), Error> {
 /// The settings for a command: `common` for the ones that act on a manifest's state,
 /// `max_items` for `validate`.
 pub fn build(cli: &Cli, common: Option<&ManifestArgs>, max_items: Option<usize>) -> Settings {
+    build_run(cli, common, max_items, ExecutionOverrides::default())
+}
+
+/// [`build`] for `run` and `download`, whose command line may override the manifest's
+/// `execution` settings (`overrides`).
+pub fn build_run(
+    cli: &Cli,
+    common: Option<&ManifestArgs>,
+    max_items: Option<usize>,
+    overrides: ExecutionOverrides,
+) -> Settings {
     let mut load = LoadOptions::default();
     if let Some(n) = common.map(|c| c.max_items).or(max_items) {
         load.max_items = n;
@@ -68,7 +79,7 @@ pub fn build(cli: &Cli, common: Option<&ManifestArgs>, max_items: Option<usize>)
         quiet: cli.quiet,
         junit: cli.junit.clone(),
         verbose: cli.verbose > 0 && !cli.quiet,
-        transfers: None,
+        overrides,
         load,
         state: common.map_or_else(StateOptions::default, |c| StateOptions {
             state_dir: c.state_dir.clone(),

@@ -52,13 +52,12 @@ fn finish(
 
 /// `run MANIFEST`: check (pre-flight, then the live descriptor against `vip-run.lock` by
 /// `lock`), upload, launch, monitor, download; with `detach`, return once everything that
-/// can be launched now is launched. `max_outage` (`--max-outage`) overrides the manifest's
-/// `execution.max_outage`.
+/// can be launched now is launched. `--max-outage` and `--transfers` are in the manifest's
+/// `execution` already (applied when it was opened).
 pub async fn execute(
     settings: &Settings,
     path: &Path,
     detach: bool,
-    max_outage: Option<std::time::Duration>,
     lock: LockPolicy,
     interrupt: &Interrupt,
     relaunch: &[String],
@@ -86,9 +85,7 @@ pub async fn execute(
         super::disk::check_owners(&v, &super::disk::Owner::of(&v, settings.sandbox()))?;
         let mut reporter = settings.reporter(v.items.len());
         let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
-            .with_max_outage(max_outage)
             .with_relaunch(relaunch)
-            .with_transfers(settings.transfers)
             .with_first_look(first);
         let summary = runner.run(detach).await?;
         if v.clean
@@ -136,8 +133,7 @@ pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Erro
             &mut reporter,
             interrupt,
             platform.max_size_direct_transfer,
-        )?
-        .with_transfers(settings.transfers);
+        )?;
         let summary = runner.run(false).await?;
         reporter.finish();
         finish("download", settings, &v, &paths, conn, summary)

@@ -44,7 +44,7 @@ pub use inspect::{cancel, status};
 pub use interrupt::Interrupt;
 pub use logs::logs;
 pub use plan::{Plan, plan};
-pub use settings::{Settings, StateOptions};
+pub use settings::{ExecutionOverrides, Settings, StateOptions};
 pub use verify::validate;
 
 /// `--relaunch failed`: every item whose execution failed, was killed or timed out.

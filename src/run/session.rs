@@ -33,6 +33,7 @@ pub fn open(
     record: bool,
 ) -> Result<(Validated, super::paths::Paths), Error> {
     let mut v = load(settings, path)?;
+    settings.overrides.apply(&mut v.execution);
     let paths =
         super::paths::Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
     super::identity::identify(&mut v, &paths, record)?;

@@ -26,12 +26,36 @@ pub struct Settings {
     pub junit: Option<PathBuf>,
     /// `-v`: also the calls made, by kind, at the end of a run.
     pub verbose: bool,
-    /// `--transfers` (overrides `execution.transfers`).
-    pub transfers: Option<u32>,
+    /// What the command line says of the run itself, over the manifest's `execution`.
+    pub overrides: ExecutionOverrides,
     /// Loading manifests (`--max-items`).
     pub load: LoadOptions,
     /// Run state: where it lives and how long to wait for the lock.
     pub state: StateOptions,
+}
+
+/// The command line's word on a manifest's `execution` settings (`run` and `download`): each
+/// value given wins over the manifest's, which wins over the default. Applied once, when the
+/// manifest is opened ([`super::session::open`]), so every part of the run reads one
+/// effective value and nothing overrides it later.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecutionOverrides {
+    /// `--transfers` (over `execution.transfers`).
+    pub transfers: Option<u32>,
+    /// `--max-outage` (over `execution.max_outage`).
+    pub max_outage: Option<Duration>,
+}
+
+impl ExecutionOverrides {
+    /// `execution` with the command line's values put in.
+    pub fn apply(&self, execution: &mut crate::manifest::ExecutionSettings) {
+        if let Some(n) = self.transfers {
+            execution.transfers = n;
+        }
+        if let Some(d) = self.max_outage {
+            execution.max_outage = d;
+        }
+    }
 }
 
 /// Where a manifest's run state lives, and the lock's patience.

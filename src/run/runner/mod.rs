@@ -333,15 +333,6 @@ impl<'a> Runner<'a> {
         self
     }
 
-    /// Overrides `execution.max_outage` (`--max-outage`).
-    #[must_use]
-    pub fn with_max_outage(mut self, max_outage: Option<Duration>) -> Self {
-        if let (Some(d), Mode::Launch) = (max_outage, self.mode) {
-            self.max_outage = d;
-        }
-        self
-    }
-
     fn emit(&mut self, event: &Event) {
         if let Some(r) = self.reporter.as_deref_mut() {
             r.event(event);

@@ -151,12 +151,6 @@ impl Pool {
         self.busy_items.contains(key)
     }
 
-    /// Sets how many files' bytes move at once.
-    fn set_limit(&mut self, limit: usize) {
-        self.limit = limit.max(1);
-        self.bytes = Arc::new(Semaphore::new(self.limit));
-    }
-
     pub(super) fn queue_upload(&mut self, job: UploadJob) {
         if self.busy_uploads.insert(job.remote.clone()) {
             self.uploads.push_back(job);
@@ -178,15 +172,6 @@ enum Woke {
 }
 
 impl Runner<'_> {
-    /// Overrides `execution.transfers` (`--transfers`).
-    #[must_use]
-    pub fn with_transfers(mut self, transfers: Option<u32>) -> Self {
-        if let Some(n) = transfers {
-            self.pool.set_limit(n as usize);
-        }
-        self
-    }
-
     /// Starts queued transfers while slots are free (none after Ctrl-C).
     pub(super) fn start_transfers(&mut self) {
         while self.pool.tasks.len() < self.pool.limit + CALLS_AT_ONCE && !self.interrupt.is_set() {
