@@ -238,15 +238,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let format = cli.output;
     match &cli.command {
         Command::Run(args) => {
-            let s = resolve::build_run(
-                cli,
-                Some(&args.common),
-                None,
-                flow::ExecutionOverrides {
-                    transfers: args.transfers,
-                    max_outage: args.max_outage,
-                },
-            );
+            let s = resolve::build_run(cli, &args.common, args.transfers, args.max_outage);
             runtime()?.block_on(async {
                 let interrupt = flow::Interrupt::on_ctrl_c();
                 let mut code = exit_code::SUCCESS;
@@ -303,15 +295,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             Ok(exit_code::SUCCESS)
         }
         Command::Download(args) => {
-            let s = resolve::build_run(
-                cli,
-                Some(&args.common),
-                None,
-                flow::ExecutionOverrides {
-                    transfers: args.transfers,
-                    max_outage: None,
-                },
-            );
+            let s = resolve::build_run(cli, &args.common, args.transfers, None);
             let finished = runtime()?.block_on(flow::download(&s, &args.manifest))?;
             let again = again(cli, &args.common, &args.manifest);
             report::summary::render(out, &finished, format, cli.quiet, &again)?;

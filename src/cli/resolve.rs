@@ -43,12 +43,29 @@ pub fn check(cli: &Cli) -> Result<(), Error> {
 /// The settings for a command: `common` for the ones that act on a manifest's state,
 /// `max_items` for `validate`.
 pub fn build(cli: &Cli, common: Option<&ManifestArgs>, max_items: Option<usize>) -> Settings {
-    build_run(cli, common, max_items, ExecutionOverrides::default())
+    build_with(cli, common, max_items, ExecutionOverrides::default())
 }
 
 /// [`build`] for `run` and `download`, whose command line may override the manifest's
-/// `execution` settings (`overrides`).
+/// `execution` settings (`--transfers`, `--max-outage`).
 pub fn build_run(
+    cli: &Cli,
+    common: &ManifestArgs,
+    transfers: Option<u32>,
+    max_outage: Option<std::time::Duration>,
+) -> Settings {
+    build_with(
+        cli,
+        Some(common),
+        None,
+        ExecutionOverrides {
+            transfers,
+            max_outage,
+        },
+    )
+}
+
+fn build_with(
     cli: &Cli,
     common: Option<&ManifestArgs>,
     max_items: Option<usize>,

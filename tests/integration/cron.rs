@@ -9,23 +9,8 @@ use std::time::{Duration, Instant};
 
 use vip_run::sandbox::Config;
 
-use crate::run::{DEMO, hello_matrix, hello_test};
+use crate::run::{DEMO, hello_matrix, hello_test, posts, sandbox};
 use crate::support::{Background, HEAD, SandboxHandle, Test};
-
-fn sandbox(exec_ms: u64, quota: u32) -> SandboxHandle {
-    SandboxHandle::start(Config {
-        exec_duration: Duration::from_millis(exec_ms),
-        quota: Some(quota),
-        ..Config::default()
-    })
-}
-
-fn posts(sb: &SandboxHandle) -> usize {
-    sb.requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/executions"))
-        .count()
-}
 
 /// The last line of `stdout`, as JSON.
 fn last_json(stdout: &str) -> serde_json::Value {

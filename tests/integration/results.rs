@@ -399,20 +399,6 @@ fn a_try_outs_results_are_marked_said_and_set_aside_by_the_real_run() {
     assert!(marker.contains("\"sandbox\": false"), "{marker}");
 }
 
-fn requests_since(sb: &SandboxHandle, from: usize) -> Vec<String> {
-    sb.requests()[from..]
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}?{}",
-                r.method,
-                r.path,
-                r.query.as_deref().unwrap_or("")
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn failed_and_chosen_items_are_relaunched_on_request_and_plan_shows_it() {
     let sb = SandboxHandle::quick(Duration::from_millis(200));
@@ -464,7 +450,7 @@ fn a_changed_download_folder_gets_the_outputs_already_home_without_a_transfer() 
     )
     .unwrap();
     t.run_with(&["run", "study.yaml"]).code(0);
-    let after = requests_since(&sb, before);
+    let after = sb.calls_since(before);
     assert!(
         !after
             .iter()

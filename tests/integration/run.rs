@@ -26,7 +26,7 @@ pub(crate) fn hello_test(sb: &SandboxHandle, manifest: &str) -> Test {
         .against(sb, DEMO)
 }
 
-fn sandbox(exec_ms: u64, quota: u32) -> SandboxHandle {
+pub(crate) fn sandbox(exec_ms: u64, quota: u32) -> SandboxHandle {
     SandboxHandle::start(Config {
         exec_duration: Duration::from_millis(exec_ms),
         quota: Some(quota),
@@ -34,7 +34,7 @@ fn sandbox(exec_ms: u64, quota: u32) -> SandboxHandle {
     })
 }
 
-fn posts(sb: &SandboxHandle) -> usize {
+pub(crate) fn posts(sb: &SandboxHandle) -> usize {
     sb.requests()
         .iter()
         .filter(|r| r.method == "POST" && r.path.ends_with("/executions"))

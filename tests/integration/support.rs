@@ -180,6 +180,21 @@ impl SandboxHandle {
         self.sandbox.as_ref().unwrap().requests()
     }
 
+    /// The calls made since the `from`th, as `METHOD path?query`.
+    pub fn calls_since(&self, from: usize) -> Vec<String> {
+        self.requests()[from..]
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}?{}",
+                    r.method,
+                    r.path,
+                    r.query.as_deref().unwrap_or("")
+                )
+            })
+            .collect()
+    }
+
     /// Runs `f` on the sandbox's runtime (for tests that use the client directly).
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.as_ref().unwrap().block_on(f)

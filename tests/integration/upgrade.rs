@@ -106,17 +106,7 @@ fn a_state_written_by_the_previous_release_keeps_its_executions() {
     t.run_with(&["--progress", "plain", "run", "study.yaml"])
         .code(0);
 
-    let after: Vec<String> = sb.requests()[before..]
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}?{}",
-                r.method,
-                r.path,
-                r.query.as_deref().unwrap_or("")
-            )
-        })
-        .collect();
+    let after = sb.calls_since(before);
     assert!(
         !after.iter().any(|r| r.starts_with("POST")),
         "an upgrade launched again: {after:?}"
