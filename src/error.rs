@@ -7,6 +7,10 @@ use crate::run::lock::LockError;
 use crate::run::state::StateError;
 use crate::vip::VipError;
 
+/// What to do about a local storage problem (exit 6): said under the error, and by a run's
+/// summary when it stopped on one.
+pub const DISK_HELP: &str = "free space or fix the permissions there (or point results.download / --state-dir elsewhere), then run the same command again: what is on VIP is kept";
+
 /// Why a command stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -92,6 +96,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// This machine refusing to `action` `path` (see [`Error::Disk`]).
+    pub fn disk(action: &str, path: &std::path::Path, e: &std::io::Error) -> Self {
+        Self::Disk {
+            path: path.to_path_buf(),
+            detail: format!("cannot {action} it: {e}"),
+        }
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -132,9 +144,7 @@ impl Error {
             | Self::Locked(LockError::File(_))
                 if self.exit_code() == exit_code::LOCAL =>
             {
-                Some(
-                    "free space or fix the permissions there (or point results.download / --state-dir elsewhere), then run the same command again: what is on VIP is kept".into(),
-                )
+                Some(DISK_HELP.into())
             }
             Self::Detailed(inner) => inner.help(),
             Self::Access { help, .. } => help.clone(),

@@ -96,6 +96,26 @@ pub fn modified_ms(path: &Path) -> Option<i64> {
     mtime_ms(&std::fs::metadata(path).ok()?)
 }
 
+/// A file's SHA-256 (lower-case hex) and how many bytes were hashed, read 1 MiB at a time:
+/// the one way vip-run hashes a local file (its identity, a kept output, the RO-Crate).
+pub fn sha256(path: &Path) -> std::io::Result<(u64, String)> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((size, format!("{:x}", hasher.finalize())))
+}
+
 /// [`modified_ms`] from metadata already read (one `stat` where the size is wanted too).
 pub fn mtime_ms(meta: &std::fs::Metadata) -> Option<i64> {
     let since = meta

@@ -117,9 +117,15 @@ impl std::io::Write for HashWriter {
     }
 }
 
-/// `<name>-<key>-<fp6>`, with the key made valid for VIP's name rule. A key that had to be
-/// changed (or shortened) gets a hash of its exact text, so distinct keys keep distinct names.
+/// `<name>-<key>-<fp6>`, with the key made valid for VIP's name rule ([`safe_key`]).
 pub fn execution_name(name: &str, key: &str, fingerprint: &str) -> String {
+    format!("{name}-{}-{}", safe_key(key), &fingerprint[..6])
+}
+
+/// An item key made valid for VIP's name rule (and so for a folder name): other characters
+/// become `_`, and a key that had to be changed (or shortened) gets a hash of its exact text,
+/// so distinct keys stay distinct.
+pub fn safe_key(key: &str) -> String {
     let mut clean: String = key
         .chars()
         .map(|c| {
@@ -135,7 +141,7 @@ pub fn execution_name(name: &str, key: &str, fingerprint: &str) -> String {
         let digest = hex(&Sha256::digest(key.as_bytes()));
         clean = format!("{clean}_{}", &digest[..6]);
     }
-    format!("{name}-{clean}-{}", &fingerprint[..6])
+    clean
 }
 
 #[cfg(test)]

@@ -203,10 +203,7 @@ pub fn render(
                 );
             }
             if let Some(why) = &summary.disk {
-                let _ = writeln!(
-                    text,
-                    "stopped: {why}\n  free space or fix the permissions there, then run the same command again: what is on VIP is kept"
-                );
+                let _ = writeln!(text, "stopped: {why}\n  {}", crate::error::DISK_HELP);
             }
             for (key, outcome) in &summary.outcomes {
                 match outcome {

@@ -55,10 +55,8 @@ impl Owner {
             Some(other) if other == *self => Ok(()),
             _ => {
                 let text = serde_json::to_string_pretty(self).unwrap_or_default();
-                crate::files::write_atomically(&marker, text.as_bytes()).map_err(|e| Error::Disk {
-                    path: e.path.clone(),
-                    detail: format!("cannot {} it: {}", e.action, e.source),
-                })
+                crate::files::write_atomically(&marker, text.as_bytes())
+                    .map_err(|e| Error::disk(e.action, &e.path, &e.source))
             }
         }
     }
@@ -77,8 +75,15 @@ fn foreign(folder: &Path, other: &Owner) -> Error {
     ))
 }
 
+/// What `run` and `download` check before they start: every folder they will write into can
+/// be written, and no download folder belongs to another manifest.
+pub fn check_before(v: &Validated, state_dir: &Path, sandbox: bool) -> Result<(), Error> {
+    check_writable(v, state_dir)?;
+    check_owners(v, &Owner::of(v, sandbox))
+}
+
 /// Refuses the run when any item's download folder is owned by another manifest.
-pub fn check_owners(v: &Validated, owner: &Owner) -> Result<(), Error> {
+fn check_owners(v: &Validated, owner: &Owner) -> Result<(), Error> {
     for folder in v.items.iter().filter_map(|i| i.download.as_deref()) {
         if let Some(other) = read_owner(&folder.join(OWNER_FILE))
             && !owner.same(&other)
@@ -92,7 +97,7 @@ pub fn check_owners(v: &Validated, owner: &Owner) -> Result<(), Error> {
 /// Checks that each folder the run will write into can be written: the nearest existing
 /// folder of each item's download folder and of the state folder gets a probe file, made
 /// and removed (once per distinct folder, so a 10,000-item cohort costs a few probes).
-pub fn check_writable(v: &Validated, state_dir: &Path) -> Result<(), Error> {
+fn check_writable(v: &Validated, state_dir: &Path) -> Result<(), Error> {
     let mut probed: BTreeSet<PathBuf> = BTreeSet::new();
     let folders = v
         .items

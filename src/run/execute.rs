@@ -81,8 +81,7 @@ pub async fn execute(
             lockfile::check_run(&plan, lock, &printer)?;
         }
         // Before any launch: a result that cannot be stored is grid time lost.
-        super::disk::check_writable(&v, &paths.dir)?;
-        super::disk::check_owners(&v, &super::disk::Owner::of(&v, settings.sandbox()))?;
+        super::disk::check_before(&v, &paths.dir, settings.sandbox())?;
         let mut reporter = settings.reporter(v.items.len());
         let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
             .with_relaunch(relaunch)
@@ -121,8 +120,7 @@ pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Erro
     let (v, paths) = open(settings, path, true)?;
     with_connection(settings, Some(&v), async |conn| {
         let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
-        super::disk::check_writable(&v, &paths.dir)?;
-        super::disk::check_owners(&v, &super::disk::Owner::of(&v, settings.sandbox()))?;
+        super::disk::check_before(&v, &paths.dir, settings.sandbox())?;
         let platform = conn.client.platform().await.map_err(|e| explain(e, conn))?;
         let interrupt = Interrupt::on_ctrl_c();
         let mut reporter = settings.reporter(v.items.len());

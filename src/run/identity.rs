@@ -170,7 +170,7 @@ fn hash_all(
                             let Some(&(i, _, _)) = misses.get(n) else {
                                 break;
                             };
-                            done.push((n, sha256_file(files[i])));
+                            done.push((n, crate::files::sha256(files[i]).map(|(_, sha)| sha)));
                         }
                         done
                     })
@@ -196,22 +196,6 @@ fn hash_all(
         .into_iter()
         .map(|c| c.expect("every file hashed"))
         .collect())
-}
-
-/// The SHA-256 (hex) of a file, read 1 MiB at a time.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
 }
 
 /// The inputs folder of a state written before project keys (formats 1 and 2).
@@ -269,9 +253,6 @@ pub fn migrate(state: &mut State, v: &Validated) -> usize {
             }
         }
         carried += 1;
-    }
-    if state.project.is_empty() {
-        state.project.clone_from(&v.project);
     }
     carried
 }

@@ -64,24 +64,6 @@ pub fn results_root(v: &Validated) -> Option<PathBuf> {
     })
 }
 
-fn sha256_of(path: &Path) -> Option<(u64, String)> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let mut file = std::fs::File::open(path).ok()?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf).ok()?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        hasher.update(&buf[..n]);
-    }
-    Some((size, crate::manifest::expand::hex(&hasher.finalize())))
-}
-
 /// A file's `@id`: relative to the crate root when inside it, else an absolute `file://` URI.
 fn file_id(root_abs: &Path, path: &Path) -> String {
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
@@ -162,7 +144,7 @@ impl Graph {
         });
         let (size, sha) = match still {
             Some((size, sha, _)) => (size, sha.to_owned()),
-            None => sha256_of(path)?,
+            None => crate::files::sha256(path).ok()?,
         };
         Some(self.add(json!({
             "@id": file_id(root_abs, path),

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::files::FileError;
 use crate::time;
 
-/// The state file format this vip-run writes: 3 ties each output to its execution and keeps
-/// the project key (see `identity`); 2 has a journal beside the snapshot; 1 (the snapshot
+/// The state file format this vip-run writes: 3 ties each output to its execution (see
+/// `identity`); 2 has a journal beside the snapshot; 1 (the snapshot
 /// alone) and 2 are read and migrated on the first save (`identity::migrate`).
 pub const FORMAT: u32 = 3;
 
@@ -70,11 +70,6 @@ pub struct State {
     pub server: String,
     /// When the state was last written.
     pub updated_at: String,
-    /// The project key this state's executions and uploads carry (see `identity`): kept
-    /// here so that a project moved with its state keeps its executions. Empty in a state
-    /// written before it existed (format 1 and 2).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub project: String,
     /// Remote path → what was uploaded there.
     #[serde(default)]
     uploads: BTreeMap<String, Upload>,

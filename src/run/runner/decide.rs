@@ -6,7 +6,6 @@
 use crate::manifest::Item;
 use crate::vip::wire::ExecutionStatus;
 
-use super::fetch::file_size;
 use super::{Mode, Outcome, Runner, UNKNOWN_GRACE};
 use crate::run::state::Attempt;
 
@@ -156,11 +155,15 @@ impl Runner<'_> {
                         && (o.problem.is_some()
                             || (o.done
                                 && o.sha256.is_some()
+                                && o.mtime.is_some()
                                 && o.local.as_ref().is_some_and(|l| {
+                                    // One `stat` for the size and the time.
                                     l.starts_with(folder)
-                                        && file_size(l) == o.size
-                                        && o.mtime.is_some()
-                                        && crate::files::modified_ms(l) == o.mtime
+                                        && std::fs::metadata(l).is_ok_and(|m| {
+                                            m.is_file()
+                                                && Some(m.len()) == o.size
+                                                && crate::files::mtime_ms(&m) == o.mtime
+                                        })
                                 })))
                 })
         })
@@ -202,9 +205,7 @@ impl Runner<'_> {
             None => Outcome::NotLaunched,
             Some(a) if a.timed_out => Outcome::TimedOut,
             Some(a) => match Self::status_of(a) {
-                ExecutionStatus::Finished
-                    if item.download.is_some() && !self.outputs_complete(item) =>
-                {
+                ExecutionStatus::Finished if self.home(item) == Some(false) => {
                     Outcome::NotDownloaded(self.not_home.get(&item.key).cloned().unwrap_or_else(
                         || "its outputs are not on disk yet (or changed there)".to_owned(),
                     ))

@@ -92,9 +92,7 @@ impl Runner<'_> {
             aside: self
                 .paths
                 .superseded
-                .join(crate::manifest::identity::execution_name(
-                    "item", &item.key, "000000",
-                )),
+                .join(crate::manifest::identity::safe_key(&item.key)),
             owner: std::sync::Arc::clone(&self.owner),
         };
         self.pool.queue_download(job);

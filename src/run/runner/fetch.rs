@@ -213,7 +213,7 @@ impl Fetch {
             return Ok(kept);
         }
         if let Some(parent) = local.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| disk("create", parent, &e))?;
+            std::fs::create_dir_all(parent).map_err(|e| Error::disk("create", parent, &e))?;
         }
         let mut part = PartFile {
             path: local.with_file_name(format!(
@@ -269,7 +269,7 @@ impl Fetch {
         if local.exists() {
             set_aside(&local, &job.aside.join("replaced"), &job.folder)?;
         }
-        std::fs::rename(&part.path, &local).map_err(|e| disk("write", &local, &e))?;
+        std::fs::rename(&part.path, &local).map_err(|e| Error::disk("write", &local, &e))?;
         part.kept = true;
         self.tell(Event::Downloaded {
             item: key.clone(),
@@ -305,14 +305,6 @@ impl Fetch {
     }
 }
 
-/// A local write that failed: the disk's problem, not VIP's (see `Error::Disk`).
-fn disk(action: &str, path: &Path, e: &std::io::Error) -> Error {
-    Error::Disk {
-        path: path.to_path_buf(),
-        detail: format!("cannot {action} it: {e}"),
-    }
-}
-
 /// The output at `remote` as already home, when it is: recorded for this very execution,
 /// with a SHA-256, and the file on disk still holds those bytes (its size and modification
 /// time unchanged, or, when they changed or `download` verifies, hashed again). An output of
@@ -335,13 +327,19 @@ fn kept_output(
     let Some(was) = before.local.as_deref() else {
         return Ok(None);
     };
-    if file_size(was) != before.size || (size.is_some() && before.size != size) {
+    let Some(meta) = std::fs::metadata(was)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+    else {
+        return Ok(None);
+    };
+    if Some(meta.len()) != before.size || (size.is_some() && before.size != size) {
         return Ok(None);
     }
-    let mtime = crate::files::modified_ms(was);
-    let unchanged = !job.verify && before.mtime.is_some() && mtime == before.mtime;
+    let unchanged =
+        !job.verify && before.mtime.is_some() && crate::files::mtime_ms(&meta) == before.mtime;
     if !unchanged {
-        let sha = crate::run::identity::sha256_file(was).map_err(|e| disk("read", was, &e))?;
+        let (_, sha) = crate::files::sha256(was).map_err(|e| Error::disk("read", was, &e))?;
         if Some(&sha) != before.sha256.as_ref() {
             return Ok(None);
         }
@@ -351,9 +349,9 @@ fn kept_output(
             return Ok(None);
         }
         if let Some(parent) = local.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| disk("create", parent, &e))?;
+            std::fs::create_dir_all(parent).map_err(|e| Error::disk("create", parent, &e))?;
         }
-        std::fs::rename(was, local).map_err(|e| disk("write", local, &e))?;
+        std::fs::rename(was, local).map_err(|e| Error::disk("write", local, &e))?;
     }
     Ok(Some(Output {
         local: Some(local.to_path_buf()),
@@ -404,19 +402,19 @@ fn set_aside(path: &Path, into: &Path, folder: &Path) -> Result<(), Error> {
         n += 1;
     }
     if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| disk("create", parent, &e))?;
+        std::fs::create_dir_all(parent).map_err(|e| Error::disk("create", parent, &e))?;
     }
     match std::fs::rename(path, &target) {
         Ok(()) => Ok(()),
         // Another file system: removed rather than left to mix with the new outputs.
-        Err(e) if e.raw_os_error() == Some(18) => {
+        Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
             if path.is_dir() {
-                std::fs::remove_dir_all(path).map_err(|e| disk("remove", path, &e))
+                std::fs::remove_dir_all(path).map_err(|e| Error::disk("remove", path, &e))
             } else {
-                std::fs::remove_file(path).map_err(|e| disk("remove", path, &e))
+                std::fs::remove_file(path).map_err(|e| Error::disk("remove", path, &e))
             }
         }
-        Err(e) => Err(disk("move aside", path, &e)),
+        Err(e) => Err(Error::disk("move aside", path, &e)),
     }
 }
 
@@ -501,12 +499,6 @@ fn is_vip_timestamp(segment: &str) -> bool {
             13 | 16 => *c == b':',
             _ => c.is_ascii_digit(),
         })
-}
-pub(super) fn file_size(path: &Path) -> Option<u64> {
-    std::fs::metadata(path)
-        .ok()
-        .filter(std::fs::Metadata::is_file)
-        .map(|m| m.len())
 }
 
 #[cfg(test)]

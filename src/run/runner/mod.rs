@@ -46,7 +46,6 @@ mod upload;
 pub use adopt::{FirstLook, first_look};
 pub use decide::{Next, UploadNeed};
 pub use fetch::{RefusedPath, local_output_path};
-pub use upload::file_sha256;
 
 use super::Connection;
 use super::interrupt::Interrupt;
@@ -237,7 +236,7 @@ impl<'a> Runner<'a> {
         interrupt: Interrupt,
         cap: Option<u64>,
     ) -> Result<Self, Error> {
-        let state = match State::load(&paths.state)? {
+        let mut state = match State::load(&paths.state)? {
             Some(s) if s.server == conn.server => s,
             Some(s) if conn.sandbox.is_some() => {
                 // A fresh sandbox knows nothing of earlier ones: start over.
@@ -254,10 +253,6 @@ impl<'a> Runner<'a> {
             }
             None => State::new(&v.name, &v.pipeline_id, &conn.server),
         };
-        let mut state = state;
-        if state.project.is_empty() {
-            state.project.clone_from(&v.project);
-        }
         // A state written before outputs and inputs were identified by content: its
         // items are carried over where their data is unchanged (no grid time lost).
         let carried = crate::run::identity::migrate(&mut state, v);

@@ -12,14 +12,11 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use indexmap::IndexMap;
 
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::files::FileError;
 use crate::manifest::ValueKind;
-use crate::manifest::expand::hex;
 use crate::report::run::{ByteBar, Event};
 use crate::vip::client::Client;
 use crate::vip::wire::PathProperties;
@@ -96,11 +93,14 @@ impl Runner<'_> {
             Some(u) if u.size == size && u.mtime.is_some() && u.mtime == mtime => {
                 Some(u.sha256.clone())
             }
-            Some(u) if u.size == size => Some(
-                file_sha256(local)
+            // Off the runtime's threads: a big file takes a while.
+            Some(u) if u.size == size => {
+                let path = local.to_path_buf();
+                let hashed = tokio::task::spawn_blocking(move || crate::files::sha256(&path))
                     .await
-                    .map_err(FileError::on("read", local))?,
-            ),
+                    .expect("hashing a file does not panic");
+                Some(hashed.map_err(FileError::on("read", local))?.1)
+            }
             _ => None,
         };
         Ok((sha, mtime))
@@ -460,19 +460,4 @@ pub(super) async fn send_file(
         });
     }
     Ok(sha)
-}
-
-/// SHA-256 of a local file, streamed.
-pub async fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
 }
