@@ -275,7 +275,7 @@ impl Runner<'_> {
         self.reconsider_timed_out();
         let adopted = self.adopt_by_name().await;
         // Items forgotten or adopted: the indexes start again from the state (O(N), once).
-        self.rebuild_index();
+        self.start_lifecycle();
         adopted
     }
 }

@@ -6,6 +6,7 @@
 use crate::manifest::Item;
 use crate::vip::wire::ExecutionStatus;
 
+use super::lifecycle::{HomeProof, Lifecycle, Phase};
 use super::{Mode, Outcome, Runner, UNKNOWN_GRACE};
 use crate::run::state::Attempt;
 
@@ -70,7 +71,8 @@ impl Runner<'_> {
 
     /// Whether any item waits for a launch (first, or a retry).
     pub(super) fn launches_pending(&self) -> bool {
-        self.index
+        self.life
+            .indexes()
             .queue
             .iter()
             .any(|&i| self.needs_launch(&self.v.items[i]))
@@ -136,37 +138,23 @@ impl Runner<'_> {
         !a.timed_out && !Self::status_of(a).is_terminal()
     }
 
-    /// Whether every output of `item`'s current execution is home: recorded for that very
-    /// execution, at the place `results.download` gives now, with its SHA-256, and the file
-    /// there still of that size and modification time (a file whose time moved is hashed
-    /// again by the download, and fetched again if it differs); or reported as one VIP
-    /// cannot send. Outputs of another execution never count.
+    /// Whether every output of `item`'s current execution is home (see [`HomeProof`]).
     pub(super) fn outputs_complete(&self, item: &Item) -> bool {
-        let Some(current) = self.current(&item.key) else {
-            return false;
-        };
-        let Some(folder) = item.download.as_deref() else {
-            return true;
-        };
-        self.state.items().get(&item.key).is_some_and(|s| {
-            !s.outputs.is_empty()
-                && s.outputs.iter().all(|o| {
-                    o.execution.as_deref() == Some(current.execution_id.as_str())
-                        && (o.problem.is_some()
-                            || (o.done
-                                && o.sha256.is_some()
-                                && o.mtime.is_some()
-                                && o.local.as_ref().is_some_and(|l| {
-                                    // One `stat` for the size and the time.
-                                    l.starts_with(folder)
-                                        && std::fs::metadata(l).is_ok_and(|m| {
-                                            m.is_file()
-                                                && Some(m.len()) == o.size
-                                                && crate::files::mtime_ms(&m) == o.mtime
-                                        })
-                                })))
-                })
-        })
+        self.home_proof(item).is_some()
+    }
+
+    /// That `item`'s outputs are home, when they are: recorded for its current execution, at
+    /// the place `results.download` gives now, with their SHA-256, and the files there still
+    /// of that size and modification time (a file whose time moved is hashed again by the
+    /// download, and fetched again if it differs); or reported as ones VIP cannot send.
+    /// Outputs of another execution never count.
+    pub(super) fn home_proof(&self, item: &Item) -> Option<HomeProof> {
+        let current = self.current(&item.key)?;
+        HomeProof::check(
+            self.state.items().get(&item.key)?,
+            &current.execution_id,
+            item.download.as_deref(),
+        )
     }
 
     /// For `item` finished on VIP with outputs to download: whether they are all home
@@ -239,6 +227,120 @@ impl Runner<'_> {
                 _ => Outcome::InProgress,
             },
         }
+    }
+}
+
+impl Runner<'_> {
+    /// `item`'s phase as its state says now: at the start, and after VIP told something of it
+    /// (a launch, a status, a time limit) or the run decided something (a refused launch, a
+    /// grace period run out). What the run did with a finished item's outputs is not in the
+    /// state's attempts: [`Self::touch`] keeps those phases.
+    fn phase_now(&self, item: &Item) -> Phase {
+        if self.launch_error.contains_key(&item.key) {
+            return Phase::Refused;
+        }
+        let current = self.current(&item.key);
+        if self.needs_launch(item) {
+            return match current.filter(|a| Self::is_active(a)) {
+                // Lost for longer than the grace period, with a retry left.
+                Some(a) => Phase::LostGivenUp {
+                    execution: a.execution_id.clone(),
+                    retry: true,
+                },
+                None => Phase::Pending,
+            };
+        }
+        let Some(a) = current else {
+            return Phase::NotLaunched;
+        };
+        if a.timed_out {
+            return Phase::TimedOut;
+        }
+        let execution = a.execution_id.clone();
+        match Self::status_of(a) {
+            ExecutionStatus::Finished => Phase::Finished,
+            s if s.is_terminal() => Phase::Failed,
+            s if is_lost(&s) && self.unknown_expired(&execution) => Phase::LostGivenUp {
+                execution,
+                retry: false,
+            },
+            s if is_lost(&s) => Phase::Lost { execution },
+            _ => Phase::Active { execution },
+        }
+    }
+
+    /// Starts every item's phase from the state: O(N), once the state holds every item.
+    pub(super) fn start_lifecycle(&mut self) {
+        let v = self.v;
+        let keys = v.items.iter().map(|i| i.key.clone()).collect();
+        self.life = Lifecycle::start(keys, |i| self.phase_now(&v.items[i]));
+    }
+
+    /// Moves the item at `i` to `to` (see [`Lifecycle::go`]). A transition the lifecycle does
+    /// not have is a bug: it stops a debug build, and is logged and refused otherwise.
+    pub(super) fn advance(&mut self, i: usize, to: Phase) {
+        if let Err(e) = self.life.go(i, to) {
+            debug_assert!(false, "{e}");
+            tracing::error!("{e}");
+        }
+    }
+
+    /// Brings `key`'s phase up to date after its state changed.
+    pub(super) fn touch(&mut self, key: &str) {
+        // An item not in the lifecycle yet (before `prepare`) has no phase.
+        let Some(i) = self.life.position(key) else {
+            return;
+        };
+        let now = self.phase_now(&self.v.items[i]);
+        if now == Phase::Finished
+            && matches!(
+                self.life.phase(i),
+                Phase::Downloading | Phase::Home(_) | Phase::NotDownloaded
+            )
+        {
+            return;
+        }
+        self.advance(i, now);
+    }
+
+    /// Looks again at the items VIP lost track of: their grace period runs out with no
+    /// event, and then they take no slot and may be launched again.
+    pub(super) fn touch_lost(&mut self) {
+        let lost: Vec<String> = self.life.indexes().lost.iter().cloned().collect();
+        for key in lost {
+            self.touch(&key);
+        }
+    }
+
+    /// Executions taking a slot of `max_parallel` (an `Unknown` one given up on does not).
+    pub(super) fn running_count(&self) -> usize {
+        self.life.indexes().running()
+    }
+
+    /// (item key, execution id) of the queued and running executions (of `only`, if given).
+    pub(super) fn active(&self, only: Option<&str>) -> Vec<(String, String)> {
+        let active = &self.life.indexes().active;
+        match only {
+            Some(k) => active
+                .get_key_value(k)
+                .map(|(k, id)| (k.clone(), id.clone()))
+                .into_iter()
+                .collect(),
+            None => active
+                .iter()
+                .map(|(k, id)| (k.clone(), id.clone()))
+                .collect(),
+        }
+    }
+
+    /// The first item at or after manifest position `from` that may be launched now.
+    pub(super) fn next_launchable(&self, from: usize) -> Option<usize> {
+        self.life
+            .indexes()
+            .queue
+            .range(from..)
+            .copied()
+            .find(|&i| self.may_launch_now(&self.v.items[i]))
     }
 }
 

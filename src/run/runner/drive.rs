@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::manifest::Item;
 use crate::report::run::Event;
 
+use super::lifecycle::Phase;
 use super::{FIRST_POLL, Mode, Outcome, Runner, Summary, pool, results_dir};
 
 impl Runner<'_> {
@@ -52,7 +53,11 @@ impl Runner<'_> {
     /// `item` (at manifest position `i`) is settled for this run: said once.
     pub(super) fn item_home(&mut self, i: usize) {
         let item = &self.v.items[i];
-        self.mark_handled(i);
+        let home = match self.home_proof(item) {
+            Some(proof) => Phase::Home(proof),
+            None => Phase::NotDownloaded,
+        };
+        self.advance(i, home);
         // Settled: what the poll kept for its download is not needed any more.
         if let Some(a) = self.current(&item.key) {
             let id = a.execution_id.clone();
@@ -96,6 +101,7 @@ impl Runner<'_> {
             owner: std::sync::Arc::clone(&self.owner),
         };
         self.pool.queue_download(job);
+        self.advance(i, Phase::Downloading);
     }
 
     /// Runs to the end (or, with `detach`, until everything that can be launched now is
@@ -181,7 +187,7 @@ impl Runner<'_> {
                 self.prepare_results();
             }
             let waiting_to_launch = !download_only
-                && self.index.queue.iter().any(|&i| {
+                && self.life.indexes().queue.iter().any(|&i| {
                     let item = &v.items[i];
                     self.needs_launch(item) && !self.is_blocked(item)
                 });
@@ -202,7 +208,7 @@ impl Runner<'_> {
             // Download what finished (the finished items not handled yet, in manifest order):
             // queued for the pool, the item said finished when its download is recorded.
             let mut from = 0;
-            while let Some(i) = self.index.finished.range(from..).next().copied() {
+            while let Some(i) = self.life.indexes().finished.range(from..).next().copied() {
                 from = i + 1;
                 if self.interrupt.is_set() {
                     break;
@@ -225,7 +231,7 @@ impl Runner<'_> {
             }
             // Settled for good items are left out: only the others can keep the run going.
             let done = self.pool.idle()
-                && self.index.unsettled.iter().all(|&i| {
+                && self.life.indexes().unsettled.iter().all(|&i| {
                     let item = &v.items[i];
                     match self.outcome_of(item) {
                         Outcome::InProgress => false,
@@ -239,7 +245,7 @@ impl Runner<'_> {
                         | Outcome::DoneWithProblems(_)
                         | Outcome::NotDownloaded(_) => {
                             !self.item_waits(&item.key)
-                                && !self.index.finished.contains(&i)
+                                && !self.life.indexes().finished.contains(&i)
                                 && !self.pool.downloading(&item.key)
                         }
                         // Given up on for this run (blocked, parked too often).

@@ -133,7 +133,7 @@ impl Runner<'_> {
         let v = self.v;
         let mut room = (v.execution.max_parallel as usize).saturating_sub(self.running_count());
         let mut ready = Vec::new();
-        for &i in &self.index.queue {
+        for &i in &self.life.indexes().queue {
             if room == 0 || self.preparing.len() + ready.len() >= CALLS_AT_ONCE {
                 break;
             }

@@ -14,7 +14,8 @@
 //! The files: `adopt` (state ↔ VIP by name), `decide` (what to do next with each item, shared
 //! with `plan`), `launch`, `monitor` (polling, time limits, cancel), `upload`, `fetch`
 //! (downloads), `pool` (the transfers in flight, `execution.transfers` at once), `folders`
-//! (each folder on VIP made and listed once per run), `index` (what a cycle looks at instead of every item), `failure_logs` (a
+//! (each folder on VIP made and listed once per run), `lifecycle` (each item's phase, and the
+//! indexes a cycle looks at instead of every item), `failure_logs` (a
 //! failed item's logs kept locally), `drive` (the loop),
 //! `record` (`run.json` and `JUnit` cases), `trouble` (one item's failures park that item;
 //! outages are waited out up to `execution.max_outage`).
@@ -35,8 +36,8 @@ mod drive;
 mod failure_logs;
 mod fetch;
 mod folders;
-mod index;
 mod launch;
+mod lifecycle;
 mod monitor;
 mod pool;
 mod record;
@@ -150,8 +151,8 @@ pub struct Runner<'a> {
     /// Item key → (execution name, when submitted) of a launch whose answer was lost and
     /// whose look-up by name failed too: looked up again before any new launch.
     unresolved: HashMap<String, (String, i64)>,
-    /// What the loop needs to know without walking every item (see `index`).
-    index: index::Index,
+    /// Each item's phase, and the indexes the loop reads (see `lifecycle`).
+    life: lifecycle::Lifecycle,
     /// The calls the last poll cost (list calls, single calls), said under `-v` on change.
     poll_cost: Option<(usize, usize)>,
     /// The (done, failed) jobs last reported for each item whose execution has several jobs,
@@ -284,7 +285,7 @@ impl<'a> Runner<'a> {
                 Duration::ZERO
             },
             unresolved: HashMap::new(),
-            index: index::Index::default(),
+            life: lifecycle::Lifecycle::default(),
             poll_cost: None,
             jobs_seen: HashMap::new(),
             returned: HashMap::new(),

@@ -29,7 +29,8 @@ impl Runner<'_> {
         let interval = self.v.execution.poll_interval.max(FIRST_POLL);
         let now = time::now_ms();
         let oldest = self
-            .index
+            .life
+            .indexes()
             .active
             .keys()
             .filter_map(|k| self.current(k))
@@ -244,7 +245,7 @@ impl Runner<'_> {
 
     /// The item whose key is `key`.
     fn item_of(&self, key: &str) -> Option<&crate::manifest::Item> {
-        self.index.pos.get(key).and_then(|&i| self.v.items.get(i))
+        self.life.position(key).and_then(|i| self.v.items.get(i))
     }
 
     /// Says under `-v` what a poll costs in calls, when that changes.

@@ -35,6 +35,7 @@ use crate::time;
 use super::Runner;
 use super::fetch::{Fetch, fetch_item};
 use super::folders::CALLS_AT_ONCE;
+use super::lifecycle::Phase;
 use super::upload::send_file;
 
 /// A file to send.
@@ -352,7 +353,7 @@ impl Runner<'_> {
                             reason: why.clone(),
                         });
                         self.not_home.insert(job.key.clone(), why.clone());
-                        self.mark_handled(job.index);
+                        self.advance(job.index, Phase::NotDownloaded);
                         if self.disk.is_none() {
                             self.disk = Some(why);
                         }
@@ -360,6 +361,8 @@ impl Runner<'_> {
                     Err(e) if self.waits_out_trouble() && Self::is_trouble(&e).is_some() => {
                         let why = Self::is_trouble(&e).expect("checked").clone();
                         self.park_item(&job.key, "downloading its outputs", &why);
+                        // Fetched again when the park ends.
+                        self.advance(job.index, Phase::Finished);
                     }
                     Err(e) => return Err(e),
                 }
