@@ -32,7 +32,8 @@ use super::Settings;
 use super::access::explain_error;
 use super::lock::RunLock;
 use super::paths::Paths;
-use super::runner::{Runner, inputs_root, results_dir};
+use super::runner::sink::Sink;
+use super::runner::{Tracker, inputs_root, results_dir};
 use super::session::{open, with_connection};
 use super::state::State;
 
@@ -331,9 +332,12 @@ pub async fn clean(
     let (v, paths) = open(settings, path, true)?;
     with_connection(settings, Some(&v), async |conn| {
         let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
-        let mut runner = Runner::read_only(&v, conn, paths.clone())?;
-        runner.prepare().await.map_err(|e| explain_error(e, conn))?;
-        let mut state = runner.state().clone();
+        let mut tracker = Tracker::read(&v, conn, paths.clone())?;
+        tracker
+            .prepare(&mut Sink::none())
+            .await
+            .map_err(|e| explain_error(e, conn))?;
+        let mut state = tracker.state().clone();
         let plan = survey(conn, &v, &state, what)
             .await
             .map_err(|e| explain_error(e, conn))?;

@@ -10,9 +10,9 @@ use crate::report::status::{Cancelled, Row, Status};
 
 use super::Settings;
 use super::access::explain_error;
-use super::interrupt::Interrupt;
 use super::lock::RunLock;
-use super::runner::Runner;
+use super::runner::Tracker;
+use super::runner::sink::Sink;
 use super::session::{open, with_connection};
 use super::state::Attempt;
 
@@ -20,15 +20,18 @@ use super::state::Attempt;
 pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
     let (v, paths) = open(settings, path, false)?;
     let current = with_connection(settings, Some(&v), async |conn| {
-        let mut runner = Runner::read_only(&v, conn, paths)?;
-        runner.prepare().await.map_err(|e| explain_error(e, conn))?;
-        runner.refresh().await?;
+        let mut tracker = Tracker::read(&v, conn, paths)?;
+        tracker
+            .prepare(&mut Sink::none())
+            .await
+            .map_err(|e| explain_error(e, conn))?;
+        tracker.refresh(&mut Sink::none()).await?;
         let home: HashMap<String, bool> = v
             .items
             .iter()
-            .filter_map(|i| runner.home(i).map(|h| (i.key.clone(), h)))
+            .filter_map(|i| tracker.home(i).map(|h| (i.key.clone(), h)))
             .collect();
-        Ok((runner.current_executions(), home))
+        Ok((tracker.current_executions(), home))
     })
     .await?;
     let (current, home) = current;
@@ -63,17 +66,20 @@ pub async fn cancel(
     let killed = with_connection(settings, Some(&v), async |conn| {
         let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
         let mut reporter = settings.reporter(v.items.len());
-        let mut runner =
-            Runner::tending(&v, conn, paths, &mut reporter, Interrupt::default(), None)?;
-        runner.prepare().await.map_err(|e| explain_error(e, conn))?;
-        runner.refresh().await?;
-        let killed = runner.cancel(item).await?;
+        let mut sink = Sink::to(&mut reporter);
+        let mut tracker = Tracker::tend(&v, conn, paths)?;
+        tracker
+            .prepare(&mut sink)
+            .await
+            .map_err(|e| explain_error(e, conn))?;
+        tracker.refresh(&mut sink).await?;
+        let killed = tracker.cancel(&mut sink, item).await?;
         let not_launched: Vec<String> = v
             .items
             .iter()
             .filter(|i| item.is_none_or(|k| k == i.key))
             .filter(|i| {
-                runner
+                tracker
                     .state()
                     .items()
                     .get(&i.key)

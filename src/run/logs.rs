@@ -9,56 +9,14 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::report::log_text::{LogSection, Logs};
-use crate::vip::wire::Execution;
-use crate::vip::{Client, LogStream, VipError};
+use crate::vip::LogStream;
 
 use super::Settings;
 use super::access::explain_error;
-use super::runner::Runner;
+use super::runner::Tracker;
+use super::runner::sink::Sink;
+use super::runner::tracker::fetch_logs;
 use super::session::{open, with_connection};
-
-/// One log of an execution: the job (with its task status) when it is one job's, and the
-/// text (`None`: VIP has none).
-pub struct Fetched {
-    /// Invocation id and task status, for one job's log.
-    pub job: Option<(String, String)>,
-    /// The log.
-    pub text: Option<String>,
-}
-
-/// The logs of `e` on `stream`: the execution's own when it has at most one job, else each
-/// job's (only `job` when given).
-pub async fn fetch(
-    client: &Client,
-    e: &Execution,
-    stream: LogStream,
-    job: Option<u64>,
-) -> Result<Vec<Fetched>, VipError> {
-    if job.is_none() && e.jobs.len() <= 1 {
-        return Ok(vec![Fetched {
-            job: None,
-            text: client.log(&e.identifier, stream).await?,
-        }]);
-    }
-    let mut out = Vec::new();
-    for (id, j) in &e.jobs {
-        let Ok(n) = id.parse::<u64>() else { continue };
-        if job.is_some_and(|wanted| wanted != n) {
-            continue;
-        }
-        // A task without a log file is a 400 (docs/vip.md#executions): no log, not a failure.
-        let text = match client.job_log(&e.identifier, n, stream).await {
-            Ok(t) => t,
-            Err(err) if err.code() == Some(8000) => None,
-            Err(err) => return Err(err),
-        };
-        out.push(Fetched {
-            job: Some((id.clone(), j.status.clone())),
-            text,
-        });
-    }
-    Ok(out)
-}
 
 /// Whether an execution's status counts as failed for `logs` without `--item`.
 fn failed(status: &str) -> bool {
@@ -84,10 +42,13 @@ pub async fn logs(
         LogStream::Stdout
     };
     let sections = with_connection(settings, Some(&v), async |conn| {
-        let mut runner = Runner::read_only(&v, conn, paths)?;
-        runner.prepare().await.map_err(|e| explain_error(e, conn))?;
-        runner.refresh().await?;
-        let current = runner.current_executions();
+        let mut tracker = Tracker::read(&v, conn, paths)?;
+        tracker
+            .prepare(&mut Sink::none())
+            .await
+            .map_err(|e| explain_error(e, conn))?;
+        tracker.refresh(&mut Sink::none()).await?;
+        let current = tracker.current_executions();
         let chosen: Vec<_> = match item {
             Some(key) => {
                 let Some(found) = current.iter().find(|(k, _)| k == key) else {
@@ -125,7 +86,7 @@ pub async fn logs(
                 )));
             }
             let status = e.status.to_string();
-            for f in fetch(&conn.client, &e, stream, job)
+            for f in fetch_logs(&conn.client, &e, stream, job)
                 .await
                 .map_err(|e| explain_error(e.into(), conn))?
             {

@@ -1,7 +1,7 @@
 //! The plan: a manifest checked offline (loaded, expanded, validated) and online (pre-flight
 //! against VIP). It is the only thing a launching [`Runner`] can be built from, so nothing
 //! reaches `POST /executions` unchecked. And `plan`, the command: what a run would do, asked
-//! of the runner's own decisions ([`Runner::next`], [`Runner::planned_uploads`]) rather than
+//! of the runner's own decisions ([`Tracker::next`], [`Tracker::planned_uploads`]) rather than
 //! re-stated, so `plan` and `run` cannot drift apart.
 
 use std::path::Path;
@@ -12,7 +12,8 @@ use crate::report::diagnostics::Printer;
 use crate::report::preview::{Action, ActionKind, Preview, Subject};
 
 use super::preflight::{self, Preflight, PreflightError};
-use super::runner::{Next, Runner, UploadNeed};
+use super::runner::sink::Sink;
+use super::runner::{Next, Tracker, UploadNeed};
 use super::session::{open, with_connection};
 use super::{Connection, Settings};
 
@@ -89,12 +90,11 @@ pub async fn plan(settings: &Settings, path: &Path, relaunch: &[String]) -> Resu
     super::check_relaunch(&v, relaunch)?;
     with_connection(settings, Some(&v), async |conn| {
         let checked = Plan::check(&v, conn, &settings.printer()).await?;
-        let mut runner =
-            Runner::read_only(checked.manifest(), conn, paths)?.with_relaunch(relaunch);
-        runner.prepare().await?;
-        runner.refresh().await?;
+        let mut tracker = Tracker::read(checked.manifest(), conn, paths)?.with_relaunch(relaunch);
+        tracker.prepare(&mut Sink::none()).await?;
+        tracker.refresh(&mut Sink::none()).await?;
         let mut actions = Vec::new();
-        for (local, remote, need) in runner.planned_uploads().await? {
+        for (local, remote, need) in tracker.planned_uploads().await? {
             actions.push(Action {
                 kind: if matches!(need, UploadNeed::Upload { .. }) {
                     ActionKind::Upload
@@ -106,7 +106,7 @@ pub async fn plan(settings: &Settings, path: &Path, relaunch: &[String]) -> Resu
             });
         }
         let current: std::collections::HashMap<String, super::state::Attempt> =
-            runner.current_executions().into_iter().collect();
+            tracker.current_executions().into_iter().collect();
         let descriptor = &checked.preflight().descriptor;
         for item in &v.items {
             let attempt = current.get(&item.key);
@@ -114,14 +114,14 @@ pub async fn plan(settings: &Settings, path: &Path, relaunch: &[String]) -> Resu
             // docs/vip.md#lists).
             let jobs = Some(crate::manifest::jobs::of_item(item, Some(descriptor)))
                 .filter(|j| j.count > 1);
-            let (kind, subject) = match (runner.next(item), attempt) {
+            let (kind, subject) = match (tracker.next(item), attempt) {
                 (Next::Launch { attempt: n }, Some(a)) => (
                     ActionKind::Relaunch,
                     Subject::Again {
                         execution: a.execution_id.clone(),
                         status: a.status.clone(),
                         timed_out: a.timed_out,
-                        asked: runner.relaunch_pending(item),
+                        asked: tracker.relaunch_pending(item),
                         attempt: n,
                         retries: v.execution.retries,
                         jobs,
@@ -161,7 +161,7 @@ pub async fn plan(settings: &Settings, path: &Path, relaunch: &[String]) -> Resu
         let cleanable = super::clean::survey(
             conn,
             &v,
-            runner.state(),
+            tracker.state(),
             super::clean::What::from_flags(false, false, false),
         )
         .await?;

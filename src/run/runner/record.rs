@@ -14,83 +14,83 @@ use crate::manifest::expand::hex;
 use crate::report::junit::JunitCase;
 use crate::time;
 
-use super::{Outcome, Runner};
+use super::Outcome;
+use super::tracker::Tracker;
 use crate::run::state::{Attempt, Output};
 
-impl Runner<'_> {
-    pub(super) fn junit_cases(&self, outcomes: &[(String, Outcome)]) -> Vec<JunitCase> {
-        outcomes
-            .iter()
-            .map(|(key, o)| {
-                let seconds = self.current(key).map_or(0.0, |a| {
-                    let end = a.history.last().map_or(a.launched_at, |h| h.1);
-                    #[allow(clippy::cast_precision_loss)]
-                    let s = (end - a.launched_at).max(0) as f64 / 1000.0;
-                    s
-                });
-                let failure = match o {
-                    Outcome::Failed(why) => Some((
-                        why.lines().next().unwrap_or("failed").to_owned(),
-                        why.clone(),
-                    )),
-                    Outcome::TimedOut => Some((
-                        "timed out".to_owned(),
-                        format!(
-                            "took longer than {}",
-                            crate::duration::format(self.v.execution.timeout)
-                        ),
-                    )),
-                    Outcome::DoneWithProblems(p) => {
-                        Some(("outputs not downloaded".to_owned(), p.clone()))
-                    }
-                    Outcome::NotDownloaded(why) => {
-                        Some(("finished on VIP, not downloaded".to_owned(), why.clone()))
-                    }
-                    Outcome::InProgress => Some((
-                        "not finished".to_owned(),
-                        "still queued or running on VIP".to_owned(),
-                    )),
-                    Outcome::NotLaunched => Some((
-                        "not launched".to_owned(),
-                        "the run stopped before launching it".to_owned(),
-                    )),
-                    Outcome::Blocked { why, .. } => Some(("blocked".to_owned(), why.clone())),
-                    Outcome::Done => None,
-                };
-                JunitCase {
-                    name: key.clone(),
-                    seconds,
-                    failure,
+/// One `JUnit` case per item, from each item's `outcomes`.
+pub(crate) fn junit_cases(t: &Tracker<'_>, outcomes: &[(String, Outcome)]) -> Vec<JunitCase> {
+    outcomes
+        .iter()
+        .map(|(key, o)| {
+            let seconds = t.current(key).map_or(0.0, |a| {
+                let end = a.history.last().map_or(a.launched_at, |h| h.1);
+                #[allow(clippy::cast_precision_loss)]
+                let s = (end - a.launched_at).max(0) as f64 / 1000.0;
+                s
+            });
+            let failure = match o {
+                Outcome::Failed(why) => Some((
+                    why.lines().next().unwrap_or("failed").to_owned(),
+                    why.clone(),
+                )),
+                Outcome::TimedOut => Some((
+                    "timed out".to_owned(),
+                    format!(
+                        "took longer than {}",
+                        crate::duration::format(t.manifest().execution.timeout)
+                    ),
+                )),
+                Outcome::DoneWithProblems(p) => {
+                    Some(("outputs not downloaded".to_owned(), p.clone()))
                 }
-            })
-            .collect()
-    }
+                Outcome::NotDownloaded(why) => {
+                    Some(("finished on VIP, not downloaded".to_owned(), why.clone()))
+                }
+                Outcome::InProgress => Some((
+                    "not finished".to_owned(),
+                    "still queued or running on VIP".to_owned(),
+                )),
+                Outcome::NotLaunched => Some((
+                    "not launched".to_owned(),
+                    "the run stopped before launching it".to_owned(),
+                )),
+                Outcome::Blocked { why, .. } => Some(("blocked".to_owned(), why.clone())),
+                Outcome::Done => None,
+            };
+            JunitCase {
+                name: key.clone(),
+                seconds,
+                failure,
+            }
+        })
+        .collect()
+}
 
-    /// `run.json`: what was run, with what, and what came of it. Streamed to disk item by
-    /// item (a 10,000-item record held as one `serde_json::Value` tree cost tens of MiB at
-    /// the run's end); the bytes are those of that tree printed pretty, field for
-    /// field in the same order, so the same run gives the same record.
-    pub(super) fn write_record(&self, outcomes: &[(String, Outcome)]) -> Result<(), Error> {
-        let manifest_sha = hex(&Sha256::digest(
-            std::fs::read(&self.v.file.path).unwrap_or_default(),
-        ));
-        let record = Record {
-            manifest: &self.v.file.display,
-            manifest_sha256: manifest_sha,
-            vip_run_version: env!("CARGO_PKG_VERSION"),
-            server: &self.conn.server,
-            pipeline: &self.v.pipeline_id,
-            written_at: time::rfc3339(time::now_ms()),
-            items: RecordItems {
-                runner: self,
-                outcomes,
-            },
-        };
-        write_atomically_with(&self.paths.record, |w| {
-            serde_json::to_writer_pretty(w, &record).map_err(std::io::Error::from)
-        })?;
-        Ok(())
-    }
+/// `run.json`: what was run, with what, and what came of it. Streamed to disk item by
+/// item (a 10,000-item record held as one `serde_json::Value` tree cost tens of MiB at
+/// the run's end); the bytes are those of that tree printed pretty, field for
+/// field in the same order, so the same run gives the same record.
+pub(crate) fn write_record(t: &Tracker<'_>, outcomes: &[(String, Outcome)]) -> Result<(), Error> {
+    let manifest_sha = hex(&Sha256::digest(
+        std::fs::read(&t.manifest().file.path).unwrap_or_default(),
+    ));
+    let record = Record {
+        manifest: &t.manifest().file.display,
+        manifest_sha256: manifest_sha,
+        vip_run_version: env!("CARGO_PKG_VERSION"),
+        server: &t.connection().server,
+        pipeline: &t.manifest().pipeline_id,
+        written_at: time::rfc3339(time::now_ms()),
+        items: RecordItems {
+            tracker: t,
+            outcomes,
+        },
+    };
+    write_atomically_with(&t.paths().record, |w| {
+        serde_json::to_writer_pretty(w, &record).map_err(std::io::Error::from)
+    })?;
+    Ok(())
 }
 
 /// `run.json`'s top level, in its field order.
@@ -107,15 +107,17 @@ struct Record<'a> {
 
 /// The items, each built as it is written.
 struct RecordItems<'a> {
-    runner: &'a Runner<'a>,
+    tracker: &'a Tracker<'a>,
     outcomes: &'a [(String, Outcome)],
 }
 
 impl Serialize for RecordItems<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let r = self.runner;
+        let r = self.tracker;
+        let items = r.state().items();
         s.collect_seq(
-            r.v.items
+            r.manifest()
+                .items
                 .iter()
                 .zip(self.outcomes)
                 .map(|(item, (_, outcome))| RecordItem {
@@ -123,8 +125,8 @@ impl Serialize for RecordItems<'_> {
                     fingerprint: &item.fingerprint,
                     inputs: r.wire_inputs(item),
                     result: result_text(outcome),
-                    executions: Executions(&r.item_state(&item.key).attempts),
-                    outputs: Outputs(&r.item_state(&item.key).outputs),
+                    executions: Executions(&items[&item.key].attempts),
+                    outputs: Outputs(&items[&item.key].outputs),
                 }),
         )
     }

@@ -19,13 +19,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::run::interrupt::Interrupt;
 use crate::time;
-use crate::vip::VipError;
+use crate::vip::{Client, VipError};
 
-use super::Runner;
+use super::sink::Sink;
 
 /// Parks before an item is given up on for this run.
-pub(super) const MAX_ITEM_TRIES: u32 = 5;
+pub(crate) const MAX_ITEM_TRIES: u32 = 5;
 /// The first wait of a parked item; doubled per park.
 const ITEM_FIRST_WAIT: Duration = Duration::from_secs(2);
 /// The longest wait of a parked item.
@@ -38,24 +39,42 @@ const OUTAGE_MAX_WAIT: Duration = Duration::from_secs(120);
 /// How long every call may fail before a call stops retrying and the outage is the run's
 /// to wait out: past the blips a call's retries are for (the default policy retries for
 /// about 15 s), short of the minute-long outages a run must tell and wait out.
-pub(super) const HAND_OVER: Duration = Duration::from_secs(10);
+pub(crate) const HAND_OVER: Duration = Duration::from_secs(10);
+
+/// Whether `e` is trouble a run waits out (anything but a problem with the key, the groups or
+/// the permissions, which no waiting fixes).
+pub(crate) fn is_trouble(e: &Error) -> Option<&VipError> {
+    match e {
+        Error::Vip(v) if !v.is_access_problem() && !matches!(v, VipError::Config(_)) => Some(v),
+        _ => None,
+    }
+}
+
+/// What waiting out an outage needs: the client (whether anything was heard), where to say
+/// it, Ctrl-C, and how long an outage may last (`execution.max_outage` / `--max-outage`).
+pub(crate) struct Waiting<'w> {
+    pub(crate) client: &'w Client,
+    pub(crate) sink: &'w Sink<'w>,
+    pub(crate) interrupt: &'w Interrupt,
+    pub(crate) at_most: Duration,
+}
 
 /// One item (or one input file) waiting after a failure.
 #[derive(Debug, Clone)]
-pub(super) struct Parked {
+pub(crate) struct Parked {
     /// What failed, as the user reads it.
-    pub(super) reason: String,
+    pub(crate) reason: String,
     /// Parks so far.
-    pub(super) tries: u32,
+    pub(crate) tries: u32,
     /// Not to be tried before this.
-    pub(super) until: Instant,
+    pub(crate) until: Instant,
     /// Whether the failure was VIP failing or unreachable (exit 5), not a refusal.
-    pub(super) unreachable: bool,
+    pub(crate) unreachable: bool,
 }
 
 impl Parked {
     /// Given up on for this run.
-    pub(super) fn given_up(&self) -> bool {
+    pub(crate) fn given_up(&self) -> bool {
         self.tries >= MAX_ITEM_TRIES
     }
 }
@@ -70,11 +89,11 @@ struct Outage {
 
 /// The run's trouble: parked items and inputs, and the outage, if any.
 #[derive(Debug, Default)]
-pub(super) struct Trouble {
+pub(crate) struct Trouble {
     /// Item key → its park.
-    pub(super) items: HashMap<String, Parked>,
+    pub(crate) items: HashMap<String, Parked>,
     /// Remote input path → its park (the items using it wait too).
-    pub(super) uploads: HashMap<String, Parked>,
+    pub(crate) uploads: HashMap<String, Parked>,
     outage: Option<Outage>,
     /// This round: when it started, answers heard before it, the keys parked in it, and
     /// the last failure.
@@ -106,28 +125,13 @@ fn clock(ms: i64) -> String {
     format!("{h:02}:{m:02}:{s:02} UTC")
 }
 
-impl Runner<'_> {
-    /// Whether this runner waits out trouble (`run`), rather than stopping at the first call
-    /// that fails after its retries (`status`, `download`, `cancel`: bounded retries).
-    pub(super) fn waits_out_trouble(&self) -> bool {
-        self.mode == super::Mode::Launch
-    }
-
-    /// Whether `e` is trouble the run waits out (anything but a problem with the key, the
-    /// groups or the permissions, which no waiting fixes).
-    pub(super) fn is_trouble(e: &Error) -> Option<&VipError> {
-        match e {
-            Error::Vip(v) if !v.is_access_problem() && !matches!(v, VipError::Config(_)) => Some(v),
-            _ => None,
-        }
-    }
-
+impl Trouble {
     /// Parks `key` after `e` (what it was doing: `what`); says so.
-    pub(super) fn park_item(&mut self, key: &str, what: &str, e: &VipError) {
-        let parked = park_in(&mut self.trouble.items, key, e);
-        self.trouble.parked_this_round.push((false, key.to_owned()));
-        self.trouble.last_failure = Some(e.clone());
-        self.note(&format!(
+    pub(crate) fn park_item(&mut self, sink: &Sink<'_>, key: &str, what: &str, e: &VipError) {
+        let parked = park_in(&mut self.items, key, e);
+        self.parked_this_round.push((false, key.to_owned()));
+        self.last_failure = Some(e.clone());
+        sink.note(&format!(
             "{key}: {what} failed ({e}); {}",
             if parked.given_up() {
                 "giving up on it for this run".to_owned()
@@ -141,13 +145,11 @@ impl Runner<'_> {
     }
 
     /// Parks the input uploaded to `remote` after `e`.
-    pub(super) fn park_upload(&mut self, remote: &str, e: &VipError) {
-        let parked = park_in(&mut self.trouble.uploads, remote, e);
-        self.trouble
-            .parked_this_round
-            .push((true, remote.to_owned()));
-        self.trouble.last_failure = Some(e.clone());
-        self.note(&format!(
+    pub(crate) fn park_upload(&mut self, sink: &Sink<'_>, remote: &str, e: &VipError) {
+        let parked = park_in(&mut self.uploads, remote, e);
+        self.parked_this_round.push((true, remote.to_owned()));
+        self.last_failure = Some(e.clone());
+        sink.note(&format!(
             "uploading {remote} failed ({e}); {}",
             if parked.given_up() {
                 "the items that need it are blocked for this run".to_owned()
@@ -161,78 +163,68 @@ impl Runner<'_> {
     }
 
     /// Notes a failed call that parks nothing (a poll): it counts for telling an outage.
-    pub(super) fn failed_call(&mut self, e: &VipError) {
+    pub(crate) fn failed_call(&mut self, e: &VipError) {
         tracing::info!("{e}; trying again on the next round");
-        self.trouble.last_failure = Some(e.clone());
+        self.last_failure = Some(e.clone());
     }
 
     /// Whether `key` waits (parked, and not due yet or given up).
-    pub(super) fn item_waits(&self, key: &str) -> bool {
-        self.trouble
-            .items
+    pub(crate) fn item_waits(&self, key: &str) -> bool {
+        self.items
             .get(key)
             .is_some_and(|p| p.given_up() || p.until > Instant::now())
     }
 
     /// Whether the item's upload `remote` has been given up on, or is not due again yet.
-    pub(super) fn upload_waits(&self, remote: &str) -> bool {
-        self.trouble.uploads.contains_key(remote)
+    pub(crate) fn upload_waits(&self, remote: &str) -> bool {
+        self.uploads.contains_key(remote)
     }
 
     /// The uploads due for another try.
-    pub(super) fn uploads_due(&self) -> bool {
-        self.trouble
-            .uploads
+    pub(crate) fn uploads_due(&self) -> bool {
+        self.uploads
             .values()
             .any(|p| !p.given_up() && p.until <= Instant::now())
     }
 
     /// Why `key` is blocked for this run, if it is: (reason, whether VIP was unreachable).
-    pub(super) fn blocked(&self, key: &str, uploads: &[String]) -> Option<(String, bool)> {
-        if let Some(p) = self.trouble.items.get(key).filter(|p| p.given_up()) {
+    pub(crate) fn blocked(&self, key: &str, uploads: &[String]) -> Option<(String, bool)> {
+        if let Some(p) = self.items.get(key).filter(|p| p.given_up()) {
             return Some((p.reason.clone(), p.unreachable));
         }
         uploads.iter().find_map(|r| {
-            self.trouble
-                .uploads
-                .get(r)
-                .filter(|p| p.given_up())
-                .map(|p| {
-                    (
-                        format!("its input {r} could not be uploaded: {}", p.reason),
-                        p.unreachable,
-                    )
-                })
+            self.uploads.get(r).filter(|p| p.given_up()).map(|p| {
+                (
+                    format!("its input {r} could not be uploaded: {}", p.reason),
+                    p.unreachable,
+                )
+            })
         })
     }
 
     /// Forgets `key`'s park after a success.
-    pub(super) fn unpark_item(&mut self, key: &str) {
-        self.trouble.items.remove(key);
+    pub(crate) fn unpark_item(&mut self, key: &str) {
+        self.items.remove(key);
     }
 
     /// Starts a round of the loop.
-    pub(super) fn round_start(&mut self) {
-        self.trouble.round_started = Some((
-            Instant::now(),
-            time::now_ms(),
-            self.conn.client.answers_heard(),
-        ));
-        self.trouble.parked_this_round.clear();
-        self.trouble.last_failure = None;
+    pub(crate) fn round_start(&mut self, client: &Client) {
+        self.round_started = Some((Instant::now(), time::now_ms(), client.answers_heard()));
+        self.parked_this_round.clear();
+        self.last_failure = None;
     }
 
     /// Ends a round: an outage starts (or goes on) when calls failed and nothing was heard,
     /// and is waited out; it ends when something is heard again. Errors once the outage has
-    /// lasted longer than `max_outage` (the state is saved first).
-    pub(super) async fn round_end(&mut self) -> Result<(), Error> {
-        let Some((started, started_ms, heard_before)) = self.trouble.round_started.take() else {
+    /// lasted longer than `at_most`.
+    pub(crate) async fn round_end(&mut self, at: &Waiting<'_>) -> Result<(), Error> {
+        let Some((started, started_ms, heard_before)) = self.round_started.take() else {
             return Ok(());
         };
-        let heard = self.conn.client.answers_heard() > heard_before;
+        let heard = at.client.answers_heard() > heard_before;
         if heard {
-            if let Some(outage) = self.trouble.outage.take() {
-                self.note(&format!(
+            if let Some(outage) = self.outage.take() {
+                at.sink.note(&format!(
                     "VIP answers again (unreachable from {} for {})",
                     clock(outage.since_ms),
                     crate::duration::format(round_to_seconds(outage.since.elapsed()))
@@ -240,15 +232,15 @@ impl Runner<'_> {
             }
             return Ok(());
         }
-        let Some(failure) = self.trouble.last_failure.take() else {
+        let Some(failure) = self.last_failure.take() else {
             return Ok(());
         };
         // Nothing got through: VIP is down, not these items' calls. Their parks do not count.
-        for (upload, key) in std::mem::take(&mut self.trouble.parked_this_round) {
+        for (upload, key) in std::mem::take(&mut self.parked_this_round) {
             let map = if upload {
-                &mut self.trouble.uploads
+                &mut self.uploads
             } else {
-                &mut self.trouble.items
+                &mut self.items
             };
             if let Some(p) = map.get_mut(&key) {
                 p.tries -= 1;
@@ -257,45 +249,45 @@ impl Runner<'_> {
                 }
             }
         }
-        self.wait_out(started, started_ms, &failure).await
+        self.wait_out(at, started, started_ms, &failure).await
     }
 
-    /// Waits out an outage that started at `started`, or stops the run past `max_outage`.
-    pub(super) async fn wait_out(
+    /// Waits out an outage that started at `started`, or stops the run past `at.at_most`.
+    pub(crate) async fn wait_out(
         &mut self,
+        at: &Waiting<'_>,
         started: Instant,
         started_ms: i64,
         failure: &VipError,
     ) -> Result<(), Error> {
-        let first = self.trouble.outage.is_none();
+        let first = self.outage.is_none();
         // The outage began with the first of the failures (perhaps in a call's retries,
         // before this round), not with the round that heard nothing.
-        let (started, started_ms) = match self.conn.client.health().failing_since() {
+        let (started, started_ms) = match at.client.health().failing_since() {
             Some(f) if f.since < started => (f.since, f.since_ms),
             _ => (started, started_ms),
         };
-        let outage = self.trouble.outage.get_or_insert(Outage {
+        let outage = self.outage.get_or_insert(Outage {
             since: started,
             since_ms: started_ms,
             next_wait: OUTAGE_FIRST_WAIT,
         });
         let lasted = outage.since.elapsed();
         let since_ms = outage.since_ms;
-        if lasted >= self.max_outage {
-            self.save()?;
+        if lasted >= at.at_most {
             return Err(Error::Outage {
                 message: format!(
                     "VIP unreachable since {} ({}), longer than the {} allowed (execution.max_outage / --max-outage): stopping",
                     clock(since_ms),
                     crate::duration::format(round_to_seconds(lasted)),
-                    crate::duration::format(self.max_outage)
+                    crate::duration::format(at.at_most)
                 ),
                 last: failure.to_string(),
             });
         }
         let wait = outage
             .next_wait
-            .min(self.max_outage.saturating_sub(lasted))
+            .min(at.at_most.saturating_sub(lasted))
             .max(Duration::from_millis(100));
         outage.next_wait = (outage.next_wait * 2).min(OUTAGE_MAX_WAIT);
         let line = format!(
@@ -304,24 +296,31 @@ impl Runner<'_> {
             crate::duration::format(round_to_seconds(wait))
         );
         if first {
-            self.note(&line);
+            at.sink.note(&line);
         } else {
             tracing::info!("{line}");
         }
-        self.interrupt.sleep(wait).await;
+        at.interrupt.sleep(wait).await;
         // Whatever was parked is tried as soon as VIP is back.
         let now = Instant::now();
-        for p in self
-            .trouble
-            .items
-            .values_mut()
-            .chain(self.trouble.uploads.values_mut())
-        {
+        for p in self.items.values_mut().chain(self.uploads.values_mut()) {
             if !p.given_up() {
                 p.until = p.until.min(now);
             }
         }
         Ok(())
+    }
+
+    /// Whether the parked upload to `remote` is due for another try.
+    pub(crate) fn upload_due(&self, remote: &str) -> bool {
+        self.uploads
+            .get(remote)
+            .is_some_and(|p| !p.given_up() && p.until <= Instant::now())
+    }
+
+    /// Forgets the park of the upload to `remote` (sent, or found on VIP).
+    pub(crate) fn unpark_upload(&mut self, remote: &str) {
+        self.uploads.remove(remote);
     }
 }
 

@@ -6,14 +6,42 @@
 use crate::manifest::Item;
 use crate::vip::wire::ExecutionStatus;
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use crate::error::Error;
+use crate::files::FileError;
+use crate::manifest::{InputWire, ValueKind};
+use crate::report::run::Event;
+use crate::report::summary::Outcome;
+use crate::vip::wire::PathProperties;
+
 use super::lifecycle::{HomeProof, Lifecycle, Phase};
-use super::{Mode, Outcome, Runner, UNKNOWN_GRACE};
+use super::{Purpose, Tracker};
+use crate::run::runner::sink::Sink;
+use crate::run::runner::transfers::folders::{Listing, listing_of, parent_of};
+use crate::run::runner::trouble::Trouble;
+use crate::run::runner::{UNKNOWN_GRACE, inputs_root};
 use crate::run::state::Attempt;
 
 /// Whether `status` means VIP lost track: `Unknown`, or a status vip-run does not know,
 /// which is treated the same (waited out for a grace period, then a failure).
-pub(super) fn is_lost(status: &ExecutionStatus) -> bool {
+pub(crate) fn is_lost(status: &ExecutionStatus) -> bool {
     matches!(status, ExecutionStatus::Unknown | ExecutionStatus::Other(_))
+}
+
+/// The names under the inputs folder of `item`'s local inputs, as VIP stores them.
+pub(crate) fn local_uploads(item: &crate::manifest::Item) -> impl Iterator<Item = &str> {
+    item.inputs
+        .values()
+        .flat_map(crate::manifest::InputWire::values)
+        .filter_map(|v| match &v.kind {
+            ValueKind::LocalFile { upload, .. } => Some(upload.as_str()),
+            _ => None,
+        })
 }
 
 /// What a run does next with an item.
@@ -44,7 +72,7 @@ pub enum UploadNeed {
     },
 }
 
-impl Runner<'_> {
+impl Tracker<'_> {
     /// What the run does next with `item`: the rule `run` follows and `plan` shows.
     pub fn next(&self, item: &Item) -> Next {
         if self.needs_launch(item) {
@@ -61,16 +89,16 @@ impl Runner<'_> {
     /// Whether `item`'s execution finished and some of its outputs are not home (see
     /// [`Self::outputs_complete`]); `download` looks at every finished item, and checks
     /// what is on disk byte for byte.
-    pub(super) fn needs_download(&self, item: &Item) -> bool {
+    pub(crate) fn needs_download(&self, item: &Item) -> bool {
         item.download.is_some()
             && self
                 .current(&item.key)
                 .is_some_and(|a| Self::status_of(a) == ExecutionStatus::Finished)
-            && (self.mode == Mode::Tend || !self.outputs_complete(item))
+            && (self.purpose == Purpose::Tend || !self.outputs_complete(item))
     }
 
     /// Whether any item waits for a launch (first, or a retry).
-    pub(super) fn launches_pending(&self) -> bool {
+    pub(crate) fn launches_pending(&self) -> bool {
         self.life
             .indexes()
             .queue
@@ -79,8 +107,8 @@ impl Runner<'_> {
     }
 
     /// Whether `item` needs a (new) launch: never launched, or failed with retries left.
-    pub(super) fn needs_launch(&self, item: &Item) -> bool {
-        if self.mode == Mode::Tend {
+    pub(crate) fn needs_launch(&self, item: &Item) -> bool {
+        if self.purpose == Purpose::Tend {
             return false;
         }
         if self.launch_error.contains_key(&item.key) {
@@ -128,18 +156,18 @@ impl Runner<'_> {
             .any(|s| (s == &item.key && ended) || (s == crate::run::RELAUNCH_FAILED && failed))
     }
 
-    pub(super) fn unknown_expired(&self, id: &str) -> bool {
+    pub(crate) fn unknown_expired(&self, id: &str) -> bool {
         self.unknown_since
             .get(id)
             .is_some_and(|t| t.elapsed() >= UNKNOWN_GRACE)
     }
 
-    pub(super) fn is_active(a: &Attempt) -> bool {
+    pub(crate) fn is_active(a: &Attempt) -> bool {
         !a.timed_out && !Self::status_of(a).is_terminal()
     }
 
     /// Whether every output of `item`'s current execution is home (see [`HomeProof`]).
-    pub(super) fn outputs_complete(&self, item: &Item) -> bool {
+    pub(crate) fn outputs_complete(&self, item: &Item) -> bool {
         self.home_proof(item).is_some()
     }
 
@@ -148,7 +176,7 @@ impl Runner<'_> {
     /// of that size and modification time (a file whose time moved is hashed again by the
     /// download, and fetched again if it differs); or reported as ones VIP cannot send.
     /// Outputs of another execution never count.
-    pub(super) fn home_proof(&self, item: &Item) -> Option<HomeProof> {
+    pub(crate) fn home_proof(&self, item: &Item) -> Option<HomeProof> {
         let current = self.current(&item.key)?;
         HomeProof::check(
             self.state.items().get(&item.key)?,
@@ -167,25 +195,25 @@ impl Runner<'_> {
     }
 
     /// How many executions were launched for `key`.
-    pub(super) fn attempt_count(&self, key: &str) -> usize {
+    pub(crate) fn attempt_count(&self, key: &str) -> usize {
         self.state.items().get(key).map_or(0, |s| s.attempts.len())
     }
 
     /// Each item's outcome now (O(N): at the end of a run).
-    pub(super) fn outcomes(&self) -> Vec<(String, Outcome)> {
+    pub(crate) fn outcomes(&self, trouble: &Trouble) -> Vec<(String, Outcome)> {
         self.v
             .items
             .iter()
-            .map(|item| (item.key.clone(), self.outcome_of(item)))
+            .map(|item| (item.key.clone(), self.outcome_of(item, trouble)))
             .collect()
     }
 
-    /// `item`'s outcome now.
-    pub(super) fn outcome_of(&self, item: &Item) -> Outcome {
+    /// `item`'s outcome now, `trouble` holding what this run gave up on.
+    pub(crate) fn outcome_of(&self, item: &Item, trouble: &Trouble) -> Outcome {
         if let Some(e) = self.launch_error.get(&item.key) {
             return Outcome::Failed(e.clone());
         }
-        if let Some((why, unreachable)) = self.blocked(&item.key, &self.item_uploads(item)) {
+        if let Some((why, unreachable)) = trouble.blocked(&item.key, &self.item_uploads(item)) {
             return Outcome::Blocked { why, unreachable };
         }
         let state = self.item_state(&item.key);
@@ -230,7 +258,7 @@ impl Runner<'_> {
     }
 }
 
-impl Runner<'_> {
+impl Tracker<'_> {
     /// `item`'s phase as its state says now: at the start, and after VIP told something of it
     /// (a launch, a status, a time limit) or the run decided something (a refused launch, a
     /// grace period run out). What the run did with a finished item's outputs is not in the
@@ -270,7 +298,7 @@ impl Runner<'_> {
     }
 
     /// Starts every item's phase from the state: O(N), once the state holds every item.
-    pub(super) fn start_lifecycle(&mut self) {
+    pub(crate) fn start_lifecycle(&mut self) {
         let v = self.v;
         let keys = v.items.iter().map(|i| i.key.clone()).collect();
         self.life = Lifecycle::start(keys, |i| self.phase_now(&v.items[i]));
@@ -278,7 +306,7 @@ impl Runner<'_> {
 
     /// Moves the item at `i` to `to` (see [`Lifecycle::go`]). A transition the lifecycle does
     /// not have is a bug: it stops a debug build, and is logged and refused otherwise.
-    pub(super) fn advance(&mut self, i: usize, to: Phase) {
+    pub(crate) fn advance(&mut self, i: usize, to: Phase) {
         if let Err(e) = self.life.go(i, to) {
             debug_assert!(false, "{e}");
             tracing::error!("{e}");
@@ -286,7 +314,7 @@ impl Runner<'_> {
     }
 
     /// Brings `key`'s phase up to date after its state changed.
-    pub(super) fn touch(&mut self, key: &str) {
+    pub(crate) fn touch(&mut self, key: &str) {
         // An item not in the lifecycle yet (before `prepare`) has no phase.
         let Some(i) = self.life.position(key) else {
             return;
@@ -305,7 +333,7 @@ impl Runner<'_> {
 
     /// Looks again at the items VIP lost track of: their grace period runs out with no
     /// event, and then they take no slot and may be launched again.
-    pub(super) fn touch_lost(&mut self) {
+    pub(crate) fn touch_lost(&mut self) {
         let lost: Vec<String> = self.life.indexes().lost.iter().cloned().collect();
         for key in lost {
             self.touch(&key);
@@ -313,12 +341,12 @@ impl Runner<'_> {
     }
 
     /// Executions taking a slot of `max_parallel` (an `Unknown` one given up on does not).
-    pub(super) fn running_count(&self) -> usize {
+    pub(crate) fn running_count(&self) -> usize {
         self.life.indexes().running()
     }
 
     /// (item key, execution id) of the queued and running executions (of `only`, if given).
-    pub(super) fn active(&self, only: Option<&str>) -> Vec<(String, String)> {
+    pub(crate) fn active(&self, only: Option<&str>) -> Vec<(String, String)> {
         let active = &self.life.indexes().active;
         match only {
             Some(k) => active
@@ -332,15 +360,243 @@ impl Runner<'_> {
                 .collect(),
         }
     }
+}
 
-    /// The first item at or after manifest position `from` that may be launched now.
-    pub(super) fn next_launchable(&self, from: usize) -> Option<usize> {
-        self.life
-            .indexes()
-            .queue
-            .range(from..)
-            .copied()
-            .find(|&i| self.may_launch_now(&self.v.items[i]))
+impl Tracker<'_> {
+    /// Remote path → (local file, size) of every local input, in path order.
+    pub(crate) fn local_inputs(&self) -> BTreeMap<String, (PathBuf, u64)> {
+        let root = inputs_root(self.v);
+        let mut files = BTreeMap::new();
+        for item in &self.v.items {
+            for wire in item.inputs.values() {
+                for value in wire.values() {
+                    if let ValueKind::LocalFile { path, size, upload } = &value.kind {
+                        files
+                            .entry(format!("{root}/{upload}"))
+                            .or_insert((path.clone(), *size));
+                    }
+                }
+            }
+        }
+        files
+    }
+
+    /// The remote paths of `item`'s local inputs.
+    pub(crate) fn item_uploads(&self, item: &crate::manifest::Item) -> Vec<String> {
+        let root = inputs_root(self.v);
+        local_uploads(item)
+            .map(|upload| format!("{root}/{upload}"))
+            .collect()
+    }
+
+    /// What is known of `local`'s content without sending it, and its modification time:
+    /// the hash recorded at `remote` when the state's record has the file's size and time
+    /// (no re-read of big files); the file hashed when the size matches but the time does not
+    /// (a touched file may be unchanged); `None` when the file must be sent anyway (no record,
+    /// or another size), to be hashed while it is sent.
+    pub(crate) async fn known_sha(
+        &self,
+        remote: &str,
+        local: &Path,
+        size: u64,
+    ) -> Result<(Option<String>, Option<i64>), Error> {
+        let mtime = crate::files::modified_ms(local);
+        // Hashed when the manifest was identified, and unchanged since: no read.
+        if let Some(c) = self
+            .identified(remote)
+            .filter(|c| c.size == size && c.mtime.is_some() && c.mtime == mtime)
+        {
+            return Ok((Some(c.sha256.clone()), mtime));
+        }
+        let sha = match self.state.uploads().get(remote) {
+            Some(u) if u.size == size && u.mtime.is_some() && u.mtime == mtime => {
+                Some(u.sha256.clone())
+            }
+            // Off the runtime's threads: a big file takes a while.
+            Some(u) if u.size == size => {
+                let path = local.to_path_buf();
+                let hashed = tokio::task::spawn_blocking(move || crate::files::sha256(&path))
+                    .await
+                    .expect("hashing a file does not panic");
+                Some(hashed.map_err(FileError::on("read", local))?.1)
+            }
+            _ => None,
+        };
+        Ok((sha, mtime))
+    }
+
+    /// What identifying the manifest learnt of the file uploaded to `remote`.
+    pub(crate) fn identified(&self, remote: &str) -> Option<&crate::manifest::Content> {
+        let rel = remote
+            .strip_prefix(&inputs_root(self.v))?
+            .strip_prefix('/')?;
+        self.v.content.get(rel)
+    }
+
+    /// The remote paths of the inputs of items still to launch: after a `clean`, the inputs
+    /// of items already home are not sent again.
+    pub(crate) fn launch_inputs(&self) -> HashSet<String> {
+        let mut needed = HashSet::new();
+        if !self.launches_pending() {
+            return needed;
+        }
+        for item in self.v.items.iter().filter(|i| self.needs_launch(i)) {
+            needed.extend(self.item_uploads(item));
+        }
+        needed
+    }
+
+    /// Whether the file with `size` (and `sha`, when known) must be sent to `remote`, where
+    /// VIP has `on_vip`: the one rule `run` follows and `plan` shows. Inputs are needed only
+    /// by items still to launch.
+    pub(crate) fn upload_need(
+        &self,
+        needed: &HashSet<String>,
+        remote: &str,
+        size: u64,
+        sha: Option<&str>,
+        on_vip: Option<&PathProperties>,
+    ) -> UploadNeed {
+        if !needed.contains(remote) {
+            return UploadNeed::NotNeeded;
+        }
+        let known = sha.is_some_and(|sha| {
+            self.state
+                .uploads()
+                .get(remote)
+                .is_some_and(|u| u.size == size && u.sha256 == sha)
+        });
+        let on_vip = on_vip.filter(|p| p.exists);
+        if known && on_vip.is_some_and(|p| p.size == Some(size)) {
+            UploadNeed::Keep
+        } else {
+            UploadNeed::Upload {
+                replace: on_vip.is_some(),
+            }
+        }
+    }
+
+    /// What a run would do with each local input: (local file, remote path, need). Read
+    /// only: one listing per folder of inputs that exists; nothing is created.
+    pub async fn planned_uploads(&self) -> Result<Vec<(PathBuf, String, UploadNeed)>, Error> {
+        let mut planned = Vec::new();
+        let needed = self.launch_inputs();
+        let mut listings: HashMap<String, Option<Listing>> = HashMap::new();
+        for (remote, (local, size)) in self.local_inputs() {
+            let (sha, _) = self.known_sha(&remote, &local, size).await?;
+            let dir = parent_of(&remote).to_owned();
+            if needed.contains(&remote) && !listings.contains_key(&dir) {
+                let client = &self.conn.client;
+                let listing = if client.exists(&dir).await? {
+                    Some(listing_of(client.list(&dir).await?))
+                } else {
+                    None
+                };
+                listings.insert(dir.clone(), listing);
+            }
+            let entry = listings
+                .get(&dir)
+                .and_then(Option::as_ref)
+                .and_then(|l| l.get(&remote));
+            let need = self.upload_need(&needed, &remote, size, sha.as_deref(), entry);
+            planned.push((local, remote, need));
+        }
+        Ok(planned)
+    }
+
+    /// The local inputs in the order the items use them (manifest order), each once: the
+    /// first item's inputs are sent first, so it is launched first.
+    pub(crate) fn inputs_in_item_order(&self) -> Vec<(String, PathBuf, u64)> {
+        let files = self.local_inputs();
+        let mut seen = HashSet::new();
+        self.v
+            .items
+            .iter()
+            .flat_map(|item| self.item_uploads(item))
+            .filter(|remote| seen.insert(remote.clone()))
+            .filter_map(|remote| {
+                let (local, size) = files.get(&remote)?.clone();
+                Some((remote, local, size))
+            })
+            .collect()
+    }
+
+    /// What is known of `local`'s content (see [`Self::known_sha`]); a file that changed
+    /// since it was uploaded to `remote` is named with the items that used it.
+    pub(crate) async fn check_changed(
+        &mut self,
+        sink: &mut Sink<'_>,
+        remote: &str,
+        local: &Path,
+        size: u64,
+    ) -> Result<(Option<String>, Option<i64>), Error> {
+        let (sha, mtime) = self.known_sha(remote, local, size).await?;
+        if let Some(u) = self
+            .state
+            .uploads()
+            .get(remote)
+            .filter(|u| u.size != size || sha.as_ref().is_some_and(|s| *s != u.sha256))
+        {
+            let at = u.at.clone();
+            self.warn_changed_input(sink, local, &at);
+        }
+        Ok((sha, mtime))
+    }
+
+    /// Says which items keep executions launched with an earlier content of `local`.
+    fn warn_changed_input(&self, sink: &mut Sink<'_>, local: &Path, uploaded_at: &str) {
+        let affected: Vec<String> = self
+            .v
+            .items
+            .iter()
+            .filter(|i| {
+                i.inputs.values().any(|w| {
+                    w.values().iter().any(
+                        |v| matches!(&v.kind, ValueKind::LocalFile { path, .. } if path == local),
+                    )
+                })
+            })
+            .filter(|i| {
+                self.state
+                    .items()
+                    .get(&i.key)
+                    .is_some_and(|s| !s.attempts.is_empty())
+            })
+            .map(|i| i.key.clone())
+            .collect();
+        if !affected.is_empty() {
+            sink.emit(&Event::Warning {
+                message: format!(
+                    "{} changed since it was uploaded ({uploaded_at}); items {} keep their executions, which used the earlier content (inputs are identified by path): rename the file to run them again",
+                    local.display(),
+                    affected.join(", ")
+                ),
+            });
+        }
+    }
+    /// The inputs as VIP receives them: local files replaced by their uploaded paths.
+    pub(crate) fn wire_inputs(&self, item: &Item) -> IndexMap<String, Json> {
+        let one = |v: &crate::manifest::Value| -> Json {
+            match &v.kind {
+                ValueKind::LocalFile { path, .. } => Json::String(
+                    self.remote_inputs
+                        .get(path)
+                        .cloned()
+                        .unwrap_or_else(|| v.text.clone()),
+                ),
+                _ => Json::String(v.text.clone()),
+            }
+        };
+        item.inputs
+            .iter()
+            .map(|(k, w)| {
+                let value = match w {
+                    InputWire::One(v) => one(v),
+                    InputWire::List(vs) => Json::Array(vs.iter().map(one).collect()),
+                };
+                (k.clone(), value)
+            })
+            .collect()
     }
 }
 

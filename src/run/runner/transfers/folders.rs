@@ -20,17 +20,17 @@ use crate::vip::wire::PathProperties;
 use crate::vip::{Client, VipError};
 
 /// A folder's entries, by path.
-pub(super) type Listing = HashMap<String, PathProperties>;
+pub(crate) type Listing = HashMap<String, PathProperties>;
 
 /// How many calls about folders (listings, mkdirs) and executions (launches, status reads)
 /// a run has in flight at once, besides the transfers: enough that VIP's latency is paid
 /// once for a batch rather than once per item, few enough to stay a polite client (the
 /// Python client downloads with 10 threads).
-pub(super) const CALLS_AT_ONCE: usize = 8;
+pub(crate) const CALLS_AT_ONCE: usize = 8;
 
 /// The folders known to exist, each with its entries once they are known.
 #[derive(Debug, Default)]
-pub(super) struct Folders {
+pub(crate) struct Folders {
     known: Mutex<HashMap<String, Option<Listing>>>,
     /// One lock per folder being made or listed.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -44,7 +44,7 @@ fn is_root(path: &str) -> bool {
 
 /// The top folder (`/vip/Home`, a group's) that holds `path`: the one whose listing making
 /// `path` starts from when nothing is known of the folders between (see [`Folders::ensure`]).
-pub(super) fn root_of(path: &str) -> &str {
+pub(crate) fn root_of(path: &str) -> &str {
     let mut at = path.trim_end_matches('/');
     while !is_root(at) {
         at = parent_of(at);
@@ -53,12 +53,12 @@ pub(super) fn root_of(path: &str) -> &str {
 }
 
 /// The folder holding `path`.
-pub(super) fn parent_of(path: &str) -> &str {
+pub(crate) fn parent_of(path: &str) -> &str {
     path.rsplit_once('/').map_or("/vip", |(p, _)| p)
 }
 
 /// A listing keyed by path (without a trailing slash, as vip-run writes paths).
-pub(super) fn listing_of(entries: Vec<PathProperties>) -> Listing {
+pub(crate) fn listing_of(entries: Vec<PathProperties>) -> Listing {
     entries
         .into_iter()
         .map(|e| (e.path.trim_end_matches('/').to_owned(), e))
@@ -81,7 +81,7 @@ impl Folders {
 
     /// Notes `listing` as what the folder `dir`, known to exist, holds (read before the
     /// run started), unless this run knows it already.
-    pub(super) fn prime(&self, dir: &str, listing: Listing) {
+    pub(crate) fn prime(&self, dir: &str, listing: Listing) {
         self.known()
             .entry(dir.trim_end_matches('/').to_owned())
             .or_insert(Some(listing));
@@ -91,7 +91,7 @@ impl Folders {
     /// ancestors and itself are made top-down, each after one listing of its parent says it
     /// is not there (whether mkdir on an existing folder fails on VIP is open,
     /// docs/vip.md#data: never asking it is safe on both readings).
-    pub(super) async fn ensure(&self, client: &Client, path: &str) -> Result<(), Error> {
+    pub(crate) async fn ensure(&self, client: &Client, path: &str) -> Result<(), Error> {
         let path = path.trim_end_matches('/');
         let mut missing = Vec::new();
         let mut at = path;
@@ -138,7 +138,7 @@ impl Folders {
 
     /// What VIP has at `path` in `dir`, a folder known to exist, from its one listing of
     /// the run.
-    pub(super) async fn entry(
+    pub(crate) async fn entry(
         &self,
         client: &Client,
         dir: &str,
@@ -167,14 +167,14 @@ impl Folders {
     }
 
     /// Makes sure the folder `dir` is on VIP and its listing known.
-    pub(super) async fn listed(&self, client: &Client, dir: &str) -> Result<(), Error> {
+    pub(crate) async fn listed(&self, client: &Client, dir: &str) -> Result<(), Error> {
         self.ensure(client, dir).await?;
         self.entry(client, dir, dir).await.map(drop)
     }
 
     /// What VIP has at `remote`, from the listing of its folder already read (see
     /// [`Self::listed`]); no call, no wait.
-    pub(super) fn listed_already(&self, remote: &str) -> Option<PathProperties> {
+    pub(crate) fn listed_already(&self, remote: &str) -> Option<PathProperties> {
         self.known()
             .get(parent_of(remote))
             .and_then(Option::as_ref)

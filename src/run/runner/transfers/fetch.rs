@@ -21,24 +21,24 @@ use super::folders::{CALLS_AT_ONCE, Listing, listing_of, parent_of};
 use super::pool::DownloadJob;
 
 /// What a download task needs (it runs apart from the runner, on its own task).
-pub(super) struct Fetch {
-    pub(super) client: Client,
+pub(crate) struct Fetch {
+    pub(crate) client: Client,
     /// VIP's direct-transfer cap.
-    pub(super) cap: Option<u64>,
+    pub(crate) cap: Option<u64>,
     /// `results.extract`.
-    pub(super) extract: bool,
+    pub(crate) extract: bool,
     /// Where the task tells what it did, file by file.
-    pub(super) events: UnboundedSender<Event>,
-    pub(super) bar: Option<ByteBar>,
+    pub(crate) events: UnboundedSender<Event>,
+    pub(crate) bar: Option<ByteBar>,
     /// The pool's permits: one is held while a file's bytes move.
-    pub(super) bytes: std::sync::Arc<tokio::sync::Semaphore>,
+    pub(crate) bytes: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Fetches the outputs of `job`'s finished execution that are not on disk yet (a deleted local
 /// file is fetched again). Sizes come from one listing per folder of outputs (in practice one
 /// per item), not a call per file (docs/vip.md#properties, #download). The files VIP returned
 /// are asked for unless the poll that saw the execution end read them.
-pub(super) async fn fetch_item(f: &Fetch, job: &DownloadJob) -> Result<Vec<Output>, Error> {
+pub(crate) async fn fetch_item(f: &Fetch, job: &DownloadJob) -> Result<Vec<Output>, Error> {
     let returned = match &job.returned {
         Some(files) => files.clone(),
         None => f

@@ -12,79 +12,105 @@
 //! a batch fills the room under it, and at the cap one launch at a time tries, so a full
 //! quota costs one refused call per try, not a batch of them.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use indexmap::IndexMap;
-use serde_json::Value as Json;
 
 use crate::error::Error;
-use crate::manifest::{InputWire, Item, ValueKind};
+use crate::manifest::{Item, Validated};
 use crate::report::run::Event;
+use crate::run::Connection;
+use crate::run::interrupt::Interrupt;
 use crate::time;
 use crate::vip::wire::{CreateExecution, Execution};
 use crate::vip::{Client, Meaning, VipError};
 
-use super::folders::{CALLS_AT_ONCE, Folders};
-use super::{QUOTA_WAIT, Runner, attempt_name, results_dir};
-use crate::run::state::Attempt;
+use super::sink::Sink;
+use super::tracker::Tracker;
+use super::transfers::Transfers;
+use super::transfers::folders::{CALLS_AT_ONCE, Folders};
+use super::trouble::Trouble;
+use super::{QUOTA_WAIT, attempt_name, results_dir};
 
-impl Runner<'_> {
-    /// The inputs as VIP receives them: local files replaced by their uploaded paths.
-    pub(super) fn wire_inputs(&self, item: &Item) -> IndexMap<String, Json> {
-        let one = |v: &crate::manifest::Value| -> Json {
-            match &v.kind {
-                ValueKind::LocalFile { path, .. } => Json::String(
-                    self.remote_inputs
-                        .get(path)
-                        .cloned()
-                        .unwrap_or_else(|| v.text.clone()),
-                ),
-                _ => Json::String(v.text.clone()),
-            }
-        };
-        item.inputs
+/// The launches: the quota's waits, and launches whose answer was lost.
+#[derive(Default)]
+pub(crate) struct Launcher {
+    /// Not to launch before this: VIP said the quota (or the platform) was full.
+    pub(crate) quota_until: Option<Instant>,
+    /// Whether the wait for the quota was told (once per wait).
+    waiting_reported: bool,
+    /// How many of this run's executions were running when VIP last refused a launch for a
+    /// full quota (or platform): batches of launches stay under it.
+    quota_cap: Option<usize>,
+    /// Item key → (execution name, when submitted) of a launch whose answer was lost and
+    /// whose look-up by name failed too: looked up again before any new launch.
+    unresolved: HashMap<String, (String, i64)>,
+    /// Results folders being made ahead of their launches (see `prepare_results`), and
+    /// those asked for so far.
+    preparing: tokio::task::JoinSet<()>,
+    prepared: HashSet<String>,
+}
+
+/// Whether `item` needs a launch and nothing holds it back now (a park, an input not
+/// uploaded yet).
+pub(crate) fn may_launch_now(
+    tracker: &Tracker<'_>,
+    trouble: &Trouble,
+    transfers: &Transfers,
+    item: &Item,
+) -> bool {
+    tracker.needs_launch(item)
+        && !trouble.item_waits(&item.key)
+        && tracker
+            .item_uploads(item)
             .iter()
-            .map(|(k, w)| {
-                let value = match w {
-                    InputWire::One(v) => one(v),
-                    InputWire::List(vs) => Json::Array(vs.iter().map(one).collect()),
-                };
-                (k.clone(), value)
-            })
-            .collect()
-    }
+            .all(|r| !trouble.upload_waits(r) && transfers.pool.on_vip.contains(r))
+}
 
+/// Whether `item` is given up on for this run.
+pub(crate) fn is_blocked(tracker: &Tracker<'_>, trouble: &Trouble, item: &Item) -> bool {
+    trouble
+        .blocked(&item.key, &tracker.item_uploads(item))
+        .is_some()
+}
+
+impl Launcher {
     /// How many launches may go in the next batch, `room` being the free slots of
     /// `max_parallel`.
-    pub(super) fn launch_batch(&self, room: usize) -> usize {
-        let under_cap = self.quota_cap.map_or(CALLS_AT_ONCE, |cap| {
-            cap.saturating_sub(self.running_count()).max(1)
-        });
+    pub(crate) fn launch_batch(&self, room: usize, running: usize) -> usize {
+        let under_cap = self
+            .quota_cap
+            .map_or(CALLS_AT_ONCE, |cap| cap.saturating_sub(running).max(1));
         room.min(CALLS_AT_ONCE).min(under_cap)
     }
 
     /// Launches the items at manifest positions `batch` side by side (see the module's
     /// comment); the answer for each, in order, as [`Self::launch`] gives it.
-    pub(super) async fn launch_all(&mut self, batch: &[usize]) -> Vec<Result<bool, Error>> {
-        let v = self.v;
+    pub(crate) async fn launch_all(
+        &mut self,
+        tracker: &mut Tracker<'_>,
+        folders: &Arc<Folders>,
+        sink: &mut Sink<'_>,
+        batch: &[usize],
+    ) -> Vec<Result<bool, Error>> {
+        let v = tracker.manifest();
+        let conn = tracker.connection();
         let mut answers: Vec<Option<Result<bool, Error>>> = batch.iter().map(|_| None).collect();
         let mut sends = Vec::new();
         for (n, &i) in batch.iter().enumerate() {
             let item = &v.items[i];
             if self.unresolved.contains_key(&item.key) {
                 // A lost launch is looked up first: alone, as ever.
-                answers[n] = Some(self.launch(item).await);
+                answers[n] = Some(self.launch(tracker, folders, sink, item).await);
             } else {
-                let (name, body) = self.submission(item);
+                let (name, body) = submission(tracker, item);
                 sends.push((n, name, body));
             }
         }
-        let conn = self.conn;
-        let folders = Arc::clone(&self.folders);
         let sent: Vec<_> = futures_util::stream::iter(sends.iter())
-            .map(|(_, _, body)| submit(&conn.client, &folders, body))
+            .map(|(_, _, body)| submit(&conn.client, folders, body))
             .buffered(CALLS_AT_ONCE)
             .collect()
             .await;
@@ -93,14 +119,14 @@ impl Runner<'_> {
             let item = &v.items[batch[n]];
             answers[n] = Some(match sent {
                 Ok(sent) => {
-                    let answer = self.submitted(item, name, sent).await;
+                    let answer = self.submitted(tracker, sink, item, name, sent).await;
                     refused |= matches!(answer, Ok(false));
                     answer
                 }
                 Err(e) => Err(e),
             });
         }
-        let running = self.running_count();
+        let running = tracker.lifecycle().indexes().running();
         if refused {
             self.quota_cap = Some(running);
         } else if self.quota_cap.is_some_and(|cap| running > cap) {
@@ -121,87 +147,88 @@ impl Runner<'_> {
     /// each folder once (the launch's own `ensure` finds it made, or waits for it). No call
     /// is added: the launch would make the folder anyway. A folder that fails here is made
     /// again by the launch, which says why if it fails again.
-    pub(super) fn prepare_results(&mut self) {
+    pub(crate) fn prepare_results(
+        &mut self,
+        tracker: &Tracker<'_>,
+        trouble: &Trouble,
+        transfers: &Transfers,
+        interrupt: &Interrupt,
+    ) {
         while self.preparing.try_join_next().is_some() {}
-        if self.mode != super::Mode::Launch
-            || self.interrupt.is_set()
-            || self.quota_until.is_some()
-            || !self.pool.any_uploads()
-        {
+        if interrupt.is_set() || self.quota_until.is_some() || !transfers.pool.any_uploads() {
             return;
         }
-        let v = self.v;
-        let mut room = (v.execution.max_parallel as usize).saturating_sub(self.running_count());
+        let v: &Validated = tracker.manifest();
+        let indexes = tracker.lifecycle().indexes();
+        let mut room = (v.execution.max_parallel as usize).saturating_sub(indexes.running());
         let mut ready = Vec::new();
-        for &i in &self.life.indexes().queue {
+        for &i in &indexes.queue {
             if room == 0 || self.preparing.len() + ready.len() >= CALLS_AT_ONCE {
                 break;
             }
             let item = &v.items[i];
-            if !self.needs_launch(item) || self.item_waits(&item.key) || self.is_blocked(item) {
+            if !tracker.needs_launch(item)
+                || trouble.item_waits(&item.key)
+                || is_blocked(tracker, trouble, item)
+            {
                 continue;
             }
             room -= 1;
-            if self.may_launch_now(item) {
+            if may_launch_now(tracker, trouble, transfers, item) {
                 // Launched this round: its launch makes the folder.
                 continue;
             }
-            if !self
+            if !tracker
                 .item_uploads(item)
                 .iter()
-                .all(|r| self.pool.on_vip.contains(r) || self.pool.uploading(r))
+                .all(|r| transfers.pool.on_vip.contains(r) || transfers.pool.uploading(r))
             {
                 // An input parked after a failure, or not queued yet: not launched soon.
                 continue;
             }
-            let attempt = self.item_state(&item.key).attempts.len();
-            let dir = results_dir(item, &attempt_name(item, attempt));
+            let dir = results_dir(item, &attempt_name(item, tracker.attempt_count(&item.key)));
             if !self.prepared.contains(&dir) {
                 ready.push(dir);
             }
         }
+        let conn: &Connection = tracker.connection();
         for dir in ready {
             self.prepared.insert(dir.clone());
-            let (client, folders) = (self.conn.client.clone(), Arc::clone(&self.folders));
+            let (client, folders) = (conn.client.clone(), Arc::clone(&transfers.folders));
             self.preparing.spawn(async move {
                 let _ = folders.ensure(&client, &dir).await;
             });
         }
     }
 
-    /// The name and the body of `item`'s next launch.
-    fn submission(&self, item: &Item) -> (String, CreateExecution) {
-        let attempt = self.item_state(&item.key).attempts.len();
-        let name = attempt_name(item, attempt);
-        let body = CreateExecution {
-            name: Some(name.clone()),
-            pipeline_identifier: Some(self.v.pipeline_id.clone()),
-            input_values: Some(self.wire_inputs(item)),
-            results_location: Some(results_dir(item, &name)),
-        };
-        (name, body)
-    }
-
     /// Launches `item`; returns false when the quota says to wait. A launch whose answer was
     /// lost, and whose look-up failed too, is looked up again first: a failed call here parks
     /// the item, and the item must not be launched twice.
-    pub(super) async fn launch(&mut self, item: &Item) -> Result<bool, Error> {
+    async fn launch(
+        &mut self,
+        tracker: &mut Tracker<'_>,
+        folders: &Folders,
+        sink: &mut Sink<'_>,
+        item: &Item,
+    ) -> Result<bool, Error> {
         if let Some((lost, since)) = self.unresolved.get(&item.key).cloned() {
-            let found = self.find_by_name(&lost, since).await?;
+            let found = find_by_name(tracker, &lost, since).await?;
             self.unresolved.remove(&item.key);
             if let Some(execution) = found {
-                self.record_launch(item, lost, since, execution)?;
+                self.record_launch(tracker, sink, item, lost, since, &execution)?;
                 return Ok(true);
             }
         }
-        let (name, body) = self.submission(item);
-        let sent = submit(&self.conn.client, &self.folders, &body).await?;
-        self.submitted(item, name, sent).await
+        let (name, body) = submission(tracker, item);
+        let sent = submit(&tracker.connection().client, folders, &body).await?;
+        self.submitted(tracker, sink, item, name, sent).await
     }
 
     /// Takes VIP's answer to `item`'s launch named `name`, sent at `submitted` (epoch ms).
     async fn submitted(
         &mut self,
+        tracker: &mut Tracker<'_>,
+        sink: &mut Sink<'_>,
         item: &Item,
         name: String,
         (submitted, answer): (i64, Result<Execution, VipError>),
@@ -214,7 +241,7 @@ impl Runner<'_> {
                     return Ok(false);
                 }
                 self.waiting_reported = true;
-                self.emit(&Event::Waiting {
+                sink.emit(&Event::Waiting {
                     item: item.key.clone(),
                     reason: if e.meaning() == Meaning::QuotaFull {
                         "your quota of running executions on VIP is full".into()
@@ -229,7 +256,7 @@ impl Runner<'_> {
                 // until that look-up succeeds, the item is not launched again.
                 self.unresolved
                     .insert(item.key.clone(), (name.clone(), submitted));
-                let found = self.find_by_name(&name, submitted).await?;
+                let found = find_by_name(tracker, &name, submitted).await?;
                 self.unresolved.remove(&item.key);
                 found
             }
@@ -238,8 +265,8 @@ impl Runner<'_> {
                     "VIP refused the launch: {e}{}",
                     too_many_jobs_help(&e.to_string()).unwrap_or_default()
                 );
-                self.launch_error.insert(item.key.clone(), message.clone());
-                self.emit(&Event::ItemFinished {
+                tracker.record_refusal(&item.key, message.clone());
+                sink.emit(&Event::ItemFinished {
                     item: item.key.clone(),
                     result: format!("failed: {message}"),
                     execution: None,
@@ -249,45 +276,74 @@ impl Runner<'_> {
         };
         let Some(execution) = execution else {
             // Not created: the next cycle launches again.
-            self.note(&format!(
+            sink.note(&format!(
                 "{}: the launch did not reach VIP; trying again",
                 item.key
             ));
             return Ok(true);
         };
-        self.record_launch(item, name, submitted, execution)?;
+        self.record_launch(tracker, sink, item, name, submitted, &execution)?;
         Ok(true)
     }
 
     /// Records `execution` as `item`'s new attempt, named `name`, submitted at `submitted`.
     fn record_launch(
         &mut self,
+        tracker: &mut Tracker<'_>,
+        sink: &mut Sink<'_>,
         item: &Item,
         name: String,
         submitted: i64,
-        execution: Execution,
+        execution: &Execution,
     ) -> Result<(), Error> {
-        let status = execution.status.to_string();
-        let state = self.state.item_mut(&item.key).expect("reconciled");
-        state.attempts.push(Attempt {
-            execution_id: execution.identifier.clone(),
-            name: name.clone(),
-            launched_at: submitted,
-            status: status.clone(),
-            history: vec![(status, time::now_ms())],
-            ..Attempt::default()
-        });
-        // The earlier execution's outputs stay recorded (as that execution's): they never
-        // count for this one, and are moved aside when this one's come home.
-        self.relaunched.insert(item.key.clone());
+        tracker.record_launch(&item.key, name.clone(), submitted, execution)?;
         self.waiting_reported = false;
-        self.save()?;
-        self.emit(&Event::Launched {
+        sink.emit(&Event::Launched {
             item: item.key.clone(),
-            execution: execution.identifier,
+            execution: execution.identifier.clone(),
             name,
         });
         Ok(())
+    }
+}
+
+/// The name and the body of `item`'s next launch.
+fn submission(tracker: &Tracker<'_>, item: &Item) -> (String, CreateExecution) {
+    let attempt = tracker.attempt_count(&item.key);
+    let name = attempt_name(item, attempt);
+    let body = CreateExecution {
+        name: Some(name.clone()),
+        pipeline_identifier: Some(tracker.manifest().pipeline_id.clone()),
+        input_values: Some(tracker.wire_inputs(item)),
+        results_location: Some(results_dir(item, &name)),
+    };
+    (name, body)
+}
+
+/// After an ambiguous launch: the execution named `name` created since `since`, if any.
+async fn find_by_name(
+    tracker: &Tracker<'_>,
+    name: &str,
+    since: i64,
+) -> Result<Option<Execution>, Error> {
+    // Allow for clock skew between this machine and VIP.
+    let skew = 10 * 60 * 1000;
+    // One call (the client retries it): when VIP stays unreachable the error parks the
+    // item, whose next launch looks the name up again first (`unresolved`), so a long
+    // look-up loop here would only hide an outage from the run's rounds.
+    match tracker.connection().client.executions(50).await {
+        Ok(list) => Ok(list.into_iter().find(|e| {
+            e.name == name
+                && e.pipeline_identifier == tracker.manifest().pipeline_id
+                && e.start_date.is_none_or(|d| d >= since - skew)
+        })),
+        Err(e) if e.is_unreachable() => Err(Error::Vip(VipError::Transport {
+            operation: "GET /executions".into(),
+            kind: crate::vip::TransportKind::Broken(format!(
+                "cannot tell whether the last launch reached VIP: {e}"
+            )),
+        })),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -8,24 +8,29 @@
 //! here, are kept for its download, so the download does not ask for them again.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
 use crate::error::Error;
+use crate::files::write_atomically;
 use crate::report::run::Event;
 use crate::time;
 use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
 use crate::vip::{Client, LogStream, Meaning, VipError};
 
-use super::folders::CALLS_AT_ONCE;
-use super::{FIRST_POLL, LIST_THRESHOLD, Mode, Runner, jobs_counts, stderr_tail};
+use super::{Purpose, Tracker};
+use crate::run::runner::sink::Sink;
+use crate::run::runner::transfers::folders::CALLS_AT_ONCE;
+use crate::run::runner::trouble::Trouble;
+use crate::run::runner::{FIRST_POLL, LIST_THRESHOLD, jobs_counts, stderr_tail};
 
-impl Runner<'_> {
+impl Tracker<'_> {
     /// The longest wait between polls: a tenth of the age of the oldest active execution,
     /// within `FIRST_POLL..poll_interval`. Hours-long VIP runs are polled every
     /// `poll_interval`; a short run's end is noticed within 10% of its duration.
-    pub(super) fn poll_ceiling(&self) -> Duration {
+    pub(crate) fn poll_ceiling(&self) -> Duration {
         let interval = self.v.execution.poll_interval.max(FIRST_POLL);
         let now = time::now_ms();
         let oldest = self
@@ -40,8 +45,14 @@ impl Runner<'_> {
         (Duration::from_millis(u64::try_from(oldest).unwrap_or(0)) / 10).clamp(FIRST_POLL, interval)
     }
 
-    /// Refreshes every active execution's status; returns whether anything changed.
-    pub(super) async fn poll(&mut self) -> Result<bool, Error> {
+    /// Refreshes every active execution's status; returns whether anything changed. With
+    /// `trouble` (a `run`), a failed call is noted there and asked again next round;
+    /// without, it ends the command.
+    pub(crate) async fn poll(
+        &mut self,
+        sink: &mut Sink<'_>,
+        mut trouble: Option<&mut Trouble>,
+    ) -> Result<bool, Error> {
         let active = self.active(None);
         if active.is_empty() {
             return Ok(false);
@@ -64,8 +75,10 @@ impl Runner<'_> {
                         fresh.insert(e.identifier.clone(), e);
                     }
                 }
-                Err(e) if self.waits_out_trouble() && !e.is_access_problem() => {
-                    self.failed_call(&e);
+                Err(e) if !e.is_access_problem() && trouble.is_some() => {
+                    if let Some(t) = trouble.as_deref_mut() {
+                        t.failed_call(&e);
+                    }
                     self.say_poll_cost(active.len(), lists, singles);
                     return Ok(false);
                 }
@@ -118,15 +131,17 @@ impl Runner<'_> {
                     Ok(e) => (e, true),
                     Err(e) if e.meaning() == Meaning::Gone => {
                         self.mark(&key, "Killed");
-                        self.emit(&Event::Warning {
+                        sink.emit(&Event::Warning {
                             message: format!("{key}: execution {id} was deleted on VIP"),
                         });
                         changed = true;
                         continue;
                     }
                     // This execution's status is asked again next round.
-                    Err(e) if self.waits_out_trouble() && !e.is_access_problem() => {
-                        self.failed_call(&e);
+                    Err(e) if !e.is_access_problem() && trouble.is_some() => {
+                        if let Some(t) = trouble.as_deref_mut() {
+                            t.failed_call(&e);
+                        }
                         continue;
                     }
                     Err(e) => return Err(e.into()),
@@ -165,7 +180,7 @@ impl Runner<'_> {
                 jobs_total: total,
             };
             if jobs_moved && !is_new {
-                self.emit(&status_event());
+                sink.emit(&status_event());
             }
             if is_new {
                 let state = self.state.item_mut(&key).expect("reconciled");
@@ -176,7 +191,7 @@ impl Runner<'_> {
                     .observe(status.as_str(), now);
                 changed = true;
                 self.dirty = true;
-                self.emit(&status_event());
+                sink.emit(&status_event());
                 if matches!(
                     status,
                     ExecutionStatus::ExecutionFailed
@@ -184,7 +199,7 @@ impl Runner<'_> {
                         | ExecutionStatus::Killed
                 ) {
                     let tail = self.failure_log(&id, &full).await;
-                    let logs = self.keep_failure_logs(&key, &full).await;
+                    let logs = self.keep_failure_logs(sink, &key, &full).await;
                     let state = self.state.item_mut(&key).expect("reconciled");
                     let attempt = state.attempts.last_mut().expect("active");
                     attempt.stderr_tail = tail;
@@ -204,14 +219,14 @@ impl Runner<'_> {
                 self.dirty = true;
                 changed = true;
                 if self.v.execution.kill_on_timeout
-                    && self.mode != Mode::ReadOnly
+                    && self.purpose != Purpose::Read
                     && let Err(e) = self.conn.client.kill(&id).await
                 {
-                    self.emit(&Event::Warning {
+                    sink.emit(&Event::Warning {
                         message: format!("{key}: could not kill {id}: {e}"),
                     });
                 }
-                self.emit(&Event::ItemFinished {
+                sink.emit(&Event::ItemFinished {
                     item: key.clone(),
                     result: format!(
                         "timed out after {}{}",
@@ -243,11 +258,6 @@ impl Runner<'_> {
         })
     }
 
-    /// The item whose key is `key`.
-    fn item_of(&self, key: &str) -> Option<&crate::manifest::Item> {
-        self.life.position(key).and_then(|i| self.v.items.get(i))
-    }
-
     /// Says under `-v` what a poll costs in calls, when that changes.
     fn say_poll_cost(&mut self, active: usize, lists: usize, singles: usize) {
         if self.poll_cost != Some((lists, singles)) {
@@ -259,7 +269,7 @@ impl Runner<'_> {
         }
     }
 
-    pub(super) fn mark(&mut self, key: &str, status: &str) {
+    fn mark(&mut self, key: &str, status: &str) {
         if let Some(a) = self.state.item_mut(key).and_then(|s| s.attempts.last_mut()) {
             a.observe(status, time::now_ms());
             self.dirty = true;
@@ -268,7 +278,7 @@ impl Runner<'_> {
     }
 
     /// The end of the failed jobs' standard error.
-    pub(super) async fn failure_log(&self, id: &str, e: &Execution) -> Option<String> {
+    async fn failure_log(&self, id: &str, e: &Execution) -> Option<String> {
         let failed: Vec<u64> = e
             .jobs
             .iter()
@@ -290,21 +300,26 @@ impl Runner<'_> {
         }
     }
 
-    /// Refreshes the statuses of the active executions (for `status`).
-    pub async fn refresh(&mut self) -> Result<(), Error> {
-        self.poll().await.map(drop)
+    /// Refreshes the statuses of the active executions (for `status`, `plan`, `logs`,
+    /// `cancel`): a failed call ends the command.
+    pub(crate) async fn refresh(&mut self, sink: &mut Sink<'_>) -> Result<(), Error> {
+        self.poll(sink, None).await.map(drop)
     }
 
     /// Kills the active executions (of `only` when given); returns what was killed.
-    pub async fn cancel(&mut self, only: Option<&str>) -> Result<Vec<(String, String)>, Error> {
-        if self.mode == Mode::ReadOnly {
+    pub(crate) async fn cancel(
+        &mut self,
+        sink: &mut Sink<'_>,
+        only: Option<&str>,
+    ) -> Result<Vec<(String, String)>, Error> {
+        if self.purpose == Purpose::Read {
             return Ok(Vec::new());
         }
         let targets = self.active(only);
         for (key, id) in &targets {
             self.conn.client.kill(id).await?;
             self.mark(key, "Killed");
-            self.emit(&Event::ItemFinished {
+            sink.emit(&Event::ItemFinished {
                 item: key.clone(),
                 result: "killed".into(),
                 execution: Some(id.clone()),
@@ -328,4 +343,119 @@ async fn read_executions(
         .buffer_unordered(CALLS_AT_ONCE)
         .collect()
         .await
+}
+
+impl Tracker<'_> {
+    /// Saves the logs of `e`, the failed execution of item `key`; returns their folder.
+    async fn keep_failure_logs(
+        &self,
+        sink: &mut Sink<'_>,
+        key: &str,
+        e: &Execution,
+    ) -> Option<PathBuf> {
+        let item = self.v.items.iter().find(|i| i.key == key)?;
+        let base = item
+            .download
+            .as_ref()
+            .map_or_else(|| self.paths.dir.join("logs").join(key), |d| d.join("logs"));
+        // Execution names are vip-run's own (`<name>-<key>-<fp6>`), but they come back from
+        // VIP: keep only characters that cannot leave the folder.
+        let folder: String = e
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dir = base.join(folder);
+        let mut written = 0usize;
+        for stream in [LogStream::Stdout, LogStream::Stderr] {
+            let name = if stream == LogStream::Stdout {
+                "stdout"
+            } else {
+                "stderr"
+            };
+            let logs = match fetch_logs(&self.conn.client, e, stream, None).await {
+                Ok(logs) => logs,
+                Err(err) => {
+                    sink.emit(&Event::Warning {
+                        message: format!(
+                            "{key}: could not read the {name} of {}: {err}",
+                            e.identifier
+                        ),
+                    });
+                    return None;
+                }
+            };
+            for log in logs {
+                let Some(text) = log.text else { continue };
+                let file = match &log.job {
+                    Some((job, _)) => dir.join(format!("job-{job}.{name}.txt")),
+                    None => dir.join(format!("{name}.txt")),
+                };
+                let saved = std::fs::create_dir_all(&dir)
+                    .map_err(|err| err.to_string())
+                    .and_then(|()| {
+                        write_atomically(&file, text.as_bytes()).map_err(|err| err.to_string())
+                    });
+                match saved {
+                    Ok(()) => written += 1,
+                    Err(err) => {
+                        sink.emit(&Event::Warning {
+                            message: format!("{key}: could not save {}: {err}", file.display()),
+                        });
+                        return None;
+                    }
+                }
+            }
+        }
+        (written > 0).then_some(dir)
+    }
+}
+
+/// One log of an execution: the job (with its task status) when it is one job's, and the
+/// text (`None`: VIP has none).
+pub(crate) struct Fetched {
+    /// Invocation id and task status, for one job's log.
+    pub(crate) job: Option<(String, String)>,
+    /// The log.
+    pub(crate) text: Option<String>,
+}
+
+/// The logs of `e` on `stream`: the execution's own when it has at most one job, else each
+/// job's (only `job` when given).
+pub(crate) async fn fetch_logs(
+    client: &Client,
+    e: &Execution,
+    stream: LogStream,
+    job: Option<u64>,
+) -> Result<Vec<Fetched>, VipError> {
+    if job.is_none() && e.jobs.len() <= 1 {
+        return Ok(vec![Fetched {
+            job: None,
+            text: client.log(&e.identifier, stream).await?,
+        }]);
+    }
+    let mut out = Vec::new();
+    for (id, j) in &e.jobs {
+        let Ok(n) = id.parse::<u64>() else { continue };
+        if job.is_some_and(|wanted| wanted != n) {
+            continue;
+        }
+        // A task without a log file is a 400 (docs/vip.md#executions): no log, not a failure.
+        let text = match client.job_log(&e.identifier, n, stream).await {
+            Ok(t) => t,
+            Err(err) if err.code() == Some(8000) => None,
+            Err(err) => return Err(err),
+        };
+        out.push(Fetched {
+            job: Some((id.clone(), j.status.clone())),
+            text,
+        });
+    }
+    Ok(out)
 }

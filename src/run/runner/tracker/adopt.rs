@@ -18,16 +18,18 @@ use crate::time;
 use crate::vip::VipError;
 use crate::vip::wire::{Execution, PathProperties};
 
-use super::{Runner, attempt_name};
+use super::Tracker;
+use crate::run::runner::sink::Sink;
+use crate::run::runner::{attempt_name, inputs_root, results_dir};
 use crate::run::state::{Attempt, ItemState, Superseded};
 
 /// What a first run reads alongside pre-flight (see [`first_look`]).
 #[derive(Debug)]
 pub struct FirstLook {
     /// VIP's list of executions.
-    executions: Result<Vec<Execution>, VipError>,
+    pub(crate) executions: Result<Vec<Execution>, VipError>,
     /// The listings of the top folders (`/vip/Home`…) that this run's folders are made in.
-    roots: Vec<(String, Result<Vec<PathProperties>, VipError>)>,
+    pub(crate) roots: Vec<(String, Result<Vec<PathProperties>, VipError>)>,
 }
 
 /// On a first run (no state file at `paths`), the reads that taking up what is on VIP and
@@ -48,13 +50,13 @@ pub async fn first_look(
     let uploads = v
         .items
         .iter()
-        .any(|item| super::upload::local_uploads(item).next().is_some());
+        .any(|item| super::decide::local_uploads(item).next().is_some());
     let folders = uploads
-        .then(|| super::inputs_root(v))
+        .then(|| inputs_root(v))
         .into_iter()
         .chain(v.items.first().map(|i| i.results_location.clone()));
     for folder in folders {
-        let root = super::folders::root_of(&folder).to_owned();
+        let root = crate::run::runner::transfers::folders::root_of(&folder).to_owned();
         if !roots.contains(&root) {
             roots.push(root);
         }
@@ -70,22 +72,15 @@ pub async fn first_look(
     })
 }
 
-impl Runner<'_> {
-    /// Takes what a first run read alongside pre-flight: the list of executions for
-    /// `adopt_by_name`, the listings for the folders (one that failed is asked again).
-    pub(super) fn take_first_look(&mut self, look: FirstLook) {
-        self.listed = Some(look.executions);
-        for (root, listing) in look.roots {
-            if let Ok(entries) = listing {
-                self.folders
-                    .prime(&root, super::folders::listing_of(entries));
-            }
-        }
+impl Tracker<'_> {
+    /// Takes VIP's list of executions, read alongside pre-flight, for `adopt_by_name`.
+    pub(crate) fn take_listed(&mut self, executions: Result<Vec<Execution>, VipError>) {
+        self.listed = Some(executions);
     }
 
     /// Forgets items whose inputs changed (their executions stay on VIP), and items no
     /// longer in the manifest.
-    pub(super) fn reconcile_fingerprints(&mut self) {
+    fn reconcile_fingerprints(&mut self) {
         let keys: HashMap<&str, &Item> = self.v.items.iter().map(|i| (i.key.as_str(), i)).collect();
         let before = self.state.items().len();
         // An item whose inputs changed starts afresh, keeping the names of its earlier
@@ -100,7 +95,7 @@ impl Runner<'_> {
                 superseded.extend(s.attempts.iter().map(|a| Superseded {
                     execution_id: a.execution_id.clone(),
                     name: a.name.clone(),
-                    results_dir: super::results_dir(item, &a.name),
+                    results_dir: results_dir(item, &a.name),
                     status: a.status.clone(),
                 }));
                 changed.push((
@@ -131,7 +126,7 @@ impl Runner<'_> {
     }
 
     /// Adopts executions found on VIP by name for items the state knows nothing of.
-    pub(super) async fn adopt_by_name(&mut self) -> Result<(), Error> {
+    async fn adopt_by_name(&mut self, sink: &mut Sink<'_>) -> Result<(), Error> {
         let unknown: Vec<&Item> = self
             .v
             .items
@@ -189,7 +184,7 @@ impl Runner<'_> {
             adopted.push((item.key.clone(), found));
         }
         for message in warnings {
-            self.emit(&Event::Warning { message });
+            sink.emit(&Event::Warning { message });
         }
         for (key, found) in adopted {
             for (_, e) in found {
@@ -202,7 +197,7 @@ impl Runner<'_> {
                     history: vec![(e.status.to_string(), time::now_ms())],
                     ..Attempt::default()
                 });
-                self.emit(&Event::Reused {
+                sink.emit(&Event::Reused {
                     item: key.clone(),
                     execution: e.identifier.clone(),
                     name: e.name.clone(),
@@ -242,45 +237,19 @@ impl Runner<'_> {
         Ok(None)
     }
 
-    /// After an ambiguous launch: the execution named `name` created since `since`, if any.
-    pub(super) async fn find_by_name(
-        &self,
-        name: &str,
-        since: i64,
-    ) -> Result<Option<Execution>, Error> {
-        // Allow for clock skew between this machine and VIP.
-        let skew = 10 * 60 * 1000;
-        // One call (the client retries it): when VIP stays unreachable the error parks the
-        // item, whose next launch looks the name up again first (`unresolved`), so a long
-        // look-up loop here would only hide an outage from the run's rounds.
-        match self.conn.client.executions(50).await {
-            Ok(list) => Ok(list.into_iter().find(|e| {
-                e.name == name
-                    && e.pipeline_identifier == self.v.pipeline_id
-                    && e.start_date.is_none_or(|d| d >= since - skew)
-            })),
-            Err(e) if e.is_unreachable() => Err(Error::Vip(VipError::Transport {
-                operation: "GET /executions".into(),
-                kind: crate::vip::TransportKind::Broken(format!(
-                    "cannot tell whether the last launch reached VIP: {e}"
-                )),
-            })),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Brings the state up to date with the manifest and with VIP's execution names.
-    pub async fn prepare(&mut self) -> Result<(), Error> {
+    /// Adoptions and warnings are told to `sink`.
+    pub(crate) async fn prepare(&mut self, sink: &mut Sink<'_>) -> Result<(), Error> {
         self.reconcile_fingerprints();
         self.reconsider_timed_out();
-        let adopted = self.adopt_by_name().await;
-        // Items forgotten or adopted: the indexes start again from the state (O(N), once).
+        let adopted = self.adopt_by_name(sink).await;
+        // Items forgotten or adopted: the phases start again from the state (O(N), once).
         self.start_lifecycle();
         adopted
     }
 }
 
-impl Runner<'_> {
+impl Tracker<'_> {
     /// An execution vip-run stopped waiting for (timed out, not killed) may have gone on on
     /// VIP: each command looks at it again, so one that VIP finished since is picked up
     /// (downloaded by `run` and `download`, shown by `status`), and one still running is
