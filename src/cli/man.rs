@@ -7,7 +7,7 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use super::Cli;
+use super::args::Cli;
 
 /// Renders one section of the page.
 type Section<'a> = dyn Fn(&mut dyn Write) -> std::io::Result<()> + 'a;
