@@ -265,7 +265,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             let s = resolve::build(cli, Some(&args.common), None);
             match runtime()?.block_on(flow::plan(&s, &args.manifest, &args.relaunch)) {
                 Ok(preview) => {
-                    report::preview::render(out, &preview, format)?;
+                    report::plan::render(out, &preview, format)?;
                     Ok(if args.detailed_exitcode && preview.changes() > 0 {
                         exit_code::PLAN_CHANGES
                     } else {
@@ -310,7 +310,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                 args.job,
                 args.stderr,
             ))?;
-            report::log_text::render(out, &logs, format)?;
+            report::logs::render(out, &logs, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Clean(args) => {
@@ -318,10 +318,10 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             let what = flow::clean::What::from_flags(args.inputs, args.results, args.executions);
             let cleaned =
                 runtime()?.block_on(flow::clean(&s, &args.manifest, what, &mut |plan| {
-                    report::cleanup::render_plan(&mut *out, plan, format)?;
+                    report::clean::render_plan(&mut *out, plan, format)?;
                     flow::clean::confirm(plan, args.yes)
                 }))?;
-            report::cleanup::render_done(out, &cleaned, format)?;
+            report::clean::render_done(out, &cleaned, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Validate(args) => {
@@ -356,7 +356,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         Command::Lock(args) => {
             let s = resolve::build(cli, None, None);
             let done = runtime()?.block_on(flow::lockfile::lock(&s, &args.manifests))?;
-            report::locked::render(out, &done, format)?;
+            report::lock::render(out, &done, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Init(args) => {
@@ -364,7 +364,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             flow::discover::check_starter_target(args.output_file.as_deref(), args.force)?;
             let (groups, pipeline, descriptor) =
                 runtime()?.block_on(flow::discover::starter_inputs(&s, &args.pipeline_id))?;
-            let text = report::starter::starter(&pipeline, &descriptor, &groups);
+            let text = report::init::starter(&pipeline, &descriptor, &groups);
             match &args.output_file {
                 None => {
                     out.write_all(text.as_bytes())?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::OutputFormat;
 use super::catalog::{self, Identity};
-use super::preview::{self, Action, ActionKind, Preview, Subject};
+use super::plan::{self, Action, ActionKind, Preview, Subject};
 use super::status::{self, Cancelled, Row, Status};
 use super::summary::{self, Finished, Outcome, Summary};
 use crate::vip::wire::Pipeline;
@@ -166,14 +166,14 @@ fn a_plan_reads_like_this() {
         ],
         cleanable: None,
     };
-    insta::assert_snapshot!(text(|o| preview::render(o, &p, OutputFormat::Human)), @r"
+    insta::assert_snapshot!(text(|o| plan::render(o, &p, OutputFormat::Human)), @r"
     + upload    data/a.txt → /vip/Home/vip-run/study/inputs/data/a.txt
       reuse     sub-01: workflow-A1 (Running)
     + launch    sub-02: study-sub-02-0a1b2c
     + relaunch  sub-03: workflow-A3 failed; retry 1 of 2
     study.yaml: 3 changes to make
     ");
-    insta::assert_snapshot!(text(|o| preview::render(o, &p, OutputFormat::Json)), @r#"
+    insta::assert_snapshot!(text(|o| plan::render(o, &p, OutputFormat::Json)), @r#"
     {"action":"upload","item":null,"change":true,"local":"data/a.txt","remote":"/vip/Home/vip-run/study/inputs/data/a.txt"}
     {"action":"reuse","item":"sub-01","change":false,"execution":"workflow-A1","status":"Running","timed_out":false}
     {"action":"launch","item":"sub-02","change":true,"execution_name":"study-sub-02-0a1b2c","jobs":null}

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::error::Error;
 use crate::files::write_atomically;
 use crate::manifest::{ManifestDiagnostic, Validated};
-use crate::report::locked::Locked;
+use crate::report::lock::Locked;
 use crate::vip::wire::{Descriptor, Pipeline};
 
 use super::Settings;

@@ -10,7 +10,7 @@ use crate::manifest::jobs::{self, Jobs};
 use crate::manifest::{self, ManifestDiagnostic, Validated};
 use crate::report::OutputFormat;
 use crate::report::diagnostics::Printer;
-use crate::report::verdict::{self as shown, Online};
+use crate::report::validate::{self as shown, Online};
 use crate::vip::wire::Descriptor;
 
 use super::Settings;
