@@ -291,7 +291,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             let s = resolve::build(cli, Some(&args.common), None);
             let cancelled =
                 runtime()?.block_on(flow::cancel(&s, &args.manifest, args.item.as_deref()))?;
-            report::status::render_cancelled(out, &cancelled, format, cli.quiet)?;
+            report::cancel::render(out, &cancelled, format, cli.quiet)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Download(args) => {
@@ -338,19 +338,19 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         Command::Whoami => {
             let s = resolve::build(cli, None, None);
             let identity = runtime()?.block_on(flow::whoami(&s))?;
-            report::catalog::whoami(out, &identity, format)?;
+            report::whoami::render(out, &identity, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Pipelines { query } => {
             let s = resolve::build(cli, None, None);
             let list = runtime()?.block_on(flow::pipelines(&s, query.as_deref()))?;
-            report::catalog::pipelines(out, &list, query.as_deref(), format)?;
+            report::pipelines::render(out, &list, query.as_deref(), format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Pipeline { id } => {
             let s = resolve::build(cli, None, None);
             let (pipeline, descriptor) = runtime()?.block_on(flow::pipeline(&s, id))?;
-            report::catalog::pipeline(out, &pipeline, &descriptor, format)?;
+            report::pipeline::render(out, &pipeline, &descriptor, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Lock(args) => {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::vip::wire::{Descriptor, Parameter, ParameterType, Pipeline};
 
-use super::catalog::type_name;
+use super::pipeline::type_name;
 use super::text::strip_html;
 
 /// A YAML scalar for `text` (a JSON string is valid YAML).

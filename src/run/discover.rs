@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::error::Error;
 use crate::files::write_atomically;
 use crate::manifest::suggest;
-use crate::report::catalog::Identity;
+use crate::report::whoami::Identity;
 use crate::vip::wire::{Descriptor, Pipeline};
 use crate::vip::{Meaning, VipError};
 

@@ -6,7 +6,8 @@ use std::path::Path;
 use crate::error::Error;
 use std::collections::HashMap;
 
-use crate::report::status::{Cancelled, Row, Status};
+use crate::report::cancel::Cancelled;
+use crate::report::status::{Row, Status};
 
 use super::Settings;
 use super::access::explain_error;
