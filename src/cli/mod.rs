@@ -361,9 +361,9 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         }
         Command::Init(args) => {
             let s = resolve::build(cli, None, None);
-            flow::discover::check_starter_target(args.output_file.as_deref(), args.force)?;
+            flow::init::check_starter_target(args.output_file.as_deref(), args.force)?;
             let (groups, pipeline, descriptor) =
-                runtime()?.block_on(flow::discover::starter_inputs(&s, &args.pipeline_id))?;
+                runtime()?.block_on(flow::init::starter_inputs(&s, &args.pipeline_id))?;
             let text = report::init::starter(&pipeline, &descriptor, &groups);
             match &args.output_file {
                 None => {
@@ -371,7 +371,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                     out.flush()?;
                 }
                 Some(path) => {
-                    flow::discover::write_starter(path, &text)?;
+                    flow::init::write_starter(path, &text)?;
                     if !cli.quiet {
                         report::to_stderr(&format!(
                             "wrote {}: fill in the CHANGE-ME values, then `vip-run validate --online {}`",

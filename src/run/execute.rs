@@ -1,6 +1,10 @@
-//! `run` and `download`: the commands that act on a manifest's executions to the end, under
-//! the manifest's lock, and leave a summary, the run record and (with `--junit`) a report;
-//! with `results.clean: true`, a run in which every item came home cleans up on VIP.
+//! `run`: checks a manifest, then uploads, launches, monitors and downloads to the end under
+//! the manifest's lock, and leaves a summary, the run record, the RO-Crate and (with
+//! `--junit`) a report; with `results.clean: true`, a run in which every item came home
+//! cleans up on VIP.
+//!
+//! The file is named after what it does rather than after the command: `run/run.rs` would
+//! be a module named as its parent (clippy's `module_inception`).
 
 use std::path::Path;
 
@@ -10,7 +14,6 @@ use crate::manifest::Validated;
 use crate::report::junit::junit;
 use crate::report::summary::{Finished, Outcome, Summary};
 
-use super::access::explain;
 use super::interrupt::Interrupt;
 use super::lock::RunLock;
 use super::lockfile::{self, LockPolicy};
@@ -24,7 +27,7 @@ use super::{Connection, Settings};
 use crate::report::run::Event;
 
 /// What `command` came to, with the `JUnit` report written when `--junit` asks for one.
-fn finish(
+pub(super) fn finish(
     command: &'static str,
     settings: &Settings,
     v: &Validated,
@@ -111,30 +114,6 @@ pub async fn execute(
         }
         reporter.finish();
         finish("run", settings, &v, &paths, conn, summary)
-    })
-    .await
-}
-
-/// `download MANIFEST`: the outputs of finished items only; waits for nothing.
-pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Error> {
-    let (v, paths) = open(settings, path, true)?;
-    with_connection(settings, Some(&v), async |conn| {
-        let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
-        super::disk::check_before(&v, &paths.dir, settings.sandbox())?;
-        let platform = conn.client.platform().await.map_err(|e| explain(e, conn))?;
-        let interrupt = Interrupt::on_ctrl_c();
-        let mut reporter = settings.reporter(v.items.len());
-        let runner = Runner::tending(
-            &v,
-            conn,
-            paths.clone(),
-            &mut reporter,
-            interrupt,
-            platform.max_size_direct_transfer,
-        )?;
-        let summary = runner.run(false).await?;
-        reporter.finish();
-        finish("download", settings, &v, &paths, conn, summary)
     })
     .await
 }

@@ -1,0 +1,54 @@
+//! `cancel`: kills the manifest's queued and running executions on purpose, under the
+//! manifest's lock, and saves what it did.
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::report::cancel::Cancelled;
+
+use super::Settings;
+use super::access::explain_error;
+use super::interrupt::Interrupt;
+use super::lock::RunLock;
+use super::runner::Runner;
+use super::session::{open, with_connection};
+
+/// `cancel MANIFEST [--item KEY]`: kills the manifest's queued and running executions.
+pub async fn cancel(
+    settings: &Settings,
+    path: &Path,
+    item: Option<&str>,
+) -> Result<Cancelled, Error> {
+    let (v, paths) = open(settings, path, false)?;
+    super::session::check_item(&v, item)?;
+    let killed = with_connection(settings, Some(&v), async |conn| {
+        let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
+        let mut reporter = settings.reporter(v.items.len());
+        let mut runner =
+            Runner::tending(&v, conn, paths, &mut reporter, Interrupt::default(), None)?;
+        runner.prepare().await.map_err(|e| explain_error(e, conn))?;
+        runner.refresh().await?;
+        let killed = runner.cancel(item).await?;
+        let not_launched: Vec<String> = v
+            .items
+            .iter()
+            .filter(|i| item.is_none_or(|k| k == i.key))
+            .filter(|i| {
+                runner
+                    .state()
+                    .items()
+                    .get(&i.key)
+                    .is_none_or(|s| s.attempts.is_empty())
+            })
+            .map(|i| i.key.clone())
+            .collect();
+        Ok((killed, not_launched))
+    })
+    .await?;
+    let (killed, not_launched) = killed;
+    Ok(Cancelled {
+        manifest: v.file.display.clone(),
+        killed,
+        not_launched,
+    })
+}

@@ -1,0 +1,50 @@
+//! `status`: the manifest's executions as VIP has them now. It reads only: no lock, nothing
+//! saved.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::Error;
+use crate::report::status::{Row, Status};
+
+use super::Settings;
+use super::access::explain_error;
+use super::runner::Runner;
+use super::session::{open, with_connection};
+use super::state::Attempt;
+
+/// `status MANIFEST`, refreshed from VIP.
+pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
+    let (v, paths) = open(settings, path, false)?;
+    let current = with_connection(settings, Some(&v), async |conn| {
+        let mut runner = Runner::read_only(&v, conn, paths)?;
+        runner.prepare().await.map_err(|e| explain_error(e, conn))?;
+        runner.refresh().await?;
+        let home: HashMap<String, bool> = v
+            .items
+            .iter()
+            .filter_map(|i| runner.home(i).map(|h| (i.key.clone(), h)))
+            .collect();
+        Ok((runner.current_executions(), home))
+    })
+    .await?;
+    let (current, home) = current;
+    let by_key: HashMap<&str, &Attempt> = current.iter().map(|(k, a)| (k.as_str(), a)).collect();
+    let rows = v
+        .items
+        .iter()
+        .map(|item| {
+            let a = by_key.get(item.key.as_str());
+            Row {
+                item: item.key.clone(),
+                execution_name: a.map_or_else(|| item.execution_name.clone(), |a| a.name.clone()),
+                execution: a.map(|a| a.execution_id.clone()),
+                status: a.map(|a| a.status.clone()),
+                timed_out: a.is_some_and(|a| a.timed_out),
+                launched_at: a.map(|a| a.launched_at),
+                home: home.get(&item.key).copied(),
+            }
+        })
+        .collect();
+    Ok(Status { rows })
+}
