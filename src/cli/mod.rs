@@ -238,19 +238,12 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let format = cli.output;
     match &cli.command {
         Command::Run(args) => {
-            let s = resolve::build_run(cli, &args.common, args.transfers, args.max_outage);
+            let s = resolve::run(cli, args);
             runtime()?.block_on(async {
                 let interrupt = flow::Interrupt::on_ctrl_c();
                 let mut code = exit_code::SUCCESS;
                 for path in &args.manifests {
-                    let lock = match (args.update_lock, args.locked) {
-                        (true, _) => flow::lockfile::LockPolicy::Update,
-                        (_, true) => flow::lockfile::LockPolicy::Locked,
-                        _ => flow::lockfile::LockPolicy::Write,
-                    };
-                    let finished =
-                        flow::execute(&s, path, args.detach, lock, &interrupt, &args.relaunch)
-                            .await?;
+                    let finished = flow::execute(&s, path, &interrupt, &args.relaunch).await?;
                     let again = again(cli, &args.common, path);
                     report::summary::render(out, &finished, format, cli.quiet, &again)?;
                     code = code.max(exit_code_of(&finished));
@@ -262,7 +255,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             })
         }
         Command::Plan(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
+            let s = resolve::on_manifest(cli, &args.common);
             match runtime()?.block_on(flow::plan(&s, &args.manifest, &args.relaunch)) {
                 Ok(preview) => {
                     report::plan::render(out, &preview, format)?;
@@ -278,7 +271,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             }
         }
         Command::Status(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
+            let s = resolve::on_manifest(cli, &args.common);
             let status = runtime()?.block_on(flow::status(&s, &args.manifest))?;
             report::status::render(out, &status, format)?;
             Ok(if status.any_failed() {
@@ -288,21 +281,21 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             })
         }
         Command::Cancel(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
+            let s = resolve::on_manifest(cli, &args.common);
             let cancelled =
                 runtime()?.block_on(flow::cancel(&s, &args.manifest, args.item.as_deref()))?;
             report::cancel::render(out, &cancelled, format, cli.quiet)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Download(args) => {
-            let s = resolve::build_run(cli, &args.common, args.transfers, None);
+            let s = resolve::download(cli, args);
             let finished = runtime()?.block_on(flow::download(&s, &args.manifest))?;
             let again = again(cli, &args.common, &args.manifest);
             report::summary::render(out, &finished, format, cli.quiet, &again)?;
             Ok(exit_code_of(&finished))
         }
         Command::Logs(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
+            let s = resolve::on_manifest(cli, &args.common);
             let logs = runtime()?.block_on(flow::logs(
                 &s,
                 &args.manifest,
@@ -314,7 +307,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             Ok(exit_code::SUCCESS)
         }
         Command::Clean(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
+            let s = resolve::on_manifest(cli, &args.common);
             let what = flow::clean::What::from_flags(args.inputs, args.results, args.executions);
             let cleaned =
                 runtime()?.block_on(flow::clean(&s, &args.manifest, what, &mut |plan| {
@@ -325,7 +318,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             Ok(exit_code::SUCCESS)
         }
         Command::Validate(args) => {
-            let s = resolve::build(cli, None, Some(args.max_items));
+            let s = resolve::validate(cli, args);
             runtime()?.block_on(flow::validate(
                 &s,
                 &args.manifests,
@@ -336,31 +329,31 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             Ok(exit_code::SUCCESS)
         }
         Command::Whoami => {
-            let s = resolve::build(cli, None, None);
+            let s = resolve::global(cli);
             let identity = runtime()?.block_on(flow::whoami(&s))?;
             report::whoami::render(out, &identity, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Pipelines { query } => {
-            let s = resolve::build(cli, None, None);
+            let s = resolve::global(cli);
             let list = runtime()?.block_on(flow::pipelines(&s, query.as_deref()))?;
             report::pipelines::render(out, &list, query.as_deref(), format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Pipeline { id } => {
-            let s = resolve::build(cli, None, None);
+            let s = resolve::global(cli);
             let (pipeline, descriptor) = runtime()?.block_on(flow::pipeline(&s, id))?;
             report::pipeline::render(out, &pipeline, &descriptor, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Lock(args) => {
-            let s = resolve::build(cli, None, None);
+            let s = resolve::global(cli);
             let done = runtime()?.block_on(flow::lockfile::lock(&s, &args.manifests))?;
             report::lock::render(out, &done, format)?;
             Ok(exit_code::SUCCESS)
         }
         Command::Init(args) => {
-            let s = resolve::build(cli, None, None);
+            let s = resolve::global(cli);
             flow::init::check_starter_target(args.output_file.as_deref(), args.force)?;
             let (groups, pipeline, descriptor) =
                 runtime()?.block_on(flow::init::starter_inputs(&s, &args.pipeline_id))?;

@@ -16,7 +16,7 @@ use crate::report::summary::{Finished, Outcome, Summary};
 
 use super::interrupt::Interrupt;
 use super::lock::RunLock;
-use super::lockfile::{self, LockPolicy};
+use super::lockfile;
 use super::paths::Paths;
 use super::plan::Plan;
 use super::provenance;
@@ -53,15 +53,13 @@ pub(super) fn finish(
     Ok(finished)
 }
 
-/// `run MANIFEST`: check (pre-flight, then the live descriptor against `vip-run.lock` by
-/// `lock`), upload, launch, monitor, download; with `detach`, return once everything that
-/// can be launched now is launched. `--max-outage` and `--transfers` are in the manifest's
-/// `execution` already (applied when it was opened).
+/// `run MANIFEST`: check (pre-flight, then the live descriptor against `vip-run.lock` by the
+/// settings' lock policy), upload, launch, monitor, download; with `--detach`, return once
+/// everything that can be launched now is launched. `--max-outage` and `--transfers` are in
+/// the manifest's `execution` already (applied when it was opened).
 pub async fn execute(
     settings: &Settings,
     path: &Path,
-    detach: bool,
-    lock: LockPolicy,
     interrupt: &Interrupt,
     relaunch: &[String],
 ) -> Result<Finished, Error> {
@@ -81,7 +79,7 @@ pub async fn execute(
         // nor is held to it (as its state is kept apart), else the real run after it would
         // stop on a "changed" descriptor.
         if !settings.sandbox() {
-            lockfile::check_run(&plan, lock, &printer)?;
+            lockfile::check_run(&plan, settings.lock_policy, &printer)?;
         }
         // Before any launch: a result that cannot be stored is grid time lost.
         super::disk::check_before(&v, &paths.dir, settings.sandbox())?;
@@ -89,7 +87,7 @@ pub async fn execute(
         let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
             .with_relaunch(relaunch)
             .with_first_look(first);
-        let summary = runner.run(detach).await?;
+        let summary = runner.run(settings.detach).await?;
         if v.clean
             && !summary.interrupted
             && summary.outcomes.iter().all(|(_, o)| *o == Outcome::Done)

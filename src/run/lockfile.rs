@@ -23,25 +23,13 @@ use crate::manifest::{ManifestDiagnostic, Validated};
 use crate::report::lock::Locked;
 use crate::vip::wire::{Descriptor, Pipeline};
 
-use super::Settings;
 use super::access::explain;
 use super::plan::Plan;
 use super::session::{load, with_connection};
+use super::settings::{LockPolicy, Settings};
 
 /// The lock file's name, next to the manifests.
 pub const FILE_NAME: &str = "vip-run.lock";
-
-/// What `run` does with the lock file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LockPolicy {
-    /// Write it when missing; stop when the pipeline changed in a way that matters.
-    #[default]
-    Write,
-    /// `--update-lock`: accept VIP's current descriptor.
-    Update,
-    /// `--locked`: a missing or stale lock is an error; never write it.
-    Locked,
-}
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -51,7 +51,7 @@ pub use logs::logs;
 pub use pipeline::pipeline;
 pub use pipelines::pipelines;
 pub use plan::{Plan, plan};
-pub use settings::{ExecutionOverrides, Settings, StateOptions};
+pub use settings::{ExecutionOverrides, LockPolicy, Settings, StateOptions};
 pub use status::status;
 pub use validate::validate;
 pub use whoami::whoami;
