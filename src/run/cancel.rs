@@ -9,9 +9,8 @@ use crate::report::cancel::Cancelled;
 use super::Settings;
 use super::access::explain_error;
 use super::interrupt::Interrupt;
-use super::lock::RunLock;
 use super::runner::Runner;
-use super::session::{open, with_connection};
+use super::session::{Access, Session, check_item};
 
 /// `cancel MANIFEST [--item KEY]`: kills the manifest's queued and running executions.
 pub async fn cancel(
@@ -19,32 +18,34 @@ pub async fn cancel(
     path: &Path,
     item: Option<&str>,
 ) -> Result<Cancelled, Error> {
-    let (v, paths) = open(settings, path, false)?;
-    super::session::check_item(&v, item)?;
-    let killed = with_connection(settings, Some(&v), async |conn| {
-        let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
-        let mut reporter = settings.reporter(v.items.len());
-        let mut runner =
-            Runner::tending(&v, conn, paths, &mut reporter, Interrupt::default(), None)?;
-        runner.prepare().await.map_err(|e| explain_error(e, conn))?;
-        runner.refresh().await?;
-        let killed = runner.cancel(item).await?;
-        let not_launched: Vec<String> = v
-            .items
-            .iter()
-            .filter(|i| item.is_none_or(|k| k == i.key))
-            .filter(|i| {
-                runner
-                    .state()
-                    .items()
-                    .get(&i.key)
-                    .is_none_or(|s| s.attempts.is_empty())
-            })
-            .map(|i| i.key.clone())
-            .collect();
-        Ok((killed, not_launched))
-    })
-    .await?;
+    let session = Session::open(settings, path, Access::Exclusive)?;
+    let v = &session.manifest;
+    check_item(v, item)?;
+    let killed = session
+        .connect(async |conn| {
+            let mut reporter = settings.reporter(v.items.len());
+            let paths = session.paths.clone();
+            let mut runner =
+                Runner::tending(v, conn, paths, &mut reporter, Interrupt::default(), None)?;
+            runner.prepare().await.map_err(|e| explain_error(e, conn))?;
+            runner.refresh().await?;
+            let killed = runner.cancel(item).await?;
+            let not_launched: Vec<String> = v
+                .items
+                .iter()
+                .filter(|i| item.is_none_or(|k| k == i.key))
+                .filter(|i| {
+                    runner
+                        .state()
+                        .items()
+                        .get(&i.key)
+                        .is_none_or(|s| s.attempts.is_empty())
+                })
+                .map(|i| i.key.clone())
+                .collect();
+            Ok((killed, not_launched))
+        })
+        .await?;
     let (killed, not_launched) = killed;
     Ok(Cancelled {
         manifest: v.file.display.clone(),

@@ -9,32 +9,31 @@ use crate::report::summary::Finished;
 
 use super::Settings;
 use super::access::explain;
-use super::execute::finish;
 use super::interrupt::Interrupt;
-use super::lock::RunLock;
 use super::runner::Runner;
-use super::session::{open, with_connection};
+use super::session::{Access, Session};
 
 /// `download MANIFEST`: the outputs of finished items only; waits for nothing.
 pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Error> {
-    let (v, paths) = open(settings, path, true)?;
-    with_connection(settings, Some(&v), async |conn| {
-        let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
-        super::disk::check_before(&v, &paths.dir, settings.sandbox())?;
-        let platform = conn.client.platform().await.map_err(|e| explain(e, conn))?;
-        let interrupt = Interrupt::on_ctrl_c();
-        let mut reporter = settings.reporter(v.items.len());
-        let runner = Runner::tending(
-            &v,
-            conn,
-            paths.clone(),
-            &mut reporter,
-            interrupt,
-            platform.max_size_direct_transfer,
-        )?;
-        let summary = runner.run(false).await?;
-        reporter.finish();
-        finish("download", settings, &v, &paths, conn, summary)
-    })
-    .await
+    let session = Session::open(settings, path, Access::Record)?;
+    let (v, paths) = (&session.manifest, &session.paths);
+    session
+        .connect(async |conn| {
+            super::disk::check_before(v, &paths.dir, settings.sandbox())?;
+            let platform = conn.client.platform().await.map_err(|e| explain(e, conn))?;
+            let interrupt = Interrupt::on_ctrl_c();
+            let mut reporter = settings.reporter(v.items.len());
+            let runner = Runner::tending(
+                v,
+                conn,
+                paths.clone(),
+                &mut reporter,
+                interrupt,
+                platform.max_size_direct_transfer,
+            )?;
+            let summary = runner.run(false).await?;
+            reporter.finish();
+            session.finish("download", conn, summary)
+        })
+        .await
 }

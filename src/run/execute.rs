@@ -9,49 +9,17 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::files::write_atomically;
-use crate::manifest::Validated;
-use crate::report::junit::junit;
-use crate::report::summary::{Finished, Outcome, Summary};
+use crate::report::run::Event;
+use crate::report::summary::{Finished, Outcome};
 
+use super::Settings;
 use super::interrupt::Interrupt;
-use super::lock::RunLock;
 use super::lockfile;
-use super::paths::Paths;
 use super::plan::Plan;
 use super::provenance;
 use super::runner::{Runner, first_look};
-use super::session::{open, with_connection};
+use super::session::{Access, Session};
 use super::state::State;
-use super::{Connection, Settings};
-use crate::report::run::Event;
-
-/// What `command` came to, with the `JUnit` report written when `--junit` asks for one.
-pub(super) fn finish(
-    command: &'static str,
-    settings: &Settings,
-    v: &Validated,
-    paths: &Paths,
-    conn: &Connection,
-    summary: Summary,
-) -> Result<Finished, Error> {
-    let finished = Finished {
-        command,
-        manifest: v.file.display.clone(),
-        state: paths.state.clone(),
-        record: paths.record.clone(),
-        sandbox: conn.sandbox.is_some(),
-        summary,
-    };
-    if let Some(file) = &settings.junit {
-        write_atomically(file, junit(&v.name, &finished.summary.junit).as_bytes())?;
-    }
-    if settings.verbose {
-        // What the command cost VIP, by kind (each retry counts): stderr, after the bars.
-        let _ = crate::report::run::render_calls(&mut std::io::stderr(), &conn.client.calls());
-    }
-    Ok(finished)
-}
 
 /// `run MANIFEST`: check (pre-flight, then the live descriptor against `vip-run.lock` by the
 /// settings' lock policy), upload, launch, monitor, download; with `--detach`, return once
@@ -63,55 +31,54 @@ pub async fn execute(
     interrupt: &Interrupt,
     relaunch: &[String],
 ) -> Result<Finished, Error> {
-    let (v, paths) = open(settings, path, true)?;
-    super::check_relaunch(&v, relaunch)?;
-    with_connection(settings, Some(&v), async |conn| {
-        let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
-        // A first run's reads of what is on VIP go alongside pre-flight (reads only:
-        // nothing is done on VIP before the checks pass).
-        let printer = settings.printer();
-        let (plan, first) = tokio::join!(
-            Plan::check(&v, conn, &printer),
-            first_look(conn, &v, &paths)
-        );
-        let plan = plan?;
-        // The sandbox's pipelines are not VIP's: a try-out neither writes the recipe's lock
-        // nor is held to it (as its state is kept apart), else the real run after it would
-        // stop on a "changed" descriptor.
-        if !settings.sandbox() {
-            lockfile::check_run(&plan, settings.lock_policy, &printer)?;
-        }
-        // Before any launch: a result that cannot be stored is grid time lost.
-        super::disk::check_before(&v, &paths.dir, settings.sandbox())?;
-        let mut reporter = settings.reporter(v.items.len());
-        let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
-            .with_relaunch(relaunch)
-            .with_first_look(first);
-        let summary = runner.run(settings.detach).await?;
-        if v.clean
-            && !summary.interrupted
-            && summary.outcomes.iter().all(|(_, o)| *o == Outcome::Done)
-        {
-            super::clean::report_after_run(
-                &mut reporter,
-                super::clean::after_run(conn, &v, &paths).await,
-            );
-        }
-        // Provenance of everything the state records, for readers of the results.
-        match State::load(&paths.state)
-            .map_err(Error::from)
-            .and_then(|state| match state {
-                Some(state) => provenance::write(&v, &state, &plan.preflight().descriptor),
-                None => Ok(None),
-            }) {
-            Ok(Some(path)) => reporter.note(&format!("provenance: {}", path.display())),
-            Ok(None) => {}
-            Err(e) => reporter.event(&Event::Warning {
-                message: format!("could not write the RO-Crate: {e}"),
-            }),
-        }
-        reporter.finish();
-        finish("run", settings, &v, &paths, conn, summary)
-    })
-    .await
+    let session = Session::open(settings, path, Access::Record)?;
+    let (v, paths) = (&session.manifest, &session.paths);
+    super::check_relaunch(v, relaunch)?;
+    session
+        .connect(async |conn| {
+            // A first run's reads of what is on VIP go alongside pre-flight (reads only:
+            // nothing is done on VIP before the checks pass).
+            let printer = settings.printer();
+            let (plan, first) =
+                tokio::join!(Plan::check(v, conn, &printer), first_look(conn, v, paths));
+            let plan = plan?;
+            // The sandbox's pipelines are not VIP's: a try-out neither writes the recipe's lock
+            // nor is held to it (as its state is kept apart), else the real run after it would
+            // stop on a "changed" descriptor.
+            if !settings.sandbox() {
+                lockfile::check_run(&plan, settings.lock_policy, &printer)?;
+            }
+            // Before any launch: a result that cannot be stored is grid time lost.
+            super::disk::check_before(v, &paths.dir, settings.sandbox())?;
+            let mut reporter = settings.reporter(v.items.len());
+            let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
+                .with_relaunch(relaunch)
+                .with_first_look(first);
+            let summary = runner.run(settings.detach).await?;
+            if v.clean
+                && !summary.interrupted
+                && summary.outcomes.iter().all(|(_, o)| *o == Outcome::Done)
+            {
+                super::clean::report_after_run(
+                    &mut reporter,
+                    super::clean::after_run(conn, v, paths).await,
+                );
+            }
+            // Provenance of everything the state records, for readers of the results.
+            match State::load(&paths.state)
+                .map_err(Error::from)
+                .and_then(|state| match state {
+                    Some(state) => provenance::write(v, &state, &plan.preflight().descriptor),
+                    None => Ok(None),
+                }) {
+                Ok(Some(path)) => reporter.note(&format!("provenance: {}", path.display())),
+                Ok(None) => {}
+                Err(e) => reporter.event(&Event::Warning {
+                    message: format!("could not write the RO-Crate: {e}"),
+                }),
+            }
+            reporter.finish();
+            session.finish("run", conn, summary)
+        })
+        .await
 }

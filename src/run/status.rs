@@ -10,24 +10,26 @@ use crate::report::status::{Row, Status};
 use super::Settings;
 use super::access::explain_error;
 use super::runner::Runner;
-use super::session::{open, with_connection};
+use super::session::{Access, Session};
 use super::state::Attempt;
 
 /// `status MANIFEST`, refreshed from VIP.
 pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
-    let (v, paths) = open(settings, path, false)?;
-    let current = with_connection(settings, Some(&v), async |conn| {
-        let mut runner = Runner::read_only(&v, conn, paths)?;
-        runner.prepare().await.map_err(|e| explain_error(e, conn))?;
-        runner.refresh().await?;
-        let home: HashMap<String, bool> = v
-            .items
-            .iter()
-            .filter_map(|i| runner.home(i).map(|h| (i.key.clone(), h)))
-            .collect();
-        Ok((runner.current_executions(), home))
-    })
-    .await?;
+    let session = Session::open(settings, path, Access::Read)?;
+    let v = &session.manifest;
+    let current = session
+        .connect(async |conn| {
+            let mut runner = Runner::read_only(v, conn, session.paths.clone())?;
+            runner.prepare().await.map_err(|e| explain_error(e, conn))?;
+            runner.refresh().await?;
+            let home: HashMap<String, bool> = v
+                .items
+                .iter()
+                .filter_map(|i| runner.home(i).map(|h| (i.key.clone(), h)))
+                .collect();
+            Ok((runner.current_executions(), home))
+        })
+        .await?;
     let (current, home) = current;
     let by_key: HashMap<&str, &Attempt> = current.iter().map(|(k, a)| (k.as_str(), a)).collect();
     let rows = v
