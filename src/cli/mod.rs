@@ -192,15 +192,6 @@ fn init_logging(cli: &Cli) {
         .try_init();
 }
 
-/// The exit code of a `run` or `download` of one manifest: a stop by a signal says which.
-fn exit_code_of(finished: &report::summary::Finished) -> i32 {
-    if finished.summary.interrupted {
-        flow::interrupt::exit_code()
-    } else {
-        finished.exit_code()
-    }
-}
-
 /// The command that picks up a stopped run of `manifest`, for the summary's hint: the options
 /// that decide which VIP, which key, which state and which items it finds, so that following
 /// the hint reaches the same executions (without `--server`, it would go to VIP's public
@@ -246,7 +237,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
                     let finished = flow::execute(&s, path, &interrupt, &args.relaunch).await?;
                     let again = again(cli, &args.common, path);
                     report::summary::render(out, &finished, format, cli.quiet, &again)?;
-                    code = code.max(exit_code_of(&finished));
+                    code = code.max(finished.exit_code());
                     if finished.summary.interrupted {
                         break;
                     }
@@ -292,7 +283,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
             let finished = runtime()?.block_on(flow::download(&s, &args.manifest))?;
             let again = again(cli, &args.common, &args.manifest);
             report::summary::render(out, &finished, format, cli.quiet, &again)?;
-            Ok(exit_code_of(&finished))
+            Ok(finished.exit_code())
         }
         Command::Logs(args) => {
             let s = resolve::on_manifest(cli, &args.common);

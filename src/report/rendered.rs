@@ -39,6 +39,7 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
         state: PathBuf::from(".vip-run/study/state.json"),
         record: PathBuf::from(".vip-run/study/run.json"),
         sandbox,
+        interrupt_exit_code: crate::exit_code::INTERRUPTED,
         summary: Summary {
             outcomes: vec![
                 ("sub-01".into(), Outcome::Done),

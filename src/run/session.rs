@@ -98,6 +98,7 @@ impl<'s> Session<'s> {
             record: self.paths.record.clone(),
             sandbox: conn.sandbox.is_some(),
             summary,
+            interrupt_exit_code: super::interrupt::exit_code(),
         };
         if let Some(file) = &self.settings.junit {
             write_atomically(file, junit(&v.name, &finished.summary.junit).as_bytes())?;
