@@ -6,7 +6,7 @@
 //! The file is named after what it does rather than after the command: `run/run.rs` would
 //! be a module named as its parent (clippy's `module_inception`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::report::run::Event;
@@ -21,11 +21,31 @@ use super::runner::{Runner, first_look};
 use super::session::{Access, Session};
 use super::state::State;
 
-/// `run MANIFEST`: check (pre-flight, then the live descriptor against `vip-run.lock` by the
-/// settings' lock policy), upload, launch, monitor, download; with `--detach`, return once
+/// `run MANIFEST…`: each manifest in turn, `each` told what it came to as soon as it is known
+/// (so its summary is printed before the next one starts); a manifest whose run was stopped
+/// by a signal is the last.
+pub async fn execute(
+    settings: &Settings,
+    manifests: &[PathBuf],
+    relaunch: &[String],
+    each: &mut dyn FnMut(&Path, &Finished) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let interrupt = Interrupt::on_ctrl_c();
+    for path in manifests {
+        let finished = execute_one(settings, path, &interrupt, relaunch).await?;
+        each(path, &finished)?;
+        if finished.summary.interrupted {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One manifest's run: check (pre-flight, then the live descriptor against `vip-run.lock` by
+/// the settings' lock policy), upload, launch, monitor, download; with `--detach`, return once
 /// everything that can be launched now is launched. `--max-outage` and `--transfers` are in
 /// the manifest's `execution` already (applied when it was opened).
-pub async fn execute(
+async fn execute_one(
     settings: &Settings,
     path: &Path,
     interrupt: &Interrupt,

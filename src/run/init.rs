@@ -1,43 +1,46 @@
-//! `init`: what a starter manifest for a pipeline needs (the caller's groups, the pipeline and
-//! its descriptor), and writing it. The text is `report::init`'s.
+//! `init`: a starter manifest for a pipeline, from what the key gives access to (the caller's
+//! groups, the pipeline and its descriptor), written to the file asked for or handed back for
+//! stdout. The text is `report::init`'s.
 
 use std::path::Path;
 
 use crate::error::Error;
 use crate::files::write_atomically;
-use crate::vip::wire::{Descriptor, Pipeline};
+use crate::report::init::{Starter, starter};
 
 use super::Settings;
 use super::access::explain;
 use super::pipeline::{check_id_shape, fetch};
 use super::session::with_connection;
 
-/// What `init` needs: the caller's groups, the pipeline and its descriptor.
-pub async fn starter_inputs(
+/// `init ID [--output-file FILE [--force]]`: the starter manifest for pipeline `id`, written
+/// to `file` when given (atomically). An existing `file` is refused without `force`, and a
+/// malformed id refused, before any call to VIP.
+pub async fn init(
     settings: &Settings,
     id: &str,
-) -> Result<(Vec<String>, Pipeline, Descriptor), Error> {
+    file: Option<&Path>,
+    force: bool,
+) -> Result<Starter, Error> {
+    if let Some(path) = file.filter(|p| p.exists() && !force) {
+        return Err(Error::Usage(format!(
+            "{} exists; add --force to replace it",
+            path.display()
+        )));
+    }
     check_id_shape(id)?;
-    with_connection(settings, None, async |conn| {
+    let (groups, pipeline, descriptor) = with_connection(settings, None, async |conn| {
         let groups = conn.client.groups().await.map_err(|e| explain(e, conn))?;
         let (pipeline, descriptor) = fetch(conn, id).await?;
         Ok((groups, pipeline, descriptor))
     })
-    .await
-}
-
-/// Writes a starter manifest to `path`, atomically.
-pub fn write_starter(path: &Path, text: &str) -> Result<(), Error> {
-    Ok(write_atomically(path, text.as_bytes())?)
-}
-
-/// Refuses early to overwrite `path` without `force` (before any call to VIP).
-pub fn check_starter_target(path: Option<&Path>, force: bool) -> Result<(), Error> {
-    match path {
-        Some(p) if p.exists() && !force => Err(Error::Usage(format!(
-            "{} exists; add --force to replace it",
-            p.display()
-        ))),
-        _ => Ok(()),
+    .await?;
+    let text = starter(&pipeline, &descriptor, &groups);
+    if let Some(path) = file {
+        write_atomically(path, text.as_bytes())?;
     }
+    Ok(Starter {
+        text,
+        file: file.map(Path::to_path_buf),
+    })
 }

@@ -46,6 +46,7 @@ pub use clean::clean;
 pub use connect::{ConnectOptions, Connection};
 pub use download::download;
 pub use execute::execute;
+pub use init::init;
 pub use interrupt::Interrupt;
 pub use logs::logs;
 pub use pipeline::pipeline;
