@@ -18,7 +18,7 @@ use super::lockfile;
 use super::plan::Plan;
 use super::provenance;
 use super::runner::{Runner, first_look};
-use super::session::{Access, Session};
+use super::session::{Access, Session, check_relaunch};
 use super::state::State;
 
 /// `run MANIFEST…`: each manifest in turn, `each` told what it came to as soon as it is known
@@ -53,7 +53,7 @@ async fn execute_one(
 ) -> Result<Finished, Error> {
     let session = Session::open(settings, path, Access::Record)?;
     let (v, paths) = (&session.manifest, &session.paths);
-    super::check_relaunch(v, relaunch)?;
+    check_relaunch(v, relaunch)?;
     session
         .connect(async |conn| {
             // A first run's reads of what is on VIP go alongside pre-flight (reads only:

@@ -52,23 +52,8 @@ pub use logs::logs;
 pub use pipeline::pipeline;
 pub use pipelines::pipelines;
 pub use plan::{Plan, plan};
+pub use session::{RELAUNCH_FAILED, check_relaunch};
 pub use settings::{ExecutionOverrides, LockPolicy, Settings, StateOptions};
 pub use status::status;
 pub use validate::validate;
 pub use whoami::whoami;
-
-/// `--relaunch failed`: every item whose execution failed, was killed or timed out.
-pub const RELAUNCH_FAILED: &str = "failed";
-
-/// Refuses `--relaunch` selectors that are neither `failed` nor one of `v`'s items.
-pub fn check_relaunch(
-    v: &crate::manifest::Validated,
-    selectors: &[String],
-) -> Result<(), crate::error::Error> {
-    for s in selectors.iter().filter(|s| *s != RELAUNCH_FAILED) {
-        session::check_item(v, Some(s)).map_err(|e| {
-            crate::error::Error::Usage(format!("--relaunch {s}: {e}; or `--relaunch failed`"))
-        })?;
-    }
-    Ok(())
-}

@@ -3,7 +3,9 @@
 //! run files and identify its items ([`Session::open`]); open the connection for the length of
 //! the command, under the manifest's lock when the command changes anything (closing both, and
 //! the in-process sandbox behind the connection, on every path out: [`Session::connect`]);
-//! and, for `run` and `download`, what the command came to ([`Session::finish`]).
+//! and, for `run` and `download`, what the command came to ([`Session::finish`]). With them,
+//! the checks of what the command line names in the manifest (`--item`, `--relaunch`), made
+//! before anything reaches VIP.
 
 use std::path::Path;
 
@@ -173,6 +175,18 @@ pub fn check_item(v: &Validated, key: Option<&str>) -> Result<(), Error> {
         "{} has no item `{key}`; {hint}",
         v.file.display
     )))
+}
+
+/// `--relaunch failed`: every item whose execution failed, was killed or timed out.
+pub const RELAUNCH_FAILED: &str = "failed";
+
+/// Refuses `--relaunch` selectors that are neither `failed` nor one of `v`'s items.
+pub fn check_relaunch(v: &Validated, selectors: &[String]) -> Result<(), Error> {
+    for s in selectors.iter().filter(|s| *s != RELAUNCH_FAILED) {
+        check_item(v, Some(s))
+            .map_err(|e| Error::Usage(format!("--relaunch {s}: {e}; or `--relaunch failed`")))?;
+    }
+    Ok(())
 }
 
 /// Secrets to scrub from an invalid manifest's diagnostics (its text is read again: the load
