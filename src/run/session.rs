@@ -25,7 +25,7 @@ pub enum Access {
     /// Reads them only: no lock, nothing kept (`status`, `plan`, `logs`).
     Read,
     /// Changes executions and the state under the manifest's lock, one command at a time
-    /// (`cancel`, `clean`).
+    /// (`cancel`).
     Exclusive,
     /// As [`Access::Exclusive`], and keeps the project key and the inputs' hashes for the next
     /// command (`run`, `download`).
