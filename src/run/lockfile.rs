@@ -1,7 +1,7 @@
 //! `vip-run.lock`: the pipeline descriptors a folder's manifests were checked against, as VIP
 //! served them, so that offline `validate` (in CI, without a key) can check names, types and
 //! every Boutiques rule, and `run` can notice that a pipeline changed on VIP before anything is
-//! uploaded. Not to be confused with `lock.rs`, the OS lock that keeps two runs of one manifest
+//! uploaded. Not to be confused with `exclusive.rs`, the OS lock that keeps two runs of one manifest
 //! apart.
 //!
 //! The file is JSON with sorted keys and one value per line, so that committing it next to the

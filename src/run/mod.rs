@@ -7,7 +7,7 @@
 //!   [`pipeline`], `init` and `lock` (`lockfile.rs`);
 //! - [`Plan`]: a manifest checked offline and online, the only way to a launching runner;
 //! - `runner`: the run itself (adopt, decide, launch, monitor, transfers, record), `state`,
-//!   `lock` (one run of a manifest at a time), `paths`, `interrupt`, `extract`;
+//!   `exclusive` (the OS lock: one run of a manifest at a time), `paths`, `interrupt`, `extract`;
 //! - what every command on a manifest opens with and ends with (`session`), reaching VIP
 //!   (`connect`), pre-flight, and the one explanation of access problems (`access`).
 
@@ -18,13 +18,13 @@ pub mod clean;
 pub mod connect;
 pub mod disk;
 pub mod download;
+pub mod exclusive;
 pub mod execute;
 pub mod extract;
 pub mod identity;
 pub mod init;
 pub mod interrupt;
 pub mod journal;
-pub mod lock;
 pub mod lockfile;
 pub mod logs;
 pub mod paths;
@@ -46,6 +46,8 @@ pub use clean::clean;
 pub use connect::{ConnectOptions, Connection};
 pub use download::download;
 pub use execute::execute;
+// The OS lock's former path, for `error` and `clean` until they say `exclusive`.
+pub(crate) use exclusive as lock;
 pub use init::init;
 pub use interrupt::Interrupt;
 pub use logs::logs;

@@ -15,7 +15,7 @@ use crate::manifest::{self, Validated};
 use crate::report::junit::junit;
 use crate::report::summary::{Finished, Summary};
 
-use super::lock::RunLock;
+use super::exclusive::RunLock;
 use super::paths::Paths;
 use super::{Connection, Settings};
 
