@@ -14,7 +14,7 @@ use crate::report::summary::{Finished, Outcome};
 
 use super::Settings;
 use super::interrupt::Interrupt;
-use super::lockfile;
+use super::lock;
 use super::plan::Plan;
 use super::provenance;
 use super::runner::{Runner, first_look};
@@ -66,7 +66,7 @@ async fn execute_one(
             // nor is held to it (as its state is kept apart), else the real run after it would
             // stop on a "changed" descriptor.
             if !settings.sandbox() {
-                lockfile::check_run(&plan, settings.lock_policy, &printer)?;
+                lock::check_run(&plan, settings.lock_policy, &printer)?;
             }
             // Before any launch: a result that cannot be stored is grid time lost.
             super::disk::check_before(v, &paths.dir, settings.sandbox())?;

@@ -1,10 +1,10 @@
 //! Orchestration: every command's flow, from validated [`Settings`] and a manifest to a typed
 //! outcome that `report` renders and `cli` turns into an exit code.
 //!
-//! - the commands, each in a file named after it: [`validate`], [`plan()`], [`execute`]
-//!   (`run`, in `execute.rs`: a `run/run.rs` would repeat its parent's name), [`download`],
-//!   [`status`], [`cancel`], [`logs()`], [`clean()`], [`whoami`], [`pipelines`],
-//!   [`pipeline`], `init` and `lock` (`lockfile.rs`);
+//! - the commands, each in a file named after it: [`validate()`], [`plan()`], [`execute()`]
+//!   (`run`, in `execute.rs`: a `run/run.rs` would repeat its parent's name), [`download()`],
+//!   [`status()`], [`cancel()`], [`logs()`], [`clean()`], [`whoami()`], [`pipelines()`],
+//!   [`pipeline()`], [`init()`] and [`lock()`];
 //! - [`Plan`]: a manifest checked offline and online, the only way to a launching runner;
 //! - `runner`: the run itself (adopt, decide, launch, monitor, transfers, record), `state`,
 //!   `exclusive` (the OS lock: one run of a manifest at a time), `paths`, `interrupt`, `extract`;
@@ -25,7 +25,7 @@ pub mod identity;
 pub mod init;
 pub mod interrupt;
 pub mod journal;
-pub mod lockfile;
+pub mod lock;
 pub mod logs;
 pub mod paths;
 pub mod pipeline;
@@ -46,10 +46,9 @@ pub use clean::clean;
 pub use connect::{ConnectOptions, Connection};
 pub use download::download;
 pub use execute::execute;
-// The OS lock's former path, for `error` and `clean` until they say `exclusive`.
-pub(crate) use exclusive as lock;
 pub use init::init;
 pub use interrupt::Interrupt;
+pub use lock::lock;
 pub use logs::logs;
 pub use pipeline::pipeline;
 pub use pipelines::pipelines;

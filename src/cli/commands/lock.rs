@@ -13,7 +13,7 @@ use super::runtime;
 
 pub fn exec(cli: &Cli, args: &LockArgs, out: &mut dyn Write) -> Result<i32, Error> {
     let settings = resolve::global(cli);
-    let done = runtime()?.block_on(flow::lockfile::lock(&settings, &args.manifests))?;
+    let done = runtime()?.block_on(flow::lock(&settings, &args.manifests))?;
     report::lock::render(out, &done, settings.output)?;
     Ok(exit_code::SUCCESS)
 }
