@@ -1,5 +1,6 @@
 //! The command line as clap parses it: a faithful, low-level form (the first of ripgrep's two
-//! stages). [`super::resolve`] turns it into validated settings before any work starts.
+//! stages). The second stage, validated settings, is built from it before any work starts;
+//! this module knows nothing of that stage, so the dependency points one way.
 //!
 //! Options that apply to every command are shown under their own heading, so each command's
 //! help leads with its own options.

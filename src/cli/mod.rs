@@ -1,9 +1,10 @@
-//! The command line: clap parses ([`args`]), [`resolve`] validates, then each command calls
-//! `run` for its flow and `report` for its output. [`run`] is the library's entry point: it
-//! parses, runs the command, prints the one error that ends it, and returns the exit code.
+//! The command line: clap parses (`args`), `resolve` turns what it parsed into validated
+//! settings, and each command's file in `commands` calls its flow in `run` and its renderer in
+//! `report`. [`run`] is the library's entry point: it parses, runs the command, prints the
+//! one error that ends it, and returns the exit code.
 
 mod args;
-mod man;
+mod commands;
 mod resolve;
 
 use std::ffi::OsString;
@@ -14,18 +15,8 @@ use clap::{CommandFactory, Parser};
 use crate::error::Error;
 use crate::exit_code;
 use crate::report;
-use crate::run as flow;
 
 pub use args::{Cli, Command};
-
-/// A runtime for the commands that talk to VIP.
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(Error::Output)
-}
 
 /// Parses `args` (program name first), runs the command and returns the exit code.
 pub fn run<I, T>(args: I) -> i32
@@ -192,219 +183,28 @@ fn init_logging(cli: &Cli) {
         .try_init();
 }
 
-/// The exit code of a `run` or `download` of one manifest: a stop by a signal says which.
-fn exit_code_of(finished: &report::summary::Finished) -> i32 {
-    if finished.summary.interrupted {
-        flow::interrupt::exit_code()
-    } else {
-        finished.exit_code()
-    }
-}
-
-/// The command that picks up a stopped run of `manifest`, for the summary's hint: the options
-/// that decide which VIP, which key, which state and which items it finds, so that following
-/// the hint reaches the same executions (without `--server`, it would go to VIP's public
-/// server).
-fn again(cli: &Cli, common: &args::ManifestArgs, manifest: &std::path::Path) -> String {
-    let word = |w: &str| report::text::shell_word(w);
-    let path = |p: &std::path::Path| word(&p.to_string_lossy());
-    let mut words = vec!["vip-run".to_owned()];
-    if cli.sandbox {
-        words.push("--sandbox".into());
-    }
-    if let Some(server) = &cli.server {
-        words.extend(["--server".into(), word(server)]);
-    }
-    if let Some(name) = &cli.api_key_env {
-        words.extend(["--api-key-env".into(), word(name)]);
-    }
-    if let Some(file) = &cli.api_key_file {
-        words.extend(["--api-key-file".into(), path(file)]);
-    }
-    if let Some(dir) = &common.state_dir {
-        words.extend(["--state-dir".into(), path(dir)]);
-    }
-    // Without it, a manifest over the default limit would not even load.
-    if common.max_items != crate::manifest::DEFAULT_MAX_ITEMS {
-        words.extend(["--max-items".into(), common.max_items.to_string()]);
-    }
-    words.push(path(manifest));
-    words.join(" ")
-}
-
+/// Runs the command: one line each, the command's own steps being in its file in `commands`.
 fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let mut stdout = std::io::stdout().lock();
     let out: &mut dyn Write = &mut stdout;
-    let format = cli.output;
     match &cli.command {
-        Command::Run(args) => {
-            let s = resolve::build_run(cli, &args.common, args.transfers, args.max_outage);
-            runtime()?.block_on(async {
-                let interrupt = flow::Interrupt::on_ctrl_c();
-                let mut code = exit_code::SUCCESS;
-                for path in &args.manifests {
-                    let lock = match (args.update_lock, args.locked) {
-                        (true, _) => flow::lockfile::LockPolicy::Update,
-                        (_, true) => flow::lockfile::LockPolicy::Locked,
-                        _ => flow::lockfile::LockPolicy::Write,
-                    };
-                    let finished =
-                        flow::execute(&s, path, args.detach, lock, &interrupt, &args.relaunch)
-                            .await?;
-                    let again = again(cli, &args.common, path);
-                    report::summary::render(out, &finished, format, cli.quiet, &again)?;
-                    code = code.max(exit_code_of(&finished));
-                    if finished.summary.interrupted {
-                        break;
-                    }
-                }
-                Ok(code)
-            })
-        }
-        Command::Plan(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
-            match runtime()?.block_on(flow::plan(&s, &args.manifest, &args.relaunch)) {
-                Ok(preview) => {
-                    report::preview::render(out, &preview, format)?;
-                    Ok(if args.detailed_exitcode && preview.changes() > 0 {
-                        exit_code::PLAN_CHANGES
-                    } else {
-                        exit_code::SUCCESS
-                    })
-                }
-                // --detailed-exitcode: 1 for any error.
-                Err(e) if args.detailed_exitcode => Err(Error::Detailed(Box::new(e))),
-                Err(e) => Err(e),
-            }
-        }
-        Command::Status(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
-            let status = runtime()?.block_on(flow::status(&s, &args.manifest))?;
-            report::status::render(out, &status, format)?;
-            Ok(if status.any_failed() {
-                exit_code::FAILED
-            } else {
-                exit_code::SUCCESS
-            })
-        }
-        Command::Cancel(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
-            let cancelled =
-                runtime()?.block_on(flow::cancel(&s, &args.manifest, args.item.as_deref()))?;
-            report::status::render_cancelled(out, &cancelled, format, cli.quiet)?;
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Download(args) => {
-            let s = resolve::build_run(cli, &args.common, args.transfers, None);
-            let finished = runtime()?.block_on(flow::download(&s, &args.manifest))?;
-            let again = again(cli, &args.common, &args.manifest);
-            report::summary::render(out, &finished, format, cli.quiet, &again)?;
-            Ok(exit_code_of(&finished))
-        }
-        Command::Logs(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
-            let logs = runtime()?.block_on(flow::logs(
-                &s,
-                &args.manifest,
-                args.item.as_deref(),
-                args.job,
-                args.stderr,
-            ))?;
-            report::log_text::render(out, &logs, format)?;
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Clean(args) => {
-            let s = resolve::build(cli, Some(&args.common), None);
-            let what = flow::clean::What::from_flags(args.inputs, args.results, args.executions);
-            let cleaned =
-                runtime()?.block_on(flow::clean(&s, &args.manifest, what, &mut |plan| {
-                    report::cleanup::render_plan(&mut *out, plan, format)?;
-                    flow::clean::confirm(plan, args.yes)
-                }))?;
-            report::cleanup::render_done(out, &cleaned, format)?;
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Validate(args) => {
-            let s = resolve::build(cli, None, Some(args.max_items));
-            runtime()?.block_on(flow::validate(
-                &s,
-                &args.manifests,
-                args.online,
-                args.locked,
-                out,
-            ))?;
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Whoami => {
-            let s = resolve::build(cli, None, None);
-            let identity = runtime()?.block_on(flow::whoami(&s))?;
-            report::catalog::whoami(out, &identity, format)?;
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Pipelines { query } => {
-            let s = resolve::build(cli, None, None);
-            let list = runtime()?.block_on(flow::pipelines(&s, query.as_deref()))?;
-            report::catalog::pipelines(out, &list, query.as_deref(), format)?;
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Pipeline { id } => {
-            let s = resolve::build(cli, None, None);
-            let (pipeline, descriptor) = runtime()?.block_on(flow::pipeline(&s, id))?;
-            report::catalog::pipeline(out, &pipeline, &descriptor, format)?;
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Lock(args) => {
-            let s = resolve::build(cli, None, None);
-            let done = runtime()?.block_on(flow::lockfile::lock(&s, &args.manifests))?;
-            report::locked::render(out, &done, format)?;
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Init(args) => {
-            let s = resolve::build(cli, None, None);
-            flow::discover::check_starter_target(args.output_file.as_deref(), args.force)?;
-            let (groups, pipeline, descriptor) =
-                runtime()?.block_on(flow::discover::starter_inputs(&s, &args.pipeline_id))?;
-            let text = report::starter::starter(&pipeline, &descriptor, &groups);
-            match &args.output_file {
-                None => {
-                    out.write_all(text.as_bytes())?;
-                    out.flush()?;
-                }
-                Some(path) => {
-                    flow::discover::write_starter(path, &text)?;
-                    if !cli.quiet {
-                        report::to_stderr(&format!(
-                            "wrote {}: fill in the CHANGE-ME values, then `vip-run validate --online {}`",
-                            path.display(),
-                            path.display()
-                        ));
-                    }
-                }
-            }
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Sandbox(args) => {
-            runtime()?
-                .block_on(crate::sandbox::serve::run(args))
-                .map_err(Error::Sandbox)?;
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Schema => {
-            out.write_all(crate::manifest::schema::manifest_schema().as_bytes())?;
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Completions { shell } => {
-            // Into memory first: the generator panics when its writer fails (`| head`).
-            let mut script = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "vip-run", &mut script);
-            out.write_all(&script)?;
-            out.flush()?;
-            Ok(exit_code::SUCCESS)
-        }
-        Command::Man => {
-            man::render(out)?;
-            Ok(exit_code::SUCCESS)
-        }
+        Command::Run(args) => commands::run::exec(cli, args, out),
+        Command::Plan(args) => commands::plan::exec(cli, args, out),
+        Command::Status(args) => commands::status::exec(cli, args, out),
+        Command::Cancel(args) => commands::cancel::exec(cli, args, out),
+        Command::Download(args) => commands::download::exec(cli, args, out),
+        Command::Logs(args) => commands::logs::exec(cli, args, out),
+        Command::Clean(args) => commands::clean::exec(cli, args, out),
+        Command::Validate(args) => commands::validate::exec(cli, args, out),
+        Command::Whoami => commands::whoami::exec(cli, out),
+        Command::Pipelines { query } => commands::pipelines::exec(cli, query.as_deref(), out),
+        Command::Pipeline { id } => commands::pipeline::exec(cli, id, out),
+        Command::Lock(args) => commands::lock::exec(cli, args, out),
+        Command::Init(args) => commands::init::exec(cli, args, out),
+        Command::Sandbox(args) => commands::sandbox::exec(args),
+        Command::Schema => commands::schema::exec(out),
+        Command::Completions { shell } => commands::completions::exec(*shell, out),
+        Command::Man => commands::man::exec(out),
     }
 }
 
@@ -417,46 +217,6 @@ mod tests {
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
-    }
-
-    /// The hint's command for the `run` that `args` (after the program name) make.
-    fn hint(args: &[&str]) -> String {
-        let cli = Cli::try_parse_from(with(&[&["vip-run"], args].concat())).unwrap();
-        let Command::Run(run) = &cli.command else {
-            panic!("not a run: {args:?}");
-        };
-        again(&cli, &run.common, &run.manifests[0])
-    }
-
-    #[test]
-    fn the_resume_hint_repeats_what_finds_the_same_executions() {
-        assert_eq!(hint(&["s.yaml"]), "vip-run s.yaml");
-        assert_eq!(
-            hint(&[
-                "--server",
-                "http://h/rest",
-                "run",
-                "--state-dir",
-                "my state",
-                "s.yaml"
-            ]),
-            "vip-run --server http://h/rest --state-dir 'my state' s.yaml"
-        );
-        assert_eq!(
-            hint(&[
-                "--sandbox",
-                "--api-key-env",
-                "K",
-                "--max-items",
-                "20000",
-                "s.yaml"
-            ]),
-            "vip-run --sandbox --api-key-env K --max-items 20000 s.yaml"
-        );
-        assert_eq!(
-            hint(&["-q", "--transfers", "8", "--detach", "s.yaml"]),
-            "vip-run s.yaml"
-        );
     }
 
     #[test]

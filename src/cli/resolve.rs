@@ -1,15 +1,17 @@
 //! From the parsed command line to validated [`Settings`] (the second of ripgrep's two
 //! stages). Everything clap can refuse (conflicts, zero counts, malformed durations) it has
-//! refused already; this gathers what each command needs into one value.
+//! refused already; this gathers what each command needs into one value, one function per
+//! kind of command, each deciding every setting once so that no flag travels further as an
+//! argument of its own.
 
 use std::path::Path;
 
 use crate::error::Error;
 use crate::manifest::LoadOptions;
 use crate::report::run::Progress;
-use crate::run::{ConnectOptions, ExecutionOverrides, Settings, StateOptions};
+use crate::run::{ConnectOptions, ExecutionOverrides, LockPolicy, Settings, StateOptions};
 
-use super::args::{Cli, ManifestArgs};
+use super::args::{Cli, DownloadArgs, ManifestArgs, RunArgs, ValidateArgs};
 
 /// What clap cannot check: refuses, before any work starts, an option that would be ignored or
 /// would fail only at the end of a run.
@@ -40,41 +42,9 @@ pub fn check(cli: &Cli) -> Result<(), Error> {
     Ok(())
 }
 
-/// The settings for a command: `common` for the ones that act on a manifest's state,
-/// `max_items` for `validate`.
-pub fn build(cli: &Cli, common: Option<&ManifestArgs>, max_items: Option<usize>) -> Settings {
-    build_with(cli, common, max_items, ExecutionOverrides::default())
-}
-
-/// [`build`] for `run` and `download`, whose command line may override the manifest's
-/// `execution` settings (`--transfers`, `--max-outage`).
-pub fn build_run(
-    cli: &Cli,
-    common: &ManifestArgs,
-    transfers: Option<u32>,
-    max_outage: Option<std::time::Duration>,
-) -> Settings {
-    build_with(
-        cli,
-        Some(common),
-        None,
-        ExecutionOverrides {
-            transfers,
-            max_outage,
-        },
-    )
-}
-
-fn build_with(
-    cli: &Cli,
-    common: Option<&ManifestArgs>,
-    max_items: Option<usize>,
-    overrides: ExecutionOverrides,
-) -> Settings {
-    let mut load = LoadOptions::default();
-    if let Some(n) = common.map(|c| c.max_items).or(max_items) {
-        load.max_items = n;
-    }
+/// The settings of a command that opens no manifest's run files (`whoami`, `pipelines`,
+/// `pipeline`, `init`, `lock`): what every command shares.
+pub fn global(cli: &Cli) -> Settings {
     Settings {
         connect: ConnectOptions {
             server: cli.server.clone(),
@@ -96,11 +66,66 @@ fn build_with(
         quiet: cli.quiet,
         junit: cli.junit.clone(),
         verbose: cli.verbose > 0 && !cli.quiet,
-        overrides,
-        load,
-        state: common.map_or_else(StateOptions::default, |c| StateOptions {
-            state_dir: c.state_dir.clone(),
-            lock_wait: c.lock_wait,
-        }),
+        overrides: ExecutionOverrides::default(),
+        load: LoadOptions::default(),
+        state: StateOptions::default(),
+        detach: false,
+        lock_policy: LockPolicy::default(),
+    }
+}
+
+/// `validate`: [`global`] and `--max-items`.
+pub fn validate(cli: &Cli, args: &ValidateArgs) -> Settings {
+    Settings {
+        load: LoadOptions {
+            max_items: args.max_items,
+        },
+        ..global(cli)
+    }
+}
+
+/// A command on a manifest's run files (`plan`, `status`, `cancel`, `logs`, `clean`):
+/// [`global`], where the run state lives, how long to wait for another run of the manifest,
+/// and `--max-items`.
+pub fn on_manifest(cli: &Cli, common: &ManifestArgs) -> Settings {
+    Settings {
+        load: LoadOptions {
+            max_items: common.max_items,
+        },
+        state: StateOptions {
+            state_dir: common.state_dir.clone(),
+            lock_wait: common.lock_wait,
+        },
+        ..global(cli)
+    }
+}
+
+/// `run`: [`on_manifest`], the command line's word on the manifest's `execution`
+/// (`--transfers`, `--max-outage`), `--detach`, and what to do with `vip-run.lock`
+/// (`--update-lock`, `--locked`; clap refuses both at once).
+pub fn run(cli: &Cli, args: &RunArgs) -> Settings {
+    Settings {
+        overrides: ExecutionOverrides {
+            transfers: args.transfers,
+            max_outage: args.max_outage,
+        },
+        detach: args.detach,
+        lock_policy: match (args.update_lock, args.locked) {
+            (true, _) => LockPolicy::Update,
+            (_, true) => LockPolicy::Locked,
+            _ => LockPolicy::Write,
+        },
+        ..on_manifest(cli, &args.common)
+    }
+}
+
+/// `download`: [`on_manifest`] and `--transfers` (over the manifest's `execution`).
+pub fn download(cli: &Cli, args: &DownloadArgs) -> Settings {
+    Settings {
+        overrides: ExecutionOverrides {
+            transfers: args.transfers,
+            max_outage: None,
+        },
+        ..on_manifest(cli, &args.common)
     }
 }

@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 
 use super::OutputFormat;
-use super::catalog::{self, Identity};
-use super::preview::{self, Action, ActionKind, Preview, Subject};
-use super::status::{self, Cancelled, Row, Status};
+use super::cancel::{self, Cancelled};
+use super::pipelines;
+use super::plan::{self, Action, ActionKind, Preview, Subject};
+use super::status::{self, Row, Status};
 use super::summary::{self, Finished, Outcome, Summary};
+use super::whoami::{self, Identity};
 use crate::vip::wire::Pipeline;
 
 fn text(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
@@ -37,6 +39,7 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
         state: PathBuf::from(".vip-run/study/state.json"),
         record: PathBuf::from(".vip-run/study/run.json"),
         sandbox,
+        interrupt_exit_code: crate::exit_code::INTERRUPTED,
         summary: Summary {
             outcomes: vec![
                 ("sub-01".into(), Outcome::Done),
@@ -166,14 +169,14 @@ fn a_plan_reads_like_this() {
         ],
         cleanable: None,
     };
-    insta::assert_snapshot!(text(|o| preview::render(o, &p, OutputFormat::Human)), @r"
+    insta::assert_snapshot!(text(|o| plan::render(o, &p, OutputFormat::Human)), @r"
     + upload    data/a.txt → /vip/Home/vip-run/study/inputs/data/a.txt
       reuse     sub-01: workflow-A1 (Running)
     + launch    sub-02: study-sub-02-0a1b2c
     + relaunch  sub-03: workflow-A3 failed; retry 1 of 2
     study.yaml: 3 changes to make
     ");
-    insta::assert_snapshot!(text(|o| preview::render(o, &p, OutputFormat::Json)), @r#"
+    insta::assert_snapshot!(text(|o| plan::render(o, &p, OutputFormat::Json)), @r#"
     {"action":"upload","item":null,"change":true,"local":"data/a.txt","remote":"/vip/Home/vip-run/study/inputs/data/a.txt"}
     {"action":"reuse","item":"sub-01","change":false,"execution":"workflow-A1","status":"Running","timed_out":false}
     {"action":"launch","item":"sub-02","change":true,"execution_name":"study-sub-02-0a1b2c","jobs":null}
@@ -243,7 +246,7 @@ fn a_status_table_reads_like_this() {
         not_launched: Vec::new(),
     };
     assert_eq!(
-        text(|o| status::render_cancelled(o, &none, OutputFormat::Human, false)),
+        text(|o| cancel::render(o, &none, OutputFormat::Human, false)),
         "nothing to cancel: no execution of study.yaml is queued or running\n"
     );
     let some = Cancelled {
@@ -251,12 +254,12 @@ fn a_status_table_reads_like_this() {
         killed: vec![("sub-01".into(), "workflow-A1".into())],
         not_launched: vec!["sub-02".into(), "sub-03".into()],
     };
-    insta::assert_snapshot!(text(|o| status::render_cancelled(o, &some, OutputFormat::Human, false)), @r"
+    insta::assert_snapshot!(text(|o| cancel::render(o, &some, OutputFormat::Human, false)), @r"
     killed 1 execution
     2 items never launched stay queued here (sub-02, sub-03): the next `vip-run run study.yaml` launches them; remove them from the manifest to drop them; killed items are not launched again unless you ask (`--relaunch failed`)
     ");
     let json: serde_json::Value = serde_json::from_str(&text(|o| {
-        status::render_cancelled(o, &some, OutputFormat::Json, false)
+        cancel::render(o, &some, OutputFormat::Json, false)
     }))
     .unwrap();
     assert_eq!(
@@ -274,7 +277,7 @@ fn whoami_and_pipelines_read_like_this() {
         groups: vec!["CQUEST".into(), "Support".into()],
         pipelines: 3,
     };
-    insta::assert_snapshot!(text(|o| catalog::whoami(o, &id, OutputFormat::Human)), @r"
+    insta::assert_snapshot!(text(|o| whoami::render(o, &id, OutputFormat::Human)), @r"
     server      http://127.0.0.1:8080/rest
     api key     from environment variable VIP_API_KEY: accepted
     groups      CQUEST, Support
@@ -288,12 +291,12 @@ fn whoami_and_pipelines_read_like_this() {
         parameters: Vec::new(),
         can_execute: Some(true),
     }];
-    insta::assert_snapshot!(text(|o| catalog::pipelines(o, &list, None, OutputFormat::Human)), @r"
+    insta::assert_snapshot!(text(|o| pipelines::render(o, &list, None, OutputFormat::Human)), @r"
     PIPELINE    NAME
     CQUEST/0.6  CQUEST
     ");
     assert_eq!(
-        text(|o| catalog::pipelines(o, &[], Some("bet"), OutputFormat::Human)),
+        text(|o| pipelines::render(o, &[], Some("bet"), OutputFormat::Human)),
         "no pipelines matching `bet` (your groups give access to the pipelines you can run)\n"
     );
 }

@@ -87,10 +87,13 @@ pub struct Finished {
     pub sandbox: bool,
     /// Each item's outcome.
     pub summary: Summary,
+    /// The exit code a stop by a signal means, when the run was stopped by one:
+    /// [`exit_code::INTERRUPTED`] for Ctrl-C, [`exit_code::TERMINATED`] for SIGTERM.
+    pub interrupt_exit_code: i32,
 }
 
 impl Finished {
-    /// The exit code this outcome means.
+    /// The exit code this outcome means: the one place it is decided.
     pub fn exit_code(&self) -> i32 {
         let unreachable = self.summary.outcomes.iter().any(|(_, o)| {
             matches!(
@@ -102,7 +105,7 @@ impl Finished {
             )
         });
         if self.summary.interrupted {
-            exit_code::INTERRUPTED
+            self.interrupt_exit_code
         } else if self.summary.disk.is_some() {
             exit_code::LOCAL
         } else if unreachable {

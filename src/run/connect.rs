@@ -2,8 +2,9 @@
 //!
 //! Precedence, server: `--sandbox`, else `--server`, else the manifest's `server`, else VIP.
 //! Key: `--api-key-env` / `--api-key-file`, else (with `--sandbox`) the sandbox's demo user,
-//! else the manifest's `api_key`, else `VIP_API_KEY`. The manifest's key is for the real
-//! server: `--sandbox` never sends it to the simulator, so any recipe runs there unchanged.
+//! else the manifest's `api_key`, else `VIP_API_KEY` (a manifest that names no key has that
+//! default already, from its check). The manifest's key is for the real server: `--sandbox`
+//! never sends it to the simulator, so any recipe runs there unchanged.
 //! Whichever source is used is named in messages; the key never is.
 
 use std::path::PathBuf;
@@ -68,7 +69,10 @@ impl Connection {
         options: &ConnectOptions,
         manifest: Option<&Validated>,
     ) -> Result<Self, Error> {
-        let explicit_source = if let Some(name) = &options.api_key_env {
+        // The key's source, decided once: the command line, else the sandbox's demo user
+        // (`None`), else the manifest's (where it says nothing, its check already chose the
+        // default variable), else the default variable. Read only once the server is known.
+        let given = if let Some(name) = &options.api_key_env {
             Some(KeySource::Env(name.clone()))
         } else if let Some(path) = &options.api_key_file {
             let cwd = std::env::current_dir().unwrap_or_default();
@@ -76,9 +80,13 @@ impl Connection {
         } else {
             None
         };
-        let manifest_source = manifest
-            .filter(|m| m.api_key_explicit && !options.sandbox)
-            .map(|m| &m.api_key);
+        let default = KeySource::Env(DEFAULT_KEY_VARIABLE.to_owned());
+        let source = match (&given, manifest) {
+            (Some(given), _) => Some(given),
+            (None, _) if options.sandbox => None,
+            (None, Some(m)) => Some(&m.api_key),
+            (None, None) => Some(&default),
+        };
 
         let mut started = None;
         let server = if options.sandbox {
@@ -100,17 +108,12 @@ impl Connection {
                 .unwrap_or_else(|| DEFAULT_SERVER.to_owned())
         };
 
-        let (key, key_source): (SecretString, String) = match (explicit_source, manifest_source) {
-            (Some(source), _) => (source.resolve()?, source.describe()),
-            (None, Some(source)) => (source.resolve()?, source.describe()),
-            (None, None) if options.sandbox => (
+        let (key, key_source): (SecretString, String) = match source {
+            Some(source) => (source.resolve()?, source.describe()),
+            None => (
                 SecretString::from(sandbox::DEMO_KEY),
                 "the sandbox's demo user".to_owned(),
             ),
-            (None, None) => {
-                let source = KeySource::Env(DEFAULT_KEY_VARIABLE.to_owned());
-                (source.resolve()?, source.describe())
-            }
         };
 
         let mut config = ClientConfig::new(&server);

@@ -1,140 +1,104 @@
-//! `run` and `download`: the commands that act on a manifest's executions to the end, under
-//! the manifest's lock, and leave a summary, the run record and (with `--junit`) a report;
-//! with `results.clean: true`, a run in which every item came home cleans up on VIP.
+//! `run`: checks a manifest, then uploads, launches, monitors and downloads to the end under
+//! the manifest's lock, and leaves a summary, the run record, the RO-Crate and (with
+//! `--junit`) a report; with `results.clean: true`, a run in which every item came home
+//! cleans up on VIP.
+//!
+//! The file is named after what it does rather than after the command: `run/run.rs` would
+//! be a module named as its parent (clippy's `module_inception`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::files::write_atomically;
-use crate::manifest::Validated;
-use crate::report::junit::junit;
-use crate::report::summary::{Finished, Outcome, Summary};
+use crate::report::run::Event;
+use crate::report::summary::{Finished, Outcome};
 
-use super::access::explain;
+use super::Settings;
 use super::interrupt::Interrupt;
-use super::lock::RunLock;
-use super::lockfile::{self, LockPolicy};
-use super::paths::Paths;
+use super::lock;
 use super::plan::Plan;
 use super::provenance;
 use super::runner::{Runner, first_look};
-use super::session::{open, with_connection};
+use super::session::{Access, Session, check_relaunch};
 use super::state::State;
-use super::{Connection, Settings};
-use crate::report::run::Event;
 
-/// What `command` came to, with the `JUnit` report written when `--junit` asks for one.
-fn finish(
-    command: &'static str,
-    settings: &Settings,
-    v: &Validated,
-    paths: &Paths,
-    conn: &Connection,
-    summary: Summary,
-) -> Result<Finished, Error> {
-    let finished = Finished {
-        command,
-        manifest: v.file.display.clone(),
-        state: paths.state.clone(),
-        record: paths.record.clone(),
-        sandbox: conn.sandbox.is_some(),
-        summary,
-    };
-    if let Some(file) = &settings.junit {
-        write_atomically(file, junit(&v.name, &finished.summary.junit).as_bytes())?;
-    }
-    if settings.verbose {
-        // What the command cost VIP, by kind (each retry counts): stderr, after the bars.
-        let _ = crate::report::run::render_calls(&mut std::io::stderr(), &conn.client.calls());
-    }
-    Ok(finished)
-}
-
-/// `run MANIFEST`: check (pre-flight, then the live descriptor against `vip-run.lock` by
-/// `lock`), upload, launch, monitor, download; with `detach`, return once everything that
-/// can be launched now is launched. `--max-outage` and `--transfers` are in the manifest's
-/// `execution` already (applied when it was opened).
+/// `run MANIFEST…`: each manifest in turn, `each` told what it came to as soon as it is known
+/// (so its summary is printed before the next one starts); a manifest whose run was stopped
+/// by a signal is the last.
 pub async fn execute(
     settings: &Settings,
+    manifests: &[PathBuf],
+    relaunch: &[String],
+    each: &mut dyn FnMut(&Path, &Finished) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let interrupt = Interrupt::on_ctrl_c();
+    for path in manifests {
+        let finished = execute_one(settings, path, &interrupt, relaunch).await?;
+        each(path, &finished)?;
+        if finished.summary.interrupted {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One manifest's run: check (pre-flight, then the live descriptor against `vip-run.lock` by
+/// the settings' lock policy), upload, launch, monitor, download; with `--detach`, return once
+/// everything that can be launched now is launched. `--max-outage` and `--transfers` are in
+/// the manifest's `execution` already (applied when it was opened).
+async fn execute_one(
+    settings: &Settings,
     path: &Path,
-    detach: bool,
-    lock: LockPolicy,
     interrupt: &Interrupt,
     relaunch: &[String],
 ) -> Result<Finished, Error> {
-    let (v, paths) = open(settings, path, true)?;
-    super::check_relaunch(&v, relaunch)?;
-    with_connection(settings, Some(&v), async |conn| {
-        let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
-        // A first run's reads of what is on VIP go alongside pre-flight (reads only:
-        // nothing is done on VIP before the checks pass).
-        let printer = settings.printer();
-        let (plan, first) = tokio::join!(
-            Plan::check(&v, conn, &printer),
-            first_look(conn, &v, &paths)
-        );
-        let plan = plan?;
-        // The sandbox's pipelines are not VIP's: a try-out neither writes the recipe's lock
-        // nor is held to it (as its state is kept apart), else the real run after it would
-        // stop on a "changed" descriptor.
-        if !settings.sandbox() {
-            lockfile::check_run(&plan, lock, &printer)?;
-        }
-        // Before any launch: a result that cannot be stored is grid time lost.
-        super::disk::check_before(&v, &paths.dir, settings.sandbox())?;
-        let mut reporter = settings.reporter(v.items.len());
-        let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
-            .with_relaunch(relaunch)
-            .with_first_look(first);
-        let summary = runner.run(detach).await?;
-        if v.clean
-            && !summary.interrupted
-            && summary.outcomes.iter().all(|(_, o)| *o == Outcome::Done)
-        {
-            super::clean::report_after_run(
-                &mut reporter,
-                super::clean::after_run(conn, &v, &paths).await,
-            );
-        }
-        // Provenance of everything the state records, for readers of the results.
-        match State::load(&paths.state)
-            .map_err(Error::from)
-            .and_then(|state| match state {
-                Some(state) => provenance::write(&v, &state, &plan.preflight().descriptor),
-                None => Ok(None),
-            }) {
-            Ok(Some(path)) => reporter.note(&format!("provenance: {}", path.display())),
-            Ok(None) => {}
-            Err(e) => reporter.event(&Event::Warning {
-                message: format!("could not write the RO-Crate: {e}"),
-            }),
-        }
-        reporter.finish();
-        finish("run", settings, &v, &paths, conn, summary)
-    })
-    .await
-}
-
-/// `download MANIFEST`: the outputs of finished items only; waits for nothing.
-pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Error> {
-    let (v, paths) = open(settings, path, true)?;
-    with_connection(settings, Some(&v), async |conn| {
-        let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
-        super::disk::check_before(&v, &paths.dir, settings.sandbox())?;
-        let platform = conn.client.platform().await.map_err(|e| explain(e, conn))?;
-        let interrupt = Interrupt::on_ctrl_c();
-        let mut reporter = settings.reporter(v.items.len());
-        let runner = Runner::tending(
-            &v,
-            conn,
-            paths.clone(),
-            &mut reporter,
-            interrupt,
-            platform.max_size_direct_transfer,
-        )?;
-        let summary = runner.run(false).await?;
-        reporter.finish();
-        finish("download", settings, &v, &paths, conn, summary)
-    })
-    .await
+    let session = Session::open(settings, path, Access::Record)?;
+    let (v, paths) = (&session.manifest, &session.paths);
+    check_relaunch(v, relaunch)?;
+    session
+        .connect(async |conn| {
+            // A first run's reads of what is on VIP go alongside pre-flight (reads only:
+            // nothing is done on VIP before the checks pass).
+            let printer = settings.printer();
+            let (plan, first) =
+                tokio::join!(Plan::check(v, conn, &printer), first_look(conn, v, paths));
+            let plan = plan?;
+            // The sandbox's pipelines are not VIP's: a try-out neither writes the recipe's lock
+            // nor is held to it (as its state is kept apart), else the real run after it would
+            // stop on a "changed" descriptor.
+            if !settings.sandbox() {
+                lock::check_run(&plan, settings.lock_policy, &printer)?;
+            }
+            // Before any launch: a result that cannot be stored is grid time lost.
+            super::disk::check_before(v, &paths.dir, settings.sandbox())?;
+            let mut reporter = settings.reporter(v.items.len());
+            let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
+                .with_relaunch(relaunch)
+                .with_first_look(first);
+            let summary = runner.run(settings.detach).await?;
+            if v.clean
+                && !summary.interrupted
+                && summary.outcomes.iter().all(|(_, o)| *o == Outcome::Done)
+            {
+                super::clean::report_after_run(
+                    &mut reporter,
+                    super::clean::after_run(conn, v, paths).await,
+                );
+            }
+            // Provenance of everything the state records, for readers of the results.
+            match State::load(&paths.state)
+                .map_err(Error::from)
+                .and_then(|state| match state {
+                    Some(state) => provenance::write(v, &state, &plan.preflight().descriptor),
+                    None => Ok(None),
+                }) {
+                Ok(Some(path)) => reporter.note(&format!("provenance: {}", path.display())),
+                Ok(None) => {}
+                Err(e) => reporter.event(&Event::Warning {
+                    message: format!("could not write the RO-Crate: {e}"),
+                }),
+            }
+            reporter.finish();
+            session.finish("run", conn, summary)
+        })
+        .await
 }

@@ -1,13 +1,117 @@
-//! What every manifest command does first: load the manifest (printing its diagnostics once),
-//! and open the connection for the length of the command (closing it, and the in-process
-//! sandbox behind it, on every path out).
+//! What every command on a manifest opens with and ends with, written once: load the manifest
+//! (printing its diagnostics once), apply the command line's `execution` settings, find its
+//! run files and identify its items ([`Session::open`]); open the connection for the length of
+//! the command, under the manifest's lock when the command changes anything (closing both, and
+//! the in-process sandbox behind the connection, on every path out: [`Session::connect`]);
+//! and, for `run` and `download`, what the command came to ([`Session::finish`]). With them,
+//! the checks of what the command line names in the manifest (`--item`, `--relaunch`), made
+//! before anything reaches VIP.
 
 use std::path::Path;
 
 use crate::error::Error;
+use crate::files::write_atomically;
 use crate::manifest::{self, Validated};
+use crate::report::junit::junit;
+use crate::report::summary::{Finished, Summary};
 
+use super::exclusive::RunLock;
+use super::paths::Paths;
 use super::{Connection, Settings};
+
+/// How a command uses a manifest's run files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads them only: no lock, nothing kept (`status`, `plan`, `logs`).
+    Read,
+    /// Changes executions and the state under the manifest's lock, one command at a time
+    /// (`cancel`).
+    Exclusive,
+    /// As [`Access::Exclusive`], and keeps the project key and the inputs' hashes for the next
+    /// command (`run`, `download`).
+    Record,
+}
+
+/// A manifest opened for a command: checked offline, with the command line's `execution`
+/// settings applied, its run files found and its items identified.
+#[derive(Debug)]
+pub struct Session<'s> {
+    settings: &'s Settings,
+    access: Access,
+    /// The manifest.
+    pub manifest: Validated,
+    /// Its run files.
+    pub paths: Paths,
+}
+
+impl<'s> Session<'s> {
+    /// Loads and checks `path` (as [`load`]), applies the command line's `execution`
+    /// settings, finds its run files and identifies its items by content under the project
+    /// key (`identity`), keeping the key and the hashes when `access` is
+    /// [`Access::Record`].
+    pub fn open(settings: &'s Settings, path: &Path, access: Access) -> Result<Self, Error> {
+        let mut v = load(settings, path)?;
+        settings.overrides.apply(&mut v.execution);
+        let paths = Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
+        super::identity::identify(&mut v, &paths, access == Access::Record)?;
+        say_what_is_looked_at(settings, &v, &paths);
+        Ok(Self {
+            settings,
+            access,
+            manifest: v,
+            paths,
+        })
+    }
+
+    /// Runs `f` with a connection for the manifest, holding the manifest's lock unless the
+    /// command only reads; the lock is released and the connection closed whatever `f`
+    /// returned. The connection is opened first, so a missing key is said before a lock
+    /// held by another run.
+    pub async fn connect<T>(
+        &self,
+        f: impl AsyncFnOnce(&Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        with_connection(self.settings, Some(&self.manifest), async |conn| {
+            let _held = match self.access {
+                Access::Read => None,
+                Access::Exclusive | Access::Record => Some(RunLock::acquire(
+                    &self.paths.lock,
+                    self.settings.state.lock_wait,
+                )?),
+            };
+            f(conn).await
+        })
+        .await
+    }
+
+    /// What `command` (`run` or `download`) came to, with the `JUnit` report written when
+    /// `--junit` asks for one and, under `-v`, the calls it cost VIP.
+    pub fn finish(
+        &self,
+        command: &'static str,
+        conn: &Connection,
+        summary: Summary,
+    ) -> Result<Finished, Error> {
+        let v = &self.manifest;
+        let finished = Finished {
+            command,
+            manifest: v.file.display.clone(),
+            state: self.paths.state.clone(),
+            record: self.paths.record.clone(),
+            sandbox: conn.sandbox.is_some(),
+            summary,
+            interrupt_exit_code: super::interrupt::exit_code(),
+        };
+        if let Some(file) = &self.settings.junit {
+            write_atomically(file, junit(&v.name, &finished.summary.junit).as_bytes())?;
+        }
+        if self.settings.verbose {
+            // What the command cost VIP, by kind (each retry counts): stderr, after the bars.
+            let _ = crate::report::run::render_calls(&mut std::io::stderr(), &conn.client.calls());
+        }
+        Ok(finished)
+    }
+}
 
 /// Loads and checks `path` offline, printing warnings (or every diagnostic when invalid).
 pub fn load(settings: &Settings, path: &Path) -> Result<Validated, Error> {
@@ -24,27 +128,18 @@ pub fn load(settings: &Settings, path: &Path) -> Result<Validated, Error> {
     }
 }
 
-/// Loads `path` (as [`load`]), finds its run files, and identifies its items by content
-/// under the project key (`identity`); `record` (commands that write state) keeps the key
-/// and the hashes in the state folder.
-pub fn open(
-    settings: &Settings,
-    path: &Path,
-    record: bool,
-) -> Result<(Validated, super::paths::Paths), Error> {
-    let mut v = load(settings, path)?;
-    settings.overrides.apply(&mut v.execution);
-    let paths =
-        super::paths::Paths::new(&v, settings.state.state_dir.as_deref(), settings.sandbox());
-    super::identity::identify(&mut v, &paths, record)?;
-    say_what_is_looked_at(settings, &v, &paths);
-    Ok((v, paths))
+/// [`Session::open`], for a command that takes the lock and the connection itself: `record`
+/// (commands that write state) keeps the key and the hashes in the state folder.
+pub fn open(settings: &Settings, path: &Path, record: bool) -> Result<(Validated, Paths), Error> {
+    let access = if record { Access::Record } else { Access::Read };
+    let session = Session::open(settings, path, access)?;
+    Ok((session.manifest, session.paths))
 }
 
 /// A real command on a manifest that only a `--sandbox` try-out has run says so: its state
 /// (and the simulated outputs it downloaded) are the try-out's, not VIP's, so this command
 /// finds nothing launched.
-fn say_what_is_looked_at(settings: &Settings, v: &Validated, paths: &super::paths::Paths) {
+fn say_what_is_looked_at(settings: &Settings, v: &Validated, paths: &Paths) {
     if settings.sandbox() || settings.quiet || paths.state.exists() {
         return;
     }
@@ -80,6 +175,18 @@ pub fn check_item(v: &Validated, key: Option<&str>) -> Result<(), Error> {
         "{} has no item `{key}`; {hint}",
         v.file.display
     )))
+}
+
+/// `--relaunch failed`: every item whose execution failed, was killed or timed out.
+pub const RELAUNCH_FAILED: &str = "failed";
+
+/// Refuses `--relaunch` selectors that are neither `failed` nor one of `v`'s items.
+pub fn check_relaunch(v: &Validated, selectors: &[String]) -> Result<(), Error> {
+    for s in selectors.iter().filter(|s| *s != RELAUNCH_FAILED) {
+        check_item(v, Some(s))
+            .map_err(|e| Error::Usage(format!("--relaunch {s}: {e}; or `--relaunch failed`")))?;
+    }
+    Ok(())
 }
 
 /// Secrets to scrub from an invalid manifest's diagnostics (its text is read again: the load

@@ -1,5 +1,9 @@
 //! What the command line decided, validated before any work starts (the high-level half of
-//! ripgrep's two-stage arguments: clap parses in `cli`, which builds these).
+//! ripgrep's two-stage arguments: clap parses in `cli`, which builds these). Each value is
+//! decided once, when the settings are built (the command line over the environment over the
+//! manifest over the default), and read as it is from then on: nothing patches a setting
+//! later. The manifest's `execution` settings are the one part decided with the manifest in
+//! hand: see [`ExecutionOverrides`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,11 +36,27 @@ pub struct Settings {
     pub load: LoadOptions,
     /// Run state: where it lives and how long to wait for the lock.
     pub state: StateOptions,
+    /// `run --detach`: return once everything that can be launched now is launched.
+    pub detach: bool,
+    /// What `run` does with `vip-run.lock` (`--locked`, `--update-lock`).
+    pub lock_policy: LockPolicy,
+}
+
+/// What `run` does with `vip-run.lock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockPolicy {
+    /// Write it when missing; stop when the pipeline changed in a way that matters.
+    #[default]
+    Write,
+    /// `--update-lock`: accept VIP's current descriptor.
+    Update,
+    /// `--locked`: a missing or stale lock is an error; never write it.
+    Locked,
 }
 
 /// The command line's word on a manifest's `execution` settings (`run` and `download`): each
 /// value given wins over the manifest's, which wins over the default. Applied once, when the
-/// manifest is opened ([`super::session::open`]), so every part of the run reads one
+/// manifest is opened (before its items are identified), so every part of the run reads one
 /// effective value and nothing overrides it later.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExecutionOverrides {

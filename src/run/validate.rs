@@ -10,12 +10,12 @@ use crate::manifest::jobs::{self, Jobs};
 use crate::manifest::{self, ManifestDiagnostic, Validated};
 use crate::report::OutputFormat;
 use crate::report::diagnostics::Printer;
-use crate::report::verdict::{self as shown, Online};
+use crate::report::validate::{self as shown, Online};
 use crate::vip::wire::Descriptor;
 
 use super::Settings;
 use super::against;
-use super::lockfile;
+use super::lock;
 use super::preflight::{self, PreflightError};
 use super::session::{secrets_of, with_connection};
 
@@ -113,7 +113,7 @@ pub async fn validate(
                     let n = reject(printer, out, json, &name, &diagnostics, &v.secrets)?;
                     invalid.push(format!(
                         "{name} is invalid against the descriptor in {}: {n} problem{}",
-                        lockfile::FILE_NAME,
+                        lock::FILE_NAME,
                         if n == 1 { "" } else { "s" }
                     ));
                     continue;
@@ -136,7 +136,7 @@ pub async fn validate(
                 text,
                 "  checked against the descriptor of {} locked on {day} ({})",
                 v.pipeline_id,
-                lockfile::FILE_NAME
+                lock::FILE_NAME
             );
         }
         out.write_all(text.as_bytes())?;
@@ -217,20 +217,20 @@ fn check_locked(
     printer: Printer,
     locked: bool,
 ) -> Result<Option<(String, Descriptor)>, Vec<ManifestDiagnostic>> {
-    let entry = match lockfile::entry_for(v) {
+    let entry = match lock::entry_for(v) {
         Ok(Some(e)) => e,
         Ok(None) if locked => {
             let d = ManifestDiagnostic::error(format!(
                 "{} has no entry in its folder's {}: the lock is stale",
                 v.file.display,
-                lockfile::FILE_NAME
+                lock::FILE_NAME
             ))
             .at_location(&v.file, v.pipeline_location)
             .label("not locked")
             .help(format!(
                 "run `vip-run lock {}` and commit {}",
                 v.file.display,
-                lockfile::FILE_NAME
+                lock::FILE_NAME
             ));
             return Err(vec![d]);
         }
@@ -241,14 +241,14 @@ fn check_locked(
         let d = if locked {
             ManifestDiagnostic::error(format!(
                 "{} locks {} for this manifest, not {}: the lock is stale",
-                lockfile::FILE_NAME,
+                lock::FILE_NAME,
                 entry.pipeline_id,
                 v.pipeline_id
             ))
         } else {
             ManifestDiagnostic::warning(format!(
                 "{} locks {} for this manifest, not {}: its descriptor was not used",
-                lockfile::FILE_NAME,
+                lock::FILE_NAME,
                 entry.pipeline_id,
                 v.pipeline_id
             ))

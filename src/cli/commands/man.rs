@@ -7,7 +7,15 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use super::Cli;
+use crate::cli::args::Cli;
+use crate::error::Error;
+use crate::exit_code;
+
+/// `man`: prints the page.
+pub fn exec(out: &mut dyn Write) -> Result<i32, Error> {
+    render(out)?;
+    Ok(exit_code::SUCCESS)
+}
 
 /// Renders one section of the page.
 type Section<'a> = dyn Fn(&mut dyn Write) -> std::io::Result<()> + 'a;

@@ -1,4 +1,5 @@
-//! What `whoami`, `pipelines` and `pipeline` print: for people, aligned text; for tools, JSON.
+//! What `pipeline` prints: a pipeline's parameters (with the descriptor's rules on each) and
+//! outputs; for people aligned text, for tools one JSON object.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -10,104 +11,6 @@ use crate::vip::wire::{Descriptor, DescriptorInput, Parameter, ParameterType, Pi
 
 use super::OutputFormat;
 use super::text::strip_html;
-
-/// What `whoami` learnt.
-#[derive(Debug)]
-pub struct Identity {
-    /// The server asked.
-    pub server: String,
-    /// Where the key came from (never the key).
-    pub key_source: String,
-    /// The caller's groups, sorted.
-    pub groups: Vec<String>,
-    /// How many pipelines the caller can run.
-    pub pipelines: usize,
-}
-
-/// Writes what `whoami` learnt.
-pub fn whoami(out: &mut dyn Write, id: &Identity, format: OutputFormat) -> std::io::Result<()> {
-    let Identity {
-        server,
-        key_source,
-        groups,
-        pipelines,
-    } = id;
-    let text = match format {
-        OutputFormat::Json => {
-            json!({
-                "server": server,
-                "api_key_source": key_source,
-                "key_valid": true,
-                "groups": groups,
-                "pipelines": pipelines,
-            })
-            .to_string()
-                + "\n"
-        }
-        OutputFormat::Human => {
-            let mut s = String::new();
-            let _ = writeln!(s, "server      {server}");
-            let _ = writeln!(s, "api key     from {key_source}: accepted");
-            let _ = writeln!(
-                s,
-                "groups      {}",
-                if groups.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    groups.join(", ")
-                }
-            );
-            let _ = writeln!(
-                s,
-                "pipelines   {pipelines} you can run (`vip-run pipelines` lists them)"
-            );
-            s
-        }
-    };
-    out.write_all(text.as_bytes())?;
-    out.flush()
-}
-
-/// Writes the list of pipelines (`query` as asked, for the empty case).
-pub fn pipelines(
-    out: &mut dyn Write,
-    list: &[Pipeline],
-    query: Option<&str>,
-    format: OutputFormat,
-) -> std::io::Result<()> {
-    let text = match format {
-        OutputFormat::Json => list
-            .iter()
-            .map(|p| {
-                json!({"identifier": p.identifier, "name": p.name, "version": p.version})
-                    .to_string()
-                    + "\n"
-            })
-            .collect(),
-        OutputFormat::Human => {
-            if list.is_empty() {
-                let what = query.map_or_else(String::new, |q| format!(" matching `{q}`"));
-                format!(
-                    "no pipelines{what} (your groups give access to the pipelines you can run)\n"
-                )
-            } else {
-                let width = list
-                    .iter()
-                    .map(|p| p.identifier.chars().count())
-                    .max()
-                    .unwrap_or(0)
-                    .max(10);
-                let mut s = format!("{:width$}  NAME\n", "PIPELINE");
-                for p in list {
-                    let _ = writeln!(s, "{:width$}  {}", p.identifier, p.name);
-                }
-                s
-            }
-        }
-    };
-    out.write_all(text.as_bytes())?;
-    out.flush()
-}
 
 #[derive(Serialize)]
 struct ParameterRecord<'a> {
@@ -138,7 +41,7 @@ pub fn type_name(p: &Parameter, descriptor: &Descriptor) -> String {
 }
 
 /// Writes a pipeline's parameters and outputs.
-pub fn pipeline(
+pub fn render(
     out: &mut dyn Write,
     pipeline: &Pipeline,
     descriptor: &Descriptor,

@@ -220,7 +220,7 @@ pub struct Preview {
     /// What a run would do, uploads first, then item by item.
     pub actions: Vec<Action>,
     /// What `vip-run clean` would delete on VIP now, when anything.
-    pub cleanable: Option<super::cleanup::CleanPlan>,
+    pub cleanable: Option<super::clean::CleanPlan>,
 }
 
 impl Preview {

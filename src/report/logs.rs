@@ -2,8 +2,7 @@
 //! per job, when an execution has several), under a header naming the item, the execution
 //! and the job with its status; or one JSON object per section.
 //!
-//! Named `log_text` rather than `logs` so no two files in `src/` share a name (`run/logs.rs`
-//! is the flow that fetches them).
+//! Named after the command, as its flow (`run/logs.rs`) is.
 
 use std::io::Write;
 

@@ -1,11 +1,14 @@
 //! What `init` writes: a commented starter manifest for a pipeline, from its descriptor, that
-//! validates as it is; placeholders say `CHANGE-ME` where a value is needed.
+//! validates as it is; placeholders say `CHANGE-ME` where a value is needed. On stdout, or,
+//! when it went to a file, a line on stderr saying what to do next.
 
 use std::fmt::Write as _;
+use std::io::Write;
+use std::path::PathBuf;
 
 use crate::vip::wire::{Descriptor, Parameter, ParameterType, Pipeline};
 
-use super::catalog::type_name;
+use super::pipeline::type_name;
 use super::text::strip_html;
 
 /// A YAML scalar for `text` (a JSON string is valid YAML).
@@ -52,6 +55,36 @@ fn placeholder(p: &Parameter, element: &str) -> String {
         Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => v.to_string(),
         _ if p.kind == ParameterType::List => format!("[{}]", one(element)),
         _ => one(p.kind.as_str()),
+    }
+}
+
+/// What `init` made.
+#[derive(Debug)]
+pub struct Starter {
+    /// The starter manifest.
+    pub text: String,
+    /// The file it was written to (`None`: it is for stdout).
+    pub file: Option<PathBuf>,
+}
+
+/// Writes the starter manifest to `out`, or, when it went to a file, says so on stderr (not
+/// under `quiet`).
+pub fn render(out: &mut dyn Write, s: &Starter, quiet: bool) -> std::io::Result<()> {
+    match &s.file {
+        None => {
+            out.write_all(s.text.as_bytes())?;
+            out.flush()
+        }
+        Some(path) => {
+            if !quiet {
+                super::to_stderr(&format!(
+                    "wrote {}: fill in the CHANGE-ME values, then `vip-run validate --online {}`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,121 @@
+//! One run of a manifest at a time: an OS file lock on `.vip-run/<name>/lock`.
+//!
+//! Cron may start a run while the last one is still going; the second waits up to
+//! `--lock-wait`, then stops with a message naming the holder. The OS releases the lock
+//! when the holder dies (even by `kill -9`), so a stale lock cannot block anyone.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::files::FileError;
+use crate::time;
+
+/// Why the lock was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another run holds it.
+    #[error(
+        "another vip-run is running this manifest ({holder}); wait for it, or pass --lock-wait to wait longer"
+    )]
+    Held {
+        /// Who holds it (`pid N since T`), as the holder wrote it.
+        holder: String,
+    },
+    /// The lock file cannot be made or locked.
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+/// A held lock; released when dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes the lock at `path`, waiting up to `wait` for another holder to finish.
+    pub fn acquire(path: &Path, wait: Duration) -> Result<Self, LockError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(FileError::on("open the lock", path))?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if Instant::now() >= deadline {
+                        let mut holder = String::new();
+                        let _ = file.read_to_string(&mut holder);
+                        let holder = holder.trim();
+                        return Err(LockError::Held {
+                            holder: if holder.is_empty() {
+                                "holder unknown".to_owned()
+                            } else {
+                                holder.to_owned()
+                            },
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(FileError::on("lock", path)(e).into());
+                }
+            }
+        }
+        let holder = format!(
+            "pid {} since {}",
+            std::process::id(),
+            time::rfc3339(time::now_ms())
+        );
+        let _ = file.set_len(0);
+        let _ = file.seek(SeekFrom::Start(0));
+        let _ = file.write_all(holder.as_bytes());
+        let _ = file.flush();
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where the lock is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_with_the_first_ones_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x/lock");
+        let first = RunLock::acquire(&path, Duration::ZERO).unwrap();
+        let err = RunLock::acquire(&path, Duration::from_millis(300)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        RunLock::acquire(&path, Duration::ZERO).unwrap();
+    }
+}

@@ -1,0 +1,56 @@
+//! `status`: the manifest's executions as VIP has them now. It reads only: no lock, nothing
+//! saved.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::Error;
+use crate::report::status::{Row, Status};
+
+use super::Settings;
+use super::access::explain_error;
+use super::runner::Tracker;
+use super::runner::sink::Sink;
+use super::session::{Access, Session};
+use super::state::Attempt;
+
+/// `status MANIFEST`, refreshed from VIP.
+pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
+    let session = Session::open(settings, path, Access::Read)?;
+    let v = &session.manifest;
+    let current = session
+        .connect(async |conn| {
+            let mut tracker = Tracker::read(v, conn, session.paths.clone())?;
+            tracker
+                .prepare(&mut Sink::none())
+                .await
+                .map_err(|e| explain_error(e, conn))?;
+            tracker.refresh(&mut Sink::none()).await?;
+            let home: HashMap<String, bool> = v
+                .items
+                .iter()
+                .filter_map(|i| tracker.home(i).map(|h| (i.key.clone(), h)))
+                .collect();
+            Ok((tracker.current_executions(), home))
+        })
+        .await?;
+    let (current, home) = current;
+    let by_key: HashMap<&str, &Attempt> = current.iter().map(|(k, a)| (k.as_str(), a)).collect();
+    let rows = v
+        .items
+        .iter()
+        .map(|item| {
+            let a = by_key.get(item.key.as_str());
+            Row {
+                item: item.key.clone(),
+                execution_name: a.map_or_else(|| item.execution_name.clone(), |a| a.name.clone()),
+                execution: a.map(|a| a.execution_id.clone()),
+                status: a.map(|a| a.status.clone()),
+                timed_out: a.is_some_and(|a| a.timed_out),
+                launched_at: a.map(|a| a.launched_at),
+                home: home.get(&item.key).copied(),
+            }
+        })
+        .collect();
+    Ok(Status { rows })
+}
