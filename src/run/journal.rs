@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::StateError;
 use crate::files::{FileError, write_atomically_with};
 
-use super::state::{FORMAT, ItemState, State, StateError, Upload};
+use super::state::{FORMAT, ItemState, State, Store, Upload};
 
 /// A journal smaller than this is never compacted (a tiny state gains nothing from it). Kept
 /// small: a floor that a 1,000-item run never reaches but a 10,000-item run passes makes the
@@ -97,6 +98,7 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
         return Err(StateError::Format {
             path: path.to_path_buf(),
             found: format.map_or_else(|| "unknown".to_owned(), |f| f.to_string()),
+            reads: FORMAT,
         });
     }
     let mut state: State = serde_json::from_str(&text).map_err(|e| damaged(path, &e))?;
@@ -233,7 +235,7 @@ fn compact(state: &mut State, path: &Path, journal: &Path) -> Result<(), StateEr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(FileError::on("clear", journal)(e).into()),
     }
-    state.store = super::state::Store::default();
+    state.store = Store::default();
     state.store.snapshot_bytes = snapshot_bytes;
     Ok(())
 }

@@ -12,50 +12,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::files::FileError;
+pub use crate::error::StateError;
 use crate::time;
 
 /// The state file format this vip-run writes: 3 ties each output to its execution (see
 /// `identity`); 2 has a journal beside the snapshot; 1 (the snapshot
 /// alone) and 2 are read and migrated on the first save (`identity::migrate`).
 pub const FORMAT: u32 = 3;
-
-/// Why the state cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    /// The file exists but cannot be read.
-    #[error(transparent)]
-    Read(FileError),
-    /// It is not a state file any more.
-    #[error("{} is damaged ({reason}); move it away to rebuild it from VIP", path.display())]
-    Damaged {
-        /// The state file.
-        path: PathBuf,
-        /// What the JSON reader said.
-        reason: String,
-    },
-    /// Another vip-run's format.
-    #[error("{} has state format {found}, this vip-run reads format {FORMAT}: upgrade vip-run, or move the file away to rebuild it from VIP", path.display())]
-    Format {
-        /// The state file.
-        path: PathBuf,
-        /// The format it says it has.
-        found: String,
-    },
-    /// It records executions on another server.
-    #[error("{} records runs on {recorded}, not {server}: use --state-dir to keep runs on different servers apart", path.display())]
-    OtherServer {
-        /// The state file.
-        path: PathBuf,
-        /// The server it names.
-        recorded: String,
-        /// The server of this run.
-        server: String,
-    },
-    /// It cannot be written.
-    #[error(transparent)]
-    Write(#[from] FileError),
-}
 
 /// The whole state of one manifest's runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
