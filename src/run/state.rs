@@ -8,12 +8,11 @@
 //! rebuilds it from the execution names on the server.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::error::StateError;
-use crate::time;
 
 /// The state file format this vip-run writes: 3 ties each output to its execution (see
 /// `identity`); 2 has a journal beside the snapshot; 1 (the snapshot
@@ -193,19 +192,6 @@ impl State {
             },
             ..Self::default()
         }
-    }
-
-    /// Reads the state at `path` (the snapshot, then its journal): `Ok(None)` when there is
-    /// none.
-    pub fn load(path: &Path) -> Result<Option<Self>, StateError> {
-        super::journal::load(path)
-    }
-
-    /// Makes what changed since the last save durable at `path` (one append and one fsync;
-    /// now and then a compaction into a new snapshot).
-    pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
-        self.updated_at = time::rfc3339(time::now_ms());
-        super::journal::save(self, path)
     }
 
     /// Every item's state, by key.
