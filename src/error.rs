@@ -1,10 +1,17 @@
-//! The top-level error: what ends a command, and the exit code it means.
+//! The top-level error: what ends a command, and the exit code it means; and the errors of
+//! the run's own files (its state, its lock), which it tells apart by exit code and help.
+//!
+//! A leaf: it names what fails below it (files, the key, VIP), never the commands above.
+
+mod lock;
+mod state;
+
+pub use lock::LockError;
+pub use state::StateError;
 
 use crate::exit_code;
 use crate::files::FileError;
 use crate::manifest::api_key::KeyError;
-use crate::run::lock::LockError;
-use crate::run::state::StateError;
 use crate::vip::VipError;
 
 /// What to do about a local storage problem (exit 6): said under the error, and by a run's

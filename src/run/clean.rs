@@ -30,7 +30,7 @@ use crate::vip::wire::ExecutionStatus;
 use super::Connection;
 use super::Settings;
 use super::access::explain_error;
-use super::lock::RunLock;
+use super::exclusive::RunLock;
 use super::paths::Paths;
 use super::runner::sink::Sink;
 use super::runner::{Tracker, inputs_root, results_dir};

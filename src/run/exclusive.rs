@@ -9,24 +9,9 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub use crate::error::LockError;
 use crate::files::FileError;
 use crate::time;
-
-/// Why the lock was not taken.
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    /// Another run holds it.
-    #[error(
-        "another vip-run is running this manifest ({holder}); wait for it, or pass --lock-wait to wait longer"
-    )]
-    Held {
-        /// Who holds it (`pid N since T`), as the holder wrote it.
-        holder: String,
-    },
-    /// The lock file cannot be made or locked.
-    #[error(transparent)]
-    File(#[from] FileError),
-}
 
 /// A held lock; released when dropped.
 #[derive(Debug)]

@@ -10,15 +10,20 @@
 //! skipped, since the snapshot already holds them. Compaction happens when the journal
 //! outgrows the snapshot several times over (and a small floor), so the bytes written grow
 //! linearly with the events.
+//!
+//! `state` holds what the state records; this file holds how a [`State`] is loaded and saved
+//! ([`State::load`], [`State::save`]), so that the records never reach back for their I/O.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::StateError;
 use crate::files::{FileError, write_atomically_with};
+use crate::time;
 
-use super::state::{FORMAT, ItemState, State, StateError, Upload};
+use super::state::{FORMAT, ItemState, State, Store, Upload};
 
 /// A journal smaller than this is never compacted (a tiny state gains nothing from it). Kept
 /// small: a floor that a 1,000-item run never reaches but a 10,000-item run passes makes the
@@ -77,8 +82,23 @@ pub fn journal_path(path: &Path) -> PathBuf {
     path.with_extension("journal")
 }
 
+impl State {
+    /// Reads the state at `path` (the snapshot, then its journal): `Ok(None)` when there is
+    /// none.
+    pub fn load(path: &Path) -> Result<Option<Self>, StateError> {
+        load(path)
+    }
+
+    /// Makes what changed since the last save durable at `path` (one append and one fsync;
+    /// now and then a compaction into a new snapshot).
+    pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
+        self.updated_at = time::rfc3339(time::now_ms());
+        save(self, path)
+    }
+}
+
 /// Reads the snapshot at `path` and replays its journal: `Ok(None)` when there is no state.
-pub fn load(path: &Path) -> Result<Option<State>, StateError> {
+fn load(path: &Path) -> Result<Option<State>, StateError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -97,6 +117,7 @@ pub fn load(path: &Path) -> Result<Option<State>, StateError> {
         return Err(StateError::Format {
             path: path.to_path_buf(),
             found: format.map_or_else(|| "unknown".to_owned(), |f| f.to_string()),
+            reads: FORMAT,
         });
     }
     let mut state: State = serde_json::from_str(&text).map_err(|e| damaged(path, &e))?;
@@ -156,7 +177,7 @@ fn apply(state: &mut State, line: Line) {
 
 /// Makes `state`'s changes durable at `path`: appended to the journal, or (for a new state,
 /// an old format, or a journal grown past the snapshot) written as a new snapshot.
-pub fn save(state: &mut State, path: &Path) -> Result<(), StateError> {
+fn save(state: &mut State, path: &Path) -> Result<(), StateError> {
     let journal = journal_path(path);
     let grown = state.store.journal_bytes > COMPACT_FLOOR
         && state.store.journal_bytes > COMPACT_RATIO * state.store.snapshot_bytes;
@@ -233,7 +254,7 @@ fn compact(state: &mut State, path: &Path, journal: &Path) -> Result<(), StateEr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(FileError::on("clear", journal)(e).into()),
     }
-    state.store = super::state::Store::default();
+    state.store = Store::default();
     state.store.snapshot_bytes = snapshot_bytes;
     Ok(())
 }

@@ -27,9 +27,6 @@ use super::access::explain;
 use super::plan::Plan;
 use super::session::{load, with_connection};
 
-// The OS lock's former path (`run::lock`), for `error` and `clean` until they say
-// `run::exclusive`.
-pub(crate) use super::exclusive::{LockError, RunLock};
 use super::settings::{LockPolicy, Settings};
 
 /// The lock file's name, next to the manifests.

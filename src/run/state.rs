@@ -8,54 +8,16 @@
 //! rebuilds it from the execution names on the server.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::files::FileError;
-use crate::time;
+pub use crate::error::StateError;
 
 /// The state file format this vip-run writes: 3 ties each output to its execution (see
 /// `identity`); 2 has a journal beside the snapshot; 1 (the snapshot
 /// alone) and 2 are read and migrated on the first save (`identity::migrate`).
 pub const FORMAT: u32 = 3;
-
-/// Why the state cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    /// The file exists but cannot be read.
-    #[error(transparent)]
-    Read(FileError),
-    /// It is not a state file any more.
-    #[error("{} is damaged ({reason}); move it away to rebuild it from VIP", path.display())]
-    Damaged {
-        /// The state file.
-        path: PathBuf,
-        /// What the JSON reader said.
-        reason: String,
-    },
-    /// Another vip-run's format.
-    #[error("{} has state format {found}, this vip-run reads format {FORMAT}: upgrade vip-run, or move the file away to rebuild it from VIP", path.display())]
-    Format {
-        /// The state file.
-        path: PathBuf,
-        /// The format it says it has.
-        found: String,
-    },
-    /// It records executions on another server.
-    #[error("{} records runs on {recorded}, not {server}: use --state-dir to keep runs on different servers apart", path.display())]
-    OtherServer {
-        /// The state file.
-        path: PathBuf,
-        /// The server it names.
-        recorded: String,
-        /// The server of this run.
-        server: String,
-    },
-    /// It cannot be written.
-    #[error(transparent)]
-    Write(#[from] FileError),
-}
 
 /// The whole state of one manifest's runs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -230,19 +192,6 @@ impl State {
             },
             ..Self::default()
         }
-    }
-
-    /// Reads the state at `path` (the snapshot, then its journal): `Ok(None)` when there is
-    /// none.
-    pub fn load(path: &Path) -> Result<Option<Self>, StateError> {
-        super::journal::load(path)
-    }
-
-    /// Makes what changed since the last save durable at `path` (one append and one fsync;
-    /// now and then a compaction into a new snapshot).
-    pub fn save(&mut self, path: &Path) -> Result<(), StateError> {
-        self.updated_at = time::rfc3339(time::now_ms());
-        super::journal::save(self, path)
     }
 
     /// Every item's state, by key.

@@ -1,8 +1,8 @@
 //! The VIP client: how to reach VIP (its config and the checks on the server URL), and the
 //! one place a request is built and its answer turned into a result or a [`VipError`]. The
-//! typed methods, one per call of VIP's REST dialect (docs/vip.md), are in [`super::calls`];
-//! retries are decided in [`super::retry`]; streamed file transfers live in
-//! [`super::transfer`].
+//! typed methods, one per call of VIP's REST dialect (docs/vip.md), are in the `calls`
+//! module; retries are decided in [`super::retry`]; streamed file transfers live in the
+//! `transfer` module. Both build on this one, which knows neither.
 //!
 //! Every call has a connect timeout and a request timeout; downloads get a longer one,
 //! because VIP stages files from the grid before the first byte (up to 45 s).
@@ -33,16 +33,17 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use super::calls::LogStream;
 use super::encode;
 use super::health::Health;
 pub use super::retry::RetryPolicy;
 use super::retry::{Class, Retrier};
-pub use super::transfer::OnBytes;
 use super::vip_error::{TransportKind, VipError};
 
 /// VIP's limit on `GET /executions?limit=`.
 pub const MAX_LIST_LIMIT: u32 = 500;
+
+/// Told of every chunk of an upload or a download, with its size (for byte progress bars).
+pub type OnBytes = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
 /// How to reach VIP.
 #[derive(Debug, Clone)]

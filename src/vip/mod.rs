@@ -21,7 +21,7 @@ pub mod transfer;
 pub mod vip_error;
 pub mod wire;
 
-pub use client::{Client, ClientConfig, LogStream, MAX_LIST_LIMIT};
+pub use calls::LogStream;
+pub use client::{Client, ClientConfig, MAX_LIST_LIMIT, OnBytes};
 pub use retry::RetryPolicy;
-pub use transfer::OnBytes;
 pub use vip_error::{Meaning, TransportKind, VipError};

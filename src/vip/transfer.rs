@@ -15,13 +15,10 @@ use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::client::{Client, call_kind, check_status, transport_error};
+use super::client::{Client, OnBytes, call_kind, check_status, transport_error};
 use super::encode;
 use super::retry::Class;
 use super::vip_error::VipError;
-
-/// Told of every chunk of a transfer, with its size (for byte progress bars).
-pub type OnBytes = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
 /// Bytes read from disk at a time for an upload (the default 4 KiB costs two thirds of the
 /// throughput on loopback).

@@ -27,6 +27,7 @@ mod sandbox;
 mod sandbox_knobs;
 mod secrets;
 mod snapshots;
+mod structure;
 mod support;
 #[cfg(unix)]
 mod terminal;

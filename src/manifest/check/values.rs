@@ -6,19 +6,20 @@
 //! exactly what a run will send.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_saphyr::Location;
 
-use super::{Checker, Repeats, under};
+use super::findings::{Findings, Repeats};
+use super::under;
 use crate::manifest::api_key::expand_tilde;
-use crate::manifest::diagnostic::ManifestDiagnostic;
+use crate::manifest::diagnostic::{ManifestDiagnostic, SourceFile};
 use crate::manifest::identity::upload_path;
 use crate::manifest::validated::{Value, ValueKind};
 use crate::vip::rules;
 
 /// A value's meaning on the local disk.
-pub(super) enum Local {
+enum Local {
     File {
         path: PathBuf,
         size: u64,
@@ -28,17 +29,47 @@ pub(super) enum Local {
     NotAFile,
 }
 
-impl Checker<'_> {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn check_value(
+/// The checks of the rendered values of every item of one manifest, and what they share: the
+/// local files looked up, the uploads' paths on VIP, the values naming no file.
+pub(super) struct ValueChecker<'a> {
+    file: &'a SourceFile,
+    /// The manifest's folder, which local paths are relative to.
+    dir: &'a Path,
+    /// What each distinct input text names on disk (a 10,000-item matrix names the same
+    /// few files over and over: one look each).
+    local: HashMap<String, Local>,
+    /// The manifest's folder, resolved once.
+    canonical_dir: Option<PathBuf>,
+    /// Where each upload goes on VIP → the local file sent there.
+    uploads: HashMap<String, PathBuf>,
+    /// Values that look like paths to files that do not exist, by place in the manifest:
+    /// the input, the first such value, its location, how many items have one.
+    missing: BTreeMap<usize, (String, String, Location, usize)>,
+}
+
+impl<'a> ValueChecker<'a> {
+    /// No value checked yet, in the manifest `file` in the folder `dir`.
+    pub(super) fn new(file: &'a SourceFile, dir: &'a Path) -> Self {
+        Self {
+            file,
+            dir,
+            local: HashMap::new(),
+            canonical_dir: None,
+            uploads: HashMap::new(),
+            missing: BTreeMap::new(),
+        }
+    }
+
+    /// Checks `text`, the value of `input` in item `key` written at `location`: what it is,
+    /// and whether VIP would take it.
+    pub(super) fn check(
         &mut self,
+        out: &mut Findings,
+        repeats: &mut Repeats,
         input: &str,
         text: String,
         location: Location,
         key: &str,
-        repeats: &mut Repeats,
-        missing: &mut BTreeMap<usize, (String, String, Location, usize)>,
-        uploads: &mut HashMap<String, PathBuf>,
     ) -> Option<Value> {
         let text = if text.trim().len() == text.len() {
             text
@@ -59,7 +90,7 @@ impl Checker<'_> {
                 .at_location(self.file, location)
                 .label("empty after rendering")
                 .help("VIP refuses empty values: to leave an optional input at its default, remove it");
-            self.repeated(repeats, "empty", d);
+            out.repeated(repeats, "empty", d);
             return None;
         }
         if text.contains("@@") {
@@ -67,7 +98,7 @@ impl Checker<'_> {
             let d = ManifestDiagnostic::error(format!("input `{input}` contains `@@`{item}"))
                 .at_location(self.file, location)
                 .help("VIP splits values on `@@`: use a YAML list for several values");
-            self.repeated(repeats, "@@", d);
+            out.repeated(repeats, "@@", d);
             return None;
         }
         let kind = if rules::is_vip_path(&text) {
@@ -91,7 +122,7 @@ impl Checker<'_> {
                         ))
                         .at_location(self.file, location)
                         .help(format!("rename the file; VIP allows {}", rules::INPUT_VALUE_CHARS));
-                        self.repeated(repeats, "upload-chars", d);
+                        out.repeated(repeats, "upload-chars", d);
                         return None;
                     }
                     if size == 0 {
@@ -101,10 +132,10 @@ impl Checker<'_> {
                         ))
                         .at_location(self.file, location)
                         .help("VIP stores an empty upload as a folder: give a file with content");
-                        self.repeated(repeats, "empty-file", d);
+                        out.repeated(repeats, "empty-file", d);
                         return None;
                     }
-                    if let Some(other) = uploads.insert(upload.clone(), canonical.clone())
+                    if let Some(other) = self.uploads.insert(upload.clone(), canonical.clone())
                         && other != canonical
                     {
                         let d = ManifestDiagnostic::error(format!(
@@ -114,7 +145,7 @@ impl Checker<'_> {
                             ))
                             .at_location(self.file, location)
                             .help("VIP replaces spaces with `_` and drops accents in file names: rename one of the files");
-                        self.repeated(repeats, "upload-clash", d);
+                        out.repeated(repeats, "upload-clash", d);
                         return None;
                     }
                     return Some(Value {
@@ -123,7 +154,7 @@ impl Checker<'_> {
                     });
                 }
                 Local::NotAFile => {
-                    self.count_missing(input, &text, location, missing);
+                    self.count_missing(input, &text, location);
                     ValueKind::Text
                 }
             }
@@ -141,7 +172,7 @@ impl Checker<'_> {
             .at_location(self.file, location)
             .label("refused by VIP")
             .help(format!("VIP allows {}", rules::INPUT_VALUE_CHARS));
-            self.repeated(repeats, "chars", d);
+            out.repeated(repeats, "chars", d);
             return None;
         }
         Some(Value { text, kind })
@@ -149,28 +180,16 @@ impl Checker<'_> {
 
     /// Counts `value` (already checked) again, in another item, among the values that look
     /// like paths to files that do not exist.
-    pub(super) fn note_missing(
-        &self,
-        input: &str,
-        value: &Value,
-        location: Location,
-        missing: &mut BTreeMap<usize, (String, String, Location, usize)>,
-    ) {
+    pub(super) fn note_missing(&mut self, input: &str, value: &Value, location: Location) {
         if matches!(value.kind, ValueKind::Text) {
-            self.count_missing(input, &value.text, location, missing);
+            self.count_missing(input, &value.text, location);
         }
     }
 
-    fn count_missing(
-        &self,
-        input: &str,
-        text: &str,
-        location: Location,
-        missing: &mut BTreeMap<usize, (String, String, Location, usize)>,
-    ) {
+    fn count_missing(&mut self, input: &str, text: &str, location: Location) {
         if looks_like_path(text) {
             let offset = self.file.location_offset(location).unwrap_or(0);
-            missing
+            self.missing
                 .entry(offset)
                 .or_insert_with(|| (input.to_owned(), text.to_owned(), location, 0))
                 .3 += 1;
@@ -203,6 +222,20 @@ impl Checker<'_> {
             self.local.insert(text.to_owned(), found);
         }
         &self.local[text]
+    }
+
+    /// Warns, once per place, about the values that look like paths to files that do not
+    /// exist.
+    pub(super) fn warn_missing(self, out: &mut Findings) {
+        for (input, example, location, count) in self.missing.into_values() {
+            let more = if count > 1 {
+                format!(" (and {} more items)", count - 1)
+            } else {
+                String::new()
+            };
+            out.warn(location, format!("input `{input}`: no local file `{example}`{more}"),
+                "if this is a File parameter, the file must exist; paths are relative to the manifest's folder");
+        }
     }
 }
 
