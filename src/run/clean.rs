@@ -32,8 +32,9 @@ use super::Settings;
 use super::access::explain_error;
 use super::exclusive::RunLock;
 use super::paths::Paths;
+use super::remote::{inputs_root, results_dir};
+use super::runner::Tracker;
 use super::runner::sink::Sink;
-use super::runner::{Tracker, inputs_root, results_dir};
 use super::session::{open, with_connection};
 use super::state::State;
 

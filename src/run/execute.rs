@@ -13,9 +13,9 @@ use crate::report::run::Event;
 use crate::report::summary::{Finished, Outcome};
 
 use super::Settings;
+use super::checked::Checked;
 use super::interrupt::Interrupt;
 use super::lock;
-use super::plan::Plan;
 use super::provenance;
 use super::runner::{Runner, first_look};
 use super::session::{Access, Session, check_relaunch};
@@ -59,8 +59,10 @@ async fn execute_one(
             // A first run's reads of what is on VIP go alongside pre-flight (reads only:
             // nothing is done on VIP before the checks pass).
             let printer = settings.printer();
-            let (plan, first) =
-                tokio::join!(Plan::check(v, conn, &printer), first_look(conn, v, paths));
+            let (plan, first) = tokio::join!(
+                Checked::check(v, conn, &printer),
+                first_look(conn, v, paths)
+            );
             let plan = plan?;
             // The sandbox's pipelines are not VIP's: a try-out neither writes the recipe's lock
             // nor is held to it (as its state is kept apart), else the real run after it would

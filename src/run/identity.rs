@@ -246,7 +246,7 @@ pub fn migrate(state: &mut State, v: &Validated) -> usize {
                     .find(|a| {
                         output
                             .remote
-                            .strip_prefix(&super::runner::results_dir(item, &a.name))
+                            .strip_prefix(&super::remote::results_dir(item, &a.name))
                             .is_some_and(|rest| rest.starts_with('/'))
                     })
                     .map(|a| a.execution_id.clone());

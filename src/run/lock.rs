@@ -24,7 +24,7 @@ use crate::report::lock::Locked;
 use crate::vip::wire::{Descriptor, Pipeline};
 
 use super::access::explain;
-use super::plan::Plan;
+use super::checked::Checked;
 use super::session::{load, with_connection};
 
 use super::settings::{LockPolicy, Settings};
@@ -305,7 +305,7 @@ pub async fn lock(settings: &Settings, manifests: &[PathBuf]) -> Result<Vec<Lock
 
 /// Before `run` uploads anything: the live descriptor against the lock, by `policy`.
 pub fn check_run(
-    plan: &Plan<'_>,
+    plan: &Checked<'_>,
     policy: LockPolicy,
     printer: &crate::report::diagnostics::Printer,
 ) -> Result<(), Error> {

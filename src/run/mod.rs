@@ -5,7 +5,7 @@
 //!   (`run`, in `execute.rs`: a `run/run.rs` would repeat its parent's name), [`download()`],
 //!   [`status()`], [`cancel()`], [`logs()`], [`clean()`], [`whoami()`], [`pipelines()`],
 //!   [`pipeline()`], [`init()`] and [`lock()`];
-//! - [`Plan`]: a manifest checked offline and online, the only way to a launching runner;
+//! - [`Checked`]: a manifest checked offline and online, the only way to a launching runner;
 //! - `runner`: the run itself (adopt, decide, launch, monitor, transfers, record), `state`,
 //!   `exclusive` (the OS lock: one run of a manifest at a time), `paths`, `interrupt`, `extract`;
 //! - what every command on a manifest opens with and ends with (`session`), reaching VIP
@@ -14,6 +14,7 @@
 pub mod access;
 pub mod against;
 pub mod cancel;
+pub mod checked;
 pub mod clean;
 pub mod connect;
 pub mod disk;
@@ -33,6 +34,7 @@ pub mod pipelines;
 pub mod plan;
 pub mod preflight;
 pub mod provenance;
+pub mod remote;
 pub mod runner;
 pub mod session;
 pub mod settings;
@@ -42,6 +44,7 @@ pub mod validate;
 pub mod whoami;
 
 pub use cancel::cancel;
+pub use checked::Checked;
 pub use clean::clean;
 pub use connect::{ConnectOptions, Connection};
 pub use download::download;
@@ -52,7 +55,7 @@ pub use lock::lock;
 pub use logs::logs;
 pub use pipeline::pipeline;
 pub use pipelines::pipelines;
-pub use plan::{Plan, plan};
+pub use plan::plan;
 pub use session::{RELAUNCH_FAILED, check_relaunch};
 pub use settings::{ExecutionOverrides, LockPolicy, Settings, StateOptions};
 pub use status::status;

@@ -1,95 +1,24 @@
-//! The plan: a manifest checked offline (loaded, expanded, validated) and online (pre-flight
-//! against VIP). It is the only thing a launching [`Runner`] can be built from, so nothing
-//! reaches `POST /executions` unchecked. And `plan`, the command: what a run would do, asked
-//! of the runner's own decisions ([`Tracker::next`], [`Tracker::planned_uploads`]) rather than
-//! re-stated, so `plan` and `run` cannot drift apart.
+//! `plan`, the command: what a run would do, asked of the tracker's own decisions
+//! ([`Tracker::next`], [`Tracker::planned_uploads`]) rather than re-stated, so `plan` and
+//! `run` cannot drift apart.
 
 use std::path::Path;
 
 use crate::error::Error;
-use crate::manifest::Validated;
-use crate::report::diagnostics::Printer;
 use crate::report::preview::{Action, ActionKind, Preview, Subject};
 
-use super::preflight::{self, Preflight, PreflightError};
+use super::Settings;
+use super::checked::Checked;
 use super::runner::sink::Sink;
 use super::runner::{Next, Tracker, UploadNeed};
 use super::session::{open, with_connection};
-use super::{Connection, Settings};
-
-/// A manifest that passed the offline and the online checks, with what pre-flight learnt.
-#[derive(Debug)]
-pub struct Plan<'a> {
-    manifest: &'a Validated,
-    conn: &'a Connection,
-    preflight: Preflight,
-}
-
-impl<'a> Plan<'a> {
-    /// Runs pre-flight for `manifest` over `conn`, printing its problems and warnings.
-    pub async fn check(
-        manifest: &'a Validated,
-        conn: &'a Connection,
-        printer: &Printer,
-    ) -> Result<Self, Error> {
-        match preflight::check(manifest, conn).await {
-            Ok(preflight) => {
-                printer.print(&preflight.warnings, &manifest.secrets);
-                Ok(Self {
-                    manifest,
-                    conn,
-                    preflight,
-                })
-            }
-            Err(PreflightError::Problems {
-                diagnostics,
-                access,
-            }) => {
-                printer.print(&diagnostics, &manifest.secrets);
-                let n = diagnostics.iter().filter(|d| d.is_error()).count();
-                Err(Error::Preflight {
-                    message: format!(
-                        "{} failed the checks against VIP: {n} problem{}; nothing was uploaded or launched",
-                        manifest.file.display,
-                        if n == 1 { "" } else { "s" }
-                    ),
-                    access,
-                })
-            }
-            Err(PreflightError::Fatal(e)) => Err(e),
-        }
-    }
-
-    /// The checked manifest.
-    pub fn manifest(&self) -> &'a Validated {
-        self.manifest
-    }
-
-    /// The connection it was checked over.
-    pub fn connection(&self) -> &'a Connection {
-        self.conn
-    }
-
-    /// What pre-flight learnt.
-    pub fn preflight(&self) -> &Preflight {
-        &self.preflight
-    }
-
-    /// VIP's direct-transfer size limit, when the server said.
-    pub fn download_cap(&self) -> Option<u64> {
-        self.preflight
-            .platform
-            .as_ref()
-            .and_then(|p| p.max_size_direct_transfer)
-    }
-}
 
 /// `plan MANIFEST`: what a run would do, changing nothing.
 pub async fn plan(settings: &Settings, path: &Path, relaunch: &[String]) -> Result<Preview, Error> {
     let (v, paths) = open(settings, path, false)?;
     super::check_relaunch(&v, relaunch)?;
     with_connection(settings, Some(&v), async |conn| {
-        let checked = Plan::check(&v, conn, &settings.printer()).await?;
+        let checked = Checked::check(&v, conn, &settings.printer()).await?;
         let mut tracker = Tracker::read(checked.manifest(), conn, paths)?.with_relaunch(relaunch);
         tracker.prepare(&mut Sink::none()).await?;
         tracker.refresh(&mut Sink::none()).await?;

@@ -236,7 +236,7 @@ pub fn write(
                 };
                 let mut received = value.text.clone();
                 if let ValueKind::LocalFile { path, upload, .. } = &value.kind {
-                    received = format!("{}/{upload}", super::runner::inputs_root(v));
+                    received = format!("{}/{upload}", super::remote::inputs_root(v));
                     let known = state
                         .uploads()
                         .get(&received)

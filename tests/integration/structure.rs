@@ -915,7 +915,6 @@ fn owned(files: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 #[test]
-#[ignore = "enabled when the run's loop is rebuilt"]
 fn no_module_depends_on_a_module_that_depends_back_on_it() {
     let found = cycles(&crate_files());
     assert!(
@@ -927,7 +926,6 @@ fn no_module_depends_on_a_module_that_depends_back_on_it() {
 }
 
 #[test]
-#[ignore = "enabled when the run's loop is rebuilt"]
 fn no_type_has_inherent_impls_in_more_than_four_modules() {
     let found = scattered_impls(&crate_files());
     assert!(found.is_empty(), "{}", found.join("\n\n"));

@@ -14,7 +14,7 @@
 //! tells what happened to a [`sink::Sink`] (the bar, plain lines, JSON events); `run.json` and
 //! the `JUnit` cases are written once, at the end, from the final state (`record`).
 //!
-//! What the loop may do is fixed when it is built: only a checked manifest ([`Plan`]) gives a
+//! What the loop may do is fixed when it is built: only a [`Checked`] manifest gives a
 //! loop that uploads and launches; `download` gets one that tends executions already
 //! launched. `status`, `plan`, `logs`, `clean` and `cancel` use a tracker alone.
 //!
@@ -25,7 +25,7 @@
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::manifest::{Item, Validated};
+use crate::manifest::Validated;
 use crate::report::run::Reporter;
 pub use crate::report::summary::{Outcome, Summary};
 use crate::vip::wire::{Execution, JobClass};
@@ -43,9 +43,10 @@ pub use tracker::{FirstLook, Next, Tracker, UploadNeed, first_look};
 pub use transfers::{RefusedPath, local_output_path};
 
 use super::Connection;
+use super::checked::Checked;
 use super::interrupt::Interrupt;
 use super::paths::Paths;
-use super::plan::Plan;
+pub use super::remote::{attempt_name, inputs_root, results_dir};
 use launcher::Launcher;
 use sink::Sink;
 use transfers::Transfers;
@@ -59,31 +60,6 @@ const FIRST_POLL: Duration = Duration::from_millis(250);
 const LIST_THRESHOLD: usize = 2;
 /// How long to wait before trying again after VIP's quota refused a launch.
 const QUOTA_WAIT: Duration = Duration::from_secs(5);
-
-/// The execution name of an item's `attempt` (0-based): retries get `-r<N>`.
-pub fn attempt_name(item: &Item, attempt: usize) -> String {
-    if attempt == 0 {
-        item.execution_name.clone()
-    } else {
-        format!("{}-r{attempt}", item.execution_name)
-    }
-}
-
-/// The remote folder for uploads: the project's own (see `identity`), so two projects
-/// with the same `name` never write over each other's inputs.
-pub fn inputs_root(v: &Validated) -> String {
-    if v.project.is_empty() {
-        format!("/vip/Home/vip-run/{}/inputs", v.name)
-    } else {
-        format!("/vip/Home/vip-run/{}/{}/inputs", v.name, v.project)
-    }
-}
-
-/// The results folder of one execution: its own folder under `results.location`, so runs
-/// launched in the same second never share VIP's timestamped folder.
-pub fn results_dir(item: &Item, name: &str) -> String {
-    format!("{}/{name}", item.results_location.trim_end_matches('/'))
-}
 
 fn jobs_counts(e: &Execution) -> (usize, usize, usize) {
     let total = e.jobs.len();
@@ -125,9 +101,9 @@ pub struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    /// A loop that uploads and launches: only from a [`Plan`].
+    /// A loop that uploads and launches: only from a [`Checked`] manifest.
     pub fn launching(
-        plan: &'a Plan<'a>,
+        plan: &'a Checked<'a>,
         paths: Paths,
         reporter: &'a mut Reporter,
         interrupt: Interrupt,
