@@ -3,10 +3,10 @@
 //!
 //! A leaf: it names what fails below it (files, the key, VIP), never the commands above.
 
-mod lock;
+mod exclusive;
 mod state;
 
-pub use lock::LockError;
+pub use exclusive::ExclusiveError;
 pub use state::StateError;
 
 use crate::exit_code;
@@ -72,7 +72,7 @@ pub enum Error {
     },
     /// Another run holds the manifest's lock (or it cannot be taken).
     #[error(transparent)]
-    Locked(#[from] LockError),
+    Exclusive(#[from] ExclusiveError),
     /// An error under `plan --detailed-exitcode`, where any error exits 1.
     #[error(transparent)]
     Detailed(Box<Error>),
@@ -126,7 +126,7 @@ impl Error {
             Self::Disk { .. } => exit_code::LOCAL,
             Self::File(e)
             | Self::State(StateError::Write(e))
-            | Self::Locked(LockError::File(e))
+            | Self::Exclusive(ExclusiveError::File(e))
                 if is_disk_trouble(&e.source) =>
             {
                 exit_code::LOCAL
@@ -136,7 +136,7 @@ impl Error {
             | Self::State(_)
             | Self::File(_)
             | Self::UploadIncomplete { .. }
-            | Self::Locked(_)
+            | Self::Exclusive(_)
             | Self::Detailed(_) => exit_code::FAILED,
             Self::Sandbox(_) | Self::Outage { .. } => exit_code::UNREACHABLE,
         }
@@ -148,7 +148,7 @@ impl Error {
             Self::Disk { .. }
             | Self::File(_)
             | Self::State(StateError::Write(_))
-            | Self::Locked(LockError::File(_))
+            | Self::Exclusive(ExclusiveError::File(_))
                 if self.exit_code() == exit_code::LOCAL =>
             {
                 Some(DISK_HELP.into())

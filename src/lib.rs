@@ -5,7 +5,7 @@
 //! `main.rs` only calls [`run`] and exits with its code.
 //!
 //! - `cli`: arguments (clap, then validated settings) and dispatch; the one error boundary;
-//! - `run`: every command's flow, the [`run::Plan`], the runner, state, locks;
+//! - `run`: every command's flow, the checked manifest, the run's loop, state, locks;
 //! - `manifest`: the model, loading, templates, expansion, the offline checks;
 //! - `vip`: the CARMIN/VIP client (typed calls, errors, retries, transfers);
 //! - `report`: everything users read (diagnostics, progress, summaries, tables, JSON);
@@ -13,14 +13,14 @@
 //! - leaves used by all: `error` and `exit_code` (what ends a command), `files` (atomic
 //!   writes, file errors), `time` (UTC timestamps).
 
-pub mod cli;
+pub(crate) mod cli;
 pub mod duration;
 pub mod error;
 pub mod exit_code;
 pub mod files;
 pub mod manifest;
 pub mod report;
-pub mod run;
+pub(crate) mod run;
 pub mod sandbox;
 pub mod time;
 pub mod vip;

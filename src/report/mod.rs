@@ -34,14 +34,6 @@ pub mod text;
 pub mod validate;
 pub mod whoami;
 
-// The renderers' former names, kept while code rebuilt elsewhere (`run::plan`, `run::clean`,
-// `run::logs`, the fuzz test) still says them; nothing new should use them.
-pub(crate) use clean as cleanup;
-pub(crate) use logs as log_text;
-pub(crate) use plan as preview;
-#[doc(hidden)]
-pub use validate as verdict;
-
 #[cfg(test)]
 mod rendered;
 

@@ -97,6 +97,112 @@ pub fn eprintln_above_bars(text: &str) {
     let _ = LogWriter.write_all(format!("{text}\n").as_bytes());
 }
 
+/// Why launching waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The user's quota of running executions is full (VIP error 2001).
+    QuotaFull,
+    /// VIP's platform-wide limit is reached (VIP error 2000).
+    PlatformFull,
+}
+
+impl std::fmt::Display for Wait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::QuotaFull => "your quota of running executions on VIP is full",
+            Self::PlatformFull => "VIP's platform-wide limit of running executions is reached",
+        })
+    }
+}
+
+/// How an item ended in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// Finished on VIP and its outputs are home; `problems` names the outputs VIP could not
+    /// send.
+    Finished {
+        /// What could not be downloaded, if anything.
+        problems: Option<String>,
+    },
+    /// VIP refused the launch, in its own words.
+    Refused {
+        /// VIP's answer.
+        vip: String,
+    },
+    /// Over `execution.timeout`, and killed or left running on VIP.
+    TimedOut {
+        /// The limit.
+        after: std::time::Duration,
+        /// Whether it was killed (`execution.kill_on_timeout`).
+        killed: bool,
+    },
+    /// Killed on purpose (`cancel`).
+    Killed,
+}
+
+impl End {
+    /// Why VIP refused a launch, said with what to do about it when VIP's engine refused the
+    /// workflow's job count ("Too many jobs (max:N, got:M)", docs/vip.md#lists).
+    pub fn refusal(vip: &str) -> String {
+        format!(
+            "VIP refused the launch: {vip}{}",
+            too_many_jobs_help(vip).unwrap_or_default()
+        )
+    }
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Finished { problems: None } => f.write_str("finished"),
+            Self::Finished { problems: Some(p) } => {
+                write!(f, "finished; not all outputs downloaded: {p}")
+            }
+            Self::Refused { vip } => write!(f, "failed: {}", Self::refusal(vip)),
+            Self::TimedOut { after, killed } => write!(
+                f,
+                "timed out after {}{}",
+                crate::duration::format(*after),
+                if *killed {
+                    ", killed"
+                } else {
+                    ", left running on VIP"
+                }
+            ),
+            Self::Killed => f.write_str("killed"),
+        }
+    }
+}
+
+/// The JSON events carry the same words as the lines.
+impl Serialize for End {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl Serialize for Wait {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// What to do when VIP's engine refused the workflow's job count, said after VIP's own words.
+fn too_many_jobs_help(message: &str) -> Option<String> {
+    let rest = &message[message.find("Too many jobs")?..];
+    let max = rest
+        .split_once("max:")
+        .and_then(|(_, r)| r.split(|c: char| !c.is_ascii_digit()).next())
+        .filter(|n| !n.is_empty());
+    Some(format!(
+        "; move one of the lists to `matrix` (one execution per value, each with fewer jobs){}",
+        max.map(|n| format!(
+            ", and set `execution.max_jobs: {n}` so that `vip-run validate` catches it before a launch"
+        ))
+        .unwrap_or_default()
+    ))
+}
+
 /// Something that happened during a run.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -123,7 +229,7 @@ pub enum Event {
         status: String,
     },
     /// VIP's quota is full: launching waits.
-    Waiting { item: String, reason: String },
+    Waiting { item: String, reason: Wait },
     /// An execution's status changed.
     Status {
         item: String,
@@ -157,7 +263,8 @@ pub enum Event {
     /// An item reached its end.
     ItemFinished {
         item: String,
-        result: String,
+        #[serde(rename = "result")]
+        end: End,
         execution: Option<String>,
     },
     /// A warning.
@@ -257,7 +364,7 @@ impl Event {
                 }
                 line
             }
-            Self::ItemFinished { item, result, .. } => format!("{item}: {result}"),
+            Self::ItemFinished { item, end, .. } => format!("{item}: {end}"),
             Self::Warning { message } => format!("warning: {message}"),
         }
     }
@@ -462,6 +569,16 @@ impl Drop for Reporter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn too_many_jobs_is_explained_with_vips_limit() {
+        let said = End::refusal(
+            "POST /executions: Too many jobs (max:5, got:6) (Error code 8000) (HTTP 400, VIP error 8000)",
+        );
+        assert!(said.contains("`matrix`"), "{said}");
+        assert!(said.contains("`execution.max_jobs: 5`"), "{said}");
+        assert_eq!(too_many_jobs_help("Invalid pipeline identifier"), None);
+    }
+
     use super::*;
 
     #[test]

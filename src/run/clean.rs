@@ -23,14 +23,14 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::manifest::Validated;
-use crate::report::cleanup::{CleanPlan, Cleaned, Target, TargetKind};
+use crate::report::clean::{CleanPlan, Cleaned, Target, TargetKind};
 use crate::vip::Client;
 use crate::vip::wire::ExecutionStatus;
 
 use super::Connection;
 use super::Settings;
 use super::access::explain_error;
-use super::exclusive::RunLock;
+use super::exclusive::Exclusive;
 use super::paths::Paths;
 use super::remote::{inputs_root, results_dir};
 use super::runner::Tracker;
@@ -332,7 +332,7 @@ pub async fn clean(
 ) -> Result<Cleaned, Error> {
     let (v, paths) = open(settings, path, true)?;
     with_connection(settings, Some(&v), async |conn| {
-        let _lock = RunLock::acquire(&paths.lock, settings.state.lock_wait)?;
+        let _exclusive = Exclusive::acquire(&paths.exclusive, settings.state.lock_wait)?;
         let mut tracker = Tracker::read(&v, conn, paths.clone())?;
         tracker
             .prepare(&mut Sink::none())

@@ -6,23 +6,22 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-pub use crate::error::LockError;
+pub use crate::error::ExclusiveError;
 use crate::files::FileError;
 use crate::time;
 
 /// A held lock; released when dropped.
 #[derive(Debug)]
-pub struct RunLock {
+pub struct Exclusive {
     file: File,
-    path: PathBuf,
 }
 
-impl RunLock {
+impl Exclusive {
     /// Takes the lock at `path`, waiting up to `wait` for another holder to finish.
-    pub fn acquire(path: &Path, wait: Duration) -> Result<Self, LockError> {
+    pub fn acquire(path: &Path, wait: Duration) -> Result<Self, ExclusiveError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(FileError::on("create", parent))?;
         }
@@ -42,7 +41,7 @@ impl RunLock {
                         let mut holder = String::new();
                         let _ = file.read_to_string(&mut holder);
                         let holder = holder.trim();
-                        return Err(LockError::Held {
+                        return Err(ExclusiveError::Held {
                             holder: if holder.is_empty() {
                                 "holder unknown".to_owned()
                             } else {
@@ -68,17 +67,11 @@ impl RunLock {
         let _ = file.flush();
         Ok(Self {
             file,
-            path: path.to_path_buf(),
         })
-    }
-
-    /// Where the lock is.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
-impl Drop for RunLock {
+impl Drop for Exclusive {
     fn drop(&mut self) {
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
@@ -93,14 +86,14 @@ mod tests {
     fn a_second_holder_is_refused_with_the_first_ones_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x/lock");
-        let first = RunLock::acquire(&path, Duration::ZERO).unwrap();
-        let err = RunLock::acquire(&path, Duration::from_millis(300)).unwrap_err();
+        let first = Exclusive::acquire(&path, Duration::ZERO).unwrap();
+        let err = Exclusive::acquire(&path, Duration::from_millis(300)).unwrap_err();
         assert!(
             err.to_string()
                 .contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
         drop(first);
-        RunLock::acquire(&path, Duration::ZERO).unwrap();
+        Exclusive::acquire(&path, Duration::ZERO).unwrap();
     }
 }

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::report::log_text::{LogSection, Logs};
+use crate::report::logs::{LogSection, Logs};
 use crate::vip::LogStream;
 
 use super::Settings;

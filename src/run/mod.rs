@@ -44,13 +44,11 @@ pub mod validate;
 pub mod whoami;
 
 pub use cancel::cancel;
-pub use checked::Checked;
 pub use clean::clean;
 pub use connect::{ConnectOptions, Connection};
 pub use download::download;
 pub use execute::execute;
 pub use init::init;
-pub use interrupt::Interrupt;
 pub use lock::lock;
 pub use logs::logs;
 pub use pipeline::pipeline;

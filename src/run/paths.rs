@@ -12,8 +12,8 @@ pub struct Paths {
     pub dir: PathBuf,
     /// `state.json`.
     pub state: PathBuf,
-    /// `lock`.
-    pub lock: PathBuf,
+    /// `lock`: held by one command at a time (`run::exclusive`).
+    pub exclusive: PathBuf,
     /// `run.json`.
     pub record: PathBuf,
     /// `project`: the project key (see `identity`).
@@ -47,7 +47,7 @@ impl Paths {
         };
         Self {
             state: dir.join("state.json"),
-            lock: dir.join("lock"),
+            exclusive: dir.join("lock"),
             record: dir.join("run.json"),
             project: dir.join("project"),
             hashes: dir.join("hashes.json"),

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::report::preview::{Action, ActionKind, Preview, Subject};
+use crate::report::plan::{Action, ActionKind, Preview, Subject};
 
 use super::Settings;
 use super::checked::Checked;

@@ -15,7 +15,7 @@ use crate::manifest::{self, Validated};
 use crate::report::junit::junit;
 use crate::report::summary::{Finished, Summary};
 
-use super::exclusive::RunLock;
+use super::exclusive::Exclusive;
 use super::paths::Paths;
 use super::{Connection, Settings};
 
@@ -74,8 +74,8 @@ impl<'s> Session<'s> {
         with_connection(self.settings, Some(&self.manifest), async |conn| {
             let _held = match self.access {
                 Access::Read => None,
-                Access::Exclusive | Access::Record => Some(RunLock::acquire(
-                    &self.paths.lock,
+                Access::Exclusive | Access::Record => Some(Exclusive::acquire(
+                    &self.paths.exclusive,
                     self.settings.state.lock_wait,
                 )?),
             };

@@ -16,8 +16,8 @@ fn check(bytes: &[u8]) {
                 .iter()
                 .map(|i| manifest::jobs::of_item(i, None))
                 .collect();
-            let _ = vip_run::report::verdict::human("study.yaml", &v, None, &jobs);
-            let _ = vip_run::report::verdict::json_valid("study.yaml", &v, None, &jobs);
+            let _ = vip_run::report::validate::human("study.yaml", &v, None, &jobs);
+            let _ = vip_run::report::validate::json_valid("study.yaml", &v, None, &jobs);
         }
         Err(errors) => {
             for d in &errors.diagnostics {

@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 
 use crate::error::Error;
 use crate::manifest::{Item, Validated};
-use crate::report::run::Event;
+use crate::report::run::{End, Event, Wait};
 use crate::run::Connection;
 use crate::run::interrupt::Interrupt;
 use crate::time;
@@ -244,9 +244,9 @@ impl Launcher {
                 sink.emit(&Event::Waiting {
                     item: item.key.clone(),
                     reason: if e.meaning() == Meaning::QuotaFull {
-                        "your quota of running executions on VIP is full".into()
+                        Wait::QuotaFull
                     } else {
-                        "VIP's platform-wide limit of running executions is reached".into()
+                        Wait::PlatformFull
                     },
                 });
                 return Ok(false);
@@ -261,14 +261,11 @@ impl Launcher {
                 found
             }
             Err(e) => {
-                let message = format!(
-                    "VIP refused the launch: {e}{}",
-                    too_many_jobs_help(&e.to_string()).unwrap_or_default()
-                );
-                tracker.record_refusal(&item.key, message.clone());
+                let vip = e.to_string();
+                tracker.record_refusal(&item.key, End::refusal(&vip));
                 sink.emit(&Event::ItemFinished {
                     item: item.key.clone(),
-                    result: format!("failed: {message}"),
+                    end: End::Refused { vip },
                     execution: None,
                 });
                 return Ok(true);
@@ -359,37 +356,4 @@ async fn submit(
     }
     let submitted = time::now_ms();
     Ok((submitted, client.create_execution(body).await))
-}
-
-/// What to do when VIP's engine refused the workflow's job count ("Too many jobs (max:N,
-/// got:M)", docs/vip.md#lists), said after VIP's own words.
-fn too_many_jobs_help(message: &str) -> Option<String> {
-    let rest = &message[message.find("Too many jobs")?..];
-    let max = rest
-        .split_once("max:")
-        .and_then(|(_, r)| r.split(|c: char| !c.is_ascii_digit()).next())
-        .filter(|n| !n.is_empty());
-    Some(format!(
-        "; move one of the lists to `matrix` (one execution per value, each with fewer jobs){}",
-        max.map(|n| format!(
-            ", and set `execution.max_jobs: {n}` so that `vip-run validate` catches it before a launch"
-        ))
-        .unwrap_or_default()
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn too_many_jobs_is_explained_with_vips_limit() {
-        let help = too_many_jobs_help(
-            "POST /executions: Too many jobs (max:5, got:6) (Error code 8000) (HTTP 400, VIP error 8000)",
-        )
-        .expect("recognised");
-        assert!(help.contains("`matrix`"), "{help}");
-        assert!(help.contains("`execution.max_jobs: 5`"), "{help}");
-        assert_eq!(too_many_jobs_help("Invalid pipeline identifier"), None);
-    }
 }

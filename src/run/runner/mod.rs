@@ -40,7 +40,6 @@ pub(crate) mod transfers;
 mod trouble;
 
 pub use tracker::{FirstLook, Next, Tracker, UploadNeed, first_look};
-pub use transfers::{RefusedPath, local_output_path};
 
 use super::Connection;
 use super::checked::Checked;
@@ -185,10 +184,5 @@ impl<'a> Runner<'a> {
     pub fn with_relaunch(mut self, selectors: &[String]) -> Self {
         self.tracker = self.tracker.with_relaunch(selectors);
         self
-    }
-
-    /// The state as the run leaves it.
-    pub fn state(&self) -> &crate::run::state::State {
-        self.tracker.state()
     }
 }

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use indexmap::IndexMap;
 
 use crate::error::Error;
-use crate::report::run::Event;
+use crate::report::run::{End, Event};
 use crate::run::state::Upload;
 use crate::time;
 use crate::vip::VipError;
@@ -115,11 +115,9 @@ impl Runner<'_> {
             let id = a.execution_id.clone();
             self.tracker.take_returned(&id);
         }
-        let result = match self.tracker.outcome_of(item, &self.trouble) {
-            Outcome::DoneWithProblems(p) => {
-                format!("finished; not all outputs downloaded: {p}")
-            }
-            _ => "finished".to_owned(),
+        let problems = match self.tracker.outcome_of(item, &self.trouble) {
+            Outcome::DoneWithProblems(p) => Some(p),
+            _ => None,
         };
         let execution = self
             .tracker
@@ -127,7 +125,7 @@ impl Runner<'_> {
             .map(|a| a.execution_id.clone());
         self.sink.emit(&Event::ItemFinished {
             item: item.key.clone(),
-            result,
+            end: End::Finished { problems },
             execution,
         });
     }

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 
 use crate::error::Error;
 use crate::files::write_atomically;
-use crate::report::run::Event;
+use crate::report::run::{End, Event};
 use crate::time;
 use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
 use crate::vip::{Client, LogStream, Meaning, VipError};
@@ -228,15 +228,10 @@ impl Tracker<'_> {
                 }
                 sink.emit(&Event::ItemFinished {
                     item: key.clone(),
-                    result: format!(
-                        "timed out after {}{}",
-                        crate::duration::format(self.v.execution.timeout),
-                        if self.v.execution.kill_on_timeout {
-                            ", killed"
-                        } else {
-                            ", left running on VIP"
-                        }
-                    ),
+                    end: End::TimedOut {
+                        after: self.v.execution.timeout,
+                        killed: self.v.execution.kill_on_timeout,
+                    },
                     execution: Some(id.clone()),
                 });
             }
@@ -321,7 +316,7 @@ impl Tracker<'_> {
             self.mark(key, "Killed");
             sink.emit(&Event::ItemFinished {
                 item: key.clone(),
-                result: "killed".into(),
+                end: End::Killed,
                 execution: Some(id.clone()),
             });
         }

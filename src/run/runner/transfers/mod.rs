@@ -19,8 +19,6 @@ pub(crate) mod folders;
 pub(crate) mod pool;
 mod upload;
 
-pub use fetch::{RefusedPath, local_output_path};
-
 use fetch::{Fetch, fetch_item};
 use folders::{CALLS_AT_ONCE, Folders};
 use pool::{Done, Pool};

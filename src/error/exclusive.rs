@@ -1,10 +1,10 @@
-//! Why the run's lock (`.vip-run/<name>/lock`, taken by `run::lock`) was not taken.
+//! Why the exclusive lock on `.vip-run/<name>/lock` (`run::exclusive`) was not taken.
 
 use crate::files::FileError;
 
 /// Why the lock was not taken.
 #[derive(Debug, thiserror::Error)]
-pub enum LockError {
+pub enum ExclusiveError {
     /// Another run holds it.
     #[error(
         "another vip-run is running this manifest ({holder}); wait for it, or pass --lock-wait to wait longer"
