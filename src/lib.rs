@@ -1,11 +1,11 @@
 //! vip-run: run declarative YAML recipes on VIP, the Virtual Imaging Platform.
 //!
-//! Layers, with dependencies pointing one way: `cli` → `run` → {`manifest`, `vip`, `report`};
+//! Layers, with dependencies pointing one way: `cli` → `ops` → {`manifest`, `vip`, `report`};
 //! `sandbox` (the VIP simulator) shares only the wire types and rules with `vip`.
-//! `main.rs` only calls [`run`] and exits with its code.
+//! `main.rs` only calls [`main`] and exits with its code.
 //!
 //! - `cli`: arguments (clap, then validated settings) and dispatch; the one error boundary;
-//! - `run`: every command's flow, the checked manifest, the run's loop, state, locks;
+//! - `ops`: every command's flow, the checked manifest, the run's loop, state, locks;
 //! - `manifest`: the model, loading, templates, expansion, the offline checks;
 //! - `vip`: the CARMIN/VIP client (typed calls, errors, retries, transfers);
 //! - `report`: everything users read (diagnostics, progress, summaries, tables, JSON);
@@ -19,11 +19,11 @@ pub mod error;
 pub mod exit_code;
 pub mod files;
 pub mod manifest;
+pub(crate) mod ops;
 pub mod report;
-pub(crate) mod run;
 pub mod sandbox;
 pub mod time;
 pub mod vip;
 
-pub use cli::run;
+pub use cli::main;
 pub use error::Error;

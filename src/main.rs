@@ -1,5 +1,5 @@
-//! The `vip-run` binary: parse, run, exit with the code the library chose.
+//! The `vip-run` binary: parse, act, exit with the code the library chose.
 
 fn main() {
-    std::process::exit(vip_run::run(std::env::args_os()));
+    std::process::exit(vip_run::main(std::env::args_os()));
 }

@@ -63,8 +63,8 @@ pub struct Cli {
     #[arg(long, global = true, help_heading = GLOBAL, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub request_timeout: Duration,
     /// Progress on stderr: a bar on a terminal, plain lines otherwise (`auto`), or as said.
-    #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = crate::report::run::Progress::Auto)]
-    pub progress: crate::report::run::Progress,
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = crate::report::progress::Progress::Auto)]
+    pub progress: crate::report::progress::Progress,
     /// Also write a `JUnit` XML report, one test case per item (`run` and `download` only;
     /// FILE's folder must exist).
     #[arg(long, global = true, help_heading = GLOBAL, value_name = "FILE")]

@@ -1,6 +1,6 @@
 //! The command line: clap parses (`args`), `resolve` turns what it parsed into validated
 //! settings, and each command's file in `commands` calls its flow in `run` and its renderer in
-//! `report`. [`run`] is the library's entry point: it parses, runs the command, prints the
+//! `report`. [`main`] is the library's entry point: it parses, runs the command, prints the
 //! one error that ends it, and returns the exit code.
 
 mod args;
@@ -19,7 +19,7 @@ use crate::report;
 pub use args::{Cli, Command};
 
 /// Parses `args` (program name first), runs the command and returns the exit code.
-pub fn run<I, T>(args: I) -> i32
+pub fn main<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -172,7 +172,7 @@ fn init_logging(cli: &Cli) {
     };
     let _ = tracing_subscriber::fmt()
         // Above the progress bars while they are drawn, not through them.
-        .with_writer(crate::report::run::log_writer)
+        .with_writer(crate::report::progress::log_writer)
         .with_max_level(level)
         .with_target(false)
         .without_time()

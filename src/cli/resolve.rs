@@ -8,8 +8,8 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::manifest::LoadOptions;
-use crate::report::run::Progress;
-use crate::run::{ConnectOptions, ExecutionOverrides, LockPolicy, Settings, StateOptions};
+use crate::ops::{ConnectOptions, ExecutionOverrides, LockPolicy, Settings, StateOptions};
+use crate::report::progress::Progress;
 
 use super::args::{Cli, DownloadArgs, ManifestArgs, RunArgs, ValidateArgs};
 

@@ -1,4 +1,4 @@
-//! Why the exclusive lock on `.vip-run/<name>/lock` (`run::exclusive`) was not taken.
+//! Why the exclusive lock on `.vip-run/<name>/lock` (`ops::exclusive`) was not taken.
 
 use crate::files::FileError;
 

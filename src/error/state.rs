@@ -1,5 +1,5 @@
-//! Why the run's state (`.vip-run/<name>/state.json` and its journal, kept by `run::state`
-//! and `run::journal`) cannot be used.
+//! Why the run's state (`.vip-run/<name>/state.json` and its journal, kept by `ops::state`
+//! and `ops::journal`) cannot be used.
 
 use std::path::PathBuf;
 

@@ -147,7 +147,7 @@ pub struct Item {
     /// Local download folder, if downloading.
     pub download: Option<PathBuf>,
     /// SHA-256 of the pipeline id and resolved inputs (hex). Offline, local files count by
-    /// their upload path; a run's identity step (`run::identity`) folds in the project key
+    /// their upload path; a run's identity step (`ops::identity`) folds in the project key
     /// and each local file's content, and renames the execution to match.
     pub fingerprint: String,
     /// The offline fingerprint (local files by path only), as vip-run wrote it into states
@@ -202,7 +202,7 @@ pub struct Validated {
     pub cohort: Option<String>,
     /// `results.clean`: clean up on VIP after every successful run.
     pub clean: bool,
-    /// The project key (see `run::identity`): empty until a command that reaches VIP
+    /// The project key (see `ops::identity`): empty until a command that reaches VIP
     /// identifies the manifest's items by content.
     pub project: String,
     /// Upload path (under the inputs folder) → the local file's content, once identified.

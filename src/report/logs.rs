@@ -2,7 +2,7 @@
 //! per job, when an execution has several), under a header naming the item, the execution
 //! and the job with its status; or one JSON object per section.
 //!
-//! Named after the command, as its flow (`run/logs.rs`) is.
+//! Named after the command, as its flow (`ops/logs.rs`) is.
 
 use std::io::Write;
 

@@ -27,7 +27,7 @@ pub mod logs;
 pub mod pipeline;
 pub mod pipelines;
 pub mod plan;
-pub mod run;
+pub mod progress;
 pub mod status;
 pub mod summary;
 pub mod text;

@@ -23,7 +23,7 @@
 //! from the standard library's per-process random hasher keys.
 //!
 //! These are the bounded retries of one call; `run` also waits out whole outages above them
-//! (`execution.max_outage`, see `run::runner::trouble`): once every call has been failing for
+//! (`execution.max_outage`, see `ops::runner::trouble`): once every call has been failing for
 //! a while, a run's calls stop retrying and leave the outage to it (see [`super::health`]).
 
 use std::future::Future;

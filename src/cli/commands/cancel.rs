@@ -6,8 +6,8 @@ use crate::cli::args::{CancelArgs, Cli};
 use crate::cli::resolve;
 use crate::error::Error;
 use crate::exit_code;
+use crate::ops as flow;
 use crate::report;
-use crate::run as flow;
 
 use super::runtime;
 

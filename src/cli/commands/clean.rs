@@ -7,8 +7,8 @@ use crate::cli::args::{CleanArgs, Cli};
 use crate::cli::resolve;
 use crate::error::Error;
 use crate::exit_code;
+use crate::ops as flow;
 use crate::report;
-use crate::run as flow;
 
 use super::runtime;
 

@@ -5,8 +5,8 @@ use std::io::Write;
 use crate::cli::args::{Cli, DownloadArgs};
 use crate::cli::resolve;
 use crate::error::Error;
+use crate::ops as flow;
 use crate::report;
-use crate::run as flow;
 
 use super::{resume_hint, runtime};
 

@@ -7,15 +7,15 @@ use crate::cli::args::{Cli, RunArgs};
 use crate::cli::resolve;
 use crate::error::Error;
 use crate::exit_code;
+use crate::ops as flow;
 use crate::report;
-use crate::run as flow;
 
 use super::{resume_hint, runtime};
 
 pub fn exec(cli: &Cli, args: &RunArgs, out: &mut dyn Write) -> Result<i32, Error> {
     let settings = resolve::run(cli, args);
     let mut code = exit_code::SUCCESS;
-    runtime()?.block_on(flow::execute(
+    runtime()?.block_on(flow::run(
         &settings,
         &args.manifests,
         &args.relaunch,

@@ -6,7 +6,7 @@ use crate::cli::args::{Cli, ValidateArgs};
 use crate::cli::resolve;
 use crate::error::Error;
 use crate::exit_code;
-use crate::run as flow;
+use crate::ops as flow;
 
 use super::runtime;
 

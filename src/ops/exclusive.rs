@@ -65,9 +65,7 @@ impl Exclusive {
         let _ = file.seek(SeekFrom::Start(0));
         let _ = file.write_all(holder.as_bytes());
         let _ = file.flush();
-        Ok(Self {
-            file,
-        })
+        Ok(Self { file })
     }
 }
 

@@ -107,7 +107,8 @@ impl<'s> Session<'s> {
         }
         if self.settings.verbose {
             // What the command cost VIP, by kind (each retry counts): stderr, after the bars.
-            let _ = crate::report::run::render_calls(&mut std::io::stderr(), &conn.client.calls());
+            let _ =
+                crate::report::progress::render_calls(&mut std::io::stderr(), &conn.client.calls());
         }
         Ok(finished)
     }

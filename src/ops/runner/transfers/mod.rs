@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::report::run::Event;
-use crate::run::disk::Owner;
-use crate::run::interrupt::Interrupt;
+use crate::ops::disk::Owner;
+use crate::ops::interrupt::Interrupt;
+use crate::report::progress::Event;
 use crate::vip::Client;
 
 use super::sink::Sink;
@@ -30,7 +30,7 @@ pub(crate) struct Transfers {
     pub(crate) pool: Pool,
     /// Folders known on VIP, and their listings (each folder made once per run).
     pub(crate) folders: Arc<Folders>,
-    /// The marker written in each download folder (see `run::disk`).
+    /// The marker written in each download folder (see `ops::disk`).
     pub(crate) owner: Arc<Owner>,
     /// VIP's direct-transfer cap.
     cap: Option<u64>,

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::run::interrupt::Interrupt;
+use crate::ops::interrupt::Interrupt;
 use crate::time;
 use crate::vip::{Client, VipError};
 

@@ -262,7 +262,7 @@ fn compact(state: &mut State, path: &Path, journal: &Path) -> Result<(), StateEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::state::Attempt;
+    use crate::ops::state::Attempt;
 
     fn item(id: &str) -> ItemState {
         ItemState {

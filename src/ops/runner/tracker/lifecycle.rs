@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 
-use crate::run::state::ItemState;
+use crate::ops::state::ItemState;
 
 /// Where an item is in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]

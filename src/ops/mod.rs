@@ -1,8 +1,8 @@
 //! Orchestration: every command's flow, from validated [`Settings`] and a manifest to a typed
 //! outcome that `report` renders and `cli` turns into an exit code.
 //!
-//! - the commands, each in a file named after it: [`validate()`], [`plan()`], [`execute()`]
-//!   (`run`, in `execute.rs`: a `run/run.rs` would repeat its parent's name), [`download()`],
+//! - the commands, each in a file named after it: [`validate()`], [`plan()`], [`run()`],
+//!   [`download()`],
 //!   [`status()`], [`cancel()`], [`logs()`], [`clean()`], [`whoami()`], [`pipelines()`],
 //!   [`pipeline()`], [`init()`] and [`lock()`];
 //! - [`Checked`]: a manifest checked offline and online, the only way to a launching runner;
@@ -20,7 +20,6 @@ pub mod connect;
 pub mod disk;
 pub mod download;
 pub mod exclusive;
-pub mod execute;
 pub mod extract;
 pub mod identity;
 pub mod init;
@@ -35,6 +34,7 @@ pub mod plan;
 pub mod preflight;
 pub mod provenance;
 pub mod remote;
+pub mod run;
 pub mod runner;
 pub mod session;
 pub mod settings;
@@ -47,13 +47,13 @@ pub use cancel::cancel;
 pub use clean::clean;
 pub use connect::{ConnectOptions, Connection};
 pub use download::download;
-pub use execute::execute;
 pub use init::init;
 pub use lock::lock;
 pub use logs::logs;
 pub use pipeline::pipeline;
 pub use pipelines::pipelines;
 pub use plan::plan;
+pub use run::run;
 pub use session::{RELAUNCH_FAILED, check_relaunch};
 pub use settings::{ExecutionOverrides, LockPolicy, Settings, StateOptions};
 pub use status::status;

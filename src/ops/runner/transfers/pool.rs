@@ -27,8 +27,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::error::Error;
-use crate::report::run::Event;
-use crate::run::state::Output;
+use crate::ops::state::Output;
+use crate::report::progress::Event;
 
 /// A file to send.
 #[derive(Debug, Clone)]
@@ -58,13 +58,13 @@ pub(crate) struct DownloadJob {
     pub(crate) results: String,
     /// The outputs recorded for this item so far (any execution): those of this execution
     /// that are still on disk are kept, the others moved aside.
-    pub(crate) previous: Vec<crate::run::state::Output>,
+    pub(crate) previous: Vec<crate::ops::state::Output>,
     /// Hash every kept output again (`download`), not only those whose size or time moved.
     pub(crate) verify: bool,
     /// Where this item's earlier outputs are moved aside.
     pub(crate) aside: PathBuf,
     /// Who the download folder is marked as belonging to.
-    pub(crate) owner: std::sync::Arc<crate::run::disk::Owner>,
+    pub(crate) owner: std::sync::Arc<crate::ops::disk::Owner>,
 }
 
 /// A transfer that ended.

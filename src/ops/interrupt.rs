@@ -66,7 +66,7 @@ impl Interrupt {
                     ("interrupted", "Ctrl-C again to quit at once")
                 };
                 // Above the bar, so no frozen bar is left over the notice.
-                crate::report::run::eprintln_above_bars(&format!(
+                crate::report::progress::eprintln_above_bars(&format!(
                     "\n{what}: no more launches; saving state ({again})"
                 ));
             }

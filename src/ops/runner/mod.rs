@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::manifest::Validated;
-use crate::report::run::Reporter;
+use crate::report::progress::Reporter;
 pub use crate::report::summary::{Outcome, Summary};
 use crate::vip::wire::{Execution, JobClass};
 
@@ -143,7 +143,7 @@ impl<'a> Runner<'a> {
         launches: bool,
     ) -> Self {
         let v = tracker.manifest();
-        let owner = crate::run::disk::Owner::of(v, tracker.connection().sandbox.is_some());
+        let owner = crate::ops::disk::Owner::of(v, tracker.connection().sandbox.is_some());
         Self {
             transfers: Transfers::new(v.execution.transfers as usize, cap, v.extract, owner),
             launcher: Launcher::default(),

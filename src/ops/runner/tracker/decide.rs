@@ -15,17 +15,17 @@ use serde_json::Value as Json;
 use crate::error::Error;
 use crate::files::FileError;
 use crate::manifest::{InputWire, ValueKind};
-use crate::report::run::Event;
+use crate::report::progress::Event;
 use crate::report::summary::Outcome;
 use crate::vip::wire::PathProperties;
 
 use super::lifecycle::{HomeProof, Lifecycle, Phase};
 use super::{Purpose, Tracker};
-use crate::run::runner::sink::Sink;
-use crate::run::runner::transfers::folders::{Listing, listing_of, parent_of};
-use crate::run::runner::trouble::Trouble;
-use crate::run::runner::{UNKNOWN_GRACE, inputs_root};
-use crate::run::state::Attempt;
+use crate::ops::runner::sink::Sink;
+use crate::ops::runner::transfers::folders::{Listing, listing_of, parent_of};
+use crate::ops::runner::trouble::Trouble;
+use crate::ops::runner::{UNKNOWN_GRACE, inputs_root};
+use crate::ops::state::Attempt;
 
 /// Whether `status` means VIP lost track: `Unknown`, or a status vip-run does not know,
 /// which is treated the same (waited out for a grace period, then a failure).
@@ -153,7 +153,7 @@ impl Tracker<'_> {
             );
         self.relaunch
             .iter()
-            .any(|s| (s == &item.key && ended) || (s == crate::run::RELAUNCH_FAILED && failed))
+            .any(|s| (s == &item.key && ended) || (s == crate::ops::RELAUNCH_FAILED && failed))
     }
 
     pub(crate) fn unknown_expired(&self, id: &str) -> bool {

@@ -307,7 +307,7 @@ pub async fn lock(settings: &Settings, manifests: &[PathBuf]) -> Result<Vec<Lock
 pub fn check_run(
     plan: &Checked<'_>,
     policy: LockPolicy,
-    printer: &crate::report::diagnostics::Printer,
+    printer: crate::report::diagnostics::Printer,
 ) -> Result<(), Error> {
     let v = plan.manifest();
     let (path, _) = place(v);

@@ -383,10 +383,10 @@ pub async fn after_run(
 
 /// Tells the person what `results.clean` did (or why it could not).
 pub fn report_after_run(
-    reporter: &mut crate::report::run::Reporter,
+    reporter: &mut crate::report::progress::Reporter,
     result: Result<Option<CleanPlan>, Error>,
 ) {
-    use crate::report::run::Event;
+    use crate::report::progress::Event;
     match result {
         Ok(Some(plan)) if !plan.targets.is_empty() => {
             reporter.note(&format!(

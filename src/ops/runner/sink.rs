@@ -3,7 +3,7 @@
 //! counts. A part never prints; it hands its events to the sink it is given, and a tracker
 //! that only reads is given none.
 
-use crate::report::run::{ByteBar, Event, Reporter};
+use crate::report::progress::{ByteBar, Event, Reporter};
 
 /// The reporter, when there is one.
 pub(crate) struct Sink<'r> {

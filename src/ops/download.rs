@@ -31,7 +31,7 @@ pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Erro
                 interrupt,
                 platform.max_size_direct_transfer,
             )?;
-            let summary = runner.run(false).await?;
+            let summary = runner.drive(false).await?;
             reporter.finish();
             session.finish("download", conn, summary)
         })

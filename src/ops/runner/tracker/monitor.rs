@@ -15,16 +15,16 @@ use futures_util::StreamExt;
 
 use crate::error::Error;
 use crate::files::write_atomically;
-use crate::report::run::{End, Event};
+use crate::report::progress::{End, Event};
 use crate::time;
 use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
 use crate::vip::{Client, LogStream, Meaning, VipError};
 
 use super::{Purpose, Tracker};
-use crate::run::runner::sink::Sink;
-use crate::run::runner::transfers::folders::CALLS_AT_ONCE;
-use crate::run::runner::trouble::Trouble;
-use crate::run::runner::{FIRST_POLL, LIST_THRESHOLD, jobs_counts, stderr_tail};
+use crate::ops::runner::sink::Sink;
+use crate::ops::runner::transfers::folders::CALLS_AT_ONCE;
+use crate::ops::runner::trouble::Trouble;
+use crate::ops::runner::{FIRST_POLL, LIST_THRESHOLD, jobs_counts, stderr_tail};
 
 impl Tracker<'_> {
     /// The longest wait between polls: a tenth of the age of the oldest active execution,

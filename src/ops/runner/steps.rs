@@ -11,8 +11,8 @@ use futures_util::StreamExt;
 use indexmap::IndexMap;
 
 use crate::error::Error;
-use crate::report::run::{End, Event};
-use crate::run::state::Upload;
+use crate::ops::state::Upload;
+use crate::report::progress::{End, Event};
 use crate::time;
 use crate::vip::VipError;
 use crate::vip::wire::PathProperties;

@@ -13,15 +13,15 @@ use std::collections::HashMap;
 
 use crate::error::Error;
 use crate::manifest::Item;
-use crate::report::run::Event;
+use crate::report::progress::Event;
 use crate::time;
 use crate::vip::VipError;
 use crate::vip::wire::{Execution, PathProperties};
 
 use super::Tracker;
-use crate::run::runner::sink::Sink;
-use crate::run::runner::{attempt_name, inputs_root, results_dir};
-use crate::run::state::{Attempt, ItemState, Superseded};
+use crate::ops::runner::sink::Sink;
+use crate::ops::runner::{attempt_name, inputs_root, results_dir};
+use crate::ops::state::{Attempt, ItemState, Superseded};
 
 /// What a first run reads alongside pre-flight (see [`first_look`]).
 #[derive(Debug)]
@@ -39,9 +39,9 @@ pub struct FirstLook {
 /// trip of their own; they are reads, so nothing is done on VIP before the checks pass.
 /// `None` on a later run, where the state may make them unneeded.
 pub async fn first_look(
-    conn: &crate::run::Connection,
+    conn: &crate::ops::Connection,
     v: &crate::manifest::Validated,
-    paths: &crate::run::paths::Paths,
+    paths: &crate::ops::paths::Paths,
 ) -> Option<FirstLook> {
     if paths.state.exists() {
         return None;
@@ -56,7 +56,7 @@ pub async fn first_look(
         .into_iter()
         .chain(v.items.first().map(|i| i.results_location.clone()));
     for folder in folders {
-        let root = crate::run::runner::transfers::folders::root_of(&folder).to_owned();
+        let root = crate::ops::runner::transfers::folders::root_of(&folder).to_owned();
         if !roots.contains(&root) {
             roots.push(root);
         }

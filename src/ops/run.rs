@@ -2,14 +2,11 @@
 //! the manifest's lock, and leaves a summary, the run record, the RO-Crate and (with
 //! `--junit`) a report; with `results.clean: true`, a run in which every item came home
 //! cleans up on VIP.
-//!
-//! The file is named after what it does rather than after the command: `run/run.rs` would
-//! be a module named as its parent (clippy's `module_inception`).
 
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::report::run::Event;
+use crate::report::progress::Event;
 use crate::report::summary::{Finished, Outcome};
 
 use super::Settings;
@@ -24,7 +21,7 @@ use super::state::State;
 /// `run MANIFEST…`: each manifest in turn, `each` told what it came to as soon as it is known
 /// (so its summary is printed before the next one starts); a manifest whose run was stopped
 /// by a signal is the last.
-pub async fn execute(
+pub async fn run(
     settings: &Settings,
     manifests: &[PathBuf],
     relaunch: &[String],
@@ -68,7 +65,7 @@ async fn execute_one(
             // nor is held to it (as its state is kept apart), else the real run after it would
             // stop on a "changed" descriptor.
             if !settings.sandbox() {
-                lock::check_run(&plan, settings.lock_policy, &printer)?;
+                lock::check_run(&plan, settings.lock_policy, printer)?;
             }
             // Before any launch: a result that cannot be stored is grid time lost.
             super::disk::check_before(v, &paths.dir, settings.sandbox())?;
@@ -76,7 +73,7 @@ async fn execute_one(
             let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
                 .with_relaunch(relaunch)
                 .with_first_look(first);
-            let summary = runner.run(settings.detach).await?;
+            let summary = runner.drive(settings.detach).await?;
             if v.clean
                 && !summary.interrupted
                 && summary.outcomes.iter().all(|(_, o)| *o == Outcome::Done)

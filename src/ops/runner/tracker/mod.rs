@@ -14,9 +14,9 @@ use std::time::Instant;
 
 use crate::error::Error;
 use crate::manifest::{Item, Validated};
-use crate::run::Connection;
-use crate::run::paths::Paths;
-use crate::run::state::{Attempt, ItemState, State};
+use crate::ops::Connection;
+use crate::ops::paths::Paths;
+use crate::ops::state::{Attempt, ItemState, State};
 use crate::vip::wire::{Execution, ExecutionStatus};
 
 mod adopt;
@@ -111,7 +111,7 @@ impl<'a> Tracker<'a> {
                 State::new(&v.name, &v.pipeline_id, &conn.server)
             }
             Some(s) => {
-                return Err(crate::run::state::StateError::OtherServer {
+                return Err(crate::ops::state::StateError::OtherServer {
                     path: paths.state.clone(),
                     recorded: s.server,
                     server: conn.server.clone(),
@@ -122,7 +122,7 @@ impl<'a> Tracker<'a> {
         };
         // A state written before outputs and inputs were identified by content: its
         // items are carried over where their data is unchanged (no grid time lost).
-        let carried = crate::run::identity::migrate(&mut state, v);
+        let carried = crate::ops::identity::migrate(&mut state, v);
         if carried > 0 {
             tracing::info!("carried {carried} item(s) over from an earlier state format");
         }
@@ -235,7 +235,7 @@ impl<'a> Tracker<'a> {
     pub(crate) fn record_upload(
         &mut self,
         remote: &str,
-        upload: crate::run::state::Upload,
+        upload: crate::ops::state::Upload,
     ) -> Result<(), Error> {
         self.state.record_upload(remote, upload);
         self.dirty = true;
@@ -246,7 +246,7 @@ impl<'a> Tracker<'a> {
     pub(crate) fn record_outputs(
         &mut self,
         key: &str,
-        outputs: Vec<crate::run::state::Output>,
+        outputs: Vec<crate::ops::state::Output>,
     ) -> Result<(), Error> {
         let state = self.state.item_mut(key).expect("reconciled");
         state.outputs = outputs;

@@ -9,10 +9,10 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::Error;
-use crate::report::run::{ByteBar, Event};
+use crate::ops::extract;
+use crate::ops::state::Output;
+use crate::report::progress::{ByteBar, Event};
 use crate::report::text::human_bytes;
-use crate::run::extract;
-use crate::run::state::Output;
 use crate::vip::VipError;
 use crate::vip::client::Client;
 use crate::vip::wire::PathProperties;

@@ -16,7 +16,7 @@ impl Runner<'_> {
     /// Runs to the end (or, with `detach`, until everything that can be launched now is
     /// launched; or to Ctrl-C). A tending runner (`download`) fetches what is finished now
     /// and does not wait for the rest.
-    pub async fn run(mut self, detach: bool) -> Result<Summary, Error> {
+    pub async fn drive(mut self, detach: bool) -> Result<Summary, Error> {
         let download_only = !self.launches;
         self.take_up().await?;
         let mut delay = FIRST_POLL;

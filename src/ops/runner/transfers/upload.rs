@@ -6,7 +6,7 @@
 use tokio::sync::Semaphore;
 
 use crate::error::Error;
-use crate::report::run::ByteBar;
+use crate::report::progress::ByteBar;
 use crate::vip::client::Client;
 
 use super::pool::UploadJob;

@@ -20,9 +20,9 @@ use futures_util::StreamExt;
 
 use crate::error::Error;
 use crate::manifest::{Item, Validated};
-use crate::report::run::{End, Event, Wait};
-use crate::run::Connection;
-use crate::run::interrupt::Interrupt;
+use crate::ops::Connection;
+use crate::ops::interrupt::Interrupt;
+use crate::report::progress::{End, Event, Wait};
 use crate::time;
 use crate::vip::wire::{CreateExecution, Execution};
 use crate::vip::{Client, Meaning, VipError};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::manifest::LoadOptions;
 use crate::report::OutputFormat;
 use crate::report::diagnostics::Printer;
-use crate::report::run::{Progress, Reporter};
+use crate::report::progress::{Progress, Reporter};
 
 use super::ConnectOptions;
 

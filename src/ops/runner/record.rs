@@ -16,7 +16,7 @@ use crate::time;
 
 use super::Outcome;
 use super::tracker::Tracker;
-use crate::run::state::{Attempt, Output};
+use crate::ops::state::{Attempt, Output};
 
 /// One `JUnit` case per item, from each item's `outcomes`.
 pub(crate) fn junit_cases(t: &Tracker<'_>, outcomes: &[(String, Outcome)]) -> Vec<JunitCase> {

@@ -12,7 +12,7 @@ pub struct Paths {
     pub dir: PathBuf,
     /// `state.json`.
     pub state: PathBuf,
-    /// `lock`: held by one command at a time (`run::exclusive`).
+    /// `lock`: held by one command at a time (`ops::exclusive`).
     pub exclusive: PathBuf,
     /// `run.json`.
     pub record: PathBuf,
