@@ -6,7 +6,9 @@
 //!
 //! CPU and bytes written come from the child's `/proc/<pid>/stat` and `/proc/<pid>/io`, read
 //! when it has exited but is not yet reaped (a zombie keeps its accounting); peak memory is
-//! its `VmHWM`, sampled while it runs.
+//! its `VmHWM`, sampled while it runs: the vip-run process alone. The sandbox runs in this
+//! bench process, never in the child; its peak is printed apart, as this process's `VmHWM`
+//! over the run (reset per size through `/proc/self/clear_refs`), harness included.
 //!
 //! Run with `cargo bench --bench scale` (`VIP_RUN_SCALE=1000,4000` for other sizes,
 //! `VIP_RUN_SCALE_PARALLEL` for `max_parallel`, default 500; `VIP_RUN_SCALE_WRAP` to run
@@ -28,6 +30,9 @@ struct Figures {
     wchar: u64,
     write_bytes: u64,
     peak_kib: u64,
+    /// This process's peak over the run: the sandbox (its executions, files and request
+    /// log) plus the harness; `None` when the high-water mark could not be reset.
+    sandbox_peak_kib: Option<u64>,
     state_bytes: u64,
     cycles: usize,
     calls_per_cycle: f64,
@@ -54,6 +59,8 @@ fn proc_stat(pid: u32) -> Option<(char, f64)> {
 }
 
 fn run_one(rt: &tokio::runtime::Runtime, items: usize, parallel: usize) -> Figures {
+    // "5" resets this process's peak RSS (Linux 4.0+), so the sandbox figure is this size's.
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let sandbox = rt
         .block_on(Sandbox::start(
             Config {
@@ -124,6 +131,11 @@ fn run_one(rt: &tokio::runtime::Runtime, items: usize, parallel: usize) -> Figur
     };
     let out = child.wait_with_output().unwrap();
     let wall = start.elapsed().as_secs_f64();
+    let sandbox_peak_kib = if reset {
+        proc_field(std::process::id(), "status", "VmHWM")
+    } else {
+        None
+    };
     assert!(
         out.status.success(),
         "the {items}-item run succeeds: {}",
@@ -161,6 +173,7 @@ fn run_one(rt: &tokio::runtime::Runtime, items: usize, parallel: usize) -> Figur
         wchar,
         write_bytes,
         peak_kib,
+        sandbox_peak_kib,
         state_bytes,
         cycles: lists,
         calls_per_cycle,
@@ -170,6 +183,11 @@ fn run_one(rt: &tokio::runtime::Runtime, items: usize, parallel: usize) -> Figur
 #[allow(clippy::cast_precision_loss)]
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 fn main() {
@@ -190,8 +208,16 @@ fn main() {
         "scale: executions of {} ms, max_parallel {parallel}, inputs on VIP, no downloads",
         EXEC.as_millis()
     );
+    if cfg!(debug_assertions) {
+        println!(
+            "note: an unoptimised build (test/dev profile) of vip-run is measured; `cargo bench` measures the release one"
+        );
+    }
+    if std::env::var("VIP_RUN_SCALE_WRAP").is_ok_and(|w| !w.trim().is_empty()) {
+        println!("note: VIP_RUN_SCALE_WRAP is set: the vip-run columns are the wrapper process's");
+    }
     println!(
-        "{:>7}  {:>8}  {:>8}  {:>6}  {:>8}  {:>10}  {:>11}  {:>9}  {:>8}  {:>7}  {:>10}",
+        "{:>7}  {:>8}  {:>8}  {:>6}  {:>8}  {:>10}  {:>11}  {:>11}  {:>11}  {:>8}  {:>7}  {:>10}",
         "items",
         "wall s",
         "floor s",
@@ -199,7 +225,8 @@ fn main() {
         "CPU s",
         "written MB",
         "to disk MB",
-        "peak MiB",
+        "vip-run MiB",
+        "sandbox MiB",
         "state MB",
         "cycles",
         "calls/cycle"
@@ -207,10 +234,11 @@ fn main() {
     let mut all = Vec::new();
     for &n in &sizes {
         let f = run_one(&rt, n, parallel);
-        #[allow(clippy::cast_precision_loss)]
-        let peak = f.peak_kib as f64 / 1024.0;
+        let sandbox_peak = f
+            .sandbox_peak_kib
+            .map_or_else(|| "n/a".to_owned(), |k| format!("{:.1}", mib(k)));
         println!(
-            "{:>7}  {:>8.1}  {:>8.1}  {:>6.2}  {:>8.2}  {:>10.1}  {:>11.1}  {:>9.1}  {:>8.2}  {:>7}  {:>10.1}",
+            "{:>7}  {:>8.1}  {:>8.1}  {:>6.2}  {:>8.2}  {:>10.1}  {:>11.1}  {:>11.1}  {:>11}  {:>8.2}  {:>7}  {:>10.1}",
             f.items,
             f.wall,
             f.floor,
@@ -218,7 +246,8 @@ fn main() {
             f.cpu,
             mb(f.wchar),
             mb(f.write_bytes),
-            peak,
+            mib(f.peak_kib),
+            sandbox_peak,
             mb(f.state_bytes),
             f.cycles,
             f.calls_per_cycle

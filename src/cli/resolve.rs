@@ -11,7 +11,7 @@ use crate::manifest::LoadOptions;
 use crate::ops::{ConnectOptions, ExecutionOverrides, LockPolicy, Settings, StateOptions};
 use crate::report::progress::Progress;
 
-use super::args::{Cli, DownloadArgs, ManifestArgs, RunArgs, ValidateArgs};
+use super::args::{Cli, DownloadArgs, ManifestArgs, PlanArgs, RunArgs, ValidateArgs};
 
 /// What clap cannot check: refuses, before any work starts, an option that would be ignored or
 /// would fail only at the end of a run.
@@ -71,6 +71,7 @@ pub fn global(cli: &Cli) -> Settings {
         state: StateOptions::default(),
         detach: false,
         lock_policy: LockPolicy::default(),
+        relaunch: Vec::new(),
     }
 }
 
@@ -110,11 +111,20 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Settings {
             max_outage: args.max_outage,
         },
         detach: args.detach,
+        relaunch: args.relaunch.clone(),
         lock_policy: match (args.update_lock, args.locked) {
             (true, _) => LockPolicy::Update,
             (_, true) => LockPolicy::Locked,
             _ => LockPolicy::Write,
         },
+        ..on_manifest(cli, &args.common)
+    }
+}
+
+/// `plan`: [`on_manifest`] and `--relaunch`.
+pub fn plan(cli: &Cli, args: &PlanArgs) -> Settings {
+    Settings {
+        relaunch: args.relaunch.clone(),
         ..on_manifest(cli, &args.common)
     }
 }

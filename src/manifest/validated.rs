@@ -187,8 +187,6 @@ pub struct Validated {
     pub group: String,
     /// Where the key comes from.
     pub api_key: KeySource,
-    /// Whether the manifest names the key's source (else it is the default variable).
-    pub api_key_explicit: bool,
     /// `server`, when the manifest sets it.
     pub server: Option<String>,
     /// Scheduling.

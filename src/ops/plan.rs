@@ -14,7 +14,8 @@ use super::runner::{Next, Tracker, UploadNeed};
 use super::session::{open, with_connection};
 
 /// `plan MANIFEST`: what a run would do, changing nothing.
-pub async fn plan(settings: &Settings, path: &Path, relaunch: &[String]) -> Result<Preview, Error> {
+pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
+    let relaunch = &settings.relaunch;
     let (v, paths) = open(settings, path, false)?;
     super::check_relaunch(&v, relaunch)?;
     with_connection(settings, Some(&v), async |conn| {

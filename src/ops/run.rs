@@ -24,12 +24,11 @@ use super::state::State;
 pub async fn run(
     settings: &Settings,
     manifests: &[PathBuf],
-    relaunch: &[String],
     each: &mut dyn FnMut(&Path, &Finished) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let interrupt = Interrupt::on_ctrl_c();
     for path in manifests {
-        let finished = execute_one(settings, path, &interrupt, relaunch).await?;
+        let finished = execute_one(settings, path, &interrupt).await?;
         each(path, &finished)?;
         if finished.summary.interrupted {
             break;
@@ -46,8 +45,8 @@ async fn execute_one(
     settings: &Settings,
     path: &Path,
     interrupt: &Interrupt,
-    relaunch: &[String],
 ) -> Result<Finished, Error> {
+    let relaunch = &settings.relaunch;
     let session = Session::open(settings, path, Access::Record)?;
     let (v, paths) = (&session.manifest, &session.paths);
     check_relaunch(v, relaunch)?;

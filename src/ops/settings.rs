@@ -40,6 +40,8 @@ pub struct Settings {
     pub detach: bool,
     /// What `run` does with `vip-run.lock` (`--locked`, `--update-lock`).
     pub lock_policy: LockPolicy,
+    /// `run` and `plan --relaunch`: item keys, or `failed`, to launch again once.
+    pub relaunch: Vec<String>,
 }
 
 /// What `run` does with `vip-run.lock`.

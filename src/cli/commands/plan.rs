@@ -13,8 +13,8 @@ use crate::report;
 use super::runtime;
 
 pub fn exec(cli: &Cli, args: &PlanArgs, out: &mut dyn Write) -> Result<i32, Error> {
-    let settings = resolve::on_manifest(cli, &args.common);
-    match runtime()?.block_on(flow::plan(&settings, &args.manifest, &args.relaunch)) {
+    let settings = resolve::plan(cli, args);
+    match runtime()?.block_on(flow::plan(&settings, &args.manifest)) {
         Ok(preview) => {
             report::plan::render(out, &preview, settings.output)?;
             Ok(if args.detailed_exitcode && preview.changes() > 0 {

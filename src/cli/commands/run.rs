@@ -18,7 +18,6 @@ pub fn exec(cli: &Cli, args: &RunArgs, out: &mut dyn Write) -> Result<i32, Error
     runtime()?.block_on(flow::run(
         &settings,
         &args.manifests,
-        &args.relaunch,
         &mut |path, finished| {
             let again = resume_hint(cli, &args.common, path);
             report::summary::render(out, finished, settings.output, settings.quiet, &again)?;

@@ -104,7 +104,6 @@ fn check(out: &mut Findings, dir: &Path, m: &Manifest, options: &LoadOptions) ->
         pipeline_id: m.pipeline_id.value.clone(),
         group: m.group.value.clone(),
         api_key: api_key?,
-        api_key_explicit: m.api_key.is_some(),
         server,
         execution,
         extract: m.results.extract.unwrap_or(true),
