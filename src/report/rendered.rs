@@ -45,7 +45,11 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
                 ("sub-01".into(), Outcome::Done),
                 (
                     "sub-02".into(),
-                    Outcome::Failed("ExecutionFailed\nError: no such file\nexit 1".into()),
+                    Outcome::Failed(super::summary::Failure::Ended {
+                        status: "ExecutionFailed".into(),
+                        logs: None,
+                        tail: Some("Error: no such file\nexit 1".into()),
+                    }),
                 ),
                 ("sub-03".into(), Outcome::TimedOut),
                 (

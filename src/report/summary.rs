@@ -25,7 +25,7 @@ pub enum Outcome {
     /// `download` fetches them.
     NotDownloaded(String),
     /// `ExecutionFailed` / `Killed` / refused launch.
-    Failed(String),
+    Failed(Failure),
     /// Took longer than `timeout`.
     TimedOut,
     /// Still queued or running (detached or interrupted).
@@ -40,6 +40,46 @@ pub enum Outcome {
         /// Whether VIP was failing or unreachable (exit 5) rather than refusing (exit 1).
         unreachable: bool,
     },
+}
+
+/// Why an item failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// VIP refused the launch: its words, and what to do about them.
+    Refused(String),
+    /// The execution ended with `status` (`ExecutionFailed`, `Killed`…).
+    Ended {
+        /// VIP's status.
+        status: String,
+        /// Where its logs were kept, when they were.
+        logs: Option<std::path::PathBuf>,
+        /// The end of its standard error, when VIP had one.
+        tail: Option<String>,
+    },
+    /// VIP lost track of the execution for longer than the grace period.
+    Lost {
+        /// The status VIP last showed.
+        status: String,
+    },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(why) => f.write_str(why),
+            Self::Ended { status, logs, tail } => {
+                f.write_str(status)?;
+                if let Some(logs) = logs {
+                    write!(f, " (logs in {})", logs.display())?;
+                }
+                if let Some(tail) = tail {
+                    write!(f, "\n{tail}")?;
+                }
+                Ok(())
+            }
+            Self::Lost { status } => write!(f, "VIP lost track of the execution ({status})"),
+        }
+    }
 }
 
 impl Outcome {
@@ -155,7 +195,7 @@ pub fn render(
                         Outcome::Done => ("finished", None),
                         Outcome::DoneWithProblems(p) => ("finished", Some(p.clone())),
                         Outcome::NotDownloaded(why) => ("not_downloaded", Some(why.clone())),
-                        Outcome::Failed(why) => ("failed", Some(why.clone())),
+                        Outcome::Failed(why) => ("failed", Some(why.to_string())),
                         Outcome::TimedOut => ("timed_out", None),
                         Outcome::InProgress => ("in_progress", None),
                         Outcome::NotLaunched => ("not_launched", None),
@@ -211,6 +251,7 @@ pub fn render(
             for (key, outcome) in &summary.outcomes {
                 match outcome {
                     Outcome::Failed(why) => {
+                        let why = why.to_string();
                         let _ = writeln!(
                             text,
                             "  {key}: FAILED: {}",

@@ -30,10 +30,10 @@ pub(crate) fn junit_cases(t: &Tracker<'_>, outcomes: &[(String, Outcome)]) -> Ve
                 s
             });
             let failure = match o {
-                Outcome::Failed(why) => Some((
-                    why.lines().next().unwrap_or("failed").to_owned(),
-                    why.clone(),
-                )),
+                Outcome::Failed(why) => {
+                    let why = why.to_string();
+                    Some((why.lines().next().unwrap_or("failed").to_owned(), why))
+                }
                 Outcome::TimedOut => Some((
                     "timed out".to_owned(),
                     format!(

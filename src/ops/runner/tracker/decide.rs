@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::files::FileError;
 use crate::manifest::{InputWire, ValueKind};
 use crate::report::progress::Event;
-use crate::report::summary::Outcome;
+use crate::report::summary::{Failure, Outcome};
 use crate::vip::wire::PathProperties;
 
 use super::lifecycle::{HomeProof, Lifecycle, Phase};
@@ -211,7 +211,7 @@ impl Tracker<'_> {
     /// `item`'s outcome now, `trouble` holding what this run gave up on.
     pub(crate) fn outcome_of(&self, item: &Item, trouble: &Trouble) -> Outcome {
         if let Some(e) = self.launch_error.get(&item.key) {
-            return Outcome::Failed(e.clone());
+            return Outcome::Failed(Failure::Refused(e.clone()));
         }
         if let Some((why, unreachable)) = trouble.blocked(&item.key, &self.item_uploads(item)) {
             return Outcome::Blocked { why, unreachable };
@@ -238,19 +238,15 @@ impl Tracker<'_> {
                         Outcome::DoneWithProblems(problems.join("; "))
                     }
                 }
-                s if s.is_terminal() => Outcome::Failed(format!(
-                    "{s}{}{}",
-                    a.logs
-                        .as_ref()
-                        .map(|l| format!(" (logs in {})", l.display()))
-                        .unwrap_or_default(),
-                    a.stderr_tail
-                        .as_deref()
-                        .map(|t| format!("\n{t}"))
-                        .unwrap_or_default()
-                )),
+                s if s.is_terminal() => Outcome::Failed(Failure::Ended {
+                    status: s.to_string(),
+                    logs: a.logs.clone(),
+                    tail: a.stderr_tail.clone(),
+                }),
                 s if is_lost(&s) && self.unknown_expired(&a.execution_id) => {
-                    Outcome::Failed(format!("VIP lost track of the execution ({s})"))
+                    Outcome::Failed(Failure::Lost {
+                        status: s.to_string(),
+                    })
                 }
                 _ => Outcome::InProgress,
             },
