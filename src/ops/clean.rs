@@ -30,12 +30,9 @@ use crate::vip::wire::ExecutionStatus;
 use super::Connection;
 use super::Settings;
 use super::access::explain_error;
-use super::exclusive::Exclusive;
 use super::paths::Paths;
 use super::remote::{inputs_root, results_dir};
-use super::runner::Tracker;
-use super::runner::sink::Sink;
-use super::session::{open, with_connection};
+use super::session::{Access, Session};
 use super::state::State;
 
 /// How long VIP is given to really delete a path.
@@ -330,35 +327,31 @@ pub async fn clean(
     what: What,
     ask: &mut dyn FnMut(&CleanPlan) -> Result<bool, Error>,
 ) -> Result<Cleaned, Error> {
-    let (v, paths) = open(settings, path, true)?;
-    with_connection(settings, Some(&v), async |conn| {
-        let _exclusive = Exclusive::acquire(&paths.exclusive, settings.state.lock_wait)?;
-        let mut tracker = Tracker::read(&v, conn, paths.clone())?;
-        tracker
-            .prepare(&mut Sink::none())
-            .await
-            .map_err(|e| explain_error(e, conn))?;
-        let mut state = tracker.state().clone();
-        let plan = survey(conn, &v, &state, what)
-            .await
-            .map_err(|e| explain_error(e, conn))?;
-        if !ask(&plan)? || plan.targets.is_empty() {
-            return Ok(Cleaned {
+    let session = Session::open(settings, path, Access::Record)?;
+    let (v, paths) = (&session.manifest, &session.paths);
+    session
+        .connect(async |conn| {
+            let mut state = session.look(conn, false).await?.state().clone();
+            let plan = survey(conn, v, &state, what)
+                .await
+                .map_err(|e| explain_error(e, conn))?;
+            if !ask(&plan)? || plan.targets.is_empty() {
+                return Ok(Cleaned {
+                    plan,
+                    deleted: false,
+                });
+            }
+            apply(conn, &plan)
+                .await
+                .map_err(|e| explain_error(e, conn))?;
+            forget(&mut state, &plan);
+            state.save(&paths.state)?;
+            Ok(Cleaned {
                 plan,
-                deleted: false,
-            });
-        }
-        apply(conn, &plan)
-            .await
-            .map_err(|e| explain_error(e, conn))?;
-        forget(&mut state, &plan);
-        state.save(&paths.state)?;
-        Ok(Cleaned {
-            plan,
-            deleted: true,
+                deleted: true,
+            })
         })
-    })
-    .await
+        .await
 }
 
 /// `results.clean: true`: after a run in which every item finished and came home, clean

@@ -9,97 +9,96 @@ use crate::report::plan::{Action, ActionKind, Preview, Subject};
 
 use super::Settings;
 use super::checked::Checked;
-use super::runner::sink::Sink;
-use super::runner::{Next, Tracker, UploadNeed};
-use super::session::{open, with_connection};
+use super::runner::{Next, UploadNeed};
+use super::session::{Access, Session};
 
 /// `plan MANIFEST`: what a run would do, changing nothing.
 pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
     let relaunch = &settings.relaunch;
-    let (v, paths) = open(settings, path, false)?;
-    super::check_relaunch(&v, relaunch)?;
-    with_connection(settings, Some(&v), async |conn| {
-        let checked = Checked::check(&v, conn, &settings.printer()).await?;
-        let mut tracker = Tracker::read(checked.manifest(), conn, paths)?.with_relaunch(relaunch);
-        tracker.prepare(&mut Sink::none()).await?;
-        tracker.refresh(&mut Sink::none()).await?;
-        let mut actions = Vec::new();
-        for (local, remote, need) in tracker.planned_uploads().await? {
-            actions.push(Action {
-                kind: if matches!(need, UploadNeed::Upload { .. }) {
-                    ActionKind::Upload
-                } else {
-                    ActionKind::Keep
-                },
-                item: None,
-                subject: Subject::Input { local, remote },
-            });
-        }
-        let current: std::collections::HashMap<String, super::state::Attempt> =
-            tracker.current_executions().into_iter().collect();
-        let descriptor = &checked.preflight().descriptor;
-        for item in &v.items {
-            let attempt = current.get(&item.key);
-            // An execution of several jobs says so (a list given to a parameter,
-            // docs/vip.md#lists).
-            let jobs = Some(crate::manifest::jobs::of_item(item, Some(descriptor)))
-                .filter(|j| j.count > 1);
-            let (kind, subject) = match (tracker.next(item), attempt) {
-                (Next::Launch { attempt: n }, Some(a)) => (
-                    ActionKind::Relaunch,
-                    Subject::Again {
-                        execution: a.execution_id.clone(),
-                        status: a.status.clone(),
-                        timed_out: a.timed_out,
-                        asked: tracker.relaunch_pending(item),
-                        attempt: n,
-                        retries: v.execution.retries,
-                        jobs,
+    let session = Session::open(settings, path, Access::Read)?;
+    let v = &session.manifest;
+    super::check_relaunch(v, relaunch)?;
+    session
+        .connect(async |conn| {
+            let checked = Checked::check(v, conn, &settings.printer()).await?;
+            let tracker = session.look(conn, true).await?;
+            let mut actions = Vec::new();
+            for (local, remote, need) in tracker.planned_uploads().await? {
+                actions.push(Action {
+                    kind: if matches!(need, UploadNeed::Upload { .. }) {
+                        ActionKind::Upload
+                    } else {
+                        ActionKind::Keep
                     },
-                ),
-                (Next::Download, Some(a)) => (
-                    ActionKind::Download,
-                    Subject::Outputs {
-                        execution: a.execution_id.clone(),
-                        folder: item.download.clone().unwrap_or_default(),
-                    },
-                ),
-                (_, Some(a)) => (
-                    ActionKind::Reuse,
-                    Subject::Current {
-                        execution: a.execution_id.clone(),
-                        status: a.status.clone(),
-                        timed_out: a.timed_out,
-                    },
-                ),
-                // Never launched: a first launch (the only thing `next` can say of it).
-                (_, None) => (
-                    ActionKind::Launch,
-                    Subject::First {
-                        name: item.execution_name.clone(),
-                        jobs,
-                    },
-                ),
-            };
-            actions.push(Action {
-                kind,
-                item: Some(item.key.clone()),
-                subject,
-            });
-        }
-        // What `vip-run clean` would free now (read-only: properties and lists).
-        let cleanable = super::clean::survey(
-            conn,
-            &v,
-            tracker.state(),
-            super::clean::What::from_flags(false, false, false),
-        )
-        .await?;
-        Ok(Preview {
-            manifest: v.file.display.clone(),
-            actions,
-            cleanable: Some(cleanable).filter(|c| !c.targets.is_empty()),
+                    item: None,
+                    subject: Subject::Input { local, remote },
+                });
+            }
+            let current: std::collections::HashMap<String, super::state::Attempt> =
+                tracker.current_executions().into_iter().collect();
+            let descriptor = &checked.preflight().descriptor;
+            for item in &v.items {
+                let attempt = current.get(&item.key);
+                // An execution of several jobs says so (a list given to a parameter,
+                // docs/vip.md#lists).
+                let jobs = Some(crate::manifest::jobs::of_item(item, Some(descriptor)))
+                    .filter(|j| j.count > 1);
+                let (kind, subject) = match (tracker.next(item), attempt) {
+                    (Next::Launch { attempt: n }, Some(a)) => (
+                        ActionKind::Relaunch,
+                        Subject::Again {
+                            execution: a.execution_id.clone(),
+                            status: a.status.clone(),
+                            timed_out: a.timed_out,
+                            asked: tracker.relaunch_pending(item),
+                            attempt: n,
+                            retries: v.execution.retries,
+                            jobs,
+                        },
+                    ),
+                    (Next::Download, Some(a)) => (
+                        ActionKind::Download,
+                        Subject::Outputs {
+                            execution: a.execution_id.clone(),
+                            folder: item.download.clone().unwrap_or_default(),
+                        },
+                    ),
+                    (_, Some(a)) => (
+                        ActionKind::Reuse,
+                        Subject::Current {
+                            execution: a.execution_id.clone(),
+                            status: a.status.clone(),
+                            timed_out: a.timed_out,
+                        },
+                    ),
+                    // Never launched: a first launch (the only thing `next` can say of it).
+                    (_, None) => (
+                        ActionKind::Launch,
+                        Subject::First {
+                            name: item.execution_name.clone(),
+                            jobs,
+                        },
+                    ),
+                };
+                actions.push(Action {
+                    kind,
+                    item: Some(item.key.clone()),
+                    subject,
+                });
+            }
+            // What `vip-run clean` would free now (read-only: properties and lists).
+            let cleanable = super::clean::survey(
+                conn,
+                v,
+                tracker.state(),
+                super::clean::What::from_flags(false, false, false),
+            )
+            .await?;
+            Ok(Preview {
+                manifest: v.file.display.clone(),
+                actions,
+                cleanable: Some(cleanable).filter(|c| !c.targets.is_empty()),
+            })
         })
-    })
-    .await
+        .await
 }

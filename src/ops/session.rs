@@ -15,8 +15,11 @@ use crate::manifest::{self, Validated};
 use crate::report::junit::junit;
 use crate::report::summary::{Finished, Summary};
 
+use super::access::explain_error;
 use super::exclusive::Exclusive;
 use super::paths::Paths;
+use super::runner::Tracker;
+use super::runner::sink::Sink;
 use super::{Connection, Settings};
 
 /// How a command uses a manifest's run files.
@@ -84,6 +87,26 @@ impl<'s> Session<'s> {
         .await
     }
 
+    /// The manifest's tracker, reading only, brought up to date with what is on VIP: the
+    /// state taken up (adoptions, superseded items) and, with `refresh`, the active
+    /// executions' statuses read again (`status`, `plan`, `logs`, `clean`).
+    pub async fn look<'c>(
+        &'c self,
+        conn: &'c Connection,
+        refresh: bool,
+    ) -> Result<Tracker<'c>, Error> {
+        let mut tracker = Tracker::read(&self.manifest, conn, self.paths.clone())?
+            .with_relaunch(&self.settings.relaunch);
+        tracker
+            .prepare(&mut Sink::none())
+            .await
+            .map_err(|e| explain_error(e, conn))?;
+        if refresh {
+            tracker.refresh(&mut Sink::none()).await?;
+        }
+        Ok(tracker)
+    }
+
     /// What `command` (`run` or `download`) came to, with the `JUnit` report written when
     /// `--junit` asks for one and, under `-v`, the calls it cost VIP.
     pub fn finish(
@@ -127,14 +150,6 @@ pub fn load(settings: &Settings, path: &Path) -> Result<Validated, Error> {
             Err(Error::InvalidManifests(errors.to_string()))
         }
     }
-}
-
-/// [`Session::open`], for a command that takes the lock and the connection itself: `record`
-/// (commands that write state) keeps the key and the hashes in the state folder.
-pub fn open(settings: &Settings, path: &Path, record: bool) -> Result<(Validated, Paths), Error> {
-    let access = if record { Access::Record } else { Access::Read };
-    let session = Session::open(settings, path, access)?;
-    Ok((session.manifest, session.paths))
 }
 
 /// A real command on a manifest that only a `--sandbox` try-out has run says so: its state

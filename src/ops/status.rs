@@ -8,9 +8,6 @@ use crate::error::Error;
 use crate::report::status::{Row, Status};
 
 use super::Settings;
-use super::access::explain_error;
-use super::runner::Tracker;
-use super::runner::sink::Sink;
 use super::session::{Access, Session};
 use super::state::Attempt;
 
@@ -20,12 +17,7 @@ pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
     let v = &session.manifest;
     let current = session
         .connect(async |conn| {
-            let mut tracker = Tracker::read(v, conn, session.paths.clone())?;
-            tracker
-                .prepare(&mut Sink::none())
-                .await
-                .map_err(|e| explain_error(e, conn))?;
-            tracker.refresh(&mut Sink::none()).await?;
+            let tracker = session.look(conn, true).await?;
             let home: HashMap<String, bool> = v
                 .items
                 .iter()
