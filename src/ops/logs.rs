@@ -1,9 +1,7 @@
 //! `logs MANIFEST [--item KEY] [--job ID] [--stderr]`: an item's execution output from VIP,
-//! and the one way logs are fetched, which the runner also uses to keep a failed item's
-//! logs next to its results.
-//!
-//! VIP's whole-execution log routes answer only for a single job (with several they answer a
-//! sentence, docs/vip.md#executions), so an execution with several jobs is read job by job.
+//! read the one way logs are fetched (the tracker's `fetch_logs`, which also keeps a failed
+//! item's logs next to its results): job by job when an execution has several, since VIP's
+//! whole-execution log routes answer only for a single job (docs/vip.md#executions).
 
 use std::path::Path;
 

@@ -6,6 +6,12 @@
 //! whose status moved, for its jobs and files) go side by side, [`CALLS_AT_ONCE`] at a time;
 //! what they say is then taken in order, on the loop. A finished execution's files, read
 //! here, are kept for its download, so the download does not ask for them again.
+//!
+//! A failed item's logs are kept next to its results (`<download>/logs/<execution>/`, or
+//! `.vip-run/<name>/logs/<key>/` for items that download nothing), best effort: a failure to
+//! read or write them is a warning. [`fetch_logs`] is the one way logs are read, shared with
+//! the `logs` command: VIP's whole-execution log routes answer only for a single job
+//! (docs/vip.md#executions), so an execution with several jobs is read job by job.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

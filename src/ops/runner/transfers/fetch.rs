@@ -1,6 +1,7 @@
 //! Downloading the outputs safely, on a transfer task of its own (see `pool`): each below
-//! the item's folder, streamed to `.part`, size-checked, renamed; tarballs unpacked without letting an entry out; outputs VIP cannot
-//! send (folders, files over the direct-transfer cap) reported with their VIP path.
+//! the item's folder, streamed to `.part`, size-checked, renamed; tarballs unpacked without
+//! letting an entry out; outputs VIP cannot send (folders, files over the direct-transfer cap)
+//! reported with their VIP path.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -20,7 +21,7 @@ use crate::vip::wire::PathProperties;
 use super::folders::{CALLS_AT_ONCE, Listing, listing_of, parent_of};
 use super::pool::DownloadJob;
 
-/// What a download task needs (it runs apart from the runner, on its own task).
+/// What a download task needs (it runs apart from the loop, on its own task).
 pub(crate) struct Fetch {
     pub(crate) client: Client,
     /// VIP's direct-transfer cap.

@@ -12,7 +12,7 @@
 //!
 //! `execution.transfers` bounds the bytes in motion: a task holds one of that many permits
 //! while its file's bytes move (the `PUT`, the content `GET`), not while it asks VIP about
-//! the file (an upload's size check, a download's listing). Up to [`CALLS_AT_ONCE`] tasks
+//! the file (an upload's size check, a download's listing). Up to `folders::CALLS_AT_ONCE` tasks
 //! more than that are started, so those calls, paid in latency rather than bandwidth, do
 //! not hold back the next file's bytes.
 //!
