@@ -140,6 +140,20 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// An attempt for `execution` as VIP shows it now, named `name`, launched at
+    /// `launched_at` (epoch ms): its status the first one seen.
+    pub fn of(execution: &crate::vip::wire::Execution, name: String, launched_at: i64) -> Self {
+        let status = execution.status.to_string();
+        Self {
+            execution_id: execution.identifier.clone(),
+            name,
+            launched_at,
+            history: vec![(status.clone(), crate::time::now_ms())],
+            status,
+            ..Self::default()
+        }
+    }
+
     /// Records `status` if it is new.
     pub fn observe(&mut self, status: &str, at: i64) -> bool {
         if self.status == status {

@@ -189,14 +189,10 @@ impl Tracker<'_> {
         for (key, found) in adopted {
             for (_, e) in found {
                 let state = self.state.item_mut(&key).expect("reconciled");
-                state.attempts.push(Attempt {
-                    execution_id: e.identifier.clone(),
-                    name: e.name.clone(),
-                    launched_at: e.start_date.unwrap_or_else(time::now_ms),
-                    status: e.status.to_string(),
-                    history: vec![(e.status.to_string(), time::now_ms())],
-                    ..Attempt::default()
-                });
+                let launched_at = e.start_date.unwrap_or_else(time::now_ms);
+                state
+                    .attempts
+                    .push(Attempt::of(&e, e.name.clone(), launched_at));
                 sink.emit(&Event::Reused {
                     item: key.clone(),
                     execution: e.identifier.clone(),

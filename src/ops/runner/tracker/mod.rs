@@ -273,16 +273,8 @@ impl<'a> Tracker<'a> {
         submitted: i64,
         execution: &Execution,
     ) -> Result<(), Error> {
-        let status = execution.status.to_string();
         let state = self.state.item_mut(key).expect("reconciled");
-        state.attempts.push(Attempt {
-            execution_id: execution.identifier.clone(),
-            name,
-            launched_at: submitted,
-            status: status.clone(),
-            history: vec![(status, crate::time::now_ms())],
-            ..Attempt::default()
-        });
+        state.attempts.push(Attempt::of(execution, name, submitted));
         // The earlier execution's outputs stay recorded (as that execution's): they never
         // count for this one, and are moved aside when this one's come home.
         self.relaunched.insert(key.to_owned());
