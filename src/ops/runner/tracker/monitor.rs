@@ -81,10 +81,11 @@ impl Tracker<'_> {
                         fresh.insert(e.identifier.clone(), e);
                     }
                 }
-                Err(e) if !e.is_access_problem() && trouble.is_some() => {
-                    if let Some(t) = trouble.as_deref_mut() {
-                        t.failed_call(&e);
-                    }
+                Err(e)
+                    if !e.is_access_problem()
+                        && let Some(t) = trouble.as_deref_mut() =>
+                {
+                    t.failed_call(&e);
                     self.say_poll_cost(active.len(), lists, singles);
                     return Ok(false);
                 }
@@ -144,10 +145,11 @@ impl Tracker<'_> {
                         continue;
                     }
                     // This execution's status is asked again next round.
-                    Err(e) if !e.is_access_problem() && trouble.is_some() => {
-                        if let Some(t) = trouble.as_deref_mut() {
-                            t.failed_call(&e);
-                        }
+                    Err(e)
+                        if !e.is_access_problem()
+                            && let Some(t) = trouble.as_deref_mut() =>
+                    {
+                        t.failed_call(&e);
                         continue;
                     }
                     Err(e) => return Err(e.into()),
