@@ -194,6 +194,17 @@ impl Tracker<'_> {
         (finished && item.download.is_some()).then(|| self.outputs_complete(item))
     }
 
+    /// Whether `item`'s outputs count as home for its outcome: as the lifecycle settled it in
+    /// this run (`Home` came with its proof, `NotDownloaded` without), else as the disk shows
+    /// now (an item not handled in this run, or a tracker that only reads).
+    fn outputs_home(&self, item: &Item) -> bool {
+        match self.life.position(&item.key).map(|i| self.life.phase(i)) {
+            Some(Phase::Home(_)) => true,
+            Some(Phase::NotDownloaded) => false,
+            _ => self.home(item) != Some(false),
+        }
+    }
+
     /// How many executions were launched for `key`.
     pub(crate) fn attempt_count(&self, key: &str) -> usize {
         self.state.items().get(key).map_or(0, |s| s.attempts.len())
@@ -221,7 +232,7 @@ impl Tracker<'_> {
             None => Outcome::NotLaunched,
             Some(a) if a.timed_out => Outcome::TimedOut,
             Some(a) => match Self::status_of(a) {
-                ExecutionStatus::Finished if self.home(item) == Some(false) => {
+                ExecutionStatus::Finished if !self.outputs_home(item) => {
                     Outcome::NotDownloaded(self.not_home.get(&item.key).cloned().unwrap_or_else(
                         || "its outputs are not on disk yet (or changed there)".to_owned(),
                     ))
