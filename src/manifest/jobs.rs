@@ -151,6 +151,7 @@ mod tests {
             fingerprint: String::new(),
             path_fingerprint: String::new(),
             execution_name: String::new(),
+            expect: Vec::new(),
         }
     }
 

@@ -424,6 +424,14 @@ pub struct Results {
     /// Unpack tarball outputs (refusing entries that would escape the folder). Default: `true`.
     #[serde(default)]
     pub extract: Option<bool>,
+    /// Files every item must return besides the descriptor's non-optional outputs: names or
+    /// globs (`*`, `?`, `**`), templates like the other fields (`{{ item }}.nii.gz`,
+    /// `stats/*.csv`), matched against the returned files' names and, after the download,
+    /// against the item's folder (unpacked archives included). An item without one fails
+    /// with class `outputs_missing`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub expect: Option<Vec<Spanned<String>>>,
     /// After every successful run, delete on VIP what `vip-run clean` would: the uploaded
     /// inputs and the results folders of items downloaded and size-checked. Default: `false`.
     #[serde(default)]
@@ -462,7 +470,25 @@ pub struct Execution {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(max = 10))]
     pub retries: Option<Spanned<u64>>,
-    /// Kill an execution on VIP when it times out (else it is only reported). Default: false.
+    /// Failure classes worth a relaunch (within `retries`): class names (`input_download`,
+    /// `setup`, `worker`, `result_upload`, `container`, `token`, `stalled`, `killed`,
+    /// `timed_out`, `outputs_missing`, `application`, `platform`, `cleaned`, `unknown`),
+    /// `infrastructure` for the first six, or `all`. Default: `[infrastructure, stalled,
+    /// timed_out]`: not `application`, whose relaunch repeats the same crash.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub retry_on: Option<Spanned<Vec<Spanned<String>>>>,
+    /// How long an execution may stay Running with its jobs unchanged and none of them
+    /// running (queued forever, held, stalled) before vip-run kills it as `stalled`, e.g.
+    /// `6h`. Running jobs are bounded by `timeout`. Default: `6h`.
+    #[serde(default)]
+    #[schemars(
+        with = "Option<String>",
+        regex(pattern = r"^\s*([0-9]+\s*(ms|s|m|h|d)\s*)+$")
+    )]
+    pub stalled_after: Option<Spanned<String>>,
+    /// Kill an execution on VIP when it times out (VIP ignores the launch's own timeout, so
+    /// left alone it would keep its slot). Default: true.
     #[serde(default)]
     pub kill_on_timeout: Option<bool>,
     /// How long `run` waits out VIP being unreachable before it stops (exit 5, state kept

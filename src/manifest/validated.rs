@@ -16,6 +16,7 @@ use super::api_key::KeySource;
 use super::diagnostic::{ManifestDiagnostic, SourceFile};
 use super::model::Scalar;
 use crate::duration;
+use crate::vip::failure::FailureClass;
 
 /// VIP's public server.
 pub const DEFAULT_SERVER: &str = "https://vip.creatis.insa-lyon.fr/rest";
@@ -60,6 +61,11 @@ pub struct ExecutionSettings {
     pub retries: u32,
     /// Kill on timeout.
     pub kill_on_timeout: bool,
+    /// The failure classes a relaunch is worth (`execution.retry_on`), in class order.
+    pub retry_on: Vec<FailureClass>,
+    /// How long an execution may show no change with none of its jobs running.
+    #[serde(serialize_with = "ser_duration")]
+    pub stalled_after: Duration,
     /// How long `run` waits out an outage of VIP before stopping.
     #[serde(serialize_with = "ser_duration")]
     pub max_outage: Duration,
@@ -70,6 +76,19 @@ pub struct ExecutionSettings {
 /// `execution.max_jobs`'s default: VIP does not publish its engine's `maxJobsPerWorkflow`;
 /// docs/vip.md#lists says to keep workflows to a few hundred jobs.
 pub const DEFAULT_MAX_JOBS: u64 = 500;
+/// `execution.stalled_after`'s default: VIP's grid resubmits a lost task within minutes to
+/// an hour, and a task waits in a grid queue for a few hours at busy times; six hours without
+/// any change and nothing running is past both, well short of a held task's days.
+pub const DEFAULT_STALLED_AFTER: Duration = Duration::from_secs(6 * 3600);
+
+/// `execution.retry_on`'s default: the grid's failures, stalls and time limits.
+pub fn default_retry_on() -> Vec<FailureClass> {
+    let mut classes = crate::vip::failure::INFRASTRUCTURE.to_vec();
+    classes.extend([FailureClass::Stalled, FailureClass::TimedOut]);
+    classes.sort();
+    classes
+}
+
 /// `execution.transfers`'s default.
 pub const DEFAULT_TRANSFERS: u32 = 4;
 /// `execution.transfers`' (and `--transfers`') largest value.
@@ -155,6 +174,8 @@ pub struct Item {
     pub path_fingerprint: String,
     /// `<name>-<key>-<fp6>`, valid for VIP.
     pub execution_name: String,
+    /// `results.expect`, rendered for this item.
+    pub expect: Vec<String>,
 }
 
 /// A local input's content as hashed when the manifest was identified, with the size and

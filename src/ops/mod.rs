@@ -21,6 +21,7 @@ pub mod disk;
 pub mod download;
 pub mod exclusive;
 pub mod extract;
+pub(crate) mod glob;
 pub mod identity;
 pub mod init;
 pub mod interrupt;

@@ -54,6 +54,7 @@ pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
                             attempt: n,
                             retries: v.execution.retries,
                             jobs,
+                            class: tracker.failure_class(a),
                         },
                     ),
                     (Next::Download, Some(a)) => (
@@ -69,6 +70,9 @@ pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
                             execution: a.execution_id.clone(),
                             status: a.status.clone(),
                             timed_out: a.timed_out,
+                            failure: a.failure.as_ref().map(|f| f.headline()),
+                            class: tracker.failure_class(a),
+                            not_retried: tracker.not_retried(&item.key),
                         },
                     ),
                     // Never launched: a first launch (the only thing `next` can say of it).
@@ -95,6 +99,7 @@ pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
             )
             .await?;
             Ok(Preview {
+                policy: crate::report::text::retry_policy(&v.execution),
                 manifest: v.file.display.clone(),
                 actions,
                 cleanable: Some(cleanable).filter(|c| !c.targets.is_empty()),

@@ -156,8 +156,11 @@ impl Graph {
     }
 }
 
-fn action_status(status: &str) -> &'static str {
-    match status {
+fn action_status(a: &crate::ops::state::Attempt) -> &'static str {
+    if a.failure.is_some() || a.timed_out {
+        return "http://schema.org/FailedActionStatus";
+    }
+    match a.status.as_str() {
         "Finished" => "http://schema.org/CompletedActionStatus",
         "ExecutionFailed" | "InitializationFailed" | "Killed" | "Unknown" => {
             "http://schema.org/FailedActionStatus"
@@ -303,17 +306,40 @@ pub fn write(
                 "object": objects,
                 "result": if n == last { results.clone() } else { Vec::new() },
                 "startTime": time::rfc3339(a.launched_at),
-                "actionStatus": {"@id": action_status(&a.status)},
+                "actionStatus": {"@id": action_status(a)},
             });
             if let Some(end) = end {
                 action["endTime"] = time::rfc3339(end).into();
             }
-            if action_status(&a.status).ends_with("FailedActionStatus") {
-                action["error"] = a
-                    .stderr_tail
-                    .clone()
-                    .unwrap_or_else(|| format!("the execution ended {}", a.status))
-                    .into();
+            if action_status(a).ends_with("FailedActionStatus") {
+                // The class first (what failed, and whether a relaunch helps), then VIP's
+                // own words.
+                let class = a.failure.as_ref().map(|v| {
+                    let explain = v.explain();
+                    if explain.is_empty() {
+                        format!("failure class: {}", v.headline())
+                    } else {
+                        format!("failure class: {} ({explain})", v.headline())
+                    }
+                });
+                let tail = a.stderr_tail.clone();
+                let error = match (class, tail) {
+                    (Some(c), Some(t)) => format!("{c}\n{t}"),
+                    (Some(c), None) => c,
+                    (None, Some(t)) => t,
+                    (None, None) => format!("the execution ended {}", a.status),
+                };
+                action["error"] = error.into();
+                if let Some(v) = &a.failure {
+                    let class = g.add(json!({
+                        "@id": format!("#failure-{}", a.execution_id),
+                        "@type": "PropertyValue",
+                        "name": "failureClass",
+                        "value": v.class,
+                        "description": v.class.advice(),
+                    }));
+                    action["additionalProperty"] = json!([{"@id": class}]);
+                }
             }
             let id = g.add(action);
             mentions.push(json!({"@id": id}));

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::vip::failure::{FailedJob, Verdict};
+
 pub use crate::error::StateError;
 
 /// The state file format this vip-run writes: 3 ties each output to its execution (see
@@ -137,6 +139,13 @@ pub struct Attempt {
     /// Where its logs were saved, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logs: Option<PathBuf>,
+    /// Why it failed, as vip-run judged it (its class decides a relaunch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Verdict>,
+    /// A digest of its `jobs` map when last read, and since when (epoch ms) it has not
+    /// changed: what the watchdog measures a stall by, across runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs_seen: Option<(String, i64)>,
 }
 
 impl Attempt {

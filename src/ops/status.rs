@@ -23,10 +23,24 @@ pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
                 .iter()
                 .filter_map(|i| tracker.home(i).map(|h| (i.key.clone(), h)))
                 .collect();
-            Ok((tracker.current_executions(), home))
+            let notes: HashMap<String, (Option<String>, Option<&str>)> = v
+                .items
+                .iter()
+                .map(|i| {
+                    (
+                        i.key.clone(),
+                        (tracker.retry_note(&i.key), tracker.not_retried(&i.key)),
+                    )
+                })
+                .collect();
+            let notes: HashMap<String, (Option<String>, Option<String>)> = notes
+                .into_iter()
+                .map(|(k, (r, n))| (k, (r, n.map(str::to_owned))))
+                .collect();
+            Ok((tracker.current_executions(), home, notes))
         })
         .await?;
-    let (current, home) = current;
+    let (current, home, mut notes) = current;
     let by_key: HashMap<&str, &Attempt> = current.iter().map(|(k, a)| (k.as_str(), a)).collect();
     let rows = v
         .items
@@ -41,6 +55,9 @@ pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
                 timed_out: a.is_some_and(|a| a.timed_out),
                 launched_at: a.map(|a| a.launched_at),
                 home: home.get(&item.key).copied(),
+                failure: a.and_then(|a| a.failure.clone()),
+                retried: notes.get_mut(&item.key).and_then(|n| n.0.take()),
+                not_retried: notes.get_mut(&item.key).and_then(|n| n.1.take()),
             }
         })
         .collect();

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::OutputFormat;
 use crate::manifest::jobs::{Jobs, Role};
+use crate::vip::failure::FailureClass;
 
 /// One thing a run would do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +94,8 @@ pub enum Subject {
         retries: u32,
         /// Its jobs, when it has several.
         jobs: Option<Jobs>,
+        /// Why it failed, as a class.
+        class: Option<FailureClass>,
     },
     /// A finished execution's outputs to fetch.
     Outputs {
@@ -109,6 +112,12 @@ pub enum Subject {
         status: String,
         /// Whether vip-run timed it out.
         timed_out: bool,
+        /// Why it failed (`application (exit 50)`), when it did.
+        failure: Option<String>,
+        /// Its failure class, when it failed.
+        class: Option<FailureClass>,
+        /// Why it is not relaunched ("not retried", "retries used up"), when it failed.
+        not_retried: Option<&'static str>,
     },
 }
 
@@ -140,9 +149,11 @@ impl Subject {
                 attempt,
                 retries,
                 jobs,
+                class,
                 ..
             } => format!(
-                "{execution} failed; retry {attempt} of {retries}{}",
+                "{execution} failed{}; retry {attempt} of {retries}{}",
+                class.map(|c| format!(" ({})", c.words())).unwrap_or_default(),
                 jobs_text(jobs)
             ),
             Self::Outputs { execution, folder } => {
@@ -152,9 +163,19 @@ impl Subject {
                 execution,
                 status,
                 timed_out,
+                failure,
+                not_retried,
+                ..
             } => format!(
-                "{execution} ({status}{})",
-                if *timed_out { ", timed out" } else { "" }
+                "{execution} ({status}{}{})",
+                if *timed_out { ", timed out" } else { "" },
+                failure
+                    .as_ref()
+                    .map(|f| format!(
+                        "; failed: {f}{}",
+                        not_retried.map(|n| format!(", {n}")).unwrap_or_default()
+                    ))
+                    .unwrap_or_default()
             ),
         }
     }
@@ -191,6 +212,7 @@ impl Subject {
                 attempt,
                 retries,
                 jobs,
+                class,
             } => json!({
                 "execution": execution,
                 "status": status,
@@ -199,6 +221,7 @@ impl Subject {
                 "attempt": attempt,
                 "retries": retries,
                 "jobs": jobs_json(jobs),
+                "class": class,
             }),
             Self::Outputs { execution, folder } => {
                 json!({"execution": execution, "folder": folder.display().to_string()})
@@ -207,7 +230,17 @@ impl Subject {
                 execution,
                 status,
                 timed_out,
-            } => json!({"execution": execution, "status": status, "timed_out": timed_out}),
+                class,
+                not_retried,
+                ..
+            } => {
+                let mut j = json!({"execution": execution, "status": status, "timed_out": timed_out});
+                if let Some(c) = class {
+                    j["class"] = json!(c);
+                    j["retry"] = json!(not_retried);
+                }
+                j
+            }
         }
     }
 }
@@ -215,6 +248,8 @@ impl Subject {
 /// What `plan` found.
 #[derive(Debug)]
 pub struct Preview {
+    /// The retry policy, in words (`execution.retries`, `retry_on`, the watchdog).
+    pub policy: String,
     /// The manifest, as the user named it.
     pub manifest: String,
     /// What a run would do, uploads first, then item by item.
@@ -247,7 +282,7 @@ pub fn render(out: &mut dyn Write, p: &Preview, format: OutputFormat) -> std::io
             writeln!(
                 out,
                 "{}",
-                json!({"event": "summary", "command": "plan", "changes": changes, "actions": p.actions.len(),
+                json!({"event": "summary", "command": "plan", "changes": changes, "actions": p.actions.len(), "retry_policy": p.policy,
                 "cleanable": p.cleanable.as_ref().map(|c| {
                     let (files, bytes) = c.totals();
                     json!({"folders": c.targets.len() - c.executions(), "files": files, "bytes": bytes})
@@ -275,6 +310,7 @@ pub fn render(out: &mut dyn Write, p: &Preview, format: OutputFormat) -> std::io
                 p.manifest,
                 if changes == 1 { "" } else { "s" }
             );
+            let _ = writeln!(text, "failures: {}", p.policy);
             if let Some(c) = &p.cleanable {
                 let _ = writeln!(
                     text,

@@ -135,6 +135,17 @@ pub enum End {
         after: std::time::Duration,
         /// Whether it was killed (`execution.kill_on_timeout`).
         killed: bool,
+        /// What comes of it: "to be relaunched", "not retried"…
+        retry: &'static str,
+    },
+    /// The execution failed (or finished without all its results): its class.
+    Failed {
+        /// `application (exit 50)`.
+        headline: String,
+        /// What comes of it: "to be relaunched", "not retried", "retries used up".
+        retry: String,
+        /// What showed it (failed jobs, missing outputs…), when more than the class.
+        explain: String,
     },
     /// Killed on purpose (`cancel`).
     Killed,
@@ -159,9 +170,13 @@ impl std::fmt::Display for End {
                 write!(f, "finished; not all outputs downloaded: {p}")
             }
             Self::Refused { vip } => write!(f, "failed: {}", Self::refusal(vip)),
-            Self::TimedOut { after, killed } => write!(
+            Self::TimedOut {
+                after,
+                killed,
+                retry,
+            } => write!(
                 f,
-                "timed out after {}{}",
+                "timed out after {}{}, {retry}",
                 crate::duration::format(*after),
                 if *killed {
                     ", killed"
@@ -169,6 +184,17 @@ impl std::fmt::Display for End {
                     ", left running on VIP"
                 }
             ),
+            Self::Failed {
+                headline,
+                retry,
+                explain,
+            } => {
+                write!(f, "failed: {headline}, {retry}")?;
+                if !explain.is_empty() {
+                    write!(f, " ({explain})")?;
+                }
+                Ok(())
+            }
             Self::Killed => f.write_str("killed"),
         }
     }
@@ -266,6 +292,12 @@ pub enum Event {
         #[serde(rename = "result")]
         end: End,
         execution: Option<String>,
+        /// The failure class, when it failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        class: Option<crate::vip::failure::FailureClass>,
+        /// The wrapper's exit code that decided the class, when there was one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i64>,
     },
     /// A warning.
     Warning { message: String },

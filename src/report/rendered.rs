@@ -49,6 +49,14 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
                         status: "ExecutionFailed".into(),
                         logs: None,
                         tail: Some("Error: no such file\nexit 1".into()),
+                        verdict: Some(Box::new(crate::vip::failure::Verdict {
+                            class: crate::vip::failure::FailureClass::Application,
+                            exit_code: Some(50),
+                            jobs: Vec::new(),
+                            missing: Vec::new(),
+                            detail: None,
+                        })),
+                        retry: Some("not retried".into()),
                     }),
                 ),
                 ("sub-03".into(), Outcome::TimedOut),
@@ -69,6 +77,10 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
             junit: Vec::new(),
             interrupted,
             disk: None,
+            retried: std::collections::HashMap::from([(
+                "sub-01".to_owned(),
+                "retried 1× after input download failure".to_owned(),
+            )]),
         },
     }
 }
@@ -88,7 +100,8 @@ fn a_run_summary_reads_like_this() {
     let human = text(|o| summary::render(o, &f, OutputFormat::Human, false, again(&f)));
     insta::assert_snapshot!(human, @r"
     study.yaml: 7 items: 2 finished, 1 failed, 1 timed out, 1 in progress, 1 not launched, 1 blocked
-      sub-02: FAILED: ExecutionFailed
+      sub-01: finished, retried 1× after input download failure
+      sub-02: FAILED: application (exit 50), not retried (ExecutionFailed; the tool failed on its data or parameters: check its stderr; a relaunch repeats it)
         | Error: no such file
         | exit 1
       sub-03: TIMED OUT
@@ -100,7 +113,7 @@ fn a_run_summary_reads_like_this() {
     ");
     assert_eq!(f.exit_code(), crate::exit_code::INTERRUPTED);
     let json = text(|o| summary::render(o, &f, OutputFormat::Json, false, again(&f)));
-    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"not_downloaded":0,"interrupted":true,"disk_error":null,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","results":[{"item":"sub-01","result":"finished","detail":null},{"item":"sub-02","result":"failed","detail":"ExecutionFailed\nError: no such file\nexit 1"},{"item":"sub-03","result":"timed_out","detail":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
+    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"not_downloaded":0,"interrupted":true,"disk_error":null,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","results":[{"item":"sub-01","result":"finished","detail":null,"retried":"retried 1× after input download failure"},{"item":"sub-02","result":"failed","detail":"application (exit 50), not retried (ExecutionFailed; the tool failed on its data or parameters: check its stderr; a relaunch repeats it)\nError: no such file\nexit 1","class":"application","exit_code":50},{"item":"sub-03","result":"timed_out","detail":null,"class":"timed_out","exit_code":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
 }
 
 #[test]
@@ -130,6 +143,7 @@ fn quiet_leaves_out_a_summary_with_nothing_wrong() {
 #[test]
 fn a_plan_reads_like_this() {
     let p = Preview {
+        policy: "relaunched up to 2 times on input_download (not on application)".into(),
         manifest: "study.yaml".into(),
         actions: vec![
             Action {
@@ -147,6 +161,9 @@ fn a_plan_reads_like_this() {
                     execution: "workflow-A1".into(),
                     status: "Running".into(),
                     timed_out: false,
+                    failure: None,
+                    class: None,
+                    not_retried: None,
                 },
             },
             Action {
@@ -168,6 +185,7 @@ fn a_plan_reads_like_this() {
                     attempt: 1,
                     retries: 2,
                     jobs: None,
+                    class: Some(crate::vip::failure::FailureClass::InputDownload),
                 },
             },
         ],
@@ -177,15 +195,16 @@ fn a_plan_reads_like_this() {
     + upload    data/a.txt → /vip/Home/vip-run/study/inputs/data/a.txt
       reuse     sub-01: workflow-A1 (Running)
     + launch    sub-02: study-sub-02-0a1b2c
-    + relaunch  sub-03: workflow-A3 failed; retry 1 of 2
+    + relaunch  sub-03: workflow-A3 failed (input download); retry 1 of 2
     study.yaml: 3 changes to make
+    failures: relaunched up to 2 times on input_download (not on application)
     ");
     insta::assert_snapshot!(text(|o| plan::render(o, &p, OutputFormat::Json)), @r#"
     {"action":"upload","item":null,"change":true,"local":"data/a.txt","remote":"/vip/Home/vip-run/study/inputs/data/a.txt"}
     {"action":"reuse","item":"sub-01","change":false,"execution":"workflow-A1","status":"Running","timed_out":false}
     {"action":"launch","item":"sub-02","change":true,"execution_name":"study-sub-02-0a1b2c","jobs":null}
-    {"action":"relaunch","item":"sub-03","change":true,"execution":"workflow-A3","status":"ExecutionFailed","timed_out":false,"reason":"retry","attempt":1,"retries":2,"jobs":null}
-    {"event":"summary","command":"plan","changes":3,"actions":4,"cleanable":null}
+    {"action":"relaunch","item":"sub-03","change":true,"execution":"workflow-A3","status":"ExecutionFailed","timed_out":false,"reason":"retry","attempt":1,"retries":2,"jobs":null,"class":"input_download"}
+    {"event":"summary","command":"plan","changes":3,"actions":4,"retry_policy":"relaunched up to 2 times on input_download (not on application)","cleanable":null}
     "#);
 }
 
@@ -201,6 +220,9 @@ fn a_status_table_reads_like_this() {
                 timed_out: false,
                 launched_at: Some(1_770_024_083_000),
                 home: None,
+                failure: None,
+                retried: None,
+                not_retried: None,
             },
             Row {
                 item: "sub-02".into(),
@@ -210,6 +232,9 @@ fn a_status_table_reads_like_this() {
                 timed_out: true,
                 launched_at: Some(1_770_024_084_000),
                 home: None,
+                failure: None,
+                retried: None,
+                not_retried: None,
             },
             Row {
                 item: "sub-04".into(),
@@ -219,6 +244,33 @@ fn a_status_table_reads_like_this() {
                 timed_out: false,
                 launched_at: Some(1_770_024_085_000),
                 home: Some(false),
+                failure: None,
+                retried: None,
+                not_retried: None,
+            },
+            Row {
+                item: "sub-05".into(),
+                execution_name: "study-sub-05-1f2e3d".into(),
+                execution: Some("workflow-A5".into()),
+                status: Some("ExecutionFailed".into()),
+                timed_out: false,
+                launched_at: Some(1_770_024_086_000),
+                home: None,
+                failure: Some(crate::vip::failure::Verdict {
+                    class: crate::vip::failure::FailureClass::Application,
+                    exit_code: Some(50),
+                    jobs: vec![crate::vip::failure::FailedJob {
+                        job: "1".into(),
+                        status: "ERROR".into(),
+                        exit_code: Some(50),
+                        class: crate::vip::failure::FailureClass::Application,
+                        values: vec!["data_file[1] = 002.mrui".into()],
+                    }],
+                    missing: Vec::new(),
+                    detail: None,
+                }),
+                retried: Some("retried 1× after input download failure".into()),
+                not_retried: Some("retries used up".into()),
             },
             Row {
                 item: "sub-03".into(),
@@ -228,6 +280,9 @@ fn a_status_table_reads_like_this() {
                 timed_out: false,
                 launched_at: None,
                 home: None,
+                failure: None,
+                retried: None,
+                not_retried: None,
             },
         ],
     };
@@ -236,13 +291,16 @@ fn a_status_table_reads_like_this() {
     sub-01  Running                   workflow-A1               2026-02-02T09:21:23Z
     sub-02  Running (timed out)       workflow-A2               2026-02-02T09:21:24Z
     sub-04  Finished, not downloaded  workflow-A4               2026-02-02T09:21:25Z
+    sub-05  ExecutionFailed           workflow-A5               2026-02-02T09:21:26Z
     sub-03  not launched              -                         -
+      sub-05: failed: application (exit 50), retries used up (1 job failed: job 1 application exit 50 on data_file[1] = 002.mrui); retried 1× after input download failure
     ");
     insta::assert_snapshot!(text(|o| status::render(o, &s, OutputFormat::Json)), @r#"
-    {"item":"sub-01","execution_name":"study-sub-01-0a1b2c","execution":"workflow-A1","status":"Running","launched_at":"2026-02-02T09:21:23Z","downloaded":null}
-    {"item":"sub-02","execution_name":"study-sub-02-3d4e5f","execution":"workflow-A2","status":"TimedOut","launched_at":"2026-02-02T09:21:24Z","downloaded":null}
-    {"item":"sub-04","execution_name":"study-sub-04-7c8d9e","execution":"workflow-A4","status":"Finished","launched_at":"2026-02-02T09:21:25Z","downloaded":false}
-    {"item":"sub-03","execution_name":"study-sub-03-6a7b8c","execution":null,"status":"NotLaunched","launched_at":null,"downloaded":null}
+    {"item":"sub-01","execution_name":"study-sub-01-0a1b2c","execution":"workflow-A1","status":"Running","launched_at":"2026-02-02T09:21:23Z","downloaded":null,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null}
+    {"item":"sub-02","execution_name":"study-sub-02-3d4e5f","execution":"workflow-A2","status":"TimedOut","launched_at":"2026-02-02T09:21:24Z","downloaded":null,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null}
+    {"item":"sub-04","execution_name":"study-sub-04-7c8d9e","execution":"workflow-A4","status":"Finished","launched_at":"2026-02-02T09:21:25Z","downloaded":false,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null}
+    {"item":"sub-05","execution_name":"study-sub-05-1f2e3d","execution":"workflow-A5","status":"ExecutionFailed","launched_at":"2026-02-02T09:21:26Z","downloaded":null,"class":"application","exit_code":50,"failure":{"class":"application","exit_code":50,"jobs":[{"job":"1","status":"ERROR","exit_code":50,"class":"application","values":["data_file[1] = 002.mrui"]}]},"retry":"retries used up","retried":"retried 1× after input download failure"}
+    {"item":"sub-03","execution_name":"study-sub-03-6a7b8c","execution":null,"status":"NotLaunched","launched_at":null,"downloaded":null,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null}
     "#);
     let none = Cancelled {
         manifest: "study.yaml".into(),

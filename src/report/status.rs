@@ -6,6 +6,7 @@ use std::io::Write;
 
 use serde_json::json;
 
+use crate::vip::failure::Verdict;
 use crate::time;
 use crate::vip::wire::ExecutionStatus;
 
@@ -24,6 +25,7 @@ impl Status {
     pub fn any_failed(&self) -> bool {
         self.rows.iter().any(|r| {
             r.timed_out
+                || r.failure.is_some()
                 || r.status.as_deref().is_some_and(|s| {
                     matches!(
                         ExecutionStatus::from(s),
@@ -55,6 +57,34 @@ pub struct Row {
     /// home (see the README's guarantees); `None` otherwise. Not home is said, not counted
     /// as a failure: a detached run's outputs are not home until `download` or a run.
     pub home: Option<bool>,
+    /// Why its execution failed, when it did.
+    pub failure: Option<Verdict>,
+    /// "retried 2× after input download failures", when it was relaunched after failures.
+    pub retried: Option<String>,
+    /// Why a failed execution is not launched again ("not retried", "retries used up").
+    pub not_retried: Option<String>,
+}
+
+impl Row {
+    /// What the row says of its failure and relaunches, in one line (empty: nothing).
+    fn note(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = &self.failure {
+            let mut failed = format!("failed: {}", v.headline());
+            if let Some(n) = &self.not_retried {
+                let _ = write!(failed, ", {n}");
+            }
+            let explain = v.explain();
+            if !explain.is_empty() {
+                let _ = write!(failed, " ({explain})");
+            }
+            parts.push(failed);
+        }
+        if let Some(r) = &self.retried {
+            parts.push(r.clone());
+        }
+        parts.join("; ")
+    }
 }
 
 /// Writes `status`'s table (or JSON lines) to `out`.
@@ -73,6 +103,11 @@ pub fn render(out: &mut dyn Write, s: &Status, format: OutputFormat) -> std::io:
                     },
                     "launched_at": r.launched_at.map(time::rfc3339),
                     "downloaded": r.home,
+                    "class": r.failure.as_ref().map(|v| v.class),
+                    "exit_code": r.failure.as_ref().and_then(|v| v.exit_code),
+                    "failure": r.failure,
+                    "retry": r.not_retried,
+                    "retried": r.retried,
                 });
                 writeln!(out, "{record}")?;
             }
@@ -115,6 +150,13 @@ pub fn render(out: &mut dyn Write, s: &Status, format: OutputFormat) -> std::io:
             );
             for (r, (status, id, at)) in s.rows.iter().zip(&cells) {
                 let _ = writeln!(text, "{:w$}  {status:ws$}  {id:24}  {at}", r.item);
+            }
+            // Why items failed, and what was relaunched: under the table, one line each.
+            for r in &s.rows {
+                let note = r.note();
+                if !note.is_empty() {
+                    let _ = writeln!(text, "  {}: {note}", r.item);
+                }
             }
             out.write_all(text.as_bytes())?;
         }

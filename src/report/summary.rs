@@ -55,6 +55,10 @@ pub enum Failure {
         logs: Option<std::path::PathBuf>,
         /// The end of its standard error, when VIP had one.
         tail: Option<String>,
+        /// Why, as vip-run judged it (its class), when it did.
+        verdict: Option<Box<crate::vip::failure::Verdict>>,
+        /// Why it is not launched again ("not retried", "retries used up"), when it is not.
+        retry: Option<String>,
     },
     /// VIP lost track of the execution for longer than the grace period.
     Lost {
@@ -67,8 +71,33 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Refused(why) => f.write_str(why),
-            Self::Ended { status, logs, tail } => {
-                f.write_str(status)?;
+            Self::Ended {
+                status,
+                logs,
+                tail,
+                verdict,
+                retry,
+            } => {
+                match verdict {
+                    Some(v) => {
+                        write!(f, "{}", v.headline())?;
+                        if let Some(r) = retry {
+                            write!(f, ", {r}")?;
+                        }
+                        write!(f, " ({status}")?;
+                        let more = v.explain();
+                        if !more.is_empty() {
+                            write!(f, "; {more}")?;
+                        }
+                        write!(f, "; {})", v.class.advice())?;
+                    }
+                    None => {
+                        f.write_str(status)?;
+                        if let Some(r) = retry {
+                            write!(f, ", {r}")?;
+                        }
+                    }
+                }
                 if let Some(logs) = logs {
                     write!(f, " (logs in {})", logs.display())?;
                 }
@@ -103,6 +132,9 @@ pub struct Summary {
     pub interrupted: bool,
     /// Why the run stopped early on a local storage problem (exit 6), if it did.
     pub disk: Option<String>,
+    /// Item key → "retried 2× after input download failures", for items relaunched after
+    /// failures.
+    pub retried: std::collections::HashMap<String, String>,
 }
 
 impl Summary {
@@ -201,7 +233,24 @@ pub fn render(
                         Outcome::NotLaunched => ("not_launched", None),
                         Outcome::Blocked { why, .. } => ("blocked", Some(why.clone())),
                     };
-                    json!({"item": k, "result": result, "detail": detail})
+                    let (class, exit_code) = match o {
+                        Outcome::Failed(Failure::Ended {
+                            verdict: Some(v), ..
+                        }) => (Some(v.class), v.exit_code),
+                        Outcome::TimedOut => {
+                            (Some(crate::vip::failure::FailureClass::TimedOut), None)
+                        }
+                        _ => (None, None),
+                    };
+                    let mut item = json!({"item": k, "result": result, "detail": detail});
+                    if let Some(class) = class {
+                        item["class"] = json!(class);
+                        item["exit_code"] = json!(exit_code);
+                    }
+                    if let Some(r) = summary.retried.get(k) {
+                        item["retried"] = json!(r);
+                    }
+                    item
                 })
                 .collect();
             let record = json!({
@@ -260,9 +309,15 @@ pub fn render(
                         for line in why.lines().skip(1) {
                             let _ = writeln!(text, "    | {line}");
                         }
+                        if let Some(r) = summary.retried.get(key) {
+                            let _ = writeln!(text, "    ({r})");
+                        }
                     }
                     Outcome::TimedOut => {
                         let _ = writeln!(text, "  {key}: TIMED OUT");
+                    }
+                    Outcome::Done if summary.retried.contains_key(key) => {
+                        let _ = writeln!(text, "  {key}: finished, {}", summary.retried[key]);
                     }
                     Outcome::Blocked { why, .. } => {
                         let _ =

@@ -261,6 +261,11 @@ pub fn human(manifest: &str, v: &Validated, online: Option<&Online>, jobs: &[Job
             ""
         }
     );
+    let _ = writeln!(
+        out,
+        "  failures    {}",
+        crate::report::text::retry_policy(e)
+    );
     let ups = uploads(v);
     if !ups.is_empty() {
         let total: u64 = ups.iter().map(|u| u.size).sum();

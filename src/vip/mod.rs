@@ -4,6 +4,7 @@
 //! - `wire`: the JSON as it travels, shared with the sandbox;
 //! - `rules`: VIP's rules on names and values, shared with the sandbox;
 //! - `encode`: paths and queries as VIP decodes them;
+//! - `failure`: why a job failed, as a class (from its wrapper's exit code);
 //! - `vip_error`: [`VipError`], what a failed call means to a user;
 //! - `client`: the [`Client`], its [`ClientConfig`], how a call is sent and read;
 //! - `calls`: one typed method of the client per call;
@@ -14,6 +15,7 @@
 pub mod calls;
 pub mod client;
 pub mod encode;
+pub mod failure;
 pub mod health;
 pub mod retry;
 pub mod rules;

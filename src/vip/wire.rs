@@ -680,6 +680,16 @@ pub struct DescriptorOutput {
     pub rest: serde_json::Map<String, Value>,
 }
 
+impl DescriptorOutput {
+    /// Whether the descriptor marks it `optional` (an execution may end without it).
+    pub fn is_optional(&self) -> bool {
+        self.rest
+            .get("optional")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
 impl DescriptorInput {
     /// VIP's type for one value of this input (docs/vip.md#pipelines): `Flag` is Boolean, an
     /// integer `Number` Int64, another `Number` Double.

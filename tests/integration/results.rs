@@ -336,10 +336,13 @@ fn a_results_folder_that_cannot_be_written_is_refused_before_any_launch() {
 }
 
 #[test]
-fn a_timed_out_execution_that_vip_finishes_later_is_picked_up() {
+fn a_timed_out_execution_left_running_that_vip_finishes_later_is_picked_up() {
     let sb = SandboxHandle::quick(Duration::from_secs(4));
     let t = Test::new()
-        .manifest(&(manifest("study", "Hi") + "execution:\n  timeout: 1s\n  poll_interval: 1s\n"))
+        .manifest(
+            &(manifest("study", "Hi")
+                + "execution:\n  timeout: 1s\n  poll_interval: 1s\n  kill_on_timeout: false\n"),
+        )
         .file("in.txt", "x\n")
         .against(&sb, DEMO);
     t.run_with(&["run", "study.yaml"])

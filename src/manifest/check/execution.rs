@@ -13,9 +13,10 @@ use crate::duration;
 use crate::manifest::diagnostic::ManifestDiagnostic;
 use crate::manifest::model::Manifest;
 use crate::manifest::validated::{
-    DEFAULT_MAX_JOBS, DEFAULT_MAX_OUTAGE, DEFAULT_RESULTS_LOCATION, DEFAULT_TRANSFERS,
-    ExecutionSettings, MAX_TRANSFERS,
+    DEFAULT_MAX_JOBS, DEFAULT_MAX_OUTAGE, DEFAULT_RESULTS_LOCATION, DEFAULT_STALLED_AFTER,
+    DEFAULT_TRANSFERS, ExecutionSettings, MAX_TRANSFERS, default_retry_on,
 };
+use crate::vip::failure::{self, FailureClass};
 use crate::vip::rules;
 
 /// The execution settings of `m`, defaults filled in.
@@ -27,7 +28,9 @@ pub(super) fn check(out: &mut Findings, m: &Manifest) -> ExecutionSettings {
         poll_interval: Duration::from_secs(30),
         timeout: Duration::from_secs(24 * 3600),
         retries: 0,
-        kill_on_timeout: e.kill_on_timeout.unwrap_or(false),
+        kill_on_timeout: e.kill_on_timeout.unwrap_or(true),
+        retry_on: default_retry_on(),
+        stalled_after: DEFAULT_STALLED_AFTER,
         max_outage: DEFAULT_MAX_OUTAGE,
         transfers: DEFAULT_TRANSFERS,
     };
@@ -86,6 +89,12 @@ pub(super) fn check(out: &mut Findings, m: &Manifest) -> ExecutionSettings {
             Duration::from_secs(1),
             &mut settings.max_outage,
         ),
+        (
+            "stalled_after",
+            &e.stalled_after,
+            Duration::from_secs(1),
+            &mut settings.stalled_after,
+        ),
     ] {
         let Some(value) = value else { continue };
         match duration::parse(&value.value) {
@@ -104,7 +113,41 @@ pub(super) fn check(out: &mut Findings, m: &Manifest) -> ExecutionSettings {
                 ),
             }
     }
+    if let Some(r) = &e.retry_on {
+        settings.retry_on = retry_classes(out, &r.value);
+    }
     settings
+}
+
+/// The classes `execution.retry_on` names: class names, `infrastructure`, `all`.
+fn retry_classes(out: &mut Findings, names: &[serde_saphyr::Spanned<String>]) -> Vec<FailureClass> {
+    let mut classes = Vec::new();
+    for name in names {
+        match name.value.trim() {
+            "all" => classes.extend(failure::ALL),
+            "infrastructure" => classes.extend(failure::INFRASTRUCTURE),
+            other => match other.parse::<FailureClass>() {
+                Ok(c) => classes.push(c),
+                Err(_) => {
+                    let mut known: Vec<&str> = failure::ALL.iter().map(|c| c.name()).collect();
+                    known.extend(["infrastructure", "all"]);
+                    let help = match crate::manifest::suggest::did_you_mean(other, known.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`? The classes are: {}", known.join(", ")),
+                        None => format!("the classes are: {}", known.join(", ")),
+                    };
+                    out.error(
+                        name.referenced,
+                        format!("unknown failure class `{other}` in retry_on"),
+                        "not a failure class",
+                        help,
+                    );
+                }
+            },
+        }
+    }
+    classes.sort();
+    classes.dedup();
+    classes
 }
 
 /// Checks one item's rendered `results.location`, written at `at`.

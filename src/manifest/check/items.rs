@@ -36,6 +36,7 @@ pub(super) fn expand(
         inputs,
         location: location_spec,
         download: download_spec,
+        expect: expect_specs,
     } = compiled;
     let download_spec = download_spec.as_ref();
     let name = &m.name.value;
@@ -135,6 +136,27 @@ pub(super) fn expand(
                 let p = expand_tilde(d.trim());
                 if p.is_absolute() { p } else { under(dir, p) }
             });
+        let mut expect = Vec::with_capacity(expect_specs.len());
+        for spec in expect_specs {
+            let Some(pattern) = render(out, &mut repeats, spec) else {
+                continue;
+            };
+            let pattern = pattern.trim().to_owned();
+            if pattern.is_empty()
+                || pattern.starts_with('/')
+                || pattern.split('/').any(|s| s == "..")
+            {
+                let d = ManifestDiagnostic::error(format!(
+                    "results.expect `{pattern}` must be a relative name or glob inside the item's results"
+                ))
+                .at_location(out.file, spec.location)
+                .label("not a relative name")
+                .help("name a returned file, e.g. `{{ item }}.nii.gz`, or a glob such as `stats/*.csv`");
+                out.repeated(&mut repeats, "expect", d);
+                continue;
+            }
+            expect.push(pattern);
+        }
         for k in assignment.values.keys() {
             match m.vars.as_ref().and_then(|vars| vars.value.get(k)) {
                 Some(v) => context.insert(k.clone(), v),
@@ -154,6 +176,7 @@ pub(super) fn expand(
             path_fingerprint: fingerprint.clone(),
             fingerprint,
             execution_name,
+            expect,
         });
     }
     check_distinct(out, &items, download_spec, &mut repeats);

@@ -62,6 +62,8 @@ pub(super) struct Compiled<'m> {
     pub(super) location: ValueSpec<'m>,
     /// `results.download`, or its default; `None` when downloading is off.
     pub(super) download: Option<ValueSpec<'m>>,
+    /// `results.expect`.
+    pub(super) expect: Vec<ValueSpec<'m>>,
 }
 
 /// Compiles the inputs of `m`, then its results fields.
@@ -69,11 +71,19 @@ pub(super) fn compile<'m>(out: &mut Findings, m: &'m Manifest) -> Compiled<'m> {
     let mut templates = Templates::new();
     let inputs = compile_inputs(out, m, &mut templates);
     let (location, download) = compile_results(out, m, &mut templates);
+    let expect = m
+        .results
+        .expect
+        .iter()
+        .flatten()
+        .map(|e| compile_value(out, &mut templates, &e.value, e.referenced))
+        .collect();
     Compiled {
         templates,
         inputs,
         location,
         download,
+        expect,
     }
 }
 

@@ -159,7 +159,7 @@ impl Runner<'_> {
                 if self.tracker.needs_download(item) {
                     self.queue_download(i);
                 } else {
-                    self.item_home(i);
+                    self.item_home(i)?;
                 }
             }
             self.start_transfers();
@@ -234,11 +234,16 @@ impl Runner<'_> {
         let outcomes = self.tracker.outcomes(&self.trouble);
         record::write_record(&self.tracker, &outcomes)?;
         let junit = record::junit_cases(&self.tracker, &outcomes);
+        let retried = outcomes
+            .iter()
+            .filter_map(|(k, _)| self.tracker.retry_note(k).map(|r| (k.clone(), r)))
+            .collect();
         Ok(Summary {
             outcomes,
             junit,
             interrupted,
             disk: self.disk.take(),
+            retried,
         })
     }
 }

@@ -267,6 +267,8 @@ impl Launcher {
                     item: item.key.clone(),
                     end: End::Refused { vip },
                     execution: None,
+                    class: None,
+                    exit_code: None,
                 });
                 return Ok(true);
             }

@@ -108,7 +108,8 @@ impl<'a> Runner<'a> {
         interrupt: Interrupt,
     ) -> Result<Self, Error> {
         let (v, conn) = (plan.manifest(), plan.connection());
-        let tracker = Tracker::launch(v, conn, paths)?;
+        let tracker =
+            Tracker::launch(v, conn, paths)?.with_descriptor(&plan.preflight().descriptor);
         // A run waits out outages itself: calls stop retrying once VIP has been failing for
         // a while, so the outage is told and waited out here (see `trouble`).
         conn.client.health().wait_out_after(trouble::HAND_OVER);

@@ -125,6 +125,11 @@ impl Serialize for RecordItems<'_> {
                     fingerprint: &item.fingerprint,
                     inputs: r.wire_inputs(item),
                     result: result_text(outcome),
+                    class: items[&item.key]
+                        .attempts
+                        .last()
+                        .and_then(|a| r.failure_class(a)),
+                    retried: r.retry_note(&item.key),
                     executions: Executions(&items[&item.key].attempts),
                     outputs: Outputs(&items[&item.key].outputs),
                 }),
@@ -152,6 +157,12 @@ struct RecordItem<'a> {
     fingerprint: &'a str,
     inputs: IndexMap<String, Json>,
     result: &'static str,
+    /// The failure class of its current execution, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<crate::vip::failure::FailureClass>,
+    /// "retried 2× after …", when it was relaunched after failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retried: Option<String>,
     executions: Executions<'a>,
     outputs: Outputs<'a>,
 }
@@ -167,6 +178,8 @@ impl Serialize for Executions<'_> {
             launched_at: String,
             statuses: Statuses<'a>,
             timed_out: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            failure: &'a Option<crate::ops::state::Verdict>,
         }
         s.collect_seq(self.0.iter().map(|a| Execution {
             id: &a.execution_id,
@@ -174,6 +187,7 @@ impl Serialize for Executions<'_> {
             launched_at: time::rfc3339(a.launched_at),
             statuses: Statuses(&a.history),
             timed_out: a.timed_out,
+            failure: &a.failure,
         }))
     }
 }

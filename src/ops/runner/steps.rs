@@ -11,14 +11,15 @@ use futures_util::StreamExt;
 use indexmap::IndexMap;
 
 use crate::error::Error;
-use crate::ops::state::Upload;
+use crate::ops::state::{Upload, Verdict};
+use crate::vip::failure::FailureClass;
 use crate::report::progress::{End, Event};
 use crate::time;
 use crate::vip::VipError;
 use crate::vip::wire::PathProperties;
 
 use super::launcher::may_launch_now;
-use super::tracker::UploadNeed;
+use super::tracker::{UploadNeed, verdict};
 use super::tracker::lifecycle::Phase;
 use super::transfers::folders::{CALLS_AT_ONCE, parent_of};
 use super::transfers::pool::{Done, DownloadJob, UploadJob};
@@ -103,8 +104,26 @@ impl Runner<'_> {
     }
 
     /// `item` (at manifest position `i`) is settled for this run: said once.
-    pub(super) fn item_home(&mut self, i: usize) {
+    pub(super) fn item_home(&mut self, i: usize) -> Result<(), Error> {
         let item = &self.tracker.manifest().items[i];
+        // Home, but without a file `results.expect` names: a failure of its own.
+        if let Some(folder) = &item.download {
+            let missing = verdict::missing_on_disk(item, folder);
+            if !missing.is_empty()
+                && let Some(a) = self.tracker.current(&item.key)
+            {
+                let id = a.execution_id.clone();
+                let mut v = Verdict::of(
+                    FailureClass::OutputsMissing,
+                    format!(
+                        "its downloaded results in {} lack what results.expect names",
+                        folder.display()
+                    ),
+                );
+                v.missing = missing;
+                return self.tracker.fail(&mut self.sink, &item.key, &id, v);
+            }
+        }
         let home = match self.tracker.home_proof(item) {
             Some(proof) => Phase::Home(proof),
             None => Phase::NotDownloaded,
@@ -127,7 +146,10 @@ impl Runner<'_> {
             item: item.key.clone(),
             end: End::Finished { problems },
             execution,
+            class: None,
+            exit_code: None,
         });
+        Ok(())
     }
 
     /// Queues the download of `item`'s outputs (at manifest position `i`).
@@ -405,7 +427,7 @@ impl Runner<'_> {
                     Ok(outputs) => {
                         self.tracker.record_outputs(&job.key, outputs)?;
                         self.trouble.unpark_item(&job.key);
-                        self.item_home(job.index);
+                        self.item_home(job.index)?;
                     }
                     // This machine's problem, not VIP's: nothing to wait out. The item is
                     // not home, launching stops, and the run ends (exit 6).

@@ -26,6 +26,7 @@ use crate::ops::runner::transfers::folders::{Listing, listing_of, parent_of};
 use crate::ops::runner::trouble::Trouble;
 use crate::ops::runner::{UNKNOWN_GRACE, inputs_root};
 use crate::ops::state::Attempt;
+use crate::vip::failure::FailureClass;
 
 /// Whether `status` means VIP lost track: `Unknown`, or a status vip-run does not know,
 /// which is treated the same (waited out for a grace period, then a failure).
@@ -91,9 +92,9 @@ impl Tracker<'_> {
     /// what is on disk byte for byte.
     pub(crate) fn needs_download(&self, item: &Item) -> bool {
         item.download.is_some()
-            && self
-                .current(&item.key)
-                .is_some_and(|a| Self::status_of(a) == ExecutionStatus::Finished)
+            && self.current(&item.key).is_some_and(|a| {
+                Self::status_of(a) == ExecutionStatus::Finished && a.failure.is_none()
+            })
             && (self.purpose == Purpose::Tend || !self.outputs_complete(item))
     }
 
@@ -120,15 +121,66 @@ impl Tracker<'_> {
         let state = self.item_state(&item.key);
         match state.attempts.last() {
             None => true,
-            Some(a) if a.timed_out => false,
             Some(a) => {
-                let status = Self::status_of(a);
-                let failed = matches!(
-                    status,
-                    ExecutionStatus::ExecutionFailed | ExecutionStatus::InitializationFailed
-                ) || (is_lost(&status) && self.unknown_expired(&a.execution_id));
-                failed && state.attempts.len() <= self.v.execution.retries as usize
+                // A timed-out execution left running on VIP keeps its slot: not launched
+                // again beside it.
+                let left_running = a.timed_out && !self.v.execution.kill_on_timeout;
+                self.failure_class(a)
+                    .is_some_and(|class| self.v.execution.retry_on.contains(&class))
+                    && !left_running
+                    && state.attempts.len() <= self.v.execution.retries as usize
             }
+        }
+    }
+
+    /// Why `a` failed, as a class, once it has: its verdict, else what its status says (a
+    /// state written before verdicts, or an execution VIP lost track of past the grace
+    /// period); `None` while it runs or when it finished whole.
+    pub(crate) fn failure_class(&self, a: &Attempt) -> Option<FailureClass> {
+        if let Some(v) = &a.failure {
+            return Some(v.class);
+        }
+        if a.timed_out {
+            return Some(FailureClass::TimedOut);
+        }
+        match Self::status_of(a) {
+            ExecutionStatus::ExecutionFailed | ExecutionStatus::InitializationFailed => {
+                Some(FailureClass::Unknown)
+            }
+            ExecutionStatus::Killed => Some(FailureClass::Killed),
+            s if is_lost(&s) && self.unknown_expired(&a.execution_id) => {
+                Some(FailureClass::Stalled)
+            }
+            _ => None,
+        }
+    }
+
+    /// What became of `key`'s relaunches: "retried 2× after input download failures", when
+    /// it was relaunched after failures.
+    pub fn retry_note(&self, key: &str) -> Option<String> {
+        let attempts = &self.state.items().get(key)?.attempts;
+        let earlier = attempts.split_last()?.1;
+        let classes: Vec<FailureClass> = earlier
+            .iter()
+            .filter_map(|a| self.failure_class(a))
+            .collect();
+        retry_note(&classes)
+    }
+
+    /// Whether `key`'s failed execution will not be relaunched, and why: "not retried"
+    /// (its class is not in `retry_on`) or "retries used up".
+    pub fn not_retried(&self, key: &str) -> Option<&'static str> {
+        let state = self.state.items().get(key)?;
+        let a = state.attempts.last()?;
+        let class = self.failure_class(a)?;
+        if !self.v.execution.retry_on.contains(&class) || self.v.execution.retries == 0 {
+            Some("not retried")
+        } else if state.attempts.len() > self.v.execution.retries as usize {
+            Some("retries used up")
+        } else if a.timed_out && !self.v.execution.kill_on_timeout {
+            Some("not retried: left running on VIP")
+        } else {
+            None
         }
     }
 
@@ -163,7 +215,7 @@ impl Tracker<'_> {
     }
 
     pub(crate) fn is_active(a: &Attempt) -> bool {
-        !a.timed_out && !Self::status_of(a).is_terminal()
+        !a.timed_out && a.failure.is_none() && !Self::status_of(a).is_terminal()
     }
 
     /// Whether every output of `item`'s current execution is home (see [`HomeProof`]).
@@ -231,6 +283,15 @@ impl Tracker<'_> {
         match state.attempts.last() {
             None => Outcome::NotLaunched,
             Some(a) if a.timed_out => Outcome::TimedOut,
+            Some(a) if a.failure.is_some() || Self::status_of(a).is_terminal() && Self::status_of(a) != ExecutionStatus::Finished => {
+                Outcome::Failed(Failure::Ended {
+                    status: a.status.clone(),
+                    logs: a.logs.clone(),
+                    tail: a.stderr_tail.clone(),
+                    verdict: a.failure.clone().map(Box::new),
+                    retry: self.not_retried(&item.key).map(str::to_owned),
+                })
+            }
             Some(a) => match Self::status_of(a) {
                 ExecutionStatus::Finished if !self.outputs_home(item) => {
                     Outcome::NotDownloaded(self.not_home.get(&item.key).cloned().unwrap_or_else(
@@ -249,11 +310,6 @@ impl Tracker<'_> {
                         Outcome::DoneWithProblems(problems.join("; "))
                     }
                 }
-                s if s.is_terminal() => Outcome::Failed(Failure::Ended {
-                    status: s.to_string(),
-                    logs: a.logs.clone(),
-                    tail: a.stderr_tail.clone(),
-                }),
                 s if is_lost(&s) && self.unknown_expired(&a.execution_id) => {
                     Outcome::Failed(Failure::Lost {
                         status: s.to_string(),
@@ -290,6 +346,9 @@ impl Tracker<'_> {
         };
         if a.timed_out {
             return Phase::TimedOut;
+        }
+        if a.failure.is_some() {
+            return Phase::Failed;
         }
         let execution = a.execution_id.clone();
         match Self::status_of(a) {
@@ -605,6 +664,24 @@ impl Tracker<'_> {
             })
             .collect()
     }
+}
+
+/// "retried 2× after input download failures" for earlier attempts that failed with
+/// `classes`; `None` without any.
+pub(crate) fn retry_note(classes: &[FailureClass]) -> Option<String> {
+    if classes.is_empty() {
+        return None;
+    }
+    let mut kinds: Vec<FailureClass> = classes.to_vec();
+    kinds.sort();
+    kinds.dedup();
+    let words: Vec<&str> = kinds.iter().map(|c| c.words()).collect();
+    let n = classes.len();
+    Some(format!(
+        "retried {n}× after {} failure{}",
+        words.join(" and "),
+        if n == 1 { "" } else { "s" }
+    ))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod adopt;
 mod decide;
 pub(crate) mod lifecycle;
 mod monitor;
+pub(crate) mod verdict;
 
 pub use adopt::{FirstLook, first_look};
 pub use decide::{Next, UploadNeed};
@@ -74,6 +75,11 @@ pub struct Tracker<'a> {
     poll_cost: Option<(usize, usize)>,
     /// Local input → its path on VIP.
     remote_inputs: HashMap<PathBuf, String>,
+    /// The descriptor's non-optional output ids, when the run knows the descriptor: a
+    /// `Finished` execution without one of them failed (`outputs_missing`).
+    required_outputs: Vec<String>,
+    /// Execution id → when its jobs were last read for the watchdog (see `monitor`).
+    jobs_read: HashMap<String, Instant>,
 }
 
 impl<'a> Tracker<'a> {
@@ -144,6 +150,8 @@ impl<'a> Tracker<'a> {
             jobs_seen: HashMap::new(),
             poll_cost: None,
             remote_inputs: HashMap::new(),
+            required_outputs: Vec::new(),
+            jobs_read: HashMap::new(),
         })
     }
 
@@ -152,6 +160,18 @@ impl<'a> Tracker<'a> {
     #[must_use]
     pub fn with_relaunch(mut self, selectors: &[String]) -> Self {
         self.relaunch = selectors.to_vec();
+        self
+    }
+
+    /// Judges `Finished` executions against `descriptor`'s non-optional outputs.
+    #[must_use]
+    pub fn with_descriptor(mut self, descriptor: &crate::vip::wire::Descriptor) -> Self {
+        self.required_outputs = descriptor
+            .output_files
+            .iter()
+            .filter(|o| !o.is_optional())
+            .map(|o| o.id.clone())
+            .collect();
         self
     }
 

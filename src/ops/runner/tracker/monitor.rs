@@ -26,7 +26,9 @@ use crate::time;
 use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
 use crate::vip::{Client, LogStream, Meaning, VipError};
 
-use super::{Purpose, Tracker};
+use super::{Purpose, Tracker, verdict};
+use crate::ops::state::Verdict;
+use crate::vip::failure::FailureClass;
 use crate::ops::runner::sink::Sink;
 use crate::ops::runner::transfers::folders::CALLS_AT_ONCE;
 use crate::ops::runner::trouble::Trouble;
@@ -101,6 +103,13 @@ impl Tracker<'_> {
             .collect();
         singles += beyond.len();
         let mut read_alone = read_executions(&self.conn.client, beyond).await;
+        // The watchdog reads the jobs of a running execution every `watch_period`, first
+        // one period after the run first watched it.
+        let now_instant = Instant::now();
+        for (_, id) in &active {
+            self.jobs_read.entry(id.clone()).or_insert(now_instant);
+        }
+        let watch_period = self.watch_period();
         // Job counts and files come with the full execution; the list's summaries have
         // none. An execution made of several jobs (a list given to a parameter) is asked for
         // its jobs every round while it runs, so per-job progress shows: one call more per
@@ -112,7 +121,12 @@ impl Tracker<'_> {
                     let status = &summary.status;
                     summary.jobs.is_empty()
                         && (status.is_terminal()
-                            || (*status == ExecutionStatus::Running && self.has_lists(key))
+                            || (*status == ExecutionStatus::Running
+                                && (self.has_lists(key)
+                                    || self.purpose != Purpose::Read
+                                        && self.jobs_read.get(id).is_some_and(|t| {
+                                            now_instant.duration_since(*t) >= watch_period
+                                        })))
                             || self
                                 .current(key)
                                 .is_some_and(|a| a.status != status.as_str()))
@@ -136,11 +150,16 @@ impl Tracker<'_> {
                 },
                 None => match read_alone.remove(&id).expect("read") {
                     Ok(e) => (e, true),
+                    // Cleaned on VIP (8015): gone with its files; relaunched only on request.
                     Err(e) if e.meaning() == Meaning::Gone => {
                         self.mark(&key, "Killed");
-                        sink.emit(&Event::Warning {
-                            message: format!("{key}: execution {id} was deleted on VIP"),
-                        });
+                        let verdict = Verdict::of(
+                            FailureClass::Cleaned,
+                            format!(
+                                "execution {id} was cleaned (deleted) on VIP before this run saw it end; `vip-run run --relaunch {key}` launches it again"
+                            ),
+                        );
+                        self.fail(sink, &key, &id, verdict)?;
                         changed = true;
                         continue;
                     }
@@ -156,6 +175,14 @@ impl Tracker<'_> {
                 },
             };
             let status = full.status.clone();
+            // An end is judged on the whole execution (its jobs and files): read again next
+            // round if only the list's summary came.
+            if status.is_terminal() && !read_whole {
+                continue;
+            }
+            if read_whole {
+                self.jobs_read.insert(id.clone(), Instant::now());
+            }
             if super::decide::is_lost(&status) {
                 self.unknown_since
                     .entry(id.clone())
@@ -200,18 +227,61 @@ impl Tracker<'_> {
                 changed = true;
                 self.dirty = true;
                 sink.emit(&status_event());
-                if matches!(
-                    status,
+                let item = self.item_of(&key);
+                let verdict = match status {
                     ExecutionStatus::ExecutionFailed
-                        | ExecutionStatus::InitializationFailed
-                        | ExecutionStatus::Killed
-                ) {
-                    let tail = self.failure_log(&id, &full).await;
-                    let logs = self.keep_failure_logs(sink, &key, &full).await;
-                    let state = self.state.item_mut(&key).expect("reconciled");
-                    let attempt = state.attempts.last_mut().expect("active");
-                    attempt.stderr_tail = tail;
-                    attempt.logs = logs;
+                    | ExecutionStatus::InitializationFailed
+                    | ExecutionStatus::Killed => Some(verdict::judge_failure(item, &full)),
+                    ExecutionStatus::Finished => item
+                        .map(|i| verdict::missing_returned(i, &self.required_outputs, &full))
+                        .filter(|m| !m.is_empty())
+                        .map(|missing| {
+                            let mut v = verdict::judge_failure(item, &full);
+                            v.class = FailureClass::OutputsMissing;
+                            v.exit_code = None;
+                            v.detail = Some(
+                                "VIP says Finished, but the results are not complete".to_owned(),
+                            );
+                            v.missing = missing;
+                            v
+                        }),
+                    _ => None,
+                };
+                if let Some(verdict) = verdict {
+                    self.keep_failure(sink, &key, &full).await;
+                    self.fail(sink, &key, &id, verdict)?;
+                }
+            }
+            // The watchdog: an execution that no longer moves is killed, as stalled.
+            if status == ExecutionStatus::Running && read_whole && self.purpose != Purpose::Read
+            {
+                let digest = verdict::jobs_digest(&full);
+                let state = self.state.item_mut(&key).expect("reconciled");
+                let attempt = state.attempts.last_mut().expect("active");
+                if attempt.jobs_seen.as_ref().map(|(d, _)| d) != Some(&digest) {
+                    attempt.jobs_seen = Some((digest, now));
+                    self.dirty = true;
+                }
+                let stalled = self.current(&key).and_then(|a| {
+                    verdict::watchdog(
+                        self.item_of(&key),
+                        a,
+                        &full,
+                        now,
+                        self.v.execution.stalled_after,
+                    )
+                });
+                if let Some(verdict) = stalled {
+                    if let Err(e) = self.conn.client.kill(&id).await {
+                        sink.emit(&Event::Warning {
+                            message: format!("{key}: could not kill the stalled {id}: {e}"),
+                        });
+                    }
+                    self.mark(&key, "Killed");
+                    self.keep_failure(sink, &key, &full).await;
+                    self.fail(sink, &key, &id, verdict)?;
+                    changed = true;
+                    continue;
                 }
             }
             // The time limit.
@@ -222,25 +292,42 @@ impl Tracker<'_> {
                     && now - a.launched_at > timeout
             });
             if over {
+                let killed = self.v.execution.kill_on_timeout;
                 let state = self.state.item_mut(&key).expect("reconciled");
-                state.attempts.last_mut().expect("active").timed_out = true;
+                let attempt = state.attempts.last_mut().expect("active");
+                attempt.timed_out = true;
+                attempt.failure = Some(Verdict::of(
+                    FailureClass::TimedOut,
+                    format!(
+                        "over execution.timeout ({}), which VIP does not enforce: {}",
+                        crate::duration::format(self.v.execution.timeout),
+                        if killed {
+                            "killed"
+                        } else {
+                            "left running on VIP (kill_on_timeout: false)"
+                        }
+                    ),
+                ));
                 self.dirty = true;
                 changed = true;
-                if self.v.execution.kill_on_timeout
-                    && self.purpose != Purpose::Read
-                    && let Err(e) = self.conn.client.kill(&id).await
-                {
-                    sink.emit(&Event::Warning {
-                        message: format!("{key}: could not kill {id}: {e}"),
-                    });
+                if killed && self.purpose != Purpose::Read {
+                    match self.conn.client.kill(&id).await {
+                        Ok(()) => self.mark(&key, "Killed"),
+                        Err(e) => sink.emit(&Event::Warning {
+                            message: format!("{key}: could not kill {id}: {e}"),
+                        }),
+                    }
                 }
                 sink.emit(&Event::ItemFinished {
                     item: key.clone(),
                     end: End::TimedOut {
                         after: self.v.execution.timeout,
-                        killed: self.v.execution.kill_on_timeout,
+                        killed,
+                        retry: self.not_retried(&key).unwrap_or("to be relaunched"),
                     },
                     execution: Some(id.clone()),
+                    class: Some(FailureClass::TimedOut),
+                    exit_code: None,
                 });
             }
             if is_new || over {
@@ -250,6 +337,61 @@ impl Tracker<'_> {
         self.say_poll_cost(polled, lists, singles);
         self.save_if_dirty()?;
         Ok(changed)
+    }
+
+    /// How often the watchdog reads a running execution's jobs: a twelfth of
+    /// `execution.stalled_after`, between 1 s and 10 min (a held execution is caught within
+    /// ten minutes at the default, one read per execution every ten minutes at most).
+    fn watch_period(&self) -> Duration {
+        (self.v.execution.stalled_after / 12)
+            .clamp(Duration::from_secs(1), Duration::from_secs(600))
+    }
+
+    /// Keeps the end of `e`'s standard error and its logs, for `key`'s failed execution.
+    async fn keep_failure(&mut self, sink: &mut Sink<'_>, key: &str, e: &Execution) {
+        let tail = self.failure_log(&e.identifier, e).await;
+        let logs = self.keep_failure_logs(sink, key, e).await;
+        if let Some(attempt) = self.state.item_mut(key).and_then(|s| s.attempts.last_mut()) {
+            attempt.stderr_tail = tail;
+            attempt.logs = logs;
+            self.dirty = true;
+        }
+    }
+
+    /// Records `verdict` on `key`'s execution `id` and tells it (with whether it will be
+    /// relaunched).
+    pub(crate) fn fail(
+        &mut self,
+        sink: &mut Sink<'_>,
+        key: &str,
+        id: &str,
+        verdict: Verdict,
+    ) -> Result<(), Error> {
+        let (class, exit_code) = (verdict.class, verdict.exit_code);
+        let headline = verdict.headline();
+        let explain = verdict.explain();
+        if let Some(a) = self.state.item_mut(key).and_then(|s| s.attempts.last_mut()) {
+            a.failure = Some(verdict);
+            self.dirty = true;
+        }
+        self.touch(key);
+        let retry = match self.not_retried(key) {
+            Some(why) => why.to_owned(),
+            None if self.purpose == Purpose::Launch => "to be relaunched".to_owned(),
+            None => "relaunched by the next run".to_owned(),
+        };
+        sink.emit(&Event::ItemFinished {
+            item: key.to_owned(),
+            end: End::Failed {
+                headline,
+                retry,
+                explain,
+            },
+            execution: Some(id.to_owned()),
+            class: Some(class),
+            exit_code,
+        });
+        self.save_if_dirty()
     }
 
     /// Whether `key`'s inputs hold a list, so its execution may have several jobs.
@@ -326,6 +468,8 @@ impl Tracker<'_> {
                 item: key.clone(),
                 end: End::Killed,
                 execution: Some(id.clone()),
+                class: Some(FailureClass::Killed),
+                exit_code: None,
             });
         }
         self.save()?;
