@@ -315,6 +315,9 @@ pub fn render(
                     }
                     Outcome::TimedOut => {
                         let _ = writeln!(text, "  {key}: TIMED OUT");
+                        if let Some(r) = summary.retried.get(key) {
+                            let _ = writeln!(text, "    ({r})");
+                        }
                     }
                     Outcome::Done if summary.retried.contains_key(key) => {
                         let _ = writeln!(text, "  {key}: finished, {}", summary.retried[key]);

@@ -95,9 +95,9 @@ pub fn retry_policy(e: &crate::manifest::ExecutionSettings) -> String {
             if e.retries == 1 { "" } else { "s" },
             if on.is_empty() { "nothing".to_owned() } else { on.join(", ") },
             if not.is_empty() {
-                format!(" (not on {})", not.join(", "))
-            } else {
                 String::new()
+            } else {
+                format!(" (not on {})", not.join(", "))
             }
         )
     };

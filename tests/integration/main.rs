@@ -10,6 +10,7 @@ mod cohorts;
 mod cron;
 mod exact;
 mod examples;
+mod failures;
 mod faults;
 mod fuzz;
 mod lists;

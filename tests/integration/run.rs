@@ -169,7 +169,7 @@ fn failures_exit_1_with_the_stderr_tail_junit_and_json() {
     let t = hello_test(&sb, &manifest);
     let out = t.run_with(&["--junit", "junit.xml", "study.yaml"]);
     out.code(1)
-        .stdout_has("sub-02: FAILED: ExecutionFailed")
+        .stdout_has("sub-02: FAILED: application (exit 50), not retried (ExecutionFailed")
         .stdout_has("Error: asked to fail");
     let xml = std::fs::read_to_string(t.dir().join("junit.xml")).unwrap();
     assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
@@ -192,7 +192,8 @@ fn retries_relaunch_failed_items_under_a_new_name() {
     let sb = SandboxHandle::start(Config {
         exec_duration: Duration::from_millis(150),
         quota: Some(2),
-        failure_rate: 0.5,
+        // The grid's failures: worth relaunching, so relaunched.
+        failures: vip_run::sandbox::FailureMix::parse("input_download=0.5").unwrap(),
         seed: 11,
         ..Config::default()
     });
@@ -280,7 +281,7 @@ fn a_rerun_after_ctrl_c_picks_the_executions_up() {
     let out = t.run_with(&["study.yaml"]);
     out.code(1)
         .stdout_has("1 finished")
-        .stdout_has("sub-01: FAILED: Killed");
+        .stdout_has("sub-01: FAILED: killed, not retried (Killed; killed on purpose by `vip-run cancel`");
     assert!(t.dir().join("results/sub-02/hello.txt").is_file());
     assert_eq!(posts(&sb), 2, "nothing was launched again");
     t.run_with(&["cancel", "--item", "sub-9", "study.yaml"])

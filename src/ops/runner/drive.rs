@@ -181,7 +181,9 @@ impl Runner<'_> {
                         match self.tracker.outcome_of(item, &self.trouble) {
                             Outcome::InProgress => false,
                             Outcome::NotLaunched => download_only,
-                            Outcome::Failed(_) => !self.tracker.needs_launch(item),
+                            Outcome::Failed(_) | Outcome::TimedOut => {
+                                !self.tracker.needs_launch(item)
+                            }
                             // Finished, its download parked after a failure: tried again when
                             // the park ends (given up on, it is `Blocked`). A park that ended
                             // after this round's downloads were queued leaves the item among the

@@ -464,6 +464,12 @@ impl Tracker<'_> {
         for (key, id) in &targets {
             self.conn.client.kill(id).await?;
             self.mark(key, "Killed");
+            if let Some(a) = self.state.item_mut(key).and_then(|s| s.attempts.last_mut()) {
+                a.failure = Some(Verdict::of(
+                    FailureClass::Killed,
+                    "killed on purpose by `vip-run cancel`",
+                ));
+            }
             sink.emit(&Event::ItemFinished {
                 item: key.clone(),
                 end: End::Killed,
