@@ -98,9 +98,13 @@ fn logs_of_an_execution_with_several_jobs() {
         .file("sub-02/a.mrui", "a2")
         .file("sub-02/FAIL.mrui", "f2")
         .against(&sb, DEMO);
+    // The failed job is named, with the elements of the paired lists it ran on.
     t.run_with(&["study.yaml"])
         .code(1)
-        .stdout_has("sub-02: FAILED");
+        .stdout_has("sub-02: FAILED: application (exit 50), not retried")
+        .stdout_has(
+            "1 job failed: job 1 application exit 50 on parameter_file[1] = te35.txt, data_file[1] = FAIL.mrui",
+        );
 
     let out = t.run_with(&["logs", "study.yaml", "--item", "sub-01"]);
     out.code(0);

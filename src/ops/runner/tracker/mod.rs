@@ -78,6 +78,8 @@ pub struct Tracker<'a> {
     /// The descriptor's non-optional output ids, when the run knows the descriptor: a
     /// `Finished` execution without one of them failed (`outputs_missing`).
     required_outputs: Vec<String>,
+    /// The pipeline's descriptor, when the run knows it (which inputs a job iterates over).
+    descriptor: Option<crate::vip::wire::Descriptor>,
     /// Execution id → when its jobs were last read for the watchdog (see `monitor`).
     jobs_read: HashMap<String, Instant>,
 }
@@ -151,6 +153,7 @@ impl<'a> Tracker<'a> {
             poll_cost: None,
             remote_inputs: HashMap::new(),
             required_outputs: Vec::new(),
+            descriptor: None,
             jobs_read: HashMap::new(),
         })
     }
@@ -172,6 +175,7 @@ impl<'a> Tracker<'a> {
             .filter(|o| !o.is_optional())
             .map(|o| o.id.clone())
             .collect();
+        self.descriptor = Some(descriptor.clone());
         self
     }
 

@@ -231,12 +231,16 @@ impl Tracker<'_> {
                 let verdict = match status {
                     ExecutionStatus::ExecutionFailed
                     | ExecutionStatus::InitializationFailed
-                    | ExecutionStatus::Killed => Some(verdict::judge_failure(item, &full)),
+                    | ExecutionStatus::Killed => Some(verdict::judge_failure(
+                        item,
+                        self.descriptor.as_ref(),
+                        &full,
+                    )),
                     ExecutionStatus::Finished => item
                         .map(|i| verdict::missing_returned(i, &self.required_outputs, &full))
                         .filter(|m| !m.is_empty())
                         .map(|missing| {
-                            let mut v = verdict::judge_failure(item, &full);
+                            let mut v = verdict::judge_failure(item, self.descriptor.as_ref(), &full);
                             v.class = FailureClass::OutputsMissing;
                             v.exit_code = None;
                             v.detail = Some(
@@ -265,6 +269,7 @@ impl Tracker<'_> {
                 let stalled = self.current(&key).and_then(|a| {
                     verdict::watchdog(
                         self.item_of(&key),
+                        self.descriptor.as_ref(),
                         a,
                         &full,
                         now,

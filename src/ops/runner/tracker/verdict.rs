@@ -6,15 +6,20 @@
 
 use std::time::Duration;
 
+use crate::manifest::jobs::{ListInput, Role};
 use crate::manifest::{InputWire, Item};
 use crate::ops::glob;
 use crate::ops::state::{Attempt, FailedJob, Verdict};
 use crate::vip::failure::FailureClass;
-use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
+use crate::vip::wire::{Descriptor, Execution, ExecutionStatus, JobClass};
 
 /// Why `e`, an execution of `item` that ended without finishing whole, failed: the class of
 /// the job that decides (see [`FailureClass::rank`]), with every job that did not succeed.
-pub(crate) fn judge_failure(item: Option<&Item>, e: &Execution) -> Verdict {
+pub(crate) fn judge_failure(
+    item: Option<&Item>,
+    descriptor: Option<&Descriptor>,
+    e: &Execution,
+) -> Verdict {
     let mut jobs: Vec<FailedJob> = e
         .jobs
         .iter()
@@ -24,7 +29,9 @@ pub(crate) fn judge_failure(item: Option<&Item>, e: &Execution) -> Verdict {
                 status: j.status.clone(),
                 exit_code: j.exit_code,
                 class,
-                values: item.map(|i| job_values(i, id)).unwrap_or_default(),
+                values: item
+                    .map(|i| job_values(i, id, descriptor))
+                    .unwrap_or_default(),
             })
         })
         .collect();
@@ -123,47 +130,52 @@ fn collect_files(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<St
     }
 }
 
-/// The list elements job `job` of `item`'s execution ran on (`input[i] = value`). VIP gives
-/// each job one element of each list; lists of one length are taken as paired, others as
-/// crossed with the last list varying fastest. How VIP numbers them is not documented
-/// (docs/vip.md#lists): the names say which element vip-run expects, a guide, not proof.
-pub(crate) fn job_values(item: &Item, job: &str) -> Vec<String> {
-    let lists: Vec<(&String, &Vec<crate::manifest::Value>)> = item
-        .inputs
-        .iter()
-        .filter_map(|(k, w)| match w {
-            InputWire::List(vs) if vs.len() > 1 => Some((k, vs)),
-            _ => None,
-        })
-        .collect();
-    let Ok(n) = job.parse::<usize>() else {
+/// The list elements job `job` of `item`'s execution ran on (`input[i] = value`). VIP's
+/// engine iterates over the lists in input order, the `vip:dot` inputs paired as one
+/// dimension where the first of them stands, the last dimension varying fastest
+/// (docs/vip.md#lists); a `list: true` input goes whole to every job. How VIP numbers the
+/// jobs is not documented: the names say which element vip-run expects, a guide, not proof.
+pub(crate) fn job_values(item: &Item, job: &str, descriptor: Option<&Descriptor>) -> Vec<String> {
+    let Ok(mut rest) = job.parse::<usize>() else {
         return Vec::new();
     };
-    if lists.is_empty() {
+    let jobs = crate::manifest::jobs::of_item(item, descriptor);
+    // Dimensions: the inputs each one picks an element of.
+    let mut dims: Vec<Vec<&ListInput>> = Vec::new();
+    let mut paired_at: Option<usize> = None;
+    for l in &jobs.lists {
+        match l.role {
+            Role::Crossed => dims.push(vec![l]),
+            Role::Paired => match paired_at {
+                Some(at) => dims[at].push(l),
+                None => {
+                    paired_at = Some(dims.len());
+                    dims.push(vec![l]);
+                }
+            },
+            Role::Whole => {}
+        }
+    }
+    let mut picks = vec![0; dims.len()];
+    for (d, dim) in dims.iter().enumerate().rev() {
+        let n = dim[0].len.max(1);
+        picks[d] = rest % n;
+        rest /= n;
+    }
+    if rest > 0 || dims.iter().all(|d| d[0].len <= 1) {
         return Vec::new();
     }
-    let shown = |k: &str, i: usize, v: &crate::manifest::Value| {
-        let text = v.text.rsplit('/').next().unwrap_or(&v.text);
-        format!("{k}[{i}] = {text}")
-    };
-    let len = lists[0].1.len();
-    if lists.iter().all(|(_, vs)| vs.len() == len) {
-        return lists
-            .iter()
-            .filter_map(|(k, vs)| vs.get(n).map(|v| shown(k, n, v)))
-            .collect();
-    }
-    let mut rest = n;
     let mut out = Vec::new();
-    for (k, vs) in lists.iter().rev() {
-        let i = rest % vs.len();
-        rest /= vs.len();
-        out.push(shown(k, i, &vs[i]));
+    for (dim, pick) in dims.iter().zip(picks) {
+        for l in dim {
+            if let Some(InputWire::List(values)) = item.inputs.get(&l.name)
+                && let Some(v) = values.get(pick)
+            {
+                let text = v.text.rsplit('/').next().unwrap_or(&v.text);
+                out.push(format!("{}[{pick}] = {text}", l.name));
+            }
+        }
     }
-    if rest > 0 {
-        return Vec::new();
-    }
-    out.reverse();
     out
 }
 
@@ -188,6 +200,7 @@ pub(crate) fn jobs_digest(e: &Execution) -> String {
 /// (queued forever; a running job is bounded by `execution.timeout` instead).
 pub(crate) fn watchdog(
     item: Option<&Item>,
+    descriptor: Option<&Descriptor>,
     a: &Attempt,
     e: &Execution,
     now: i64,
@@ -207,7 +220,7 @@ pub(crate) fn watchdog(
         })
         .collect();
     if !unfinished.is_empty() && unfinished.iter().all(|(_, j)| j.class() == JobClass::Stalled) {
-        let mut v = judge_failure(item, e);
+        let mut v = judge_failure(item, descriptor, e);
         v.jobs.retain(|j| j.class == FailureClass::Stalled);
         let statuses: Vec<&str> = {
             let mut s: Vec<&str> = unfinished.iter().map(|(_, j)| j.status.as_str()).collect();
@@ -234,7 +247,7 @@ pub(crate) fn watchdog(
                 crate::duration::format(bound)
             ),
         );
-        v.jobs = judge_failure(item, e).jobs;
+        v.jobs = judge_failure(item, descriptor, e).jobs;
         return Some(v);
     }
     None
@@ -269,23 +282,23 @@ mod tests {
             "ExecutionFailed",
             &[("COMPLETED", Some(0)), ("ERROR", Some(1)), ("ERROR", Some(50))],
         );
-        let v = judge_failure(None, &e);
+        let v = judge_failure(None, None, &e);
         assert_eq!(v.class, FailureClass::Application);
         assert_eq!(v.exit_code, Some(50));
         assert_eq!(v.jobs.len(), 2);
         let e = execution("ExecutionFailed", &[("ERROR", Some(40))]);
-        assert_eq!(judge_failure(None, &e).class, FailureClass::InputDownload);
+        assert_eq!(judge_failure(None, None, &e).class, FailureClass::InputDownload);
         let e = execution("Killed", &[("COMPLETED", Some(0)), ("CANCELLED", None)]);
-        assert_eq!(judge_failure(None, &e).class, FailureClass::Killed);
+        assert_eq!(judge_failure(None, None, &e).class, FailureClass::Killed);
         let e = execution("ExecutionFailed", &[]);
-        assert_eq!(judge_failure(None, &e).class, FailureClass::Unknown);
+        assert_eq!(judge_failure(None, None, &e).class, FailureClass::Unknown);
     }
 
     #[test]
     fn held_jobs_are_stalled_and_a_still_map_only_when_nothing_runs() {
         let a = Attempt::default();
         let held = execution("Running", &[("COMPLETED", Some(0)), ("ERROR_HELD", None)]);
-        let v = watchdog(None, &a, &held, 0, Duration::from_secs(60)).unwrap();
+        let v = watchdog(None, None, &a, &held, 0, Duration::from_secs(60)).unwrap();
         assert_eq!(v.class, FailureClass::Stalled);
         assert!(v.detail.unwrap().contains("ERROR_HELD"));
         let queued = execution("Running", &[("QUEUED", None)]);
@@ -293,10 +306,10 @@ mod tests {
             jobs_seen: Some((jobs_digest(&queued), 0)),
             ..Attempt::default()
         };
-        assert!(watchdog(None, &a, &queued, 59_000, Duration::from_secs(60)).is_none());
-        assert!(watchdog(None, &a, &queued, 60_000, Duration::from_secs(60)).is_some());
+        assert!(watchdog(None, None, &a, &queued, 59_000, Duration::from_secs(60)).is_none());
+        assert!(watchdog(None, None, &a, &queued, 60_000, Duration::from_secs(60)).is_some());
         let running = execution("Running", &[("RUNNING", None)]);
         a.jobs_seen = Some((jobs_digest(&running), 0));
-        assert!(watchdog(None, &a, &running, 600_000, Duration::from_secs(60)).is_none());
+        assert!(watchdog(None, None, &a, &running, 600_000, Duration::from_secs(60)).is_none());
     }
 }
