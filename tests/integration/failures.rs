@@ -273,6 +273,14 @@ fn a_finished_execution_without_a_declared_output_fails_with_exit_1() {
     assert!(!t.dir().join("results/sub-01/hello.txt").exists());
     let truth = sb.sandbox().injected();
     assert_eq!(truth[0].output.as_deref(), Some("greeting"));
+    // With the state lost, the execution found on VIP is judged the same, not downloaded
+    // as if complete.
+    std::fs::remove_dir_all(t.dir().join(".vip-run/hello")).unwrap();
+    t.run_with(&["study.yaml"])
+        .code(1)
+        .stdout_has("sub-01: FAILED: outputs missing")
+        .stdout_has("missing: output `greeting`");
+    assert_eq!(posts(&sb), 1);
 }
 
 #[test]

@@ -188,11 +188,15 @@ impl Tracker<'_> {
         }
         for (key, found) in adopted {
             for (_, e) in found {
-                let state = self.state.item_mut(&key).expect("reconciled");
                 let launched_at = e.start_date.unwrap_or_else(time::now_ms);
-                state
-                    .attempts
-                    .push(Attempt::of(&e, e.name.clone(), launched_at));
+                let mut attempt = Attempt::of(&e, e.name.clone(), launched_at);
+                // An execution that ended while nobody watched is judged as the poll would
+                // have judged it: its class, or its missing outputs.
+                if e.status.is_terminal() {
+                    attempt.failure = self.judge_adopted(&key, &e.identifier).await;
+                }
+                let state = self.state.item_mut(&key).expect("reconciled");
+                state.attempts.push(attempt);
                 sink.emit(&Event::Reused {
                     item: key.clone(),
                     execution: e.identifier.clone(),
@@ -203,6 +207,35 @@ impl Tracker<'_> {
             self.dirty = true;
         }
         self.save_if_dirty()
+    }
+
+    /// The verdict on `id`, an execution of `key` found ended on VIP: read whole (the list's
+    /// summary has no jobs or files); `None` when it finished whole, or cannot be read (then
+    /// its download says what is missing).
+    async fn judge_adopted(&self, key: &str, id: &str) -> Option<crate::ops::state::Verdict> {
+        use crate::vip::wire::ExecutionStatus;
+        let e = self.conn.client.execution(id).await.ok()?;
+        // Adoption comes before the lifecycle: the item is looked for in the manifest.
+        let item = self.v.items.iter().find(|i| i.key == key);
+        match e.status {
+            ExecutionStatus::Finished => {
+                let missing =
+                    super::verdict::missing_returned(item?, &self.required_outputs, &e);
+                (!missing.is_empty()).then(|| {
+                    let mut v = crate::ops::state::Verdict::of(
+                        crate::vip::failure::FailureClass::OutputsMissing,
+                        "VIP says Finished, but the results are not complete",
+                    );
+                    v.missing = missing;
+                    v
+                })
+            }
+            _ => Some(super::verdict::judge_failure(
+                item,
+                self.descriptor.as_ref(),
+                &e,
+            )),
+        }
     }
 
     /// Why `e`, named like one of `item`'s executions, is not one of them, if it is not: its
