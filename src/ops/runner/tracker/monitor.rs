@@ -180,7 +180,9 @@ impl Tracker<'_> {
             if status.is_terminal() && !read_whole {
                 continue;
             }
-            if read_whole {
+            if status.is_terminal() {
+                self.jobs_read.remove(&id);
+            } else if read_whole {
                 self.jobs_read.insert(id.clone(), Instant::now());
             }
             if super::decide::is_lost(&status) {
