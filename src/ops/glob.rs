@@ -15,9 +15,9 @@ fn segments(pat: &[&str], segs: &[&str]) -> bool {
     match pat.split_first() {
         None => segs.is_empty(),
         Some((&"**", rest)) => (0..=segs.len()).any(|skip| segments(rest, &segs[skip..])),
-        Some((first, rest)) => segs
-            .split_first()
-            .is_some_and(|(s, more)| segment(first.as_bytes(), s.as_bytes()) && segments(rest, more)),
+        Some((first, rest)) => segs.split_first().is_some_and(|(s, more)| {
+            segment(first.as_bytes(), s.as_bytes()) && segments(rest, more)
+        }),
     }
 }
 

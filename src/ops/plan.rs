@@ -70,7 +70,10 @@ pub async fn plan(settings: &Settings, path: &Path) -> Result<Preview, Error> {
                             execution: a.execution_id.clone(),
                             status: a.status.clone(),
                             timed_out: a.timed_out,
-                            failure: a.failure.as_ref().map(|f| f.headline()),
+                            failure: a
+                                .failure
+                                .as_ref()
+                                .map(crate::vip::failure::Verdict::headline),
                             class: tracker.failure_class(a),
                             not_retried: tracker.not_retried(&item.key),
                         },

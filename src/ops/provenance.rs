@@ -324,21 +324,21 @@ pub fn write(
                 });
                 let tail = a.stderr_tail.clone();
                 let error = match (class, tail) {
-                    (Some(c), Some(t)) => format!("{c}\n{t}"),
-                    (Some(c), None) => c,
-                    (None, Some(t)) => t,
+                    (Some(class), Some(tail)) => format!("{class}\n{tail}"),
+                    (Some(class), None) => class,
+                    (None, Some(tail)) => tail,
                     (None, None) => format!("the execution ended {}", a.status),
                 };
                 action["error"] = error.into();
                 if let Some(v) = &a.failure {
-                    let class = g.add(json!({
+                    let class_id = g.add(json!({
                         "@id": format!("#failure-{}", a.execution_id),
                         "@type": "PropertyValue",
                         "name": "failureClass",
                         "value": v.class,
                         "description": v.class.advice(),
                     }));
-                    action["additionalProperty"] = json!([{"@id": class}]);
+                    action["additionalProperty"] = json!([{"@id": class_id}]);
                 }
             }
             let id = g.add(action);

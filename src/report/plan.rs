@@ -153,7 +153,9 @@ impl Subject {
                 ..
             } => format!(
                 "{execution} failed{}; retry {attempt} of {retries}{}",
-                class.map(|c| format!(" ({})", c.words())).unwrap_or_default(),
+                class
+                    .map(|c| format!(" ({})", c.words()))
+                    .unwrap_or_default(),
                 jobs_text(jobs)
             ),
             Self::Outputs { execution, folder } => {
@@ -234,7 +236,8 @@ impl Subject {
                 not_retried,
                 ..
             } => {
-                let mut j = json!({"execution": execution, "status": status, "timed_out": timed_out});
+                let mut j =
+                    json!({"execution": execution, "status": status, "timed_out": timed_out});
                 if let Some(c) = class {
                     j["class"] = json!(c);
                     j["retry"] = json!(not_retried);

@@ -6,8 +6,8 @@ use std::io::Write;
 
 use serde_json::json;
 
-use crate::vip::failure::Verdict;
 use crate::time;
+use crate::vip::failure::Verdict;
 use crate::vip::wire::ExecutionStatus;
 
 use super::OutputFormat;

@@ -78,8 +78,8 @@ impl std::fmt::Display for Failure {
                 verdict,
                 retry,
             } => {
-                match verdict {
-                    Some(v) => {
+                if let Some(v) = verdict {
+                    {
                         write!(f, "{}", v.headline())?;
                         if let Some(r) = retry {
                             write!(f, ", {r}")?;
@@ -91,11 +91,10 @@ impl std::fmt::Display for Failure {
                         }
                         write!(f, "; {})", v.class.advice())?;
                     }
-                    None => {
-                        f.write_str(status)?;
-                        if let Some(r) = retry {
-                            write!(f, ", {r}")?;
-                        }
+                } else {
+                    f.write_str(status)?;
+                    if let Some(r) = retry {
+                        write!(f, ", {r}")?;
                     }
                 }
                 if let Some(logs) = logs {

@@ -51,6 +51,47 @@ pub fn shell_word(word: &str) -> String {
     }
 }
 
+/// The failure policy of `e` in one line: what is relaunched, how often, and the watchdog.
+/// `validate` and `plan` print it.
+pub fn retry_policy(e: &crate::manifest::ExecutionSettings) -> String {
+    use crate::vip::failure::ALL;
+    let relaunched = if e.retries == 0 {
+        "no relaunch (execution.retries: 0)".to_owned()
+    } else {
+        let on: Vec<&str> = e.retry_on.iter().map(|c| c.name()).collect();
+        let not: Vec<&str> = ALL
+            .iter()
+            .filter(|c| !e.retry_on.contains(c))
+            .map(|c| c.name())
+            .collect();
+        format!(
+            "relaunched up to {} time{} on {}{}",
+            e.retries,
+            if e.retries == 1 { "" } else { "s" },
+            if on.is_empty() {
+                "nothing".to_owned()
+            } else {
+                on.join(", ")
+            },
+            if not.is_empty() {
+                String::new()
+            } else {
+                format!(" (not on {})", not.join(", "))
+            }
+        )
+    };
+    format!(
+        "{relaunched}; killed as stalled when its jobs are held, or unchanged for {} with none running; {} after {}",
+        crate::duration::format(e.stalled_after),
+        if e.kill_on_timeout {
+            "killed"
+        } else {
+            "reported, left running,"
+        },
+        crate::duration::format(e.timeout),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,41 +115,4 @@ mod tests {
             "Quantification with QUEST & co"
         );
     }
-}
-
-/// The failure policy of `e` in one line: what is relaunched, how often, and the watchdog.
-/// `validate` and `plan` print it.
-pub fn retry_policy(e: &crate::manifest::ExecutionSettings) -> String {
-    use crate::vip::failure::ALL;
-    let relaunched = if e.retries == 0 {
-        "no relaunch (execution.retries: 0)".to_owned()
-    } else {
-        let on: Vec<&str> = e.retry_on.iter().map(|c| c.name()).collect();
-        let not: Vec<&str> = ALL
-            .iter()
-            .filter(|c| !e.retry_on.contains(c))
-            .map(|c| c.name())
-            .collect();
-        format!(
-            "relaunched up to {} time{} on {}{}",
-            e.retries,
-            if e.retries == 1 { "" } else { "s" },
-            if on.is_empty() { "nothing".to_owned() } else { on.join(", ") },
-            if not.is_empty() {
-                String::new()
-            } else {
-                format!(" (not on {})", not.join(", "))
-            }
-        )
-    };
-    format!(
-        "{relaunched}; killed as stalled when its jobs are held, or unchanged for {} with none running; {} after {}",
-        crate::duration::format(e.stalled_after),
-        if e.kill_on_timeout {
-            "killed"
-        } else {
-            "reported, left running,"
-        },
-        crate::duration::format(e.timeout),
-    )
 }

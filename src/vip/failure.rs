@@ -283,7 +283,10 @@ impl Verdict {
                 .iter()
                 .take(5)
                 .map(|j| {
-                    let code = j.exit_code.map(|c| format!(" exit {c}")).unwrap_or_default();
+                    let code = j
+                        .exit_code
+                        .map(|c| format!(" exit {c}"))
+                        .unwrap_or_default();
                     let on = if j.values.is_empty() {
                         String::new()
                     } else {

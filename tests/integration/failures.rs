@@ -1,7 +1,7 @@
 //! Failures as VIP reports them, end to end: the real binary against a sandbox that injects
 //! them (job exit codes, held, stalled and hung jobs, missing outputs, cleaned executions,
 //! time limits), and what a user sees: the class, the stderr tail, whether it was relaunched,
-//! the exit code, and the same verdict in the events, `status`, JUnit and `run.json`. The
+//! the exit code, and the same verdict in the events, `status`, `JUnit` and `run.json`. The
 //! verdicts are compared with what the sandbox records it injected.
 
 use std::time::Duration;
@@ -121,7 +121,11 @@ fn every_job_failure_class_is_named_with_its_exit_code_and_relaunched_only_when_
         let expected_posts = if worth { 3 } else { 2 };
         assert_eq!(posts(&sb), expected_posts, "{kind:?}: relaunched {worth}");
         assert_eq!(ends.len(), expected_posts - 1, "{kind:?}: {ends:?}");
-        let retry = if worth { "retries used up" } else { "not retried" };
+        let retry = if worth {
+            "retries used up"
+        } else {
+            "not retried"
+        };
         assert!(
             last["result"].as_str().unwrap().contains(retry),
             "{kind:?}: {last}"
@@ -203,7 +207,10 @@ fn a_grid_failure_is_relaunched_and_the_item_says_so() {
 #[test]
 fn retry_on_can_relaunch_the_tool_failing_and_validate_and_plan_show_the_policy() {
     let sb = marked(FailureKind::Application, Some(1), 300);
-    let manifest = hello(1, "  retries: 1\n  retry_on: [application, infrastructure]\n");
+    let manifest = hello(
+        1,
+        "  retries: 1\n  retry_on: [application, infrastructure]\n",
+    );
     let t = hello_test(&sb, &manifest);
     t.run_with(&["validate", "study.yaml"])
         .code(0)
@@ -353,7 +360,10 @@ fn the_verdicts_match_what_the_sandbox_injected_over_many_seeds() {
         );
         // Six at once: polled through VIP's list, so the watchdog reads jobs every
         // stalled_after / 12 (1 s here).
-        let t = hello_test(&sb, &hello(6, "  stalled_after: 12s\n").replace("MARK", "hi"));
+        let t = hello_test(
+            &sb,
+            &hello(6, "  stalled_after: 12s\n").replace("MARK", "hi"),
+        );
         let out = t.run_with(&["--output", "json", "study.yaml"]);
         let lines = out.json_lines();
         let truth = sb.sandbox().injected();
@@ -370,13 +380,19 @@ fn the_verdicts_match_what_the_sandbox_injected_over_many_seeds() {
             let verdict = ends
                 .iter()
                 .find(|e| e["execution"] == inj.execution_id.clone().unwrap().as_str())
-                .unwrap_or_else(|| panic!("seed {seed}: no verdict on {inj:?}: {ends:?} {names:?}"));
-            assert_eq!(verdict["class"], class_of(inj.kind), "seed {seed}: {verdict}");
+                .unwrap_or_else(|| {
+                    panic!("seed {seed}: no verdict on {inj:?}: {ends:?} {names:?}")
+                });
+            assert_eq!(
+                verdict["class"],
+                class_of(inj.kind),
+                "seed {seed}: {verdict}"
+            );
         }
         let failed = lines.last().unwrap()["failed"].as_u64().unwrap();
         let failing: std::collections::HashSet<&str> =
             truth.iter().filter_map(|i| i.name.as_deref()).collect();
-        assert_eq!(failed as usize, failing.len(), "seed {seed}");
+        assert_eq!(failed, failing.len() as u64, "seed {seed}");
         assert_eq!(out.code, i32::from(!failing.is_empty()), "seed {seed}");
     }
 }

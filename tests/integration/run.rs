@@ -279,9 +279,9 @@ fn a_rerun_after_ctrl_c_picks_the_executions_up() {
         .stdout_has("killed 1 execution");
     // sub-02 is picked up and finishes; sub-01 was killed on purpose: reported, not relaunched.
     let out = t.run_with(&["study.yaml"]);
-    out.code(1)
-        .stdout_has("1 finished")
-        .stdout_has("sub-01: FAILED: killed, not retried (Killed; killed on purpose by `vip-run cancel`");
+    out.code(1).stdout_has("1 finished").stdout_has(
+        "sub-01: FAILED: killed, not retried (Killed; killed on purpose by `vip-run cancel`",
+    );
     assert!(t.dir().join("results/sub-02/hello.txt").is_file());
     assert_eq!(posts(&sb), 2, "nothing was launched again");
     t.run_with(&["cancel", "--item", "sub-9", "study.yaml"])

@@ -126,13 +126,19 @@ fn retry_classes(out: &mut Findings, names: &[serde_saphyr::Spanned<String>]) ->
         match name.value.trim() {
             "all" => classes.extend(failure::ALL),
             "infrastructure" => classes.extend(failure::INFRASTRUCTURE),
-            other => match other.parse::<FailureClass>() {
-                Ok(c) => classes.push(c),
-                Err(_) => {
+            other => {
+                if let Ok(c) = other.parse::<FailureClass>() {
+                    classes.push(c);
+                } else {
                     let mut known: Vec<&str> = failure::ALL.iter().map(|c| c.name()).collect();
                     known.extend(["infrastructure", "all"]);
-                    let help = match crate::manifest::suggest::did_you_mean(other, known.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`? The classes are: {}", known.join(", ")),
+                    let help = match crate::manifest::suggest::did_you_mean(
+                        other,
+                        known.iter().copied(),
+                    ) {
+                        Some(s) => {
+                            format!("did you mean `{s}`? The classes are: {}", known.join(", "))
+                        }
                         None => format!("the classes are: {}", known.join(", ")),
                     };
                     out.error(
@@ -142,7 +148,7 @@ fn retry_classes(out: &mut Findings, names: &[serde_saphyr::Spanned<String>]) ->
                         help,
                     );
                 }
-            },
+            }
         }
     }
     classes.sort();

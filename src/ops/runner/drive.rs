@@ -196,7 +196,7 @@ impl Runner<'_> {
                                     && !self.transfers.pool.downloading(&item.key)
                             }
                             // Given up on for this run (blocked, parked too often).
-                            _ => true,
+                            Outcome::Blocked { .. } => true,
                         }
                     });
             if done {

@@ -12,15 +12,15 @@ use indexmap::IndexMap;
 
 use crate::error::Error;
 use crate::ops::state::{Upload, Verdict};
-use crate::vip::failure::FailureClass;
 use crate::report::progress::{End, Event};
 use crate::time;
 use crate::vip::VipError;
+use crate::vip::failure::FailureClass;
 use crate::vip::wire::PathProperties;
 
 use super::launcher::may_launch_now;
-use super::tracker::{UploadNeed, verdict};
 use super::tracker::lifecycle::Phase;
+use super::tracker::{UploadNeed, verdict};
 use super::transfers::folders::{CALLS_AT_ONCE, parent_of};
 use super::transfers::pool::{Done, DownloadJob, UploadJob};
 use super::trouble::{Waiting, is_trouble};

@@ -219,8 +219,7 @@ impl Tracker<'_> {
         let item = self.v.items.iter().find(|i| i.key == key);
         match e.status {
             ExecutionStatus::Finished => {
-                let missing =
-                    super::verdict::missing_returned(item?, &self.required_outputs, &e);
+                let missing = super::verdict::missing_returned(item?, &self.required_outputs, &e);
                 (!missing.is_empty()).then(|| {
                     let mut v = crate::ops::state::Verdict::of(
                         crate::vip::failure::FailureClass::OutputsMissing,

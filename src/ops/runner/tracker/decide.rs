@@ -283,7 +283,11 @@ impl Tracker<'_> {
         match state.attempts.last() {
             None => Outcome::NotLaunched,
             Some(a) if a.timed_out => Outcome::TimedOut,
-            Some(a) if a.failure.is_some() || Self::status_of(a).is_terminal() && Self::status_of(a) != ExecutionStatus::Finished => {
+            Some(a)
+                if a.failure.is_some()
+                    || Self::status_of(a).is_terminal()
+                        && Self::status_of(a) != ExecutionStatus::Finished =>
+            {
                 Outcome::Failed(Failure::Ended {
                     status: a.status.clone(),
                     logs: a.logs.clone(),

@@ -176,10 +176,11 @@ impl Phase {
             // Fetched, found home already, or launched again (`--relaunch`); a download
             // recorded, refused by the disk, or parked after a failure (fetched again); a
             // failure launched again (a retry, `--relaunch`).
-            (Finished, Downloading | Home(_) | NotDownloaded | Pending | Finished)
-            | (Downloading, Home(_) | NotDownloaded | Finished | Downloading | Failed | Pending)
             // Home, but without a file `results.expect` names: failed (or relaunched).
-            | (Finished, Failed)
+            (
+                Finished | Downloading,
+                Downloading | Home(_) | NotDownloaded | Pending | Finished | Failed,
+            )
             | (Failed | TimedOut, Pending) => true,
             // Settled for this run (home, not downloaded, refused, not launched): nothing
             // moves them; a new command starts from the state.

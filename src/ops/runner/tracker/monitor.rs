@@ -27,12 +27,12 @@ use crate::vip::wire::{Execution, ExecutionStatus, JobClass};
 use crate::vip::{Client, LogStream, Meaning, VipError};
 
 use super::{Purpose, Tracker, verdict};
-use crate::ops::state::Verdict;
-use crate::vip::failure::FailureClass;
 use crate::ops::runner::sink::Sink;
 use crate::ops::runner::transfers::folders::CALLS_AT_ONCE;
 use crate::ops::runner::trouble::Trouble;
 use crate::ops::runner::{FIRST_POLL, LIST_THRESHOLD, jobs_counts, stderr_tail};
+use crate::ops::state::Verdict;
+use crate::vip::failure::FailureClass;
 
 impl Tracker<'_> {
     /// The longest wait between polls: a tenth of the age of the oldest active execution,
@@ -242,7 +242,8 @@ impl Tracker<'_> {
                         .map(|i| verdict::missing_returned(i, &self.required_outputs, &full))
                         .filter(|m| !m.is_empty())
                         .map(|missing| {
-                            let mut v = verdict::judge_failure(item, self.descriptor.as_ref(), &full);
+                            let mut v =
+                                verdict::judge_failure(item, self.descriptor.as_ref(), &full);
                             v.class = FailureClass::OutputsMissing;
                             v.exit_code = None;
                             v.detail = Some(
@@ -259,8 +260,7 @@ impl Tracker<'_> {
                 }
             }
             // The watchdog: an execution that no longer moves is killed, as stalled.
-            if status == ExecutionStatus::Running && read_whole && self.purpose != Purpose::Read
-            {
+            if status == ExecutionStatus::Running && read_whole && self.purpose != Purpose::Read {
                 let digest = verdict::jobs_digest(&full);
                 let state = self.state.item_mut(&key).expect("reconciled");
                 let attempt = state.attempts.last_mut().expect("active");

@@ -54,7 +54,10 @@ pub(crate) fn judge_failure(
         (ExecutionStatus::Killed, _) if class == FailureClass::Killed => {
             Some("killed on VIP (not by this run)".to_owned())
         }
-        (_, true) => Some(format!("VIP showed no jobs for this {} execution", e.status)),
+        (_, true) => Some(format!(
+            "VIP showed no jobs for this {} execution",
+            e.status
+        )),
         _ => None,
     };
     Verdict {
@@ -119,7 +122,10 @@ fn collect_files(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<St
             continue;
         };
         let rel = rel.to_string_lossy().replace('\\', "/");
-        if rel == "logs" || rel.ends_with(".part") {
+        let partial = std::path::Path::new(&rel)
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("part"));
+        if rel == "logs" || partial {
             continue;
         }
         if path.is_dir() {
@@ -146,13 +152,14 @@ pub(crate) fn job_values(item: &Item, job: &str, descriptor: Option<&Descriptor>
     for l in &jobs.lists {
         match l.role {
             Role::Crossed => dims.push(vec![l]),
-            Role::Paired => match paired_at {
-                Some(at) => dims[at].push(l),
-                None => {
+            Role::Paired => {
+                if let Some(at) = paired_at {
+                    dims[at].push(l);
+                } else {
                     paired_at = Some(dims.len());
                     dims.push(vec![l]);
                 }
-            },
+            }
             Role::Whole => {}
         }
     }
@@ -219,7 +226,11 @@ pub(crate) fn watchdog(
             )
         })
         .collect();
-    if !unfinished.is_empty() && unfinished.iter().all(|(_, j)| j.class() == JobClass::Stalled) {
+    if !unfinished.is_empty()
+        && unfinished
+            .iter()
+            .all(|(_, j)| j.class() == JobClass::Stalled)
+    {
         let mut v = judge_failure(item, descriptor, e);
         v.jobs.retain(|j| j.class == FailureClass::Stalled);
         let statuses: Vec<&str> = {
@@ -280,14 +291,21 @@ mod tests {
     fn the_tool_failing_decides_over_the_grid() {
         let e = execution(
             "ExecutionFailed",
-            &[("COMPLETED", Some(0)), ("ERROR", Some(1)), ("ERROR", Some(50))],
+            &[
+                ("COMPLETED", Some(0)),
+                ("ERROR", Some(1)),
+                ("ERROR", Some(50)),
+            ],
         );
         let v = judge_failure(None, None, &e);
         assert_eq!(v.class, FailureClass::Application);
         assert_eq!(v.exit_code, Some(50));
         assert_eq!(v.jobs.len(), 2);
         let e = execution("ExecutionFailed", &[("ERROR", Some(40))]);
-        assert_eq!(judge_failure(None, None, &e).class, FailureClass::InputDownload);
+        assert_eq!(
+            judge_failure(None, None, &e).class,
+            FailureClass::InputDownload
+        );
         let e = execution("Killed", &[("COMPLETED", Some(0)), ("CANCELLED", None)]);
         assert_eq!(judge_failure(None, None, &e).class, FailureClass::Killed);
         let e = execution("ExecutionFailed", &[]);
