@@ -105,7 +105,10 @@ impl std::fmt::Display for Failure {
                 }
                 Ok(())
             }
-            Self::Lost { status } => write!(f, "VIP lost track of the execution ({status})"),
+            Self::Lost { status } => write!(
+                f,
+                "stalled: VIP lost track of the execution ({status} for longer than the grace period)"
+            ),
         }
     }
 }
@@ -238,6 +241,9 @@ pub fn render(
                         }) => (Some(v.class), v.exit_code),
                         Outcome::TimedOut => {
                             (Some(crate::vip::failure::FailureClass::TimedOut), None)
+                        }
+                        Outcome::Failed(Failure::Lost { .. }) => {
+                            (Some(crate::vip::failure::FailureClass::Stalled), None)
                         }
                         _ => (None, None),
                     };
