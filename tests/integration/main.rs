@@ -26,6 +26,7 @@ mod run;
 mod sandbox;
 mod sandbox_knobs;
 mod secrets;
+mod signals;
 mod snapshots;
 mod structure;
 mod support;
