@@ -1,6 +1,7 @@
 //! Launching: the item's own results folder, its inputs as VIP receives them, and the one
-//! `POST /executions` that is never retried blindly (quota refusals wait; an ambiguous failure
-//! is resolved by name).
+//! `POST /executions` that is never retried blindly (quota refusals and a saturated engine
+//! wait; an engine that failed to start it fails the item, with VIP's support to contact; an
+//! ambiguous failure is resolved by name).
 //!
 //! Items are launched in batches of up to [`CALLS_AT_ONCE`], side by side: each launch is
 //! its POST, after its results folder (made beside the item's uploads by
@@ -24,6 +25,7 @@ use crate::ops::Connection;
 use crate::ops::interrupt::Interrupt;
 use crate::report::progress::{End, Event, Wait};
 use crate::time;
+use crate::vip::vip_error::SUPPORT;
 use crate::vip::wire::{CreateExecution, Execution};
 use crate::vip::{Client, Meaning, VipError};
 
@@ -235,21 +237,55 @@ impl Launcher {
     ) -> Result<bool, Error> {
         let execution = match answer {
             Ok(e) => Some(e),
-            Err(e) if matches!(e.meaning(), Meaning::QuotaFull | Meaning::PlatformFull) => {
+            Err(e)
+                if matches!(
+                    e.meaning(),
+                    Meaning::QuotaFull | Meaning::PlatformFull | Meaning::EngineSaturated
+                ) =>
+            {
+                // Nothing was created (VIP checks its caps, and its engine refuses a
+                // saturated submission, before recording an execution): launch again later,
+                // like any refusal for a full quota. See `VipError::meaning` for 2003.
                 self.quota_until = Some(Instant::now() + QUOTA_WAIT);
                 if self.waiting_reported {
                     return Ok(false);
                 }
                 self.waiting_reported = true;
-                sink.emit(&Event::Waiting {
-                    item: item.key.clone(),
-                    reason: if e.meaning() == Meaning::QuotaFull {
-                        Wait::QuotaFull
-                    } else {
-                        Wait::PlatformFull
-                    },
-                });
+                match e.meaning() {
+                    Meaning::QuotaFull => sink.emit(&Event::Waiting {
+                        item: item.key.clone(),
+                        reason: Wait::QuotaFull,
+                    }),
+                    Meaning::PlatformFull => sink.emit(&Event::Waiting {
+                        item: item.key.clone(),
+                        reason: Wait::PlatformFull,
+                    }),
+                    // `Wait` (in `report`) has no words for it yet: said as a line.
+                    _ => sink.note(&format!(
+                        "{}: waiting, VIP's execution engine is saturated (VIP error 2003: {}); launching again in {}",
+                        item.key,
+                        e.server_message().unwrap_or("no message"),
+                        crate::duration::format(QUOTA_WAIT)
+                    )),
+                }
                 return Ok(false);
+            }
+            Err(e) if e.meaning() == Meaning::LaunchFailed => {
+                // VIP's engine failed to start it (2004, see `VipError::meaning`): this item
+                // fails, not retried in this run (VIP disables that engine and tells its
+                // admins), and the others go on. A later run tries it again, after looking
+                // its name up.
+                let support = support_address(tracker).await;
+                let vip = format!(
+                    "{e}; VIP could not start the execution: contact VIP support ({support}), naming the execution {name}"
+                );
+                tracker.record_refusal(&item.key, End::refusal(&vip));
+                sink.emit(&Event::ItemFinished {
+                    item: item.key.clone(),
+                    end: End::Refused { vip },
+                    execution: None,
+                });
+                return Ok(true);
             }
             Err(e) if e.is_unreachable() => {
                 // Ambiguous: the execution may exist. Look it up by name before anything else;
@@ -315,6 +351,18 @@ fn submission(tracker: &Tracker<'_>, item: &Item) -> (String, CreateExecution) {
         results_location: Some(results_dir(item, &name)),
     };
     (name, body)
+}
+
+/// Where VIP's support is reached: the address `GET /platform` gives (another VIP instance
+/// has its own), else VIP's.
+async fn support_address(tracker: &Tracker<'_>) -> String {
+    match tracker.connection().client.platform().await {
+        Ok(platform) => platform
+            .email
+            .filter(|e| e.contains('@'))
+            .unwrap_or_else(|| SUPPORT.to_owned()),
+        Err(_) => SUPPORT.to_owned(),
+    }
 }
 
 /// After an ambiguous launch: the execution named `name` created since `since`, if any.
