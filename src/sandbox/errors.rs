@@ -127,6 +127,43 @@ impl ApiError {
         }
     }
 
+    /// The engine refused a launch because it is saturated: 400/2003. **(open)**: VIP's
+    /// published table stops at 2002 (docs/vip.md#errors); the sandbox assumes a code 2003
+    /// with this text, so that a client meets a refusal that created nothing and is worth a
+    /// later retry (docs/vip.md#not-in-the-reference).
+    pub(crate) fn saturated() -> Self {
+        Self::Json {
+            status: StatusCode::BAD_REQUEST,
+            code: 2003,
+            message: "The execution engine is saturated, please try again later (Error code 2003)"
+                .into(),
+            challenge: false,
+        }
+    }
+
+    /// The engine failed to launch the workflow: 400/2004. **(open)**, as 2003: the code and
+    /// the text are the sandbox's assumption; nothing was created.
+    pub(crate) fn engine_error() -> Self {
+        Self::Json {
+            status: StatusCode::BAD_REQUEST,
+            code: 2004,
+            message: "Error while launching the execution on the engine (Error code 2004)".into(),
+            challenge: false,
+        }
+    }
+
+    /// An upload whose grid transfer outlasted VIP's wait: 400/8000 with VIP's text, while
+    /// the transfer goes on (docs/vip.md#upload). **(open)**: that VIP keeps this text rather
+    /// than the generic one is the sandbox's assumption.
+    pub(crate) fn too_long() -> Self {
+        Self::Json {
+            status: StatusCode::BAD_REQUEST,
+            code: 8000,
+            message: "Aborting operation : too long (Error code 8000)".into(),
+            challenge: false,
+        }
+    }
+
     /// An unexpected runtime exception (a null pointer…): 500, 8000, suffix.
     pub(crate) fn internal() -> Self {
         Self::Json {

@@ -37,6 +37,10 @@ pub struct LoggedRequest {
     /// was answered (the response's own body, a download's, streams afterwards): for an
     /// upload, the transfer as the server saw it, whatever the client.
     pub handled: std::time::Duration,
+    /// The failure this request caused, by kind name (`held`, `saturated`…): the launch
+    /// that created a run with an injected failure, or the launch or upload refused. The
+    /// matching [`crate::sandbox::Injection`] has this request's index.
+    pub injected: Option<String>,
 }
 
 /// What the log keeps of a header map: never a credential.

@@ -6,8 +6,10 @@
 //! descriptors and group restrictions; the data namespace, on disk in a scratch folder
 //! removed at shutdown; executions driven by a clock (Ready → Running → Finished or
 //! `ExecutionFailed`) with their `jobs` map, logs and outputs; VIP's error codes, statuses
-//! and messages; and fault knobs (latency, 5xx answers, dropped connections, execution
-//! failures), all seeded. It shares only the wire types and the character rules with the
+//! and messages; and fault knobs (latency, 5xx answers, dropped connections), and the
+//! failures VIP shows (failed, held, stalled and hung jobs, missing outputs, runs deleted or
+//! killed on the portal, a saturated engine, uploads that time out), all seeded and recorded
+//! ([`Sandbox::injected`]). It shares only the wire types and the character rules with the
 //! client (`crate::vip::{wire, rules}`), so the two are checked against the same document,
 //! not against each other. It never imports `run`, `cli`, `report` or `manifest`.
 //!
@@ -21,8 +23,9 @@
 //! - `world/`: users, groups and pipelines (the world file); `builtin`, `consistency`,
 //!   `descriptors`;
 //! - `data`: the data namespace on disk; `outputs`: what a job produces;
-//! - `errors`: VIP's error bodies; `faults`, `net`, `log`, `clock`: fault injection, the
-//!   listener, the request log, wall-clock helpers;
+//! - `errors`: VIP's error bodies; `failures`: the failure kinds, their mix and their record;
+//!   `faults`, `net`, `log`, `clock`: fault injection, the listener, the request log,
+//!   wall-clock helpers;
 //! - `serve`: `vip-run sandbox`, serving until Ctrl-C.
 //!
 //! ```no_run
@@ -37,6 +40,7 @@
 mod clock;
 mod data;
 mod errors;
+mod failures;
 mod faults;
 mod log;
 mod net;
@@ -56,6 +60,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use failures::{FailureKind, FailureMix, InjectedJob, Injection};
 pub use log::LoggedRequest;
 pub use world::{
     DataSettings, EngineSettings, ExternalPlatform, Group, GroupKind, Level, Logs, OutputRecipe,
@@ -84,8 +89,12 @@ pub struct Config {
     pub drop_rate: f64,
     /// Overrides every user's running-execution quota.
     pub quota: Option<u32>,
-    /// Share of executions that end `ExecutionFailed`.
+    /// Share of executions that end `ExecutionFailed` (an `application` failure, exit code
+    /// 50). Drawn from the ids' stream, as before [`Config::failures`] existed.
     pub failure_rate: f64,
+    /// The failures injected, by kind (`vip-run sandbox --failures SPEC`), drawn from their
+    /// own streams of the seed: adding a mix changes no execution id. Empty by default.
+    pub failures: FailureMix,
     /// Seeds every random choice: same seed, same run.
     pub seed: u64,
     /// The download cap (`maxSizeDirectTransfer`).
@@ -120,6 +129,7 @@ impl Default for Config {
             drop_rate: 0.0,
             quota: None,
             failure_rate: 0.0,
+            failures: FailureMix::default(),
             seed: 0,
             max_size_direct_transfer: 15_000_000,
             engine_slots: 1000,
@@ -139,7 +149,12 @@ pub(crate) struct Shared {
     pub(crate) data: data::DataTree,
     pub(crate) scheduler: Mutex<scheduler::Scheduler>,
     pub(crate) faults: Mutex<faults::Faults>,
+    /// The request-level failures' draws (`saturated`, `engine_error`, `slow_upload`).
+    pub(crate) signals: Mutex<failures::Signals>,
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
+    /// What was injected, in the order of the requests that caused it (pushed with their
+    /// log entry, under the log's lock).
+    pub(crate) injected: Mutex<Vec<Injection>>,
     /// The outage window, if one is staged.
     pub(crate) outage: Mutex<Option<(Instant, Instant)>>,
     /// Raw entries added to the top of every `GET /executions` answer (a test hook).
@@ -205,8 +220,10 @@ impl Sandbox {
             platform_max: config.platform_max,
             quota: config.quota,
             seed: config.seed,
+            failures: config.failures.clone(),
         });
         let faults = faults::Faults::new(config.seed, config.error_rate, config.drop_rate);
+        let signals = failures::Signals::new(config.seed, config.failures.clone());
         let started = Instant::now();
         let outage = config
             .outage
@@ -217,7 +234,9 @@ impl Sandbox {
             data,
             scheduler: Mutex::new(scheduler),
             faults: Mutex::new(faults),
+            signals: Mutex::new(signals),
             log: Mutex::new(Vec::new()),
+            injected: Mutex::new(Vec::new()),
             outage: Mutex::new(outage),
             extra_listed: Mutex::new(Vec::new()),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
@@ -255,6 +274,13 @@ impl Sandbox {
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<LoggedRequest> {
         routes::lock(&self.shared.log).clone()
+    }
+
+    /// Every failure injected so far, in the order of the requests that caused them: the
+    /// truth to check a client's account against. Each names its request in
+    /// [`Sandbox::requests`], whose entry carries the kind's name in `injected`.
+    pub fn injected(&self) -> Vec<Injection> {
+        routes::lock(&self.shared.injected).clone()
     }
 
     /// The world being served.

@@ -1,6 +1,7 @@
 //! `vip-run sandbox`: its arguments, and serving until Ctrl-C or SIGTERM (either stops it
 //! cleanly and removes its storage folder) with a banner that says where
-//! the API is, who can log in with which key, and what there is to run.
+//! the API is, who can log in with which key, what there is to run, and which failures are
+//! injected.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -8,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Config, Sandbox, World, default_world};
+use super::{Config, FailureMix, Sandbox, World, default_world};
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::duration::parse(text)
@@ -41,6 +42,13 @@ pub struct SandboxArgs {
     /// Share of executions that end `ExecutionFailed` (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     pub failure_rate: f64,
+    /// Failures to inject, as KIND=RATE items separated by commas, e.g.
+    /// `application=0.05,input_download=0.05,held=0.02` (a wrong kind lists them all). An
+    /// execution draws at most one execution kind (their rates add up to 1 at most); a launch
+    /// draws `saturated` or `engine_error`; an upload draws `slow_upload`. Reproducible with
+    /// --seed.
+    #[arg(long, value_name = "SPEC", default_value = "", value_parser = FailureMix::parse)]
+    pub failures: FailureMix,
     /// Seed of every random choice: the same seed replays the same faults.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -137,6 +145,7 @@ impl SandboxArgs {
             drop_rate: self.drop_rate,
             quota: self.quota,
             failure_rate: self.failure_rate,
+            failures: self.failures.clone(),
             seed: self.seed,
             outage: self.outage,
             max_jobs_per_workflow: self.max_jobs,
@@ -144,6 +153,25 @@ impl SandboxArgs {
             max_size_direct_transfer: self.max_download_size,
             ..Config::default()
         })
+    }
+}
+
+/// What the banner says of the failures injected.
+fn describe_failures(config: &Config) -> String {
+    let mut parts = Vec::new();
+    if config.failure_rate > 0.0 {
+        parts.push(format!(
+            "application={} (--failure-rate)",
+            config.failure_rate
+        ));
+    }
+    if !config.failures.is_empty() {
+        parts.push(config.failures.to_string());
+    }
+    if parts.is_empty() {
+        "failures: none\n".to_owned()
+    } else {
+        format!("failures: {}  seed: {}\n", parts.join(", "), config.seed)
     }
 }
 
@@ -188,12 +216,13 @@ pub async fn run(args: &SandboxArgs) -> Result<(), String> {
     }
     let config = args.config()?;
     let quota = config.quota;
+    let failures = describe_failures(&config);
     let sandbox = Sandbox::start(config, args.listen)
         .await
         .map_err(|e| format!("cannot serve the sandbox on {}: {e}", args.listen))?;
     let mut stdout = std::io::stdout().lock();
     let banner = format!(
-        "vip-run sandbox: serving VIP's REST API at {}\n{}press Ctrl-C to stop\n",
+        "vip-run sandbox: serving VIP's REST API at {}\n{}{failures}press Ctrl-C to stop\n",
         sandbox.base_url(),
         describe(sandbox.world(), quota)
     );
@@ -252,6 +281,34 @@ mod tests {
             Some((Duration::from_secs(2), Duration::from_secs(60)))
         );
         assert!(Cli::try_parse_from(["x", "--outage", "2s"]).is_err());
+    }
+
+    #[test]
+    fn failures_parse_and_show_in_the_banner() {
+        let config = Cli::try_parse_from(["x"]).unwrap().args.config().unwrap();
+        assert!(config.failures.is_empty());
+        assert_eq!(describe_failures(&config), "failures: none\n");
+        let cli = Cli::try_parse_from([
+            "x",
+            "--failures",
+            "held=0.02,application=0.05",
+            "--seed",
+            "4",
+        ])
+        .unwrap();
+        let config = cli.args.config().unwrap();
+        assert_eq!(
+            config.failures,
+            FailureMix::parse("application=0.05,held=0.02").unwrap()
+        );
+        assert_eq!(
+            describe_failures(&config),
+            "failures: application=0.05,held=0.02  seed: 4\n"
+        );
+        let err = Cli::try_parse_from(["x", "--failures", "explode=0.1"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown failure kind `explode`"), "{err}");
     }
 
     #[test]

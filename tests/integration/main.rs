@@ -24,6 +24,7 @@ mod results;
 mod rules;
 mod run;
 mod sandbox;
+mod sandbox_failures;
 mod sandbox_knobs;
 mod secrets;
 mod signals;

@@ -663,7 +663,7 @@ async fn a_run_goes_running_to_finished_with_downloadable_outputs() {
         .generic();
     get(&sb, "/executions/workflow-nope", DEMO).await.generic();
 
-    // A failing job: ExecutionFailed, ERROR with exit code 1, no outputs.
+    // A failing job: ExecutionFailed, ERROR with exit code 50 (the tool failed), no outputs.
     let failing = launch(&sb, DEMO, hello("/vip/Home/in.txt", "please FAIL"))
         .await
         .json();
@@ -672,7 +672,7 @@ async fn a_run_goes_running_to_finished_with_downloadable_outputs() {
     assert_eq!(failed["status"], "ExecutionFailed");
     assert_eq!(
         failed["jobs"]["0"],
-        json!({"status": "ERROR", "exitCode": 1, "exitMessage": null})
+        json!({"status": "ERROR", "exitCode": 50, "exitMessage": "EXECUTION_FAILED"})
     );
     assert_eq!(failed["returnedFiles"], Value::Null);
     assert!(

@@ -12,6 +12,7 @@ use super::{Outcome, Query, json, json_body, lock, method_not_allowed, text};
 use crate::sandbox::Shared;
 use crate::sandbox::data::DataTree;
 use crate::sandbox::errors::{ApiError, NAME_CAUSE};
+use crate::sandbox::failures::{FailureKind, Injection};
 use crate::sandbox::log::Incoming;
 use crate::sandbox::submit::{self, Load};
 use crate::vip::rules;
@@ -28,13 +29,14 @@ pub(super) async fn route(
     parts: &Parts,
     query: &Query,
     incoming: &mut Incoming,
+    injected: &mut Option<Injection>,
 ) -> Outcome {
     let world = &shared.world;
     let method = &parts.method;
     match rest {
         [] => match *method {
             Method::GET => list_executions(shared, me, query),
-            Method::POST => create_execution(shared, me, parts, incoming).await,
+            Method::POST => create_execution(shared, me, parts, incoming, injected).await,
             _ => Err(method_not_allowed()),
         },
         ["count"] => {
@@ -156,12 +158,17 @@ fn list_executions(shared: &Shared, me: usize, query: &Query) -> Outcome {
     Ok(json(&entries))
 }
 
+/// `POST /executions`: VIP's checks, then the engine, which may refuse the launch
+/// (`saturated`, `engine_error`: drawn for every POST, applied only to a launch that passed
+/// the checks, since VIP reaches its engine last), then the run, with any failure it carries.
 async fn create_execution(
     shared: &Shared,
     me: usize,
     parts: &Parts,
     incoming: &mut Incoming,
+    injected: &mut Option<Injection>,
 ) -> Outcome {
+    let signal = lock(&shared.signals).launch();
     let bytes = json_body(parts, incoming).await?;
     let parsed = submit::parse_body(&bytes)?;
     let world = &shared.world;
@@ -176,7 +183,24 @@ async fn create_execution(
         user_quota: scheduler.quota_of(world, me),
     };
     let launch = submit::check(world, &shared.data, me, parsed, load)?;
+    if let Some(kind) = scheduler.refusal(&launch, world).or(signal) {
+        *injected = Some(Injection {
+            at_request: 0,
+            kind,
+            execution_id: None,
+            name: Some(launch.name),
+            path: None,
+            output: None,
+            jobs: Vec::new(),
+        });
+        return Err(if kind == FailureKind::Saturated {
+            ApiError::saturated()
+        } else {
+            ApiError::engine_error()
+        });
+    }
     let index = scheduler.create(launch, me, world, now);
+    *injected = scheduler.injection(index);
     Ok(json(&scheduler.execution(index, world, now)))
 }
 

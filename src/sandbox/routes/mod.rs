@@ -1,7 +1,8 @@
 //! The HTTP face of the sandbox: one handler that sees every request raw, the way VIP's
 //! stack does (Tomcat refuses encoded slashes, the raw URI is decoded once, the API-key
 //! filter runs before routing, Spring answers routing and parsing problems), then routes it
-//! to its endpoint (docs/vip.md#endpoints). Faults, latency and the request log wrap it all.
+//! to its endpoint (docs/vip.md#endpoints). Faults, latency and the request log wrap it all;
+//! a failure a route injects is recorded with the request's log entry.
 //!
 //! This file owns that outer layer and the small request and response helpers every route
 //! shares; each resource's endpoints live in their own file: `platform` (the routes that
@@ -26,6 +27,7 @@ use serde::Serialize;
 
 use super::Shared;
 use super::errors::ApiError;
+use super::failures::Injection;
 use super::faults::Fault;
 use super::log::{self, Incoming, LoggedRequest};
 use super::net::ConnInfo;
@@ -72,18 +74,24 @@ async fn handle(
     if !shared.config.latency.is_zero() {
         tokio::time::sleep(shared.config.latency).await;
     }
+    let mut injected: Option<Injection> = None;
     let response = match fault {
-        Fault::None => Some(serve(&shared, &parts, &mut incoming).await),
+        Fault::None => Some(serve(&shared, &parts, &mut incoming, &mut injected).await),
         Fault::Error(error) => Some(error.into_response()),
         Fault::DropBefore => None,
         Fault::DropAfter => {
-            let _ = serve(&shared, &parts, &mut incoming).await;
+            let _ = serve(&shared, &parts, &mut incoming, &mut injected).await;
             None
         }
     };
     incoming.drain().await;
     let (body_len, body_sha256) = incoming.digest();
-    lock(&shared.log).push(LoggedRequest {
+    let mut log = lock(&shared.log);
+    if let Some(mut injection) = injected.take() {
+        injection.at_request = log.len();
+        injected = Some(injection);
+    }
+    log.push(LoggedRequest {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
@@ -95,7 +103,12 @@ async fn handle(
         in_flight: in_flight.most(),
         transfers_in_flight: transfer.as_ref().map_or(0, InFlight::most),
         handled: arrived.elapsed(),
+        injected: injected.as_ref().map(|i| i.kind.to_string()),
     });
+    if let Some(injection) = injected {
+        lock(&shared.injected).push(injection);
+    }
+    drop(log);
     drop(transfer);
     drop(in_flight);
     if let Some(response) = response {
@@ -132,8 +145,14 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn serve(shared: &Shared, parts: &Parts, incoming: &mut Incoming) -> Response {
-    dispatch(shared, parts, incoming)
+/// Answers one request; `injected` receives the failure it injected, if any.
+async fn serve(
+    shared: &Shared,
+    parts: &Parts,
+    incoming: &mut Incoming,
+    injected: &mut Option<Injection>,
+) -> Response {
+    dispatch(shared, parts, incoming, injected)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -242,7 +261,12 @@ fn is_public(segments: &[&str], method: &Method, raw_query: Option<&str>) -> boo
     }
 }
 
-async fn dispatch(shared: &Shared, parts: &Parts, incoming: &mut Incoming) -> Outcome {
+async fn dispatch(
+    shared: &Shared,
+    parts: &Parts,
+    incoming: &mut Incoming,
+    injected: &mut Option<Injection>,
+) -> Outcome {
     let raw = parts.uri.path();
     let Some(rest) = raw
         .strip_prefix(PREFIX)
@@ -303,7 +327,7 @@ async fn dispatch(shared: &Shared, parts: &Parts, incoming: &mut Incoming) -> Ou
             pipelines::route(world, user, tail, method, &query, parts.uri.query())
         }
         ["executions", tail @ ..] => {
-            executions::route(shared, me, tail, parts, &query, incoming).await
+            executions::route(shared, me, tail, parts, &query, incoming, injected).await
         }
         ["path", ..] => {
             // The VIP path is what follows `/path`, slashes and dots as sent.
@@ -311,7 +335,7 @@ async fn dispatch(shared: &Shared, parts: &Parts, incoming: &mut Incoming) -> Ou
                 .trim_start_matches('/')
                 .strip_prefix("path")
                 .unwrap_or("");
-            namespace::route(shared, me, vip, parts, &query, incoming).await
+            namespace::route(shared, me, vip, parts, &query, incoming, injected).await
         }
         _ => Err(ApiError::spring(StatusCode::NOT_FOUND)),
     }

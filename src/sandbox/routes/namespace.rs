@@ -9,13 +9,17 @@ use axum::response::IntoResponse;
 use base64::Engine as _;
 use tokio::io::AsyncWriteExt;
 
-use super::{JSON_CAP, Outcome, Query, json, method_not_allowed};
+use super::{JSON_CAP, Outcome, Query, json, lock, method_not_allowed};
 use crate::sandbox::Shared;
 use crate::sandbox::data::{self, Area, DataTree};
 use crate::sandbox::errors::ApiError;
+use crate::sandbox::failures::{FailureKind, Injection};
 use crate::sandbox::log::{Incoming, ReadError};
 use crate::vip::rules;
 use crate::vip::wire::{Base64Upload, Exists};
+
+/// How long after its "too long" answer a `slow_upload`'s file arrives.
+const LATE_ARRIVAL: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// How long VIP waits for grid staging before giving up.
 const STAGING_LIMIT: std::time::Duration = std::time::Duration::from_secs(45);
@@ -28,6 +32,7 @@ pub(super) async fn route(
     parts: &Parts,
     query: &Query,
     incoming: &mut Incoming,
+    injected: &mut Option<Injection>,
 ) -> Outcome {
     let world = &shared.world;
     let user = &world.users[me];
@@ -51,7 +56,7 @@ pub(super) async fn route(
                 _ => Err(ApiError::generic()),
             }
         }
-        Method::PUT => upload(shared, me, vip, parts, incoming).await,
+        Method::PUT => upload(shared, me, vip, parts, incoming, injected).await,
         Method::DELETE => {
             let located = shared.data.locate_writable(me, user, vip)?;
             if !DataTree::exists(&located) {
@@ -120,12 +125,15 @@ static NEXT_UPLOAD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 
 /// `PUT /path/…`: raw bytes streamed to disk (an empty body makes a directory), or a base64
 /// `File` in `application/carmin+json`. The last segment is sanitised (docs/vip.md#sanitising).
+/// A raw upload that brought bytes draws `slow_upload`: answered "too long" at once, its
+/// file arrives, whole, [`LATE_ARRIVAL`] later (docs/vip.md#upload).
 async fn upload(
     shared: &Shared,
     me: usize,
     vip: &str,
     parts: &Parts,
     incoming: &mut Incoming,
+    injected: &mut Option<Injection>,
 ) -> Outcome {
     let user = &shared.world.users[me];
     let data = &shared.data;
@@ -196,6 +204,23 @@ async fn upload(
             }
         }
         Ok(_) if target_fs.is_dir() => Err(()),
+        Ok(_) if lock(&shared.signals).upload() => {
+            // The transfer goes on behind VIP's answer: the file lands a little later.
+            tokio::spawn(async move {
+                tokio::time::sleep(LATE_ARRIVAL).await;
+                let _ = tokio::fs::rename(&temp, &target_fs).await;
+            });
+            *injected = Some(Injection {
+                at_request: 0,
+                kind: FailureKind::SlowUpload,
+                execution_id: None,
+                name: None,
+                path: Some(target.vip),
+                output: None,
+                jobs: Vec::new(),
+            });
+            return Err(ApiError::too_long());
+        }
         Ok(_) => tokio::fs::rename(&temp, &target_fs).await.map_err(|_| ()),
         Err(()) => Err(()),
     };

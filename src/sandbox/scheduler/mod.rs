@@ -5,25 +5,36 @@
 //! slot for the oldest queued run. No background ticker: the state is a function of the
 //! seed, the requests and the time they arrive.
 //!
+//! A run can carry an injected failure (docs/vip.md#jobs): decided at its creation by the
+//! pipeline's `fail_when` trigger, else by `failure_rate`, else by the failure mix, and
+//! planned job by job in `fates`. Held, stalled and hung runs never end by themselves; a
+//! `cleaned` run is deleted as it finishes, a `killed` one killed as it would have ended.
+//!
 //! This file owns the runs and every change of their state (create, advance, kill, delete,
-//! rename, the test hook); `views` is what VIP shows of them, `results` writes their outputs.
+//! rename, the test hook); `views` is what VIP shows of them, `results` writes their outputs,
+//! `fates` plans what an injected failure does to each job.
 
+mod fates;
 mod results;
 mod views;
 
 use std::fs;
 use std::time::{Duration, Instant, SystemTime};
 
+use std::collections::HashMap;
+
 use indexmap::IndexMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
+use self::fates::{Choice, Context, Fate};
 use self::results::write_outputs;
 use self::views::{TaskState, Tasks};
 use super::clock;
 use super::data::DataTree;
 use super::errors::ApiError;
+use super::failures::{self, FailureKind, FailureMix, InjectedJob, Injection};
 use super::outputs::JobValues;
 use super::submit::Launch;
 use super::world::{Trigger, World};
@@ -38,6 +49,8 @@ pub(crate) struct SchedulerConfig {
     pub(crate) platform_max: usize,
     pub(crate) quota: Option<u32>,
     pub(crate) seed: u64,
+    /// The execution kinds drawn for each new run.
+    pub(crate) failures: FailureMix,
 }
 
 #[derive(Debug, Clone)]
@@ -57,9 +70,11 @@ enum Phase {
 #[derive(Debug, Clone)]
 struct JobPlan {
     values: JobValues,
-    fails: bool,
-    /// What a failing job writes on stderr.
+    fate: Fate,
+    /// What the job writes on stderr after the tool's own lines when it ends badly.
     failure: String,
+    /// Whether the tool ran: its stdout and stderr are in the logs.
+    ran: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -77,14 +92,28 @@ struct Run {
     phase: Phase,
     returned: Option<IndexMap<String, Vec<String>>>,
     cleaned: bool,
+    /// The failure injected into it, if any.
+    injected: Option<FailureKind>,
+    /// For `outputs_missing`: the output id withheld.
+    withheld: Option<String>,
+}
+
+impl Run {
+    /// Whether it cannot end by itself: a job is held, stalled or queued for good.
+    fn is_open(&self) -> bool {
+        self.jobs.iter().any(|j| j.fate.is_open())
+    }
 }
 
 /// Every execution of the platform.
 #[derive(Debug)]
 pub(crate) struct Scheduler {
     config: SchedulerConfig,
+    /// The ids' stream (and `failure_rate`'s, as before the mix existed).
     rng: StdRng,
     runs: Vec<Run>,
+    /// Per pipeline: the launches its `fail_when` trigger has matched so far (for `times`).
+    matched: HashMap<usize, u32>,
 }
 
 impl Scheduler {
@@ -93,6 +122,7 @@ impl Scheduler {
             rng: StdRng::seed_from_u64(config.seed),
             config,
             runs: Vec::new(),
+            matched: HashMap::new(),
         }
     }
 
@@ -127,7 +157,7 @@ impl Scheduler {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, r)| match r.phase {
-                    Phase::Running { since } => Some((i, since + r.duration)),
+                    Phase::Running { since } if !r.is_open() => Some((i, since + r.duration)),
                     _ => None,
                 })
                 .filter(|(_, end)| *end <= now)
@@ -157,8 +187,9 @@ impl Scheduler {
         }
     }
 
-    /// Ends a running run at `end`: Finished, or `ExecutionFailed` if a job failed; the
-    /// outputs of the jobs that completed are written.
+    /// Ends a running run at `end`: Finished, or `ExecutionFailed` if a job failed, or
+    /// Killed when the portal cancels it; the outputs of the jobs that completed are
+    /// written. A `cleaned` run is deleted at once.
     fn complete(&mut self, index: usize, end: Instant, world: &World, data: &DataTree) {
         let run = &self.runs[index];
         let since = match run.phase {
@@ -166,22 +197,120 @@ impl Scheduler {
             _ => end,
         };
         let tasks = Self::tasks_at(run, since, end.max(since + run.duration));
-        let failed = run.jobs.iter().any(|j| j.fails);
+        let failed = run.jobs.iter().any(|j| matches!(j.fate, Fate::Fails(_)));
+        let killed = run.jobs.iter().any(|j| j.fate == Fate::Cancelled);
         let returned = write_outputs(run, tasks.as_deref(), world, data);
         let run = &mut self.runs[index];
-        run.returned = if failed && returned.is_empty() {
+        run.returned = if failed && !killed && returned.is_empty() {
             None
         } else {
             Some(returned)
         };
         run.phase = Phase::Settled {
-            status: if failed {
+            status: if killed {
+                ExecutionStatus::Killed
+            } else if failed {
                 ExecutionStatus::ExecutionFailed
             } else {
                 ExecutionStatus::Finished
             },
             tasks,
         };
+        if run.injected == Some(FailureKind::Cleaned) {
+            run.cleaned = true;
+        }
+    }
+
+    /// The launch-level failure the pipeline's trigger gives this launch (`saturated`,
+    /// `engine_error`), counted against its `times`.
+    pub(crate) fn refusal(&mut self, launch: &Launch, world: &World) -> Option<FailureKind> {
+        let trigger = world.pipelines[launch.pipeline].fail_when.as_ref()?;
+        if !trigger.failure().is_launch() {
+            return None;
+        }
+        self.trigger_fires(launch.pipeline, trigger, &launch.jobs)
+            .then(|| trigger.failure())
+    }
+
+    /// Whether `trigger` matches one of `jobs` and, counting this launch, is still within
+    /// its `times`.
+    fn trigger_fires(&mut self, pipeline: usize, trigger: &Trigger, jobs: &[JobValues]) -> bool {
+        if !jobs.iter().any(|j| trigger.matches(j)) {
+            return false;
+        }
+        let seen = self.matched.entry(pipeline).or_insert(0);
+        *seen += 1;
+        trigger.times.is_none_or(|times| *seen <= times)
+    }
+
+    /// What befalls a new run's jobs, and the failure injected (with the output it
+    /// withholds): the pipeline's trigger first, then `failure_rate`, then the mix. Only the
+    /// mix's details are drawn; a trigger's and the rate's are the kind's usual ones.
+    fn plan_failure(
+        &mut self,
+        launch: &Launch,
+        owner: usize,
+        world: &World,
+        folder: &str,
+    ) -> (Vec<fates::Planned>, Option<FailureKind>, Option<String>) {
+        let pipeline = &world.pipelines[launch.pipeline];
+        let n = launch.jobs.len();
+        // `failure_rate` draws from the ids' stream, as it did before the mix: the same seed
+        // fails the same runs.
+        let by_rate = (self.config.failure_rate > 0.0
+            && self.rng.random::<f64>() < self.config.failure_rate)
+            .then(|| {
+                let mut hits: Vec<bool> = (0..n)
+                    .map(|_| n == 1 || self.rng.random_bool(0.5))
+                    .collect();
+                if !hits.contains(&true)
+                    && let Some(last) = hits.last_mut()
+                {
+                    *last = true;
+                }
+                hits
+            });
+        // The mix draws for every run, from the run's own stream.
+        let mut fate_rng = failures::execution_rng(self.config.seed, self.runs.len());
+        let drawn = failures::draw_execution(&self.config.failures, &mut fate_rng);
+        let fired = pipeline
+            .fail_when
+            .as_ref()
+            .filter(|t| t.failure().is_execution())
+            .filter(|t| self.trigger_fires(launch.pipeline, t, &launch.jobs));
+        let (kind, hits, drawn_details) = if let Some(t) = fired {
+            let hits = launch.jobs.iter().map(|j| t.matches(j)).collect();
+            (Some(t.failure()), hits, false)
+        } else if let Some(hits) = by_rate {
+            (Some(FailureKind::Application), hits, false)
+        } else if let Some(kind) = drawn {
+            (Some(kind), fates::pick_jobs(&mut fate_rng, n), true)
+        } else {
+            (None, vec![false; n], false)
+        };
+        let tool_error = fired
+            .and_then(|t| t.stderr.clone())
+            .unwrap_or_else(|| "Error: the job exited with code 1".to_owned());
+        let context = Context {
+            pipeline,
+            user: &world.users[owner],
+            folder,
+            tool_error: &tool_error,
+        };
+        let mut choice = if drawn_details {
+            Choice::Seeded(&mut fate_rng)
+        } else {
+            Choice::Usual
+        };
+        if let Some((planned, withheld)) =
+            fates::plan(kind, &hits, &mut choice, &launch.jobs, &context)
+        {
+            return (planned, kind, withheld);
+        }
+        // The pipeline cannot show the kind (no required output to withhold): it runs well.
+        let (planned, _) = fates::plan(None, &hits, &mut choice, &launch.jobs, &context)
+            .expect("a run without a failure is always planned");
+        (planned, None, None)
     }
 
     /// Creates a run from an accepted launch: Running, or Ready when no slot is free.
@@ -208,44 +337,26 @@ impl Scheduler {
                 break;
             }
         }
-        let marker = |t: &Option<Trigger>, job: &JobValues| {
-            t.as_ref()
-                .is_some_and(|t| job.get(&t.input).is_some_and(|v| v.contains(&t.contains)))
-        };
-        let default_failure = "Error: the job exited with code 1".to_owned();
-        let mut jobs: Vec<JobPlan> = launch
+        let wall = SystemTime::now();
+        let folder = format!(
+            "{}/{}",
+            launch.results.trim_end_matches('/'),
+            clock::run_folder_name(wall)
+        );
+        let (planned, kind, withheld) = self.plan_failure(&launch, owner, world, &folder);
+        let jobs: Vec<JobPlan> = launch
             .jobs
             .into_iter()
-            .map(|values| {
-                let fails = marker(&pipeline.fail_when, &values);
-                let failure = pipeline
-                    .fail_when
-                    .as_ref()
-                    .and_then(|t| t.stderr.clone())
-                    .filter(|_| fails)
-                    .unwrap_or_else(|| default_failure.clone());
-                JobPlan {
-                    values,
-                    fails,
-                    failure,
-                }
+            .zip(planned)
+            .map(|(values, p)| JobPlan {
+                values,
+                fate: p.fate,
+                failure: p.failure,
+                ran: p.ran,
             })
             .collect();
-        // A run picked to fail has at least one failing job; with several jobs, some of
-        // them may still succeed and leave partial outputs.
-        if self.config.failure_rate > 0.0 && self.rng.random::<f64>() < self.config.failure_rate {
-            let n = jobs.len();
-            let mut any = false;
-            for job in &mut jobs {
-                if n == 1 || self.rng.random_bool(0.5) {
-                    job.fails = true;
-                    any = true;
-                }
-            }
-            if !any && let Some(last) = jobs.last_mut() {
-                last.fails = true;
-            }
-        }
+        let marker =
+            |t: &Option<Trigger>, job: &JobValues| t.as_ref().is_some_and(|t| t.matches(job));
         let slow = jobs.iter().any(|j| marker(&pipeline.slow_when, &j.values));
         let factor = pipeline
             .slow_when
@@ -257,7 +368,6 @@ impl Scheduler {
         } else {
             self.config.exec_duration
         };
-        let wall = SystemTime::now();
         let running = self
             .runs
             .iter()
@@ -275,16 +385,14 @@ impl Scheduler {
             pipeline: launch.pipeline,
             recorded: launch.recorded,
             jobs,
-            folder: format!(
-                "{}/{}",
-                launch.results.trim_end_matches('/'),
-                clock::run_folder_name(wall)
-            ),
             start_ms: clock::epoch_ms(wall),
+            folder,
             duration,
             phase,
             returned: None,
             cleaned: false,
+            injected: kind,
+            withheld,
         });
         self.runs.len() - 1
     }
@@ -310,9 +418,12 @@ impl Scheduler {
             Phase::Queued => None,
             Phase::Running { since } => Self::tasks_at(run, *since, now).map(|t| {
                 t.into_iter()
-                    .map(|s| match s {
-                        TaskState::Queued | TaskState::Running => TaskState::Cancelled,
-                        other => other,
+                    .map(|s| {
+                        if s.is_unfinished() {
+                            TaskState::Cancelled
+                        } else {
+                            s
+                        }
                     })
                     .collect()
             }),
@@ -363,6 +474,42 @@ impl Scheduler {
         self.runs[index].name = name;
     }
 
+    /// What was injected into a run, as the record shows it (`at_request` left at 0 for
+    /// the caller to fill).
+    pub(crate) fn injection(&self, index: usize) -> Option<Injection> {
+        let run = &self.runs[index];
+        let kind = run.injected?;
+        let jobs = run
+            .jobs
+            .iter()
+            .enumerate()
+            .filter_map(|(job, plan)| {
+                let (exit_code, status) = match &plan.fate {
+                    Fate::Completes => return None,
+                    Fate::LosesOutput(_) => (Some(0), TaskState::Completed),
+                    Fate::Fails(code) => (Some(*code), TaskState::Error(*code)),
+                    Fate::Held(state) => (None, *state),
+                    Fate::Cancelled => (Some(9), TaskState::Cancelled),
+                    Fate::StaysQueued => (None, TaskState::Queued),
+                };
+                Some(InjectedJob {
+                    job,
+                    exit_code,
+                    status: status.name().to_owned(),
+                })
+            })
+            .collect();
+        Some(Injection {
+            at_request: 0,
+            kind,
+            execution_id: Some(run.id.clone()),
+            name: Some(run.name.clone()),
+            path: None,
+            output: run.withheld.clone(),
+            jobs,
+        })
+    }
+
     /// Test hook: puts a run in `status`, as VIP's engine might.
     pub(crate) fn force(
         &mut self,
@@ -383,8 +530,21 @@ impl Scheduler {
             ExecutionStatus::Finished | ExecutionStatus::ExecutionFailed => {
                 let fail = *status == ExecutionStatus::ExecutionFailed;
                 let run = &mut self.runs[index];
+                run.injected = None;
+                run.withheld = None;
                 for job in &mut run.jobs {
-                    job.fails = fail;
+                    job.fate = if fail {
+                        Fate::Fails(50)
+                    } else {
+                        Fate::Completes
+                    };
+                    job.failure = if fail {
+                        "Error: the job exited with code 1\nExiting with return value 50\n"
+                            .to_owned()
+                    } else {
+                        String::new()
+                    };
+                    job.ran = true;
                 }
                 let since = now.checked_sub(run.duration).unwrap_or(now);
                 run.phase = Phase::Running { since };

@@ -1,12 +1,13 @@
 //! A run's outputs written into the data tree, where VIP's engine would leave them: only
-//! the jobs that completed, one sub-folder per job when there are several, the run folder
-//! created as needed.
+//! the jobs that completed (without the output an `outputs_missing` failure withholds), one
+//! sub-folder per job when there are several, the run folder created as needed.
 
 use std::fs;
 
 use indexmap::IndexMap;
 
 use super::Run;
+use super::fates::Fate;
 use super::views::TaskState;
 use crate::sandbox::data::DataTree;
 use crate::sandbox::outputs::{self, Content};
@@ -33,6 +34,10 @@ pub(super) fn write_outputs(
             continue;
         }
         for output in &pipeline.descriptor().output_files {
+            // `outputs_missing`: the job completes without this file.
+            if matches!(&job.fate, Fate::LosesOutput(id) if *id == output.id) {
+                continue;
+            }
             let fallback;
             let recipe = if let Some(r) = pipeline.outputs.get(&output.id) {
                 r

@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 
+use super::fates::Fate;
 use super::{Phase, Run, Scheduler};
 use crate::sandbox::errors::ApiError;
+use crate::sandbox::failures;
 use crate::sandbox::outputs;
 use crate::sandbox::world::World;
 use crate::vip::wire::{Execution, ExecutionStatus, Job};
@@ -18,27 +20,58 @@ pub(super) enum TaskState {
     Queued,
     Running,
     Completed,
-    Error,
+    /// Failed with this exit code.
+    Error(i64),
     Cancelled,
+    /// Held for an operator after too many errors.
+    ErrorHeld,
+    /// Held for an operator after stalling too often.
+    StalledHeld,
+    /// Lost by the grid.
+    Stalled,
 }
 
 impl TaskState {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Self::Queued => "QUEUED",
             Self::Running => "RUNNING",
             Self::Completed => "COMPLETED",
-            Self::Error => "ERROR",
+            Self::Error(_) => "ERROR",
             Self::Cancelled => "CANCELLED",
+            Self::ErrorHeld => "ERROR_HELD",
+            Self::StalledHeld => "STALLED_HELD",
+            Self::Stalled => "STALLED",
         }
     }
 
-    fn exit_code(self) -> Option<i64> {
+    /// The `exitCode`: 0 once completed, the wrapper's code once failed, 9 once cancelled;
+    /// none while the task has not ended (held and stalled tasks have not).
+    pub(super) fn exit_code(self) -> Option<i64> {
         match self {
             Self::Completed => Some(0),
-            Self::Error => Some(1),
+            Self::Error(code) => Some(code),
+            Self::Cancelled => Some(9),
             _ => None,
         }
+    }
+
+    /// The `exitMessage`: VIP's name of a failure's code (a success keeps `null`).
+    fn exit_message(self) -> Option<String> {
+        match self {
+            Self::Error(_) | Self::Cancelled => self
+                .exit_code()
+                .map(|c| failures::exit_message(c).to_owned()),
+            _ => None,
+        }
+    }
+
+    /// Whether the task can still change: a kill cancels it.
+    pub(super) fn is_unfinished(self) -> bool {
+        matches!(
+            self,
+            Self::Queued | Self::Running | Self::ErrorHeld | Self::StalledHeld | Self::Stalled
+        )
     }
 }
 
@@ -47,15 +80,14 @@ pub(super) type Tasks = Option<Vec<TaskState>>;
 
 impl Scheduler {
     /// The jobs map of a running run at `at`: `{}` while the engine submits, then QUEUED,
-    /// then each job RUNNING until its turn to end, spread over the run's duration.
+    /// then each job RUNNING until its turn to end, spread over the run's duration, and
+    /// then as its fate says (a job queued for good stays QUEUED; a job the portal will
+    /// cancel runs until the run would have ended).
     pub(super) fn tasks_at(run: &Run, since: Instant, at: Instant) -> Tasks {
         let elapsed = at.saturating_duration_since(since).as_secs_f64();
         let d = run.duration.as_secs_f64().max(1e-9);
         if elapsed < d * 0.1 {
             return None;
-        }
-        if elapsed < d * 0.2 {
-            return Some(vec![TaskState::Queued; run.jobs.len()]);
         }
         // Job counts are capped far below 2^52: the conversions are exact.
         #[allow(clippy::cast_precision_loss)]
@@ -67,11 +99,19 @@ impl Scheduler {
                 .map(|(i, job)| {
                     #[allow(clippy::cast_precision_loss)]
                     let done_at = d * (0.2 + 0.8 * (i as f64 + 1.0) / n);
-                    if elapsed + 1e-9 >= done_at {
-                        if job.fails {
-                            TaskState::Error
+                    if elapsed < d * 0.2 || job.fate == Fate::StaysQueued {
+                        TaskState::Queued
+                    } else if job.fate == Fate::Cancelled {
+                        if elapsed + 1e-9 >= d {
+                            TaskState::Cancelled
                         } else {
-                            TaskState::Completed
+                            TaskState::Running
+                        }
+                    } else if elapsed + 1e-9 >= done_at {
+                        match &job.fate {
+                            Fate::Fails(code) => TaskState::Error(*code),
+                            Fate::Held(state) => *state,
+                            _ => TaskState::Completed,
                         }
                     } else {
                         TaskState::Running
@@ -112,7 +152,7 @@ impl Scheduler {
                             Job {
                                 status: t.name().to_owned(),
                                 exit_code: t.exit_code(),
-                                exit_message: None,
+                                exit_message: t.exit_message(),
                             },
                         )
                     })
@@ -231,7 +271,8 @@ impl Scheduler {
         let job = &run.jobs[i];
         let full_out = outputs::fill(&logs.stdout, &job.values, i + 1);
         match task {
-            TaskState::Queued => None,
+            // No log file yet, or none ever (the grid lost the job).
+            TaskState::Queued | TaskState::Stalled | TaskState::StalledHeld => None,
             TaskState::Running | TaskState::Cancelled => Some(if stderr {
                 String::new()
             } else {
@@ -246,14 +287,17 @@ impl Scheduler {
             } else {
                 full_out
             }),
-            TaskState::Error => Some(if stderr {
-                format!(
-                    "{}{}\n",
+            // A failed job's log, and a held one's (its last attempt's): the tool's own
+            // lines when it ran, then the wrapper's.
+            TaskState::Error(_) | TaskState::ErrorHeld => Some(match (stderr, job.ran) {
+                (true, true) => format!(
+                    "{}{}",
                     outputs::fill(&logs.stderr, &job.values, i + 1),
                     job.failure
-                )
-            } else {
-                full_out
+                ),
+                (true, false) => job.failure.clone(),
+                (false, true) => full_out,
+                (false, false) => String::new(),
             }),
         }
     }

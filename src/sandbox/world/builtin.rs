@@ -18,7 +18,7 @@
 //!
 //! | pipeline | visible | application group | inputs | outputs |
 //! |---|---|---|---|---|
-//! | `Hello/1.0` | yes | Demo | `input_file` File; `message` String = "Hello"; `repeat` Int64; `shout` Boolean | `greeting`: `hello.txt` (a message containing `FAIL` fails the run, `SLOW` makes it 5× longer) |
+//! | `Hello/1.0` | yes | Demo | `input_file` File; `message` String = "Hello"; `repeat` Int64; `shout` Boolean | `greeting`: `hello.txt` (a message containing `FAIL` fails the run, an `application` failure with exit code 50; `SLOW` makes it 5× longer) |
 //! | `CQUEST/0.6` | yes | CQUEST | `zipped_folder` File; `parameter_file`, `data_file` File lists (`vip:dot`); `iterations` Int64 = 100; `verbose` Boolean | `results`: `results.tgz` per job |
 //! | `CQUEST/0.5` | **no** | CQUEST | as 0.6 | as 0.6 |
 //! | `LargeOutput/1.0` | yes | Demo | `input_file` File | `volume`: `volume.nii` (16,000,000 bytes, above the download cap); `summary`: `summary.txt` |

@@ -5,7 +5,8 @@
 
 use std::collections::HashSet;
 
-use super::{GroupKind, OutputRecipe, PipelineDef, World, overridden_inputs};
+use super::{GroupKind, OutputRecipe, PipelineDef, Trigger, World, overridden_inputs};
+use crate::sandbox::failures::FailureKind;
 
 impl World {
     /// Checks cross-references and descriptors, and reads the descriptors. Called by
@@ -146,6 +147,14 @@ fn check_descriptor(p: &PipelineDef) -> Result<(), String> {
             ));
         }
     }
+    if let Some(t) = &p.slow_when
+        && (t.kind.is_some() || t.times.is_some() || t.stderr.is_some())
+    {
+        return Err("`slow_when` takes `input`, `contains` and `factor` only".into());
+    }
+    if let Some(t) = &p.fail_when {
+        check_fail_when(t, d)?;
+    }
     let mut outputs = HashSet::new();
     for o in &d.output_files {
         if !outputs.insert(o.id.as_str()) {
@@ -211,6 +220,28 @@ fn check_descriptor(p: &PipelineDef) -> Result<(), String> {
     Ok(())
 }
 
+fn check_fail_when(t: &Trigger, d: &crate::vip::wire::Descriptor) -> Result<(), String> {
+    let kind = t.failure();
+    if kind == FailureKind::SlowUpload {
+        return Err("`fail_when` cannot be `slow_upload`: uploads have no job values".into());
+    }
+    if t.stderr.is_some() && kind != FailureKind::Application {
+        return Err(format!(
+            "`fail_when`: `stderr` is the tool's error, which only an `application` failure \
+             writes, not `{kind}`"
+        ));
+    }
+    if t.times == Some(0) {
+        return Err("`fail_when`: `times` is at least 1 (leave it out for every launch)".into());
+    }
+    if kind == FailureKind::OutputsMissing && super::required_outputs(d).next().is_none() {
+        return Err(
+            "`fail_when`: `outputs_missing` needs an output-file that is not optional".into(),
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +260,53 @@ mod tests {
         assert!(err.contains("extra"), "{err}");
         let err = World::from_yaml("users: []\ngroups: []\npipelines:\n  - id: NoVersion\n    groups: []\n    descriptor: {}\n    outputs: {}\n").unwrap_err();
         assert!(err.contains("pipeline `NoVersion`"), "{err}");
+    }
+
+    #[test]
+    fn fail_when_takes_a_kind_and_a_count() {
+        let base = default_world_yaml();
+        let trigger =
+            "fail_when: { input: message, contains: FAIL, stderr: \"Error: asked to fail\" }";
+        assert!(base.contains(trigger), "the default world changed shape");
+        let with = |t: &str| World::from_yaml(&base.replace(trigger, t));
+        let world =
+            with("fail_when: { input: message, contains: FAIL, kind: input_download, times: 2 }")
+                .unwrap();
+        let t = world.pipelines[0].fail_when.as_ref().unwrap();
+        assert_eq!(
+            (t.failure(), t.times),
+            (FailureKind::InputDownload, Some(2))
+        );
+        for (bad, says) in [
+            (
+                "fail_when: { input: message, contains: FAIL, kind: nope }",
+                "nope",
+            ),
+            (
+                "fail_when: { input: message, contains: FAIL, kind: slow_upload }",
+                "slow_upload",
+            ),
+            (
+                "fail_when: { input: message, contains: FAIL, kind: held, stderr: x }",
+                "`held`",
+            ),
+            (
+                "fail_when: { input: message, contains: FAIL, times: 0 }",
+                "at least 1",
+            ),
+            (
+                "fail_when: { input: message, contains: FAIL, count: 1 }",
+                "count",
+            ),
+        ] {
+            let err = with(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let err = World::from_yaml(&base.replace(
+            "slow_when: { input: message, contains: SLOW, factor: 5 }",
+            "slow_when: { input: message, contains: SLOW, kind: held }",
+        ))
+        .unwrap_err();
+        assert!(err.contains("`slow_when` takes"), "{err}");
     }
 }

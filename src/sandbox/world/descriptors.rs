@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::PipelineDef;
-use crate::vip::wire::{Descriptor, Parameter, Pipeline};
+use crate::vip::wire::{Descriptor, DescriptorOutput, Parameter, Pipeline};
 
 /// `custom."vip:overriddenInputs"`: input filled by VIP → the input it is filled from.
 pub(crate) fn overridden_inputs(d: &Descriptor) -> Vec<(String, String)> {
@@ -18,6 +18,16 @@ pub(crate) fn overridden_inputs(d: &Descriptor) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The output-files a descriptor does not mark `optional`: those a complete job returns.
+pub(crate) fn required_outputs(d: &Descriptor) -> impl Iterator<Item = &DescriptorOutput> {
+    d.output_files.iter().filter(|o| {
+        !o.rest
+            .get("optional")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    })
 }
 
 /// The hidden input VIP adds to every pipeline for `resultsLocation`.

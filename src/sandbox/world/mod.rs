@@ -21,6 +21,9 @@
 //!     groups: [G]            # application groups: who sees and may launch it
 //!     resource_groups: [R]   # a launch needs one of these too, else 8000
 //!     fail_when: { input: message, contains: FAIL, stderr: "Error: …" }   # optional
+//!                            # also `kind: input_download` (any execution kind, or saturated /
+//!                            # engine_error; default application) and `times: 1` (only the
+//!                            # first N matching launches fail)
 //!     slow_when: { input: message, contains: SLOW, factor: 5 }            # optional
 //!     extra_returned: [/vip/Home/x]   # optional test hook: paths added to returnedFiles
 //!                            # (tarball members may be `../x`, `/abs` or `name -> target`)
@@ -44,10 +47,11 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::failures::FailureKind;
 use crate::vip::wire::Descriptor;
 
 pub use builtin::{default_world, default_world_yaml};
-pub(crate) use descriptors::{RESULTS_DIRECTORY, overridden_inputs};
+pub(crate) use descriptors::{RESULTS_DIRECTORY, overridden_inputs, required_outputs};
 
 /// Who exists, what they may do, and what there is to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -239,9 +243,35 @@ pub struct Trigger {
     /// For `slow_when`: how many times longer the run takes.
     #[serde(default)]
     pub factor: Option<u32>,
-    /// For `fail_when`: what the failing job writes on stderr.
+    /// For `fail_when`: the tool's error, which the failing job writes on stderr (an
+    /// `application` failure only).
     #[serde(default)]
     pub stderr: Option<String>,
+    /// For `fail_when`: how the matching jobs fail (default `application`, exit code 50).
+    /// A trigger is deterministic: every matching job fails, with its kind's usual exit code
+    /// (the first of [`FailureKind::exit_codes`]), `ERROR_HELD` for `held`, and the first
+    /// required output for `outputs_missing`. `saturated` and `engine_error` refuse the
+    /// launch itself.
+    #[serde(default)]
+    pub kind: Option<FailureKind>,
+    /// For `fail_when`: only the first this many launches whose jobs match fail; later
+    /// matching launches run normally (a relaunch that succeeds). Unset: every one.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+impl Trigger {
+    /// Whether `values` (one job's) hold the marker.
+    pub(crate) fn matches(&self, values: &IndexMap<String, String>) -> bool {
+        values
+            .get(&self.input)
+            .is_some_and(|v| v.contains(&self.contains))
+    }
+
+    /// The failure it injects (`fail_when`).
+    pub fn failure(&self) -> FailureKind {
+        self.kind.unwrap_or(FailureKind::Application)
+    }
 }
 
 /// Per-job log templates (`{input_id}` is replaced by the job's value, `{job}` by its number).
