@@ -214,8 +214,9 @@ impl VipError {
     /// as "this launch failed, support must look" (the item fails, not retried in this run).
     /// Both readings are safe if wrong: a 2003 wait is bounded like the quota's (a slot
     /// freed, `--detach`, Ctrl-C), and should a 2003 or a 2004 have created an execution
-    /// after all, the next launch or the next run finds it by its name before launching
-    /// (`ops::runner::tracker::adopt`), so nothing runs twice. Any other 2xxx (VIP's
+    /// after all, it is found by its name before the item is launched again (the next
+    /// launch after a 2003, the next run after a 2004: `ops::runner::launcher`,
+    /// `ops::runner::tracker::adopt`), so nothing runs twice. Any other 2xxx (VIP's
     /// application module: 2005–2007 in those sources refuse a descriptor or an input) is
     /// [`Meaning::Generic`]: that item's launch fails, in VIP's words, and the others go on.
     pub fn meaning(&self) -> Meaning {

@@ -14,7 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::run::DEMO;
+use vip_run::sandbox::{Config, FailureKind, FailureMix, Injection};
+
+use crate::run::{
+    DEMO, assert_one_execution_per_item, assert_outputs_complete, hello_matrix, hello_test,
+    output_of, posts,
+};
 use crate::support::{Output, SandboxHandle};
 
 /// Says why a test did not run; under `CI=true` that is a failure.
@@ -317,11 +322,7 @@ fn a_run_stops_at_once_on_an_untrusted_certificate() {
     let Some((sb, proxy, _pki, dir)) = behind_tls() else {
         return;
     };
-    std::fs::write(
-        dir.path().join("study.yaml"),
-        crate::run::hello_matrix(2, 2),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("study.yaml"), hello_matrix(2, 2)).unwrap();
     std::fs::write(dir.path().join("in.txt"), "hello\n").unwrap();
     let started = Instant::now();
     let out = vip_run(
@@ -343,4 +344,306 @@ fn a_run_stops_at_once_on_an_untrusted_certificate() {
         "nothing reached VIP: {:?}",
         sb.calls_since(0)
     );
+}
+
+// --- VIP's engine and its uploads ---------------------------------------------------------
+
+/// A sandbox with `failures` (a `FailureMix` spec) drawn from `seed`.
+fn failing(failures: &str, seed: u64, quota: u32) -> SandboxHandle {
+    SandboxHandle::start(Config {
+        exec_duration: Duration::from_millis(300),
+        quota: Some(quota),
+        failures: FailureMix::parse(failures).unwrap(),
+        seed,
+        ..Config::default()
+    })
+}
+
+/// Seeds derived from one base, the same every run, none picked for passing.
+fn seeds(n: u64) -> Vec<u64> {
+    (0..n).map(|i| 0x5167_a150 + i * 7919).collect()
+}
+
+/// Runs `check` for each seed, side by side, and reports every seed that failed.
+fn for_seeds(seeds: Vec<u64>, check: fn(u64)) {
+    let handles: Vec<_> = seeds
+        .into_iter()
+        .map(|seed| (seed, std::thread::spawn(move || check(seed))))
+        .collect();
+    let failed: Vec<u64> = handles
+        .into_iter()
+        .filter_map(|(seed, h)| h.join().is_err().then_some(seed))
+        .collect();
+    assert!(failed.is_empty(), "failed for seeds {failed:?}");
+}
+
+/// The item key in an execution name (`…sub-03…`).
+fn item_of(name: &str) -> String {
+    let at = name.find("sub-").expect("a hello item's name");
+    name[at..at + 6].to_owned()
+}
+
+/// What the run printed, stdout and stderr together.
+fn printed(out: &Output) -> String {
+    format!("{}\n{}", out.stdout, out.stderr)
+}
+
+#[test]
+fn a_saturated_engine_is_waited_out_and_nothing_is_launched_twice() {
+    for_seeds(seeds(4), |seed| {
+        let items = 5;
+        let sb = failing("saturated=0.5", seed, 5);
+        let t = hello_test(&sb, &hello_matrix(items, 3));
+        let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+        out.code(0).stdout_has("5 finished");
+        let saturated: Vec<Injection> = sb
+            .sandbox()
+            .injected()
+            .into_iter()
+            .filter(|i| i.kind == FailureKind::Saturated)
+            .collect();
+        assert!(!saturated.is_empty(), "seed {seed}: no saturation drawn");
+        out.stderr_has("waiting, VIP's execution engine is saturated (VIP error 2003");
+        // Each refused launch was made again later, and only the refusals were repeated.
+        assert_one_execution_per_item(&sb, items);
+        assert_eq!(posts(&sb), items + saturated.len(), "seed {seed}");
+        let log = sb.requests();
+        for refused in &saturated {
+            let name = refused.name.as_deref().expect("a refused launch's name");
+            assert_eq!(log[refused.at_request].status, 400);
+            let later = log[refused.at_request + 1..]
+                .iter()
+                .any(|r| r.method == "POST" && r.path.ends_with("/executions") && r.status == 200);
+            assert!(later, "seed {seed}: {name} never launched after its 2003");
+            // Looked up by name before its next launch (2003 is open: see docs/vip.md).
+            let looked_up = log[refused.at_request + 1..].iter().any(|r| {
+                r.method == "GET"
+                    && r.path.ends_with("/executions")
+                    && r.query.as_deref().is_some_and(|q| q.starts_with("limit="))
+            });
+            assert!(looked_up, "seed {seed}: {name} not looked up by name");
+        }
+        assert_outputs_complete(&t, items);
+    });
+}
+
+#[test]
+fn after_a_2003_the_launch_is_looked_up_by_name_before_it_is_sent_again() {
+    // Hello's trigger: the first launch whose message holds BUSY is refused with 2003.
+    let trigger = "fail_when: { input: message, contains: FAIL, stderr: \"Error: asked to fail\" }";
+    let world = vip_run::sandbox::default_world_yaml();
+    assert!(world.contains(trigger), "the default world changed shape");
+    let world = vip_run::sandbox::World::from_yaml(&world.replace(
+        trigger,
+        "fail_when: { input: message, contains: BUSY, kind: saturated, times: 1 }",
+    ))
+    .unwrap();
+    let sb = SandboxHandle::start(Config {
+        exec_duration: Duration::from_millis(300),
+        world,
+        ..Config::default()
+    });
+    let t = hello_test(
+        &sb,
+        "version: 1\nname: busy\npipeline_id: Hello/1.0\ngroup: Demo\ninputs:\n  input_file: in.txt\n  message: BUSY\nresults:\n  download: out\nexecution:\n  poll_interval: 1s\n",
+    );
+    let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+    out.code(0)
+        .stdout_has("1 finished")
+        .stderr_has("waiting, VIP's execution engine is saturated (VIP error 2003");
+    let calls: Vec<String> = sb
+        .calls_since(0)
+        .into_iter()
+        .filter(|c| c.contains("/executions"))
+        .collect();
+    let refused = sb
+        .requests()
+        .iter()
+        .position(|r| r.status == 400 && r.method == "POST");
+    let refused = refused.expect("a refused launch");
+    let after: Vec<String> = sb.calls_since(refused + 1);
+    let next_post = after
+        .iter()
+        .position(|c| c.starts_with("POST "))
+        .expect("launched again");
+    assert!(
+        after[..next_post]
+            .iter()
+            .any(|c| c.starts_with("GET /rest/executions?limit=")),
+        "not looked up by name before the second launch: {calls:?}"
+    );
+    assert_eq!(posts(&sb), 2, "{calls:?}");
+    assert_one_execution_per_item(&sb, 1);
+}
+
+#[test]
+fn an_engine_that_fails_to_launch_fails_that_item_with_vips_support_and_the_others_finish() {
+    // Across the seeds, some items are refused and others not: every seed is checked, and
+    // at least one must show both.
+    let both = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = seeds(4)
+        .into_iter()
+        .map(|seed| {
+            let both = Arc::clone(&both);
+            std::thread::spawn(move || {
+                let items = 4;
+                let sb = failing("engine_error=0.4", seed, 4);
+                let t = hello_test(&sb, &hello_matrix(items, 4));
+                let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+                let refused: Vec<String> = sb
+                    .sandbox()
+                    .injected()
+                    .into_iter()
+                    .filter(|i| i.kind == FailureKind::EngineError)
+                    .map(|i| item_of(i.name.as_deref().expect("a name")))
+                    .collect();
+                // 1 (an item failed) when any launch was refused, else 0.
+                let expected = if refused.is_empty() {
+                    vip_run::exit_code::SUCCESS
+                } else {
+                    vip_run::exit_code::FAILED
+                };
+                out.code(expected);
+                let text = printed(&out);
+                for item in &refused {
+                    let line = text
+                        .lines()
+                        .find(|l| l.contains(item.as_str()) && l.contains("VIP error 2004"))
+                        .unwrap_or_else(|| {
+                            panic!("seed {seed}: nothing says {item} failed:\n{text}")
+                        });
+                    assert!(
+                        line.contains("VIP could not start the execution")
+                            && line
+                                .contains("contact VIP support (vip-support@creatis.insa-lyon.fr)"),
+                        "seed {seed}: {line}"
+                    );
+                }
+                // Never retried: one launch per item, refused or not.
+                assert_eq!(posts(&sb), items, "seed {seed}");
+                for i in 1..=items {
+                    let item = format!("sub-{i:02}");
+                    let home = t.dir().join(output_of(i)).exists();
+                    assert_eq!(
+                        home,
+                        !refused.contains(&item),
+                        "seed {seed}: {item}\n{text}"
+                    );
+                }
+                out.stdout_has(&format!(
+                    "{} finished, {} failed",
+                    items - refused.len(),
+                    refused.len()
+                ));
+                if !refused.is_empty() && refused.len() < items {
+                    both.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert!(
+        both.load(Ordering::SeqCst) > 0,
+        "no seed refused some items and not others"
+    );
+}
+
+/// `n` items, each with an input file of its own (so each upload is drawn on its own).
+fn own_inputs(sb: &SandboxHandle, n: usize) -> crate::support::Test {
+    let subjects: Vec<String> = (1..=n).map(|i| format!("sub-{i:02}")).collect();
+    let mut t = crate::support::Test::new().manifest(&format!(
+        "version: 1\nname: hello\npipeline_id: Hello/1.0\ngroup: Demo\nmatrix:\n  subject: [{}]\ninputs:\n  input_file: \"in-{{{{ subject }}}}.txt\"\n  message: \"hi {{{{ subject }}}}\"\nresults:\n  download: results/{{{{ subject }}}}\nexecution:\n  max_parallel: {n}\n  poll_interval: 1s\n",
+        subjects.join(", ")
+    ));
+    for s in &subjects {
+        t = t.file(
+            &format!("in-{s}.txt"),
+            format!("input of {s}\n").repeat(500),
+        );
+    }
+    t.against(sb, DEMO)
+}
+
+/// Every upload (a `PUT` with a body) went once to each path; the paths VIP said "too
+/// long" to were looked at afterwards, never sent to again. Returns how many were slow.
+fn assert_each_file_sent_once(sb: &SandboxHandle, seed: u64) -> usize {
+    let log = sb.requests();
+    let mut sends: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for r in log.iter().filter(|r| r.method == "PUT" && r.body_len > 0) {
+        *sends.entry(r.path.as_str()).or_default() += 1;
+    }
+    assert!(!sends.is_empty(), "seed {seed}: nothing uploaded");
+    assert!(
+        sends.values().all(|n| *n == 1),
+        "seed {seed}: a file sent twice: {sends:?}"
+    );
+    let slow: Vec<Injection> = sb
+        .sandbox()
+        .injected()
+        .into_iter()
+        .filter(|i| i.kind == FailureKind::SlowUpload)
+        .collect();
+    for injected in &slow {
+        let put = &log[injected.at_request];
+        assert_eq!((put.method.as_str(), put.status), ("PUT", 400));
+        let looked = log[injected.at_request + 1..].iter().any(|r| {
+            r.path == put.path
+                && r.method == "GET"
+                && r.query.as_deref() == Some("action=properties")
+        });
+        assert!(
+            looked,
+            "seed {seed}: {} not looked at after 'too long'",
+            put.path
+        );
+    }
+    slow.len()
+}
+
+#[test]
+fn an_upload_vip_gave_up_on_that_arrives_is_looked_at_not_sent_again() {
+    let sb = failing("slow_upload=1", 7, 4);
+    let t = own_inputs(&sb, 4);
+    let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+    out.code(0)
+        .stdout_has("4 finished")
+        .stderr_has("Aborting operation : too long")
+        .stderr_has("VIP holds the whole file");
+    assert_eq!(assert_each_file_sent_once(&sb, 7), 4);
+    assert_outputs_complete(&t, 4);
+    // The next run finds them recorded: nothing is sent.
+    let before = sb.requests().len();
+    t.run_with(&["--progress", "plain", "study.yaml"]).code(0);
+    assert!(
+        !sb.requests()[before..]
+            .iter()
+            .any(|r| r.method == "PUT" && r.body_len > 0),
+        "sent again by the next run"
+    );
+}
+
+#[test]
+fn slow_uploads_among_others_are_each_sent_once_for_every_seed() {
+    let slow = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = seeds(4)
+        .into_iter()
+        .map(|seed| {
+            let slow = Arc::clone(&slow);
+            std::thread::spawn(move || {
+                let sb = failing("slow_upload=0.5,saturated=0.2", seed, 4);
+                let t = own_inputs(&sb, 6);
+                let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+                out.code(0).stdout_has("6 finished");
+                slow.fetch_add(assert_each_file_sent_once(&sb, seed), Ordering::SeqCst);
+                assert_one_execution_per_item(&sb, 6);
+                assert_outputs_complete(&t, 6);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert!(slow.load(Ordering::SeqCst) > 0, "no slow upload drawn");
 }

@@ -47,7 +47,8 @@ pub(crate) struct Launcher {
     /// full quota (or platform): batches of launches stay under it.
     quota_cap: Option<usize>,
     /// Item key → (execution name, when submitted) of a launch whose answer was lost and
-    /// whose look-up by name failed too: looked up again before any new launch.
+    /// whose look-up by name failed too, or that VIP refused with 2003 (open: see
+    /// `VipError::meaning`): looked up again before any new launch.
     unresolved: HashMap<String, (String, i64)>,
     /// Results folders being made ahead of their launches (see `prepare_results`), and
     /// those asked for so far.
@@ -245,7 +246,13 @@ impl Launcher {
             {
                 // Nothing was created (VIP checks its caps, and its engine refuses a
                 // saturated submission, before recording an execution): launch again later,
-                // like any refusal for a full quota. See `VipError::meaning` for 2003.
+                // like any refusal for a full quota. 2003 is (open, see `VipError::meaning`):
+                // its next launch looks the name up first, as after a lost answer, so that
+                // even a VIP that recorded it runs it once.
+                if e.meaning() == Meaning::EngineSaturated {
+                    self.unresolved
+                        .insert(item.key.clone(), (name.clone(), submitted));
+                }
                 self.quota_until = Some(Instant::now() + QUOTA_WAIT);
                 if self.waiting_reported {
                     return Ok(false);
