@@ -7,6 +7,10 @@
 //! An upload hashes (SHA-256) the chunks it sends as they go, so a file is read once: the
 //! digest returned is of exactly the bytes VIP received. A download hashes what it writes,
 //! the same way.
+//!
+//! An upload whose answer leaves its outcome unclear (VIP's "too long", an 8000, a 5xx, a
+//! connection cut after the body) is settled by looking at VIP's copy before sending the file
+//! again (docs/vip.md#upload): VIP's transfer to the grid carries on after it answers.
 
 use std::path::Path;
 use std::time::Duration;
@@ -183,25 +187,31 @@ impl Client {
     /// that arrived.
     pub async fn put_file(&self, upload: Upload<'_>) -> Result<Uploaded, VipError> {
         let operation = format!("PUT {}", encode::data_path(upload.remote));
-        // The file's size and the hash of the last attempt whose whole body went out
-        // without a clear answer (taken by the look that follows it).
-        let unclear: std::sync::Mutex<Option<(u64, Sha256)>> = std::sync::Mutex::default();
+        // The file's size, the hash and the error of the last attempt whose whole body went
+        // out without a clear answer (taken by the look that follows it).
+        let unclear: std::sync::Mutex<Option<(u64, Sha256, VipError)>> =
+            std::sync::Mutex::default();
         let take_unclear = || {
             unclear
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take()
         };
-        let found = |hasher: Sha256| Uploaded {
-            sha256: upload.hash.then(|| format!("{:x}", hasher.finalize())),
-            found: true,
+        let found = |len: u64, hasher: Sha256, failed: &VipError| {
+            tracing::warn!(
+                "{failed}; VIP holds the whole file ({len} bytes) all the same: not sent again"
+            );
+            Uploaded {
+                sha256: upload.hash.then(|| format!("{:x}", hasher.finalize())),
+                found: true,
+            }
         };
         let attempt = || async {
-            if let Some((len, hasher)) = take_unclear()
+            if let Some((len, hasher, failed)) = take_unclear()
                 && upload.fresh
                 && self.holds(upload.remote, len).await
             {
-                return Ok(found(hasher));
+                return Ok(found(len, hasher, &failed));
             }
             let (hasher, unclear_send) = self.send_once_file(&upload, &operation).await?;
             match unclear_send {
@@ -212,7 +222,8 @@ impl Client {
                 Some((len, e)) => {
                     *unclear
                         .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((len, hasher));
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some((len, hasher, e.clone()));
                     Err(e)
                 }
             }
@@ -221,16 +232,13 @@ impl Client {
             Ok(sent) => return Ok(sent),
             Err(e) => e,
         };
-        if let Some((len, hasher)) = take_unclear()
+        if let Some((len, hasher, _)) = take_unclear()
             && upload.fresh
         {
             for pause in ARRIVAL_PAUSES {
                 tokio::time::sleep(pause).await;
                 if self.holds(upload.remote, len).await {
-                    tracing::warn!(
-                        "{failed}; VIP holds the whole file ({len} bytes) all the same: not sent again"
-                    );
-                    return Ok(found(hasher));
+                    return Ok(found(len, hasher, &failed));
                 }
             }
         }

@@ -383,9 +383,11 @@ fn item_of(name: &str) -> String {
     name[at..at + 6].to_owned()
 }
 
-/// What the run printed, stdout and stderr together.
+/// What the run printed, stdout and stderr together; never the key.
 fn printed(out: &Output) -> String {
-    format!("{}\n{}", out.stdout, out.stderr)
+    let text = format!("{}\n{}", out.stdout, out.stderr);
+    assert!(!text.contains(DEMO), "the key was printed:\n{text}");
+    text
 }
 
 #[test]
@@ -395,6 +397,7 @@ fn a_saturated_engine_is_waited_out_and_nothing_is_launched_twice() {
         let sb = failing("saturated=0.5", seed, 5);
         let t = hello_test(&sb, &hello_matrix(items, 3));
         let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+        printed(&out);
         out.code(0).stdout_has("5 finished");
         let saturated: Vec<Injection> = sb
             .sandbox()
@@ -448,6 +451,7 @@ fn after_a_2003_the_launch_is_looked_up_by_name_before_it_is_sent_again() {
         "version: 1\nname: busy\npipeline_id: Hello/1.0\ngroup: Demo\ninputs:\n  input_file: in.txt\n  message: BUSY\nresults:\n  download: out\nexecution:\n  poll_interval: 1s\n",
     );
     let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+    printed(&out);
     out.code(0)
         .stdout_has("1 finished")
         .stderr_has("waiting, VIP's execution engine is saturated (VIP error 2003");
@@ -607,6 +611,7 @@ fn an_upload_vip_gave_up_on_that_arrives_is_looked_at_not_sent_again() {
     let sb = failing("slow_upload=1", 7, 4);
     let t = own_inputs(&sb, 4);
     let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+    printed(&out);
     out.code(0)
         .stdout_has("4 finished")
         .stderr_has("Aborting operation : too long")
@@ -635,6 +640,7 @@ fn slow_uploads_among_others_are_each_sent_once_for_every_seed() {
                 let sb = failing("slow_upload=0.5,saturated=0.2", seed, 4);
                 let t = own_inputs(&sb, 6);
                 let out = t.run_with(&["--progress", "plain", "study.yaml"]);
+                printed(&out);
                 out.code(0).stdout_has("6 finished");
                 slow.fetch_add(assert_each_file_sent_once(&sb, seed), Ordering::SeqCst);
                 assert_one_execution_per_item(&sb, 6);
@@ -646,4 +652,89 @@ fn slow_uploads_among_others_are_each_sent_once_for_every_seed() {
         h.join().unwrap();
     }
     assert!(slow.load(Ordering::SeqCst) > 0, "no slow upload drawn");
+}
+
+/// A server that stores each upload and then answers `status` with a proxy's page (as a
+/// gateway timing out on a slow VIP would), counting the uploads; `properties` tells what
+/// it stored.
+fn storing_then_failing(status: u16) -> (tokio::runtime::Runtime, String, Arc<AtomicUsize>) {
+    use axum::extract::{Query, State};
+    use axum::http::{Method, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    type Stored = Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let puts = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&puts);
+    let stored: Stored = Arc::default();
+    let app = axum::Router::new()
+        .fallback(
+            move |State(stored): State<Stored>,
+                  method: Method,
+                  uri: Uri,
+                  Query(query): Query<std::collections::HashMap<String, String>>,
+                  body: axum::body::Bytes| async move {
+                let path = uri.path().trim_start_matches("/rest/path").to_owned();
+                if method == Method::PUT {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    stored.lock().unwrap().insert(path, body.len());
+                    return (
+                        StatusCode::from_u16(status).unwrap(),
+                        "<html><head><title>504 Gateway Time-out</title></head></html>",
+                    )
+                        .into_response();
+                }
+                assert_eq!(query.get("action").map(String::as_str), Some("properties"));
+                let size = stored.lock().unwrap().get(&path).copied();
+                axum::Json(serde_json::json!({
+                    "path": path, "exists": size.is_some(), "isDirectory": false, "size": size,
+                }))
+                .into_response()
+            },
+        )
+        .with_state(stored);
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}/rest", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (runtime, url, puts)
+}
+
+#[test]
+fn a_gateway_error_after_the_whole_file_went_out_is_looked_at_before_a_retry() {
+    use sha2::Digest;
+    let (runtime, url, puts) = storing_then_failing(504);
+    let mut config = vip_run::vip::ClientConfig::new(&url);
+    config.retry.first_delay = Duration::from_millis(10);
+    let client = vip_run::vip::Client::new(&config, &secrecy::SecretString::from(DEMO)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("in.bin");
+    let content = vec![7u8; 100_000];
+    std::fs::write(&local, &content).unwrap();
+    let sha = runtime
+        .block_on(client.upload(&local, "/vip/Home/in.bin"))
+        .expect("recorded as sent");
+    assert_eq!(sha, format!("{:x}", sha2::Sha256::digest(&content)));
+    assert_eq!(puts.load(Ordering::SeqCst), 1, "sent once");
+    // A refusal that cannot have stored anything is no reason to look: a 413 from a proxy.
+    let (runtime, url, puts) = storing_then_failing(413);
+    let client = vip_run::vip::Client::new(
+        &vip_run::vip::ClientConfig::new(&url),
+        &secrecy::SecretString::from(DEMO),
+    )
+    .unwrap();
+    let e = runtime
+        .block_on(client.upload(&local, "/vip/Home/in.bin"))
+        .unwrap_err();
+    assert_eq!(e.status(), Some(413));
+    assert_eq!(puts.load(Ordering::SeqCst), 1);
+    let calls = client.calls();
+    assert!(
+        !calls.iter().any(|(kind, _)| kind.contains("properties")),
+        "{calls:?}"
+    );
 }
