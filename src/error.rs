@@ -122,7 +122,16 @@ impl Error {
                 exit_code::AUTH
             }
             Self::Usage(_) | Self::Vip(VipError::Config(_)) => exit_code::USAGE,
-            Self::Vip(e) if e.is_unreachable() => exit_code::UNREACHABLE,
+            // An untrusted certificate is 5, "VIP unreachable", not 2 or 4: no trusted
+            // connection to VIP could be made, which is what 5 says; the command line is
+            // right (2 means it is wrong), and the key was never sent (4 is about the key,
+            // a group or a permission). Its cause may be the server's (an expired
+            // certificate, another name) as often as this machine's (a private authority
+            // not trusted), so the help names both. Unlike other 5s it is never retried or
+            // waited out: nothing changes by waiting.
+            Self::Vip(e) if e.is_unreachable() || matches!(e, VipError::Certificate { .. }) => {
+                exit_code::UNREACHABLE
+            }
             Self::Disk { .. } => exit_code::LOCAL,
             Self::File(e)
             | Self::State(StateError::Write(e))
@@ -164,12 +173,21 @@ impl Error {
             Self::Outage { .. } => Some(
                 "the state is saved: run the same command again once VIP answers, and it resumes where this run stopped".into(),
             ),
+            Self::Vip(VipError::Certificate { host, .. }) => Some(certificate_help(host)),
             Self::Vip(e) if e.is_unreachable() => Some(
                 "check the server URL and your network; vip-run retried the calls that are safe to repeat".into(),
             ),
             _ => None,
         }
     }
+}
+
+/// What to do about an untrusted certificate of `host`: trust its authority (when the server
+/// uses a private one), or have the server fixed, or check `--server`.
+fn certificate_help(host: &str) -> String {
+    format!(
+        "if {host} uses a private certificate authority, trust it with SSL_CERT_FILE=/path/to/ca-bundle.pem (a PEM file of the authorities to trust, used instead of the system's list); if the certificate expired or names another server, check --server or tell the server's administrators"
+    )
 }
 
 /// Whether `e` is this machine's storage refusing a write: full (`ENOSPC`, `EDQUOT`), not
@@ -183,4 +201,25 @@ pub fn is_disk_trouble(e: &std::io::Error) -> bool {
             | ErrorKind::ReadOnlyFilesystem
             | ErrorKind::QuotaExceeded
     ) || matches!(e.raw_os_error(), Some(1 | 13 | 28 | 30 | 122))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_untrusted_certificate_exits_5_with_how_to_trust_an_authority() {
+        let e = Error::Vip(VipError::Certificate {
+            operation: "GET /pipelines".into(),
+            host: "vip.example.org".into(),
+            problem: "it is signed by an authority this machine does not trust".into(),
+        });
+        assert_eq!(e.exit_code(), exit_code::UNREACHABLE);
+        let help = e.help().expect("a help line");
+        assert!(help.contains("vip.example.org"), "{help}");
+        assert!(
+            help.contains("SSL_CERT_FILE=/path/to/ca-bundle.pem"),
+            "{help}"
+        );
+    }
 }

@@ -128,7 +128,56 @@ pub fn check_base_url(url: &str) -> Result<reqwest::Url, VipError> {
     Ok(parsed)
 }
 
+/// The variable naming the certificate authorities to trust instead of the system's: read
+/// on Linux and the BSDs by `rustls-native-certs`, which reqwest's verifier
+/// (`rustls-platform-verifier`) loads its roots from. (macOS and Windows ask their own
+/// stores, which is where a private authority is added there.)
+pub const CERT_FILE_VARIABLE: &str = "SSL_CERT_FILE";
+
+/// Refuses an `SSL_CERT_FILE` that cannot work: every https call would fail on the
+/// certificate, with no word about the file. One that is set is used alone (the system's
+/// authorities are then not read), so it must be readable and hold a PEM certificate.
+fn check_cert_file() -> Result<(), VipError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let Some(path) = std::env::var_os(CERT_FILE_VARIABLE) else {
+        return Ok(());
+    };
+    let shown = std::path::Path::new(&path).display().to_string();
+    let certificates = CertificateDer::pem_file_iter(&path)
+        .map_err(|e| {
+            VipError::Config(format!(
+                "{CERT_FILE_VARIABLE} names {shown}, which cannot be read ({e}): point it at a PEM file of the certificate authorities to trust, or unset it"
+            ))
+        })?
+        .flatten()
+        .count();
+    if certificates == 0 {
+        return Err(VipError::Config(format!(
+            "{CERT_FILE_VARIABLE} names {shown}, which holds no PEM certificate (-----BEGIN CERTIFICATE-----): point it at the certificate authorities to trust, or unset it"
+        )));
+    }
+    Ok(())
+}
+
 pub(super) fn transport_error(operation: &str, e: &reqwest::Error) -> VipError {
+    if let Some(mut problem) = certificate_problem(e) {
+        if let Some(path) = std::env::var_os(CERT_FILE_VARIABLE) {
+            problem = format!(
+                "{problem} (the authorities trusted are those of {CERT_FILE_VARIABLE}={})",
+                std::path::Path::new(&path).display()
+            );
+        }
+        return VipError::Certificate {
+            operation: operation.to_owned(),
+            host: e
+                .url()
+                .and_then(reqwest::Url::host_str)
+                .unwrap_or("the server")
+                .to_owned(),
+            problem,
+        };
+    }
     let kind = if e.is_timeout() {
         TransportKind::Timeout
     } else if e.is_connect() {
@@ -139,6 +188,57 @@ pub(super) fn transport_error(operation: &str, e: &reqwest::Error) -> VipError {
     VipError::Transport {
         operation: operation.to_owned(),
         kind,
+    }
+}
+
+/// What is wrong with the server's certificate, when `e` is rustls refusing it somewhere in
+/// its chain of causes (reqwest → hyper → an `io::Error` of the connector, wrapping the TLS
+/// stream's own `io::Error`, wrapping rustls's). An `io::Error` hides what it wraps from
+/// `source()` (it gives the wrapped error's own source), so each one is opened with `get_ref`.
+fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(error) = next {
+        let mut inner = error;
+        while let Some(wrapped) = inner
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            inner = wrapped;
+        }
+        for candidate in [error, inner] {
+            if let Some(rustls::Error::InvalidCertificate(why)) =
+                candidate.downcast_ref::<rustls::Error>()
+            {
+                return Some(describe_certificate(why));
+            }
+        }
+        next = error.source();
+    }
+    None
+}
+
+/// A certificate problem in words, rustls's own words after them where they say more.
+fn describe_certificate(why: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    let day = |secs: u64| {
+        let (y, m, d, ..) = crate::time::utc_parts(i64::try_from(secs).unwrap_or(i64::MAX));
+        format!("{y:04}-{m:02}-{d:02}")
+    };
+    match why {
+        C::UnknownIssuer => "it is signed by an authority this machine does not trust (a private or self-signed certificate authority?)".into(),
+        C::Expired => "it has expired".into(),
+        C::ExpiredContext { not_after, .. } => format!("it expired on {}", day(not_after.as_secs())),
+        C::NotValidYet => "it is not valid yet (is this machine's clock right?)".into(),
+        C::NotValidYetContext { not_before, .. } => format!(
+            "it is not valid before {} (is this machine's clock right?)",
+            day(not_before.as_secs())
+        ),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            format!("it was issued for another name ({why})")
+        }
+        C::Revoked => "it has been revoked".into(),
+        C::BadSignature => "its signature does not verify".into(),
+        other => other.to_string(),
     }
 }
 
@@ -169,7 +269,9 @@ impl Call<'_> {
 impl Client {
     /// A client for `config`, sending `key`.
     pub fn new(config: &ClientConfig, key: &SecretString) -> Result<Self, VipError> {
-        check_base_url(&config.base_url)?;
+        if check_base_url(&config.base_url)?.scheme() == "https" {
+            check_cert_file()?;
+        }
         // Installing the process-wide TLS provider fails harmlessly when one is already set.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut key = HeaderValue::from_str(key.expose_secret()).map_err(|_| {
@@ -418,6 +520,37 @@ mod tests {
         assert!(check_base_url("ftp://x/rest").is_err());
         assert!(check_base_url("https://user:pw@x/rest").is_err());
         assert!(check_base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn a_refused_certificate_is_found_under_the_io_errors_that_wrap_it() {
+        // As hyper hands it over: the connector's io::Error around the TLS stream's.
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let wrapped =
+            std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, tls));
+        let problem = certificate_problem(&wrapped).expect("found");
+        assert!(
+            problem.contains("an authority this machine does not trust"),
+            "{problem}"
+        );
+        // Another TLS failure is no certificate problem (it stays a transport error).
+        let other = std::io::Error::other(rustls::Error::DecryptError);
+        assert_eq!(certificate_problem(&other), None);
+        assert_eq!(certificate_problem(&std::io::Error::other("reset")), None);
+    }
+
+    #[test]
+    fn certificate_problems_in_words() {
+        use rustls::CertificateError as C;
+        use rustls::pki_types::UnixTime;
+        let expired = describe_certificate(&C::ExpiredContext {
+            time: UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_700_000_000)),
+            not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_600_000_000)),
+        });
+        assert_eq!(expired, "it expired on 2020-09-13");
+        assert!(describe_certificate(&C::NotValidYet).contains("clock"));
+        assert!(describe_certificate(&C::NotValidForName).contains("another name"));
+        assert_eq!(describe_certificate(&C::Revoked), "it has been revoked");
     }
 
     #[test]

@@ -26,4 +26,5 @@ pub mod wire;
 pub use calls::LogStream;
 pub use client::{Client, ClientConfig, MAX_LIST_LIMIT, OnBytes};
 pub use retry::RetryPolicy;
+pub use transfer::{Upload, Uploaded};
 pub use vip_error::{Meaning, TransportKind, VipError};

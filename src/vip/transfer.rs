@@ -7,8 +7,13 @@
 //! An upload hashes (SHA-256) the chunks it sends as they go, so a file is read once: the
 //! digest returned is of exactly the bytes VIP received. A download hashes what it writes,
 //! the same way.
+//!
+//! An upload whose answer leaves its outcome unclear (VIP's "too long", an 8000, a 5xx, a
+//! connection cut after the body) is settled by looking at VIP's copy before sending the file
+//! again (docs/vip.md#upload): VIP's transfer to the grid carries on after it answers.
 
 use std::path::Path;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -18,7 +23,7 @@ use tokio::io::AsyncWriteExt;
 use super::client::{Client, OnBytes, call_kind, check_status, transport_error};
 use super::encode;
 use super::retry::Class;
-use super::vip_error::VipError;
+use super::vip_error::{TransportKind, VipError};
 
 /// Bytes read from disk at a time for an upload (the default 4 KiB costs two thirds of the
 /// throughput on loopback).
@@ -81,10 +86,73 @@ fn read_hashing(mut file: std::fs::File, hash: bool) -> Reading {
     (Box::pin(chunks), reading)
 }
 
+/// One file to send.
+pub struct Upload<'a> {
+    /// The local file.
+    pub local: &'a Path,
+    /// Where on VIP, named as VIP will keep it (docs/vip.md#sanitising).
+    pub remote: &'a str,
+    /// Told of each chunk sent (a retry starts over).
+    pub on_bytes: Option<OnBytes>,
+    /// Whether to hash what is sent (not when the caller knows the hash already, and checks
+    /// the file's size and time again afterwards).
+    pub hash: bool,
+    /// Whether nothing was at `remote` when the send began. Only then does a file of the
+    /// expected size found there after an unclear answer prove that this send arrived: an
+    /// older copy deleted just before (a replacement) may still show, VIP deleting in the
+    /// background (docs/vip.md#delete), and may have the same size.
+    pub fresh: bool,
+}
+
+/// A file VIP holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// The hex SHA-256 of what was sent, when asked for.
+    pub sha256: Option<String>,
+    /// VIP's answer was unclear and its copy was then found whole (by its size): the file
+    /// was not sent again, and VIP's size is checked already.
+    pub found: bool,
+}
+
+/// Looks at VIP's copy after the last send's answer was unclear, before giving up: the
+/// file may land a moment after VIP gave up waiting for the grid (docs/vip.md#upload).
+/// Five looks over about 4 s (at once, then after 0.25, 0.5, 1 and 2 s more): enough for
+/// a transfer that was all but done, little enough not to hold a transfer slot long. A file
+/// that lands later still is found by the run's next look at the path.
+const ARRIVAL_PAUSES: [Duration; 5] = [
+    Duration::ZERO,
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// Whether a failed send may have stored the file all the same, the whole body having gone
+/// out: VIP's "Aborting operation : too long" (whatever code it comes with; today 8000),
+/// any 8000 (VIP's transfer to the grid failed or timed out, docs/vip.md#generic-8000), a
+/// 5xx, or a connection cut (or silent) after the body. A refusal with another code, an
+/// access error, a proxy's 4xx: VIP did not store it.
+fn outcome_unclear(e: &VipError) -> bool {
+    match e {
+        VipError::Api {
+            status,
+            code,
+            message,
+            ..
+        } => {
+            *status >= 500
+                || *code == Some(8000)
+                || message.to_ascii_lowercase().contains("too long")
+        }
+        VipError::Transport { kind, .. } => !matches!(kind, TransportKind::Connect(_)),
+        _ => false,
+    }
+}
+
 impl Client {
-    /// Uploads the local file `local` to `remote`, streamed (the file is re-read on a retry);
-    /// returns the hex SHA-256 of what was sent. VIP renames the last segment
-    /// (docs/vip.md#sanitising): the caller names the file as VIP will.
+    /// Uploads the local file `local` to `remote` (where nothing is yet), streamed (the file
+    /// is re-read on a retry); returns the hex SHA-256 of what was sent. VIP renames the last
+    /// segment (docs/vip.md#sanitising): the caller names the file as VIP will.
     pub async fn upload(&self, local: &Path, remote: &str) -> Result<String, VipError> {
         self.upload_with_progress(local, remote, None).await
     }
@@ -96,97 +164,180 @@ impl Client {
         remote: &str,
         on_bytes: Option<OnBytes>,
     ) -> Result<String, VipError> {
-        self.send_file(local, remote, on_bytes, true)
-            .await
-            .map(|h| format!("{:x}", h.finalize()))
+        let sent = self
+            .put_file(Upload {
+                local,
+                remote,
+                on_bytes,
+                hash: true,
+                fresh: true,
+            })
+            .await?;
+        Ok(sent.sha256.unwrap_or_default())
     }
 
-    /// [`Client::upload_with_progress`] without hashing what is sent, for a file whose hash
-    /// the caller already knows (and whose size and time it checks again afterwards).
-    pub async fn upload_known(
-        &self,
-        local: &Path,
-        remote: &str,
-        on_bytes: Option<OnBytes>,
-    ) -> Result<(), VipError> {
-        self.send_file(local, remote, on_bytes, false)
-            .await
-            .map(drop)
-    }
-
-    /// Sends `local` to `remote`, hashing what is read when `hash` is set.
-    async fn send_file(
-        &self,
-        local: &Path,
-        remote: &str,
-        on_bytes: Option<OnBytes>,
-        hash: bool,
-    ) -> Result<Sha256, VipError> {
-        let operation = format!("PUT {}", encode::data_path(remote));
-        let attempt = || async {
-            let file = std::fs::File::open(local).map_err(|e| VipError::Local {
-                operation: operation.clone(),
-                detail: format!("cannot read {}: {e}", local.display()),
-            })?;
-            let len = file
-                .metadata()
-                .map_err(|e| VipError::Local {
-                    operation: operation.clone(),
-                    detail: e.to_string(),
-                })?
-                .len();
-            if len == 0 {
-                return Err(VipError::Local {
-                    operation: operation.clone(),
-                    detail: format!(
-                        "{} is empty, and VIP stores an empty upload as a folder",
-                        local.display()
-                    ),
-                });
-            }
-            // Each attempt hashes from the start, as it re-reads the file from the start.
-            let (chunks, reading) = read_hashing(file, hash);
-            let tell = on_bytes.clone();
-            // What the body actually handed to the connection (the reader runs ahead).
-            let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let counted = sent.clone();
-            let stream = chunks.inspect(move |chunk| {
-                if let Ok(bytes) = chunk {
-                    counted.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                    if let Some(tell) = &tell {
-                        tell(bytes.len() as u64);
-                    }
-                }
-            });
-            let body = reqwest::Body::wrap_stream(stream);
-            self.count(call_kind("PUT", "/path", &[], false));
-            let response = self
-                .transfer
-                .put(format!("{}{}", self.base, encode::data_path(remote)))
-                .header("apikey", self.key.clone())
-                .header(CONTENT_TYPE, "application/octet-stream")
-                .header(CONTENT_LENGTH, len)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| transport_error(&operation, &e))?;
-            self.hear(response.status());
-            check_status(&operation, response).await?;
-            let hasher = reading.await.map_err(|_| VipError::Local {
-                operation: operation.clone(),
-                detail: "the upload's hash was lost".into(),
-            })?;
-            let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
-            if sent != len {
-                // VIP answered before reading the whole body: what it has is not the file.
-                return Err(VipError::Local {
-                    operation: operation.clone(),
-                    detail: format!("sent {sent} of {len} bytes of {}", local.display()),
-                });
-            }
-            Ok(hasher)
+    /// Sends `upload.local` to `upload.remote`, streamed, hashing what is read when asked.
+    ///
+    /// The call is retried as an idempotent write (the file re-read from the start). When an
+    /// attempt sent the whole body and its outcome is unclear ([`outcome_unclear`]) VIP may
+    /// hold the file all the same, as its transfer to the grid carries on after it answered:
+    /// before sending it again, and once more after the last attempt (over
+    /// [`ARRIVAL_PAUSES`]), VIP's copy is looked at, and one of the expected size is taken
+    /// as this send's when the path was `fresh`. Never a second copy sent on top of one
+    /// that arrived.
+    pub async fn put_file(&self, upload: Upload<'_>) -> Result<Uploaded, VipError> {
+        let operation = format!("PUT {}", encode::data_path(upload.remote));
+        // The file's size, the hash and the error of the last attempt whose whole body went
+        // out without a clear answer (taken by the look that follows it).
+        let unclear: std::sync::Mutex<Option<(u64, Sha256, VipError)>> =
+            std::sync::Mutex::default();
+        let take_unclear = || {
+            unclear
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
         };
-        self.retry.run(Class::IdempotentWrite, attempt).await
+        let found = |len: u64, hasher: Sha256, failed: &VipError| {
+            tracing::warn!(
+                "{failed}; VIP holds the whole file ({len} bytes) all the same: not sent again"
+            );
+            Uploaded {
+                sha256: upload.hash.then(|| format!("{:x}", hasher.finalize())),
+                found: true,
+            }
+        };
+        let attempt = || async {
+            if let Some((len, hasher, failed)) = take_unclear()
+                && upload.fresh
+                && self.holds(upload.remote, len).await
+            {
+                return Ok(found(len, hasher, &failed));
+            }
+            let (hasher, unclear_send) = self.send_once_file(&upload, &operation).await?;
+            match unclear_send {
+                None => Ok(Uploaded {
+                    sha256: upload.hash.then(|| format!("{:x}", hasher.finalize())),
+                    found: false,
+                }),
+                Some((len, e)) => {
+                    *unclear
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Some((len, hasher, e.clone()));
+                    Err(e)
+                }
+            }
+        };
+        let failed = match self.retry.run(Class::IdempotentWrite, attempt).await {
+            Ok(sent) => return Ok(sent),
+            Err(e) => e,
+        };
+        if let Some((len, hasher, _)) = take_unclear()
+            && upload.fresh
+        {
+            for pause in ARRIVAL_PAUSES {
+                tokio::time::sleep(pause).await;
+                if self.holds(upload.remote, len).await {
+                    return Ok(found(len, hasher, &failed));
+                }
+            }
+        }
+        Err(failed)
+    }
+
+    /// Whether VIP holds a file of `len` bytes at `remote` (a failed look: no).
+    async fn holds(&self, remote: &str, len: u64) -> bool {
+        match self.properties(remote).await {
+            Ok(p) => p.exists && p.is_directory != Some(true) && p.size == Some(len),
+            Err(e) => {
+                tracing::debug!("{e}");
+                false
+            }
+        }
+    }
+
+    /// One attempt at sending `upload`: the hash of what was read, or the error. An error
+    /// after the whole body went out whose outcome is unclear comes back as `Ok` with the
+    /// file's size and the error beside the hash, so the caller can look for the file.
+    async fn send_once_file(
+        &self,
+        upload: &Upload<'_>,
+        operation: &str,
+    ) -> Result<(Sha256, Option<(u64, VipError)>), VipError> {
+        let local = upload.local;
+        let file = std::fs::File::open(local).map_err(|e| VipError::Local {
+            operation: operation.to_owned(),
+            detail: format!("cannot read {}: {e}", local.display()),
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|e| VipError::Local {
+                operation: operation.to_owned(),
+                detail: e.to_string(),
+            })?
+            .len();
+        if len == 0 {
+            return Err(VipError::Local {
+                operation: operation.to_owned(),
+                detail: format!(
+                    "{} is empty, and VIP stores an empty upload as a folder",
+                    local.display()
+                ),
+            });
+        }
+        // Each attempt hashes from the start, as it re-reads the file from the start.
+        let (chunks, reading) = read_hashing(file, upload.hash);
+        let tell = upload.on_bytes.clone();
+        // What the body actually handed to the connection (the reader runs ahead).
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = sent.clone();
+        let stream = chunks.inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                counted.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                if let Some(tell) = &tell {
+                    tell(bytes.len() as u64);
+                }
+            }
+        });
+        let body = reqwest::Body::wrap_stream(stream);
+        self.count(call_kind("PUT", "/path", &[], false));
+        let answered = match self
+            .transfer
+            .put(format!("{}{}", self.base, encode::data_path(upload.remote)))
+            .header("apikey", self.key.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, len)
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(response) => {
+                self.hear(response.status());
+                check_status(operation, response).await.map(drop)
+            }
+            Err(e) => Err(transport_error(operation, &e)),
+        };
+        let whole = sent.load(std::sync::atomic::Ordering::Relaxed) == len;
+        let hashed = || async {
+            reading.await.map_err(|_| VipError::Local {
+                operation: operation.to_owned(),
+                detail: "the upload's hash was lost".into(),
+            })
+        };
+        match answered {
+            Ok(()) if whole => Ok((hashed().await?, None)),
+            // VIP answered before reading the whole body: what it has is not the file.
+            Ok(()) => Err(VipError::Local {
+                operation: operation.to_owned(),
+                detail: format!(
+                    "sent {} of {len} bytes of {}",
+                    sent.load(std::sync::atomic::Ordering::Relaxed),
+                    local.display()
+                ),
+            }),
+            Err(e) if whole && outcome_unclear(&e) => Ok((hashed().await?, Some((len, e)))),
+            Err(e) => Err(e),
+        }
     }
 
     /// Downloads `remote` into the local file `dest` (created or truncated), streamed;
@@ -270,5 +421,74 @@ impl Client {
             Ok((written, format!("{:x}", hasher.finalize())))
         };
         self.retry.run(Class::Read, attempt).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: Option<i64>, message: &str) -> VipError {
+        VipError::Api {
+            operation: "PUT /path/vip/Home/a".into(),
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn which_failed_sends_may_have_stored_the_file() {
+        let transport = |kind| VipError::Transport {
+            operation: "PUT /path/vip/Home/a".into(),
+            kind,
+        };
+        // VIP gave up waiting for the grid, under 8000 or under a code of its own.
+        assert!(outcome_unclear(&api(
+            400,
+            Some(8000),
+            "Aborting operation : too long"
+        )));
+        assert!(outcome_unclear(&api(
+            400,
+            Some(8021),
+            "Aborting operation : too long"
+        )));
+        assert!(outcome_unclear(&api(
+            400,
+            Some(8000),
+            "An error has been encountered"
+        )));
+        assert!(outcome_unclear(&api(502, None, "Bad Gateway")));
+        assert!(outcome_unclear(&transport(TransportKind::Timeout)));
+        assert!(outcome_unclear(&transport(TransportKind::Broken(
+            "reset".into()
+        ))));
+        // Refused outright, or never sent.
+        assert!(!outcome_unclear(&api(
+            400,
+            Some(8013),
+            "Unauthorized data access"
+        )));
+        assert!(!outcome_unclear(&api(401, Some(8002), "Bad credentials")));
+        assert!(!outcome_unclear(&api(
+            413,
+            None,
+            "Request Entity Too Large"
+        )));
+        assert!(!outcome_unclear(&transport(TransportKind::Connect(
+            "refused".into()
+        ))));
+    }
+
+    #[test]
+    fn the_wait_for_a_late_arrival_is_short() {
+        let total: Duration = ARRIVAL_PAUSES.iter().sum();
+        assert!(total <= Duration::from_secs(5), "{total:?}");
+        assert_eq!(
+            ARRIVAL_PAUSES[0],
+            Duration::ZERO,
+            "the first look is at once"
+        );
     }
 }

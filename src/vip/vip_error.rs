@@ -38,6 +38,17 @@ pub enum VipError {
         /// What was wrong.
         detail: String,
     },
+    /// The server's TLS certificate was refused while connecting. No call can succeed until
+    /// it is trusted (or the server fixes it), so it is never retried.
+    #[error("{operation}: the TLS certificate of {host} was refused: {problem}")]
+    Certificate {
+        /// What was being done.
+        operation: String,
+        /// The server's host, as the URL names it.
+        host: String,
+        /// What is wrong with the certificate, in words.
+        problem: String,
+    },
     /// A local problem (a file to upload or to write).
     #[error("{operation}: {detail}")]
     Local {
@@ -109,10 +120,17 @@ pub enum Meaning {
     QuotaFull,
     /// 2000: the platform is full (wait).
     PlatformFull,
+    /// 2003: VIP's execution engine is saturated (wait, like a full quota). **(open)**: see
+    /// [`VipError::meaning`] for what is assumed.
+    EngineSaturated,
+    /// 2004: VIP could not start the execution on its engine; VIP's support must look.
+    LaunchFailed,
     /// 8000 and other codes: see docs/vip.md#generic-8000 for what it may hide.
     Generic,
     /// 5xx, HTML pages, no answer: the server is failing.
     ServerFailing,
+    /// The server's TLS certificate is not trusted: nothing a retry or a wait fixes.
+    UntrustedCertificate,
     /// Anything else (a local problem, an odd answer).
     Other,
 }
@@ -187,6 +205,20 @@ impl VipError {
     }
 
     /// What the error means.
+    ///
+    /// 2003 and 2004 are **(open)**: VIP-portal 4.6 (docs/vip.md#errors) stops at 2002.
+    /// VIP-portal's later sources name them `ENGINE_SATURATED` (the engine answered 503 to
+    /// the submission, before VIP records any execution) and `LAUNCH_ERROR` (an unexpected
+    /// failure while submitting; VIP then disables that engine and mails its admins). So
+    /// 2003 is read as "nothing was created, launch again later" (waited like 2001), and 2004
+    /// as "this launch failed, support must look" (the item fails, not retried in this run).
+    /// Both readings are safe if wrong: a 2003 wait is bounded like the quota's (a slot
+    /// freed, `--detach`, Ctrl-C), and should a 2003 or a 2004 have created an execution
+    /// after all, it is found by its name before the item is launched again (the next
+    /// launch after a 2003, the next run after a 2004: `ops::runner::launcher`,
+    /// `ops::runner::tracker::adopt`), so nothing runs twice. Any other 2xxx (VIP's
+    /// application module: 2005–2007 in those sources refuse a descriptor or an input) is
+    /// [`Meaning::Generic`]: that item's launch fails, in VIP's words, and the others go on.
     pub fn meaning(&self) -> Meaning {
         match self {
             Self::Api { status, code, .. } => match (status, code) {
@@ -204,6 +236,8 @@ impl VipError {
                 (_, Some(8015)) => Meaning::Gone,
                 (_, Some(2001)) => Meaning::QuotaFull,
                 (_, Some(2000)) => Meaning::PlatformFull,
+                (_, Some(2003)) => Meaning::EngineSaturated,
+                (_, Some(2004)) => Meaning::LaunchFailed,
                 (s, _) if *s >= 500 => Meaning::ServerFailing,
                 (_, None) => Meaning::ServerFailing,
                 _ => Meaning::Generic,
@@ -211,6 +245,7 @@ impl VipError {
             // An answer that is not VIP's API: a portal, a proxy, or the wrong server. Exit 5,
             // not 1 (which means an item failed); `run` waits it out like an outage.
             Self::Transport { .. } | Self::Decode { .. } => Meaning::ServerFailing,
+            Self::Certificate { .. } => Meaning::UntrustedCertificate,
             Self::Local { .. } | Self::Config(_) => Meaning::Other,
         }
     }
@@ -232,6 +267,9 @@ impl VipError {
         self.meaning() == Meaning::ServerFailing
     }
 }
+
+/// VIP's support address, as `GET /platform` gives it (docs/vip.md#platform).
+pub const SUPPORT: &str = "vip-support@creatis.insa-lyon.fr";
 
 /// Removes VIP's ` (Error code N)` suffix.
 pub fn strip_suffix(message: &str) -> String {
@@ -325,5 +363,40 @@ mod tests {
         assert_eq!(none.meaning(), Meaning::NoKey);
         let quota = VipError::from_response("POST /executions", 400, br#"{"errorCode":2001,"errorMessage":"Max number of running executions reached.You already have 1 running executions. (Error code 2001)"}"#);
         assert_eq!(quota.meaning(), Meaning::QuotaFull);
+    }
+
+    #[test]
+    fn the_engines_codes_wait_or_fail_and_other_2xxx_are_refusals() {
+        let launch = |body: &[u8]| VipError::from_response("POST /executions", 400, body);
+        let saturated = launch(
+            br#"{"errorCode":2003,"errorMessage":"The execution engine is saturated, please try again later (Error code 2003)"}"#,
+        );
+        assert_eq!(saturated.meaning(), Meaning::EngineSaturated);
+        assert!(!saturated.is_unreachable() && !saturated.is_access_problem());
+        let failed = launch(
+            br#"{"errorCode":2004,"errorMessage":"Error while launching the execution on the engine (Error code 2004)"}"#,
+        );
+        assert_eq!(failed.meaning(), Meaning::LaunchFailed);
+        assert!(!failed.to_string().contains("(Error code"));
+        let later = launch(
+            br#"{"errorCode":2007,"errorMessage":"The workflow could not be launched. Reason : x (Error code 2007)"}"#,
+        );
+        assert_eq!(later.meaning(), Meaning::Generic);
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_neither_an_outage_nor_an_access_problem() {
+        let e = VipError::Certificate {
+            operation: "GET /pipelines".into(),
+            host: "vip.example.org".into(),
+            problem: "it has expired".into(),
+        };
+        assert_eq!(e.meaning(), Meaning::UntrustedCertificate);
+        assert!(!e.is_unreachable(), "never waited out as an outage");
+        assert!(!e.is_access_problem());
+        assert_eq!(
+            e.to_string(),
+            "GET /pipelines: the TLS certificate of vip.example.org was refused: it has expired"
+        );
     }
 }

@@ -28,6 +28,7 @@ mod sandbox;
 mod sandbox_failures;
 mod sandbox_knobs;
 mod secrets;
+mod signals;
 mod snapshots;
 mod structure;
 mod support;

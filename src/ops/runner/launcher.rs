@@ -1,6 +1,7 @@
 //! Launching: the item's own results folder, its inputs as VIP receives them, and the one
-//! `POST /executions` that is never retried blindly (quota refusals wait; an ambiguous failure
-//! is resolved by name).
+//! `POST /executions` that is never retried blindly (quota refusals and a saturated engine
+//! wait; an engine that failed to start it fails the item, with VIP's support to contact; an
+//! ambiguous failure is resolved by name).
 //!
 //! Items are launched in batches of up to [`CALLS_AT_ONCE`], side by side: each launch is
 //! its POST, after its results folder (made beside the item's uploads by
@@ -24,6 +25,7 @@ use crate::ops::Connection;
 use crate::ops::interrupt::Interrupt;
 use crate::report::progress::{End, Event, Wait};
 use crate::time;
+use crate::vip::vip_error::SUPPORT;
 use crate::vip::wire::{CreateExecution, Execution};
 use crate::vip::{Client, Meaning, VipError};
 
@@ -45,7 +47,8 @@ pub(crate) struct Launcher {
     /// full quota (or platform): batches of launches stay under it.
     quota_cap: Option<usize>,
     /// Item key → (execution name, when submitted) of a launch whose answer was lost and
-    /// whose look-up by name failed too: looked up again before any new launch.
+    /// whose look-up by name failed too, or that VIP refused with 2003 (open: see
+    /// `VipError::meaning`): looked up again before any new launch.
     unresolved: HashMap<String, (String, i64)>,
     /// Results folders being made ahead of their launches (see `prepare_results`), and
     /// those asked for so far.
@@ -235,21 +238,61 @@ impl Launcher {
     ) -> Result<bool, Error> {
         let execution = match answer {
             Ok(e) => Some(e),
-            Err(e) if matches!(e.meaning(), Meaning::QuotaFull | Meaning::PlatformFull) => {
+            Err(e)
+                if matches!(
+                    e.meaning(),
+                    Meaning::QuotaFull | Meaning::PlatformFull | Meaning::EngineSaturated
+                ) =>
+            {
+                // Nothing was created (VIP checks its caps, and its engine refuses a
+                // saturated submission, before recording an execution): launch again later,
+                // like any refusal for a full quota. 2003 is (open, see `VipError::meaning`):
+                // its next launch looks the name up first, as after a lost answer, so that
+                // even a VIP that recorded it runs it once.
+                if e.meaning() == Meaning::EngineSaturated {
+                    self.unresolved
+                        .insert(item.key.clone(), (name.clone(), submitted));
+                }
                 self.quota_until = Some(Instant::now() + QUOTA_WAIT);
                 if self.waiting_reported {
                     return Ok(false);
                 }
                 self.waiting_reported = true;
-                sink.emit(&Event::Waiting {
-                    item: item.key.clone(),
-                    reason: if e.meaning() == Meaning::QuotaFull {
-                        Wait::QuotaFull
-                    } else {
-                        Wait::PlatformFull
-                    },
-                });
+                match e.meaning() {
+                    Meaning::QuotaFull => sink.emit(&Event::Waiting {
+                        item: item.key.clone(),
+                        reason: Wait::QuotaFull,
+                    }),
+                    Meaning::PlatformFull => sink.emit(&Event::Waiting {
+                        item: item.key.clone(),
+                        reason: Wait::PlatformFull,
+                    }),
+                    // `Wait` (in `report`) has no words for it yet: said as a line.
+                    _ => sink.note(&format!(
+                        "{}: waiting, VIP's execution engine is saturated (VIP error 2003: {}); launching again in {}",
+                        item.key,
+                        e.server_message().unwrap_or("no message"),
+                        crate::duration::format(QUOTA_WAIT)
+                    )),
+                }
                 return Ok(false);
+            }
+            Err(e) if e.meaning() == Meaning::LaunchFailed => {
+                // VIP's engine failed to start it (2004, see `VipError::meaning`): this item
+                // fails, not retried in this run (VIP disables that engine and tells its
+                // admins), and the others go on. A later run tries it again, after looking
+                // its name up.
+                let support = support_address(tracker).await;
+                let vip = format!(
+                    "{e}; VIP could not start the execution: contact VIP support ({support}), naming the execution {name}"
+                );
+                tracker.record_refusal(&item.key, End::refusal(&vip));
+                sink.emit(&Event::ItemFinished {
+                    item: item.key.clone(),
+                    end: End::Refused { vip },
+                    execution: None,
+                });
+                return Ok(true);
             }
             Err(e) if e.is_unreachable() => {
                 // Ambiguous: the execution may exist. Look it up by name before anything else;
@@ -317,6 +360,18 @@ fn submission(tracker: &Tracker<'_>, item: &Item) -> (String, CreateExecution) {
         results_location: Some(results_dir(item, &name)),
     };
     (name, body)
+}
+
+/// Where VIP's support is reached: the address `GET /platform` gives (another VIP instance
+/// has its own), else VIP's.
+async fn support_address(tracker: &Tracker<'_>) -> String {
+    match tracker.connection().client.platform().await {
+        Ok(platform) => platform
+            .email
+            .filter(|e| e.contains('@'))
+            .unwrap_or_else(|| SUPPORT.to_owned()),
+        Err(_) => SUPPORT.to_owned(),
+    }
 }
 
 /// After an ambiguous launch: the execution named `name` created since `since`, if any.

@@ -42,10 +42,16 @@ const OUTAGE_MAX_WAIT: Duration = Duration::from_secs(120);
 pub(crate) const HAND_OVER: Duration = Duration::from_secs(10);
 
 /// Whether `e` is trouble a run waits out (anything but a problem with the key, the groups or
-/// the permissions, which no waiting fixes).
+/// the permissions, a configuration that cannot work, or a server certificate this machine
+/// does not trust, which no waiting fixes: the run stops at once and says why).
 pub(crate) fn is_trouble(e: &Error) -> Option<&VipError> {
     match e {
-        Error::Vip(v) if !v.is_access_problem() && !matches!(v, VipError::Config(_)) => Some(v),
+        Error::Vip(v)
+            if !v.is_access_problem()
+                && !matches!(v, VipError::Config(_) | VipError::Certificate { .. }) =>
+        {
+            Some(v)
+        }
         _ => None,
     }
 }

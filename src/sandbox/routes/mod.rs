@@ -87,9 +87,8 @@ async fn handle(
     incoming.drain().await;
     let (body_len, body_sha256) = incoming.digest();
     let mut log = lock(&shared.log);
-    if let Some(mut injection) = injected.take() {
+    if let Some(injection) = &mut injected {
         injection.at_request = log.len();
-        injected = Some(injection);
     }
     log.push(LoggedRequest {
         method: parts.method.to_string(),

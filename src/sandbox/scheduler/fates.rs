@@ -8,7 +8,7 @@
 use rand::Rng;
 use rand::rngs::StdRng;
 
-use super::views::TaskState;
+use super::task_state::TaskState;
 use crate::sandbox::failures::FailureKind;
 use crate::sandbox::outputs::{self, JobValues};
 use crate::sandbox::world::{PipelineDef, RESULTS_DIRECTORY, User, required_outputs};

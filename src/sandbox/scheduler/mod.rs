@@ -12,10 +12,11 @@
 //!
 //! This file owns the runs and every change of their state (create, advance, kill, delete,
 //! rename, the test hook); `views` is what VIP shows of them, `results` writes their outputs,
-//! `fates` plans what an injected failure does to each job.
+//! `fates` plans what an injected failure does to each job, `task_state` is one job's task.
 
 mod fates;
 mod results;
+mod task_state;
 mod views;
 
 use std::fs;
@@ -30,7 +31,7 @@ use serde_json::Value;
 
 use self::fates::{Choice, Context, Fate};
 use self::results::write_outputs;
-use self::views::{TaskState, Tasks};
+use self::task_state::{TaskState, Tasks};
 use super::clock;
 use super::data::DataTree;
 use super::errors::ApiError;

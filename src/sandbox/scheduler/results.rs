@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 
 use super::Run;
 use super::fates::Fate;
-use super::views::TaskState;
+use super::task_state::TaskState;
 use crate::sandbox::data::DataTree;
 use crate::sandbox::outputs::{self, Content};
 use crate::sandbox::world::{OutputRecipe, User, World};

@@ -7,76 +7,12 @@ use std::time::Instant;
 use indexmap::IndexMap;
 
 use super::fates::Fate;
+use super::task_state::{TaskState, Tasks};
 use super::{Phase, Run, Scheduler};
 use crate::sandbox::errors::ApiError;
-use crate::sandbox::failures;
 use crate::sandbox::outputs;
 use crate::sandbox::world::World;
 use crate::vip::wire::{Execution, ExecutionStatus, Job};
-
-/// One job's task as `jobs` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum TaskState {
-    Queued,
-    Running,
-    Completed,
-    /// Failed with this exit code.
-    Error(i64),
-    Cancelled,
-    /// Held for an operator after too many errors.
-    ErrorHeld,
-    /// Held for an operator after stalling too often.
-    StalledHeld,
-    /// Lost by the grid.
-    Stalled,
-}
-
-impl TaskState {
-    pub(super) fn name(self) -> &'static str {
-        match self {
-            Self::Queued => "QUEUED",
-            Self::Running => "RUNNING",
-            Self::Completed => "COMPLETED",
-            Self::Error(_) => "ERROR",
-            Self::Cancelled => "CANCELLED",
-            Self::ErrorHeld => "ERROR_HELD",
-            Self::StalledHeld => "STALLED_HELD",
-            Self::Stalled => "STALLED",
-        }
-    }
-
-    /// The `exitCode`: 0 once completed, the wrapper's code once failed, 9 once cancelled;
-    /// none while the task has not ended (held and stalled tasks have not).
-    pub(super) fn exit_code(self) -> Option<i64> {
-        match self {
-            Self::Completed => Some(0),
-            Self::Error(code) => Some(code),
-            Self::Cancelled => Some(9),
-            _ => None,
-        }
-    }
-
-    /// The `exitMessage`: VIP's name of a failure's code (a success keeps `null`).
-    fn exit_message(self) -> Option<String> {
-        match self {
-            Self::Error(_) | Self::Cancelled => self
-                .exit_code()
-                .map(|c| failures::exit_message(c).to_owned()),
-            _ => None,
-        }
-    }
-
-    /// Whether the task can still change: a kill cancels it.
-    pub(super) fn is_unfinished(self) -> bool {
-        matches!(
-            self,
-            Self::Queued | Self::Running | Self::ErrorHeld | Self::StalledHeld | Self::Stalled
-        )
-    }
-}
-
-/// The `jobs` map: empty until the engine has submitted the tasks.
-pub(super) type Tasks = Option<Vec<TaskState>>;
 
 impl Scheduler {
     /// The jobs map of a running run at `at`: `{}` while the engine submits, then QUEUED,
