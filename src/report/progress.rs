@@ -104,6 +104,8 @@ pub enum Wait {
     QuotaFull,
     /// VIP's platform-wide limit is reached (VIP error 2000).
     PlatformFull,
+    /// VIP's execution engine is saturated (VIP error 2003).
+    EngineSaturated,
 }
 
 impl std::fmt::Display for Wait {
@@ -111,6 +113,9 @@ impl std::fmt::Display for Wait {
         f.write_str(match self {
             Self::QuotaFull => "your quota of running executions on VIP is full",
             Self::PlatformFull => "VIP's platform-wide limit of running executions is reached",
+            Self::EngineSaturated => {
+                "VIP's execution engine is saturated (VIP error 2003); launching again shortly"
+            }
         })
     }
 }

@@ -267,13 +267,10 @@ impl Launcher {
                         item: item.key.clone(),
                         reason: Wait::PlatformFull,
                     }),
-                    // `Wait` (in `report`) has no words for it yet: said as a line.
-                    _ => sink.note(&format!(
-                        "{}: waiting, VIP's execution engine is saturated (VIP error 2003: {}); launching again in {}",
-                        item.key,
-                        e.server_message().unwrap_or("no message"),
-                        crate::duration::format(QUOTA_WAIT)
-                    )),
+                    _ => sink.emit(&Event::Waiting {
+                        item: item.key.clone(),
+                        reason: Wait::EngineSaturated,
+                    }),
                 }
                 return Ok(false);
             }
@@ -291,6 +288,8 @@ impl Launcher {
                     item: item.key.clone(),
                     end: End::Refused { vip },
                     execution: None,
+                    class: Some(crate::vip::failure::FailureClass::Platform),
+                    exit_code: None,
                 });
                 return Ok(true);
             }
