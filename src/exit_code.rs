@@ -32,7 +32,7 @@ Exit codes:
   2    usage error
   3    a manifest is invalid
   4    authentication, group or permission problem
-  5    VIP unreachable or failing after retries
+  5    VIP unreachable or failing after retries, or its certificate not trusted
   6    local storage problem: results or state could not be written (disk full, no permission)
   130  interrupted (Ctrl-C)
   143  stopped by SIGTERM (state saved, summary and reports written)";
