@@ -12,7 +12,7 @@ use vip_run::vip::wire::ExecutionStatus;
 const DEMO: Option<&str> = Some(DEMO_KEY);
 const GUEST: Option<&str> = Some(GUEST_KEY);
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)
@@ -36,7 +36,7 @@ async fn quick() -> Sandbox {
 }
 
 /// A request body.
-enum Send {
+pub(crate) enum Send {
     Nothing,
     Json(Value),
     Text(&'static str),
@@ -44,18 +44,18 @@ enum Send {
 }
 
 #[derive(Debug)]
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text()))
     }
@@ -67,7 +67,7 @@ impl Answer {
     }
 
     /// Asserts a VIP error: status, code, exact message.
-    fn error(&self, status: u16, code: i64, message: &str) {
+    pub(crate) fn error(&self, status: u16, code: i64, message: &str) {
         assert_eq!(self.status, status, "{}", self.text());
         assert!(self.content_type().starts_with("application/json"));
         assert_eq!(
@@ -91,7 +91,13 @@ impl Answer {
     }
 }
 
-async fn call(sb: &Sandbox, method: Method, path: &str, key: Option<&str>, body: Send) -> Answer {
+pub(crate) async fn call(
+    sb: &Sandbox,
+    method: Method,
+    path: &str,
+    key: Option<&str>,
+    body: Send,
+) -> Answer {
     try_call(sb, method, path, key, body).await.unwrap()
 }
 

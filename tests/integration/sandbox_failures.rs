@@ -12,6 +12,8 @@ use vip_run::sandbox::{
     Config, DEMO_KEY, FailureKind, FailureMix, Injection, Sandbox, World, default_world_yaml,
 };
 
+use crate::sandbox::{Answer, Send};
+
 /// How long a run takes: short, so the tests are quick.
 const RUN: Duration = Duration::from_millis(300);
 
@@ -88,14 +90,6 @@ const EXIT_CODE_KINDS: [FailureKind; 9] = [
     FailureKind::Unknown,
 ];
 
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap()
-}
-
 /// A sandbox with quick runs, room for many of them, and `failures`.
 fn config(failures: &str, seed: u64) -> Config {
     Config {
@@ -117,32 +111,6 @@ fn world_with(trigger: &str) -> World {
     World::from_yaml(&text.replace(HELLO_TRIGGER, trigger)).unwrap()
 }
 
-/// One answer.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text()))
-    }
-
-    /// Asserts a VIP error, byte for byte.
-    fn error(&self, status: u16, code: i64, message: &str) {
-        assert_eq!(self.status, status, "{}", self.text());
-        assert_eq!(
-            self.text(),
-            serde_json::to_string(&json!({"errorCode": code, "errorMessage": message})).unwrap()
-        );
-    }
-}
-
 /// A sandbox and the demo user's calls to it.
 struct Vip {
     sb: Sandbox,
@@ -156,18 +124,17 @@ impl Vip {
         Self { sb }
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<(Vec<u8>, &str)>) -> Answer {
-        let mut rq = http()
-            .request(method, format!("{}{path}", self.sb.base_url()))
-            .header("apikey", DEMO_KEY);
-        if let Some((bytes, content_type)) = body {
-            rq = rq.header("content-type", content_type).body(bytes);
-        }
-        let r = rq.send().await.unwrap();
-        Answer {
-            status: r.status().as_u16(),
-            body: r.bytes().await.unwrap().to_vec(),
-        }
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(Vec<u8>, &'static str)>,
+    ) -> Answer {
+        let body = match body {
+            Some((bytes, content_type)) => Send::Raw(bytes, content_type),
+            None => Send::Nothing,
+        };
+        crate::sandbox::call(&self.sb, method, path, Some(DEMO_KEY), body).await
     }
 
     async fn get(&self, path: &str) -> Answer {
@@ -524,7 +491,7 @@ async fn outputs_missing_finishes_without_a_required_output() {
     );
     // One job: the output's key is absent, and no file was written.
     assert_eq!(done["returnedFiles"], json!({}));
-    let written = walk(vip.sb.data_dir());
+    let written = crate::support::walk(vip.sb.data_dir());
     assert!(
         !written.iter().any(|f| f.ends_with("hello.txt")),
         "{written:?}"
@@ -547,20 +514,6 @@ async fn outputs_missing_finishes_without_a_required_output() {
         .map_or(0, Vec::len);
     assert_eq!(returned, 2 - recorded.jobs.len());
     vip.shutdown().await;
-}
-
-/// Every file below `dir`.
-fn walk(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path.display().to_string());
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

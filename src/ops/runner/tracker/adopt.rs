@@ -301,8 +301,7 @@ impl Tracker<'_> {
                 .and_then(|s| s.attempts.last_mut())
             {
                 a.timed_out = false;
-                if a
-                    .failure
+                if a.failure
                     .as_ref()
                     .is_some_and(|v| v.class == crate::vip::failure::FailureClass::TimedOut)
                 {
