@@ -67,6 +67,12 @@ pub struct SandboxArgs {
     /// are refused by `?action=content`. Bytes, or with a unit: `15MB`, `2GiB`.
     #[arg(long, value_name = "BYTES", default_value = "15000000", value_parser = parse_bytes)]
     pub max_download_size: u64,
+    /// Append every request to FILE as it is answered, one JSON object a line (method, path,
+    /// query, status, and `injected`: the failure it caused), and every injected failure with
+    /// its execution and jobs (`{"injection": …}`): the truth a client's verdicts can be
+    /// compared with. Keys are never written.
+    #[arg(long, value_name = "FILE")]
+    pub request_log: Option<PathBuf>,
 }
 
 /// Bytes, plain (`15000000`) or with a decimal (`kB`, `MB`, `GB`, `TB`) or binary (`KiB`,
@@ -234,9 +240,83 @@ pub async fn run(args: &SandboxArgs) -> Result<(), String> {
         sandbox.shutdown().await;
         return Err(format!("cannot write to stdout: {e}"));
     }
-    let waited = stop_signal().await;
+    let mut log = match &args.request_log {
+        Some(path) => Some(
+            RequestLog::create(path)
+                .map_err(|e| format!("--request-log {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let waited = match log.as_mut() {
+        Some(log) => {
+            let stop = stop_signal();
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    r = &mut stop => break r,
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {
+                        if let Err(e) = log.append(&sandbox) {
+                            eprintln!("vip-run sandbox: cannot write the request log: {e}");
+                        }
+                    }
+                }
+            }
+        }
+        None => stop_signal().await,
+    };
+    if let Some(log) = log.as_mut() {
+        let _ = log.append(&sandbox);
+    }
     sandbox.shutdown().await;
     waited.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))
+}
+
+/// `--request-log`: what is written so far, and the file.
+struct RequestLog {
+    file: std::fs::File,
+    requests: usize,
+    injections: usize,
+}
+
+impl RequestLog {
+    fn create(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            file,
+            requests: 0,
+            injections: 0,
+        })
+    }
+
+    /// Appends the requests and injections logged since the last call.
+    fn append(&mut self, sandbox: &Sandbox) -> std::io::Result<()> {
+        let mut text = String::new();
+        let requests = sandbox.requests();
+        for (i, r) in requests.iter().enumerate().skip(self.requests) {
+            let line = serde_json::json!({
+                "request": i,
+                "method": r.method,
+                "path": r.path,
+                "query": r.query,
+                "status": r.status,
+                "dropped": r.dropped,
+                "injected": r.injected,
+            });
+            let _ = writeln!(text, "{line}");
+        }
+        self.requests = requests.len();
+        let injected = sandbox.injected();
+        for inj in injected.iter().skip(self.injections) {
+            let line = serde_json::json!({ "injection": inj });
+            let _ = writeln!(text, "{line}");
+        }
+        self.injections = injected.len();
+        self.file.write_all(text.as_bytes())?;
+        self.file.flush()
+    }
 }
 
 /// Ctrl-C (SIGINT), or SIGTERM where there is one (what `kill`, systemd and CI send).

@@ -276,3 +276,67 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `--failures` and `--request-log`: a `vip-run sandbox` process injects a seeded mix, and
+/// its log file holds the truth that vip-run's verdicts (here, `run.json`) can be held to.
+#[test]
+fn the_request_log_records_each_injected_failure_for_a_client_to_be_checked_against() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("requests.jsonl");
+    let sb = SandboxProcess::start(&[
+        "--exec-duration",
+        "300ms",
+        "--quota",
+        "4",
+        "--failures",
+        "application=0.5,input_download=0.5",
+        "--seed",
+        "7",
+        "--request-log",
+        log.to_str().unwrap(),
+    ]);
+    let t = Test::new()
+        .manifest("version: 1\nname: hello\npipeline_id: Hello/1.0\ngroup: Demo\nmatrix:\n  subject: [a, b, c, d]\ninputs:\n  input_file: in.txt\n  message: \"hi {{ subject }}\"\nexecution:\n  max_parallel: 4\n  poll_interval: 1s\n")
+        .file("in.txt", "hello\n")
+        .env("VIP_API_KEY", DEMO)
+        .args(&["--server", &sb.url]);
+    t.run_with(&["study.yaml"]).code(1);
+    drop(sb);
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let injections: Vec<&Value> = lines.iter().filter_map(|l| l.get("injection")).collect();
+    assert_eq!(
+        injections.len(),
+        4,
+        "every execution drew a failure: {lines:?}"
+    );
+    for inj in &injections {
+        let at = inj["at_request"].as_u64().unwrap();
+        let request = lines
+            .iter()
+            .find(|l| l["request"] == at)
+            .unwrap_or_else(|| panic!("{inj}"));
+        assert_eq!(request["method"], "POST", "{request}");
+        assert_eq!(request["injected"], inj["kind"], "{request}");
+    }
+    assert!(!std::fs::read_to_string(&log).unwrap().contains(DEMO));
+    // vip-run's record names the same class for each execution.
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(t.dir().join(".vip-run/hello/run.json")).unwrap(),
+    )
+    .unwrap();
+    for item in record["items"].as_array().unwrap() {
+        let id = item["executions"][0]["id"].as_str().unwrap();
+        let inj = injections
+            .iter()
+            .find(|i| i["execution_id"] == id)
+            .unwrap_or_else(|| panic!("{id}"));
+        assert_eq!(
+            item["executions"][0]["failure"]["class"], inj["kind"],
+            "{item}"
+        );
+    }
+}
