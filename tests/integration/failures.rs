@@ -321,8 +321,9 @@ fn an_execution_cleaned_on_vip_is_said_and_relaunched_only_on_request() {
     let t = hello_test(&sb, &hello(1, "  retries: 2\n"));
     t.run_with(&["study.yaml"])
         .code(1)
-        .stdout_has("sub-01: FAILED: cleaned, not retried")
+        .stdout_has("sub-01: FAILED: cleaned, not retried (Cleaned;")
         .stdout_has("cleaned (deleted) on VIP");
+    assert_eq!(kills(&sb), 0, "nothing was killed");
     assert_eq!(posts(&sb), 1);
     // Asked for: launched again (and cleaned again by this sandbox).
     t.run_with(&["run", "--relaunch", "failed", "study.yaml"])

@@ -195,14 +195,8 @@ impl Tracker<'_> {
             return false;
         };
         let status = Self::status_of(a);
-        let ended = a.timed_out || status.is_terminal();
-        let failed = a.timed_out
-            || matches!(
-                status,
-                ExecutionStatus::ExecutionFailed
-                    | ExecutionStatus::InitializationFailed
-                    | ExecutionStatus::Killed
-            );
+        let ended = a.timed_out || a.failure.is_some() || status.is_terminal();
+        let failed = self.failure_class(a).is_some();
         self.relaunch
             .iter()
             .any(|s| (s == &item.key && ended) || (s == crate::ops::RELAUNCH_FAILED && failed))

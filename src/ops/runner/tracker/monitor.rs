@@ -151,8 +151,10 @@ impl Tracker<'_> {
                 None => match read_alone.remove(&id).expect("read") {
                     Ok(e) => (e, true),
                     // Cleaned on VIP (8015): gone with its files; relaunched only on request.
+                    // Recorded as VIP's own word for it (`Cleaned`, which its API never
+                    // shows): not a status vip-run saw, and not a kill.
                     Err(e) if e.meaning() == Meaning::Gone => {
-                        self.mark(&key, "Killed");
+                        self.mark(&key, "Cleaned");
                         let verdict = Verdict::of(
                             FailureClass::Cleaned,
                             format!(
