@@ -397,3 +397,19 @@ fn the_verdicts_match_what_the_sandbox_injected_over_many_seeds() {
         assert_eq!(out.code, i32::from(!failing.is_empty()), "seed {seed}");
     }
 }
+
+#[test]
+fn held_executions_in_a_batch_polled_through_the_list_are_caught_at_the_default_bound() {
+    // Five at once are polled through VIP's list: the watchdog still reads each one's jobs
+    // within a few rounds, not only every stalled_after / 12 (30 min at the default 6h).
+    let sb = mixed("held=1", 9, 300);
+    let t = hello_test(&sb, &hello(5, "  retries: 1\n").replace("MARK", "hi"));
+    let started = std::time::Instant::now();
+    t.run_with(&["study.yaml"])
+        .code(1)
+        .stdout_has("0 finished, 5 failed")
+        .stdout_has("FAILED: stalled, retries used up");
+    assert_eq!(kills(&sb), 10, "each execution killed once");
+    assert_eq!(posts(&sb), 10, "each item relaunched once");
+    assert!(started.elapsed() < Duration::from_secs(120));
+}

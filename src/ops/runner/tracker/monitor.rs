@@ -103,13 +103,36 @@ impl Tracker<'_> {
             .collect();
         singles += beyond.len();
         let mut read_alone = read_executions(&self.conn.client, beyond).await;
-        // The watchdog reads the jobs of a running execution every `watch_period`, first
-        // one period after the run first watched it.
+        // The watchdog reads the jobs of running executions: the few read longest ago each
+        // round ([`WATCH_PER_POLL`], so a small batch is watched every round at a bounded
+        // cost), and any not read for `watch_period` (so a big one is, within the period).
         let now_instant = Instant::now();
         for (_, id) in &active {
             self.jobs_read.entry(id.clone()).or_insert(now_instant);
         }
         let watch_period = self.watch_period();
+        let watched: std::collections::HashSet<String> = if self.purpose == Purpose::Read {
+            std::collections::HashSet::new()
+        } else {
+            let mut running: Vec<(Instant, &String)> = active
+                .iter()
+                .filter(|(_, id)| {
+                    fresh
+                        .get(id)
+                        .is_some_and(|s| s.status == ExecutionStatus::Running)
+                })
+                .filter_map(|(_, id)| self.jobs_read.get(id).map(|t| (*t, id)))
+                .collect();
+            running.sort();
+            running
+                .into_iter()
+                .enumerate()
+                .filter(|(n, (t, _))| {
+                    *n < WATCH_PER_POLL || now_instant.duration_since(*t) >= watch_period
+                })
+                .map(|(_, (_, id))| id.clone())
+                .collect()
+        };
         // Job counts and files come with the full execution; the list's summaries have
         // none. An execution made of several jobs (a list given to a parameter) is asked for
         // its jobs every round while it runs, so per-job progress shows: one call more per
@@ -122,11 +145,7 @@ impl Tracker<'_> {
                     summary.jobs.is_empty()
                         && (status.is_terminal()
                             || (*status == ExecutionStatus::Running
-                                && (self.has_lists(key)
-                                    || self.purpose != Purpose::Read
-                                        && self.jobs_read.get(id).is_some_and(|t| {
-                                            now_instant.duration_since(*t) >= watch_period
-                                        })))
+                                && (self.has_lists(key) || watched.contains(id.as_str())))
                             || self
                                 .current(key)
                                 .is_some_and(|a| a.status != status.as_str()))
@@ -348,9 +367,9 @@ impl Tracker<'_> {
         Ok(changed)
     }
 
-    /// How often the watchdog reads a running execution's jobs: a twelfth of
-    /// `execution.stalled_after`, between 1 s and 10 min (a held execution is caught within
-    /// ten minutes at the default, one read per execution every ten minutes at most).
+    /// How often, at least, the watchdog reads a running execution's jobs: a twelfth of
+    /// `execution.stalled_after`, between 1 s and 10 min (a held execution among many is
+    /// caught within ten minutes at the default; see [`WATCH_PER_POLL`] for few).
     fn watch_period(&self) -> Duration {
         (self.v.execution.stalled_after / 12)
             .clamp(Duration::from_secs(1), Duration::from_secs(600))
@@ -491,6 +510,11 @@ impl Tracker<'_> {
         Ok(targets)
     }
 }
+
+/// Running executions whose jobs the watchdog reads each round beyond VIP's list, those read
+/// longest ago first: eight calls a round at most, so a batch of eight or fewer is watched
+/// every round, and a held execution in it is killed at the next poll.
+const WATCH_PER_POLL: usize = 8;
 
 /// Reads each execution of `ids`, [`CALLS_AT_ONCE`] at a time.
 async fn read_executions(
