@@ -82,6 +82,8 @@ pub struct Tracker<'a> {
     descriptor: Option<crate::vip::wire::Descriptor>,
     /// Execution id → when its jobs were last read for the watchdog (see `monitor`).
     jobs_read: HashMap<String, Instant>,
+    /// When the watchdog's last round of reads was (see `monitor`).
+    watch_round: Option<Instant>,
 }
 
 impl<'a> Tracker<'a> {
@@ -155,6 +157,7 @@ impl<'a> Tracker<'a> {
             required_outputs: Vec::new(),
             descriptor: None,
             jobs_read: HashMap::new(),
+            watch_round: None,
         })
     }
 

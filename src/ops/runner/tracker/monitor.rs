@@ -103,14 +103,20 @@ impl Tracker<'_> {
             .collect();
         singles += beyond.len();
         let mut read_alone = read_executions(&self.conn.client, beyond).await;
-        // The watchdog reads the jobs of running executions: the few read longest ago each
-        // round ([`WATCH_PER_POLL`], so a small batch is watched every round at a bounded
-        // cost), and any not read for `watch_period` (so a big one is, within the period).
+        // The watchdog reads the jobs of running executions: the few read longest ago every
+        // round ([`WATCH_PER_POLL`], [`WATCH_ROUND`]: a small batch is watched every round at
+        // a bounded cost), and any not read for `watch_period` (a big one, within it).
         let now_instant = Instant::now();
         for (_, id) in &active {
             self.jobs_read.entry(id.clone()).or_insert(now_instant);
         }
         let watch_period = self.watch_period();
+        let rotate = self
+            .watch_round
+            .is_none_or(|t| now_instant.duration_since(t) >= WATCH_ROUND);
+        if rotate {
+            self.watch_round = Some(now_instant);
+        }
         let watched: std::collections::HashSet<String> = if self.purpose == Purpose::Read {
             std::collections::HashSet::new()
         } else {
@@ -128,7 +134,8 @@ impl Tracker<'_> {
                 .into_iter()
                 .enumerate()
                 .filter(|(n, (t, _))| {
-                    *n < WATCH_PER_POLL || now_instant.duration_since(*t) >= watch_period
+                    (rotate && *n < WATCH_PER_POLL)
+                        || now_instant.duration_since(*t) >= watch_period
                 })
                 .map(|(_, (_, id))| id.clone())
                 .collect()
@@ -511,10 +518,14 @@ impl Tracker<'_> {
     }
 }
 
-/// Running executions whose jobs the watchdog reads each round beyond VIP's list, those read
-/// longest ago first: eight calls a round at most, so a batch of eight or fewer is watched
-/// every round, and a held execution in it is killed at the next poll.
+/// Running executions whose jobs the watchdog reads every [`WATCH_ROUND`] beyond VIP's list,
+/// those read longest ago first: a batch of eight or fewer is watched every round, and a held
+/// execution in it is killed within half a minute, at eight calls a round at most.
 const WATCH_PER_POLL: usize = 8;
+
+/// How often the watchdog's round comes: VIP's own poll interval, so a fast poll (a test's,
+/// a benchmark's) does not multiply the reads.
+const WATCH_ROUND: Duration = Duration::from_secs(30);
 
 /// Reads each execution of `ids`, [`CALLS_AT_ONCE`] at a time.
 async fn read_executions(
