@@ -125,7 +125,7 @@ fn many_items(rt: &tokio::runtime::Runtime) {
     println!("  launches         {posts:>8}     (one per item)");
     println!("  list polls       {lists:>8}     (each covers up to 500 executions)");
     println!(
-        "  execution GETs   {singles:>8}     (one per item when it ends, for its jobs; and the watchdog's, at most 8 a poll)"
+        "  execution GETs   {singles:>8}     (one per item when it ends, for its jobs; and the watchdog's, at most 8 every 30 s)"
     );
     if let Some(kib) = rss {
         #[allow(clippy::cast_precision_loss)]
