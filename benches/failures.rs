@@ -80,7 +80,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -88,6 +88,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vip_run::sandbox::{Config, DEMO_KEY, FailureKind, FailureMix, LoggedRequest, Sandbox};
 use vip_run::vip::failure::exit_code_name;
+
+#[path = "common/python.rs"]
+mod python;
+use python::python_with;
 
 const VIP_CLIENT: &str = "vip-client==0.1.10";
 
@@ -1413,52 +1417,6 @@ fn print_side_by_side(
     for (what, a, b) in rows {
         println!("  {what:<48} {a:<50} {b}");
     }
-}
-
-/// A throwaway virtual environment with vip-client, or why there is none.
-fn python_with(package: &str, tmp: &Path) -> Result<PathBuf, String> {
-    let python = ["python3", "python"]
-        .into_iter()
-        .find(|name| {
-            Command::new(name)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .ok_or("no python3 on PATH")?;
-    let venv = tmp.join("venv");
-    let made = Command::new(python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
-    if !made.status.success() {
-        return Err(format!(
-            "`{python} -m venv` failed (is the venv module installed?)"
-        ));
-    }
-    let python = venv.join("bin").join("python");
-    let installed = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            package,
-        ])
-        .output()
-        .map_err(|e| format!("cannot run pip: {e}"))?;
-    if !installed.status.success() {
-        return Err(format!(
-            "cannot install {package} from the package registry (offline?): {}",
-            String::from_utf8_lossy(&installed.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        ));
-    }
-    Ok(python)
 }
 
 /// `VIP_RUN_FAILURES_PROBE=N`: the kinds the first executions draw for seeds 1 to N (one

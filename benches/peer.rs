@@ -60,6 +60,10 @@ use std::time::{Duration, Instant};
 
 use vip_run::sandbox::{Config, DEMO_KEY, LoggedRequest, Sandbox, World, default_world_yaml};
 
+#[path = "common/python.rs"]
+mod python;
+use python::python_with;
+
 const VIP_CLIENT: &str = "vip-client==0.1.10";
 const POLL_SECONDS: u64 = 2;
 
@@ -907,52 +911,6 @@ fn calls_table(runs: &[(&str, Result<Measure, String>)]) -> String {
         out.push('\n');
     }
     out
-}
-
-/// A throwaway virtual environment with vip-client, or why there is none.
-fn python_with(package: &str, tmp: &Path) -> Result<PathBuf, String> {
-    let python = ["python3", "python"]
-        .into_iter()
-        .find(|name| {
-            Command::new(name)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .ok_or("no python3 on PATH")?;
-    let venv = tmp.join("venv");
-    let made = Command::new(python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
-    if !made.status.success() {
-        return Err(format!(
-            "`{python} -m venv` failed (is the venv module installed?)"
-        ));
-    }
-    let python = venv.join("bin").join("python");
-    let installed = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            package,
-        ])
-        .output()
-        .map_err(|e| format!("cannot run pip: {e}"))?;
-    if !installed.status.success() {
-        return Err(format!(
-            "cannot install {package} from the package registry (offline?): {}",
-            String::from_utf8_lossy(&installed.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        ));
-    }
-    Ok(python)
 }
 
 fn main() {
