@@ -213,28 +213,10 @@ impl Tracker<'_> {
     /// summary has no jobs or files); `None` when it finished whole, or cannot be read (then
     /// its download says what is missing).
     async fn judge_adopted(&self, key: &str, id: &str) -> Option<crate::ops::state::Verdict> {
-        use crate::vip::wire::ExecutionStatus;
         let e = self.conn.client.execution(id).await.ok()?;
         // Adoption comes before the lifecycle: the item is looked for in the manifest.
         let item = self.v.items.iter().find(|i| i.key == key);
-        match e.status {
-            ExecutionStatus::Finished => {
-                let missing = super::verdict::missing_returned(item?, &self.required_outputs, &e);
-                (!missing.is_empty()).then(|| {
-                    let mut v = crate::ops::state::Verdict::of(
-                        crate::vip::failure::FailureClass::OutputsMissing,
-                        "VIP says Finished, but the results are not complete",
-                    );
-                    v.missing = missing;
-                    v
-                })
-            }
-            _ => Some(super::verdict::judge_failure(
-                item,
-                self.descriptor.as_ref(),
-                &e,
-            )),
-        }
+        super::verdict::judge_end(item, self.descriptor.as_ref(), &self.required_outputs, &e)
     }
 
     /// Why `e`, named like one of `item`'s executions, is not one of them, if it is not: its

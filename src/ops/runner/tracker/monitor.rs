@@ -257,31 +257,12 @@ impl Tracker<'_> {
                 changed = true;
                 self.dirty = true;
                 sink.emit(&status_event());
-                let item = self.item_of(&key);
-                let verdict = match status {
-                    ExecutionStatus::ExecutionFailed
-                    | ExecutionStatus::InitializationFailed
-                    | ExecutionStatus::Killed => Some(verdict::judge_failure(
-                        item,
-                        self.descriptor.as_ref(),
-                        &full,
-                    )),
-                    ExecutionStatus::Finished => item
-                        .map(|i| verdict::missing_returned(i, &self.required_outputs, &full))
-                        .filter(|m| !m.is_empty())
-                        .map(|missing| {
-                            let mut v =
-                                verdict::judge_failure(item, self.descriptor.as_ref(), &full);
-                            v.class = FailureClass::OutputsMissing;
-                            v.exit_code = None;
-                            v.detail = Some(
-                                "VIP says Finished, but the results are not complete".to_owned(),
-                            );
-                            v.missing = missing;
-                            v
-                        }),
-                    _ => None,
-                };
+                let verdict = verdict::judge_end(
+                    self.item_of(&key),
+                    self.descriptor.as_ref(),
+                    &self.required_outputs,
+                    &full,
+                );
                 if let Some(verdict) = verdict {
                     self.keep_failure(sink, &key, &full).await;
                     self.fail(sink, &key, &id, verdict)?;

@@ -69,6 +69,36 @@ pub(crate) fn judge_failure(
     }
 }
 
+/// The verdict on `e`, an execution of `item` that ended: why it failed (`ExecutionFailed`,
+/// `InitializationFailed`, `Killed`), or, `Finished`, the outputs it lacks of `required` and
+/// `results.expect`; `None` for one that finished whole, or has not ended. The poll judges
+/// an end it sees, and adoption one found ended after the state was lost, by this one rule.
+pub(crate) fn judge_end(
+    item: Option<&Item>,
+    descriptor: Option<&Descriptor>,
+    required: &[String],
+    e: &Execution,
+) -> Option<Verdict> {
+    match e.status {
+        ExecutionStatus::ExecutionFailed
+        | ExecutionStatus::InitializationFailed
+        | ExecutionStatus::Killed => Some(judge_failure(item, descriptor, e)),
+        ExecutionStatus::Finished => {
+            let missing = missing_returned(item?, required, e);
+            if missing.is_empty() {
+                return None;
+            }
+            let mut v = judge_failure(item, descriptor, e);
+            v.class = FailureClass::OutputsMissing;
+            v.exit_code = None;
+            v.detail = Some("VIP says Finished, but the results are not complete".to_owned());
+            v.missing = missing;
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
 /// What `e`, a `Finished` execution of `item`, did not return: each of `required` (the
 /// descriptor's non-optional output ids) with no file, or with fewer files than the execution
 /// had jobs; and, for an item that downloads nothing, each `results.expect` pattern no
