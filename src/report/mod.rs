@@ -16,10 +16,12 @@
 //! environment, so every kind of output follows the same conventions. Text for stderr goes
 //! through [`to_stderr`], which a closed stderr does not make panic (`eprintln!` would).
 
+pub mod batch;
 pub mod cancel;
 pub mod clean;
 pub mod diagnostics;
 pub mod failure;
+pub mod html;
 pub mod init;
 pub mod junit;
 pub mod lock;
