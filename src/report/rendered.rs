@@ -38,6 +38,7 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
         manifest: "study.yaml".into(),
         state: PathBuf::from(".vip-run/study/state.json"),
         record: PathBuf::from(".vip-run/study/run.json"),
+        report: Some(PathBuf::from(".vip-run/study/report.html")),
         sandbox,
         interrupt_exit_code: crate::exit_code::INTERRUPTED,
         summary: Summary {
@@ -110,10 +111,11 @@ fn a_run_summary_reads_like_this() {
     to launch the failed, killed or timed-out items again: `vip-run run study.yaml --relaunch failed` (`plan --relaunch failed` shows it first)
     1 execution is still running on VIP; run `vip-run study.yaml` again to pick it up
     run record: .vip-run/study/run.json
+    report: .vip-run/study/report.html
     ");
     assert_eq!(f.exit_code(), crate::exit_code::INTERRUPTED);
     let json = text(|o| summary::render(o, &f, OutputFormat::Json, false, again(&f)));
-    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"not_downloaded":0,"interrupted":true,"disk_error":null,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","results":[{"item":"sub-01","result":"finished","detail":null,"retried":"retried 1× after input download failure"},{"item":"sub-02","result":"failed","detail":"application (exit 50), not retried (ExecutionFailed; the tool failed on its data or parameters: check its stderr; a relaunch repeats it)\nError: no such file\nexit 1","class":"application","exit_code":50},{"item":"sub-03","result":"timed_out","detail":null,"class":"timed_out","exit_code":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
+    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"not_downloaded":0,"interrupted":true,"disk_error":null,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","report":".vip-run/study/report.html","results":[{"item":"sub-01","result":"finished","detail":null,"retried":"retried 1× after input download failure"},{"item":"sub-02","result":"failed","detail":"application (exit 50), not retried (ExecutionFailed; the tool failed on its data or parameters: check its stderr; a relaunch repeats it)\nError: no such file\nexit 1","class":"application","exit_code":50},{"item":"sub-03","result":"timed_out","detail":null,"class":"timed_out","exit_code":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
 }
 
 #[test]
