@@ -236,7 +236,7 @@ fn batch_item(
 }
 
 /// One execution's observed times: first seen running, first seen in its final status.
-fn batch_attempt(a: &Attempt, bytes_down: u64) -> BatchAttempt {
+pub(crate) fn batch_attempt(a: &Attempt, bytes_down: u64) -> BatchAttempt {
     let started = a
         .history
         .iter()
