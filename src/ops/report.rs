@@ -116,7 +116,7 @@ pub fn batch(v: &Validated, state: &State, paths: &Paths, origin: &Origin<'_>) -
         links.push(link("run record (run.json)", &paths.record));
     }
     if let Some(root) = super::provenance::results_root(v) {
-        let crate_file = v.dir.join(root).join(super::provenance::METADATA);
+        let crate_file = root.join(super::provenance::METADATA);
         if crate_file.exists() {
             links.push(link("provenance (RO-Crate)", &crate_file));
         }
@@ -188,7 +188,7 @@ fn batch_item(
     let mut outputs = Vec::new();
     if let (Some(a), Some(folder)) = (current, &item.download) {
         if done(a.execution_id.clone()).next().is_some() {
-            outputs.push(link("folder", &v.dir.join(folder)));
+            outputs.push(link("folder", folder));
         }
         for o in done(a.execution_id.clone()).take(OUTPUT_LINKS) {
             if let Some(local) = &o.local {
@@ -196,7 +196,7 @@ fn batch_item(
                     || local.display().to_string(),
                     |n| n.to_string_lossy().into(),
                 );
-                outputs.push(link(&name, &v.dir.join(local)));
+                outputs.push(link(&name, local));
             }
         }
     }
