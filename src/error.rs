@@ -133,6 +133,7 @@ impl Error {
                 exit_code::UNREACHABLE
             }
             Self::Disk { .. } => exit_code::LOCAL,
+            Self::Exclusive(ExclusiveError::Held { .. }) => exit_code::BUSY,
             Self::File(e)
             | Self::State(StateError::Write(e))
             | Self::Exclusive(ExclusiveError::File(e))

@@ -197,6 +197,10 @@ pub struct RunArgs {
     /// Uploads and downloads at once, 1 to 32 (overrides `execution.transfers`; default 4).
     #[arg(long, value_name = "N", value_parser = parse_transfers)]
     pub transfers: Option<u32>,
+    /// When another vip-run is running the manifest (after `--lock-wait`): skip it (one
+    /// line, exit 0) or fail (exit 7).
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = crate::ops::IfRunning::Skip)]
+    pub if_running: crate::ops::IfRunning,
     /// Launch again, once, the item KEY (after its execution ended, even finished), or with
     /// `failed` every item whose execution failed, was killed or timed out, whatever
     /// `execution.retries` says. Repeatable. `plan --relaunch` shows what it would do.
@@ -215,6 +219,10 @@ pub struct DownloadArgs {
     /// Downloads at once, 1 to 32 (overrides `execution.transfers`; default 4).
     #[arg(long, value_name = "N", value_parser = parse_transfers)]
     pub transfers: Option<u32>,
+    /// When another vip-run is running the manifest (after `--lock-wait`): skip it (one
+    /// line, exit 0) or fail (exit 7).
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = crate::ops::IfRunning::Skip)]
+    pub if_running: crate::ops::IfRunning,
     #[command(flatten)]
     pub common: ManifestArgs,
 }

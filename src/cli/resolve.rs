@@ -8,7 +8,9 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::manifest::LoadOptions;
-use crate::ops::{ConnectOptions, ExecutionOverrides, LockPolicy, Settings, StateOptions};
+use crate::ops::{
+    ConnectOptions, ExecutionOverrides, IfRunning, LockPolicy, Settings, StateOptions,
+};
 use crate::report::progress::Progress;
 
 use super::args::{Cli, DownloadArgs, ManifestArgs, PlanArgs, RunArgs, ValidateArgs};
@@ -96,6 +98,9 @@ pub fn on_manifest(cli: &Cli, common: &ManifestArgs) -> Settings {
         state: StateOptions {
             state_dir: common.state_dir.clone(),
             lock_wait: common.lock_wait,
+            // The commands that take no `--if-running` (`cancel`, `clean`) are asked for by
+            // someone waiting for them: they say they are busy.
+            if_running: IfRunning::Fail,
         },
         ..global(cli)
     }
@@ -117,7 +122,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Settings {
             (_, true) => LockPolicy::Locked,
             _ => LockPolicy::Write,
         },
-        ..on_manifest(cli, &args.common)
+        ..with_if_running(on_manifest(cli, &args.common), args.if_running)
     }
 }
 
@@ -136,6 +141,12 @@ pub fn download(cli: &Cli, args: &DownloadArgs) -> Settings {
             transfers: args.transfers,
             max_outage: None,
         },
-        ..on_manifest(cli, &args.common)
+        ..with_if_running(on_manifest(cli, &args.common), args.if_running)
     }
+}
+
+/// `settings` with `--if-running`.
+fn with_if_running(mut settings: Settings, if_running: IfRunning) -> Settings {
+    settings.state.if_running = if_running;
+    settings
 }

@@ -17,7 +17,7 @@ use super::session::{Access, Session};
 pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Error> {
     let session = Session::open(settings, path, Access::Record)?;
     let (v, paths) = (&session.manifest, &session.paths);
-    session
+    let ended = session
         .connect(async |conn| {
             super::disk::check_before(v, &paths.dir, settings.sandbox())?;
             let platform = conn.client.platform().await.map_err(|e| explain(e, conn))?;
@@ -35,5 +35,6 @@ pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Erro
             reporter.finish();
             session.finish("download", conn, summary)
         })
-        .await
+        .await;
+    session.or_skip("download", ended)
 }

@@ -58,7 +58,7 @@ pub use plan::plan;
 pub use report::report;
 pub use run::run;
 pub use session::{RELAUNCH_FAILED, check_relaunch};
-pub use settings::{ExecutionOverrides, LockPolicy, Settings, StateOptions};
+pub use settings::{ExecutionOverrides, IfRunning, LockPolicy, Settings, StateOptions};
 pub use status::status;
 pub use validate::validate;
 pub use whoami::whoami;

@@ -50,7 +50,7 @@ async fn execute_one(
     let session = Session::open(settings, path, Access::Record)?;
     let (v, paths) = (&session.manifest, &session.paths);
     check_relaunch(v, relaunch)?;
-    session
+    let ended = session
         .connect(async |conn| {
             // A first run's reads of what is on VIP go alongside pre-flight (reads only:
             // nothing is done on VIP before the checks pass).
@@ -98,5 +98,6 @@ async fn execute_one(
             reporter.finish();
             session.finish("run", conn, summary)
         })
-        .await
+        .await;
+    session.or_skip("run", ended)
 }

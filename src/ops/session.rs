@@ -122,6 +122,7 @@ impl<'s> Session<'s> {
             state: self.paths.state.clone(),
             record: self.paths.record.clone(),
             report: None,
+            skipped: None,
             sandbox: conn.sandbox.is_some(),
             summary,
             interrupt_exit_code: super::interrupt::exit_code(),
@@ -140,6 +141,39 @@ impl<'s> Session<'s> {
 }
 
 impl Session<'_> {
+    /// What `command` (`run` or `download`) came to when `ended` says another vip-run holds
+    /// the manifest and `--if-running skip` says to leave it to that one: a skip, exit 0.
+    pub fn or_skip(
+        &self,
+        command: &'static str,
+        ended: Result<Finished, Error>,
+    ) -> Result<Finished, Error> {
+        match ended {
+            Err(Error::Exclusive(super::exclusive::ExclusiveError::Held { holder }))
+                if self.settings.state.if_running == super::IfRunning::Skip =>
+            {
+                Ok(Finished {
+                    command,
+                    manifest: self.manifest.file.display.clone(),
+                    state: self.paths.state.clone(),
+                    record: self.paths.record.clone(),
+                    report: None,
+                    skipped: Some(holder),
+                    sandbox: self.settings.sandbox(),
+                    summary: crate::report::summary::Summary {
+                        outcomes: Vec::new(),
+                        junit: Vec::new(),
+                        interrupted: false,
+                        disk: None,
+                        retried: std::collections::HashMap::new(),
+                    },
+                    interrupt_exit_code: super::interrupt::exit_code(),
+                })
+            }
+            other => other,
+        }
+    }
+
     /// Writes the run's `report.html` and `trace.tsv` from the state it saved, with its
     /// outcomes and exit code; the report's path, or `None` (said as a warning: the run's
     /// results and record do not depend on it) when it could not be written.

@@ -87,6 +87,20 @@ pub struct StateOptions {
     pub state_dir: Option<PathBuf>,
     /// `--lock-wait`.
     pub lock_wait: Duration,
+    /// What a `run` or `download` does when another vip-run holds the manifest after
+    /// `lock_wait` (`--if-running`).
+    pub if_running: IfRunning,
+}
+
+/// What a `run` or `download` does when another vip-run is running the same manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum IfRunning {
+    /// Do nothing: one line, exit 0. Cron's next tick comes back; the run in progress is
+    /// doing the work meanwhile, so nothing failed.
+    #[default]
+    Skip,
+    /// Stop with exit 7 (busy), which a wrapper can tell from a failed item (exit 1).
+    Fail,
 }
 
 impl Settings {

@@ -40,6 +40,7 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
         state: PathBuf::from(".vip-run/study/state.json"),
         record: PathBuf::from(".vip-run/study/run.json"),
         report: Some(PathBuf::from(".vip-run/study/report.html")),
+        skipped: None,
         sandbox,
         interrupt_exit_code: crate::exit_code::INTERRUPTED,
         summary: Summary {

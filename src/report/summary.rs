@@ -159,6 +159,9 @@ pub struct Finished {
     pub record: PathBuf,
     /// Its HTML report (with `trace.tsv` beside it), when it could be written.
     pub report: Option<PathBuf>,
+    /// Why nothing was done, when another vip-run was running the manifest and this one
+    /// skipped it (`--if-running skip`): who holds it.
+    pub skipped: Option<String>,
     /// Whether it ran against the in-process sandbox (gone with the command).
     pub sandbox: bool,
     /// Each item's outcome.
@@ -171,6 +174,9 @@ pub struct Finished {
 impl Finished {
     /// The exit code this outcome means: the one place it is decided.
     pub fn exit_code(&self) -> i32 {
+        if self.skipped.is_some() {
+            return exit_code::SUCCESS;
+        }
         let unreachable = self.summary.outcomes.iter().any(|(_, o)| {
             matches!(
                 o,
@@ -211,6 +217,9 @@ pub fn render(
     quiet: bool,
     again: &str,
 ) -> std::io::Result<()> {
+    if let Some(holder) = &f.skipped {
+        return render_skipped(out, f, holder, format);
+    }
     let summary = &f.summary;
     let count =
         |p: &dyn Fn(&Outcome) -> bool| summary.outcomes.iter().filter(|(_, o)| p(o)).count();
@@ -368,6 +377,34 @@ pub fn render(
             }
             out.write_all(text.as_bytes())?;
         }
+    }
+    out.flush()
+}
+
+/// The one line of a run that skipped its manifest: another vip-run was running it.
+fn render_skipped(
+    out: &mut dyn Write,
+    f: &Finished,
+    holder: &str,
+    format: OutputFormat,
+) -> std::io::Result<()> {
+    match format {
+        OutputFormat::Json => writeln!(
+            out,
+            "{}",
+            json!({
+                "event": "summary",
+                "command": f.command,
+                "manifest": f.manifest,
+                "skipped": format!("another vip-run is running this manifest ({holder})"),
+                "at": time::rfc3339(time::now_ms()),
+            })
+        )?,
+        OutputFormat::Human => writeln!(
+            out,
+            "{}: skipped: another vip-run is running it ({holder}); --if-running fail makes this exit 7, --lock-wait waits for it",
+            f.manifest
+        )?,
     }
     out.flush()
 }
