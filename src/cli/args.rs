@@ -36,6 +36,11 @@ pub struct Cli {
     /// what a command is for (`status`'s table, `--output json`).
     #[arg(short, long, global = true, help_heading = GLOBAL, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Print nothing when the command ends well (exit 0), and everything it would have printed
+    /// (progress lines, warnings, the summary) when it does not, in order: for cron and
+    /// timers, after moreutils' `chronic`.
+    #[arg(long, global = true, help_heading = GLOBAL, conflicts_with = "quiet")]
+    pub chronic: bool,
     /// Say more on stderr: `-v` each retry's reason and the run's decisions, `-vv` every call to VIP.
     #[arg(short, long, global = true, help_heading = GLOBAL, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -60,10 +60,11 @@ pub fn global(cli: &Cli) -> Settings {
         output: cli.output,
         // Under `-q` a run that goes well prints nothing at all, even in a pipe or a log:
         // cron mails whatever a job prints, and a mail per run hides the one that matters.
-        progress: if cli.quiet {
-            Progress::None
-        } else {
-            cli.progress
+        progress: match cli.progress {
+            _ if cli.quiet => Progress::None,
+            // Held back, to be read in a mail or a log if at all: lines, never a bar.
+            Progress::Auto | Progress::Bar if cli.chronic => Progress::Plain,
+            p => p,
         },
         quiet: cli.quiet,
         junit: cli.junit.clone(),

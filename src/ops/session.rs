@@ -133,8 +133,9 @@ impl<'s> Session<'s> {
         finished.report = self.write_report(&finished);
         if self.settings.verbose {
             // What the command cost VIP, by kind (each retry counts): stderr, after the bars.
-            let _ =
-                crate::report::progress::render_calls(&mut std::io::stderr(), &conn.client.calls());
+            let mut text = Vec::new();
+            let _ = crate::report::progress::render_calls(&mut text, &conn.client.calls());
+            crate::report::write_stderr(&String::from_utf8_lossy(&text));
         }
         Ok(finished)
     }

@@ -18,6 +18,7 @@
 
 pub mod batch;
 pub mod cancel;
+pub mod chronic;
 pub mod clean;
 pub mod diagnostics;
 pub mod failure;
@@ -57,6 +58,9 @@ pub fn write_stderr(text: &str) {
 
 fn write_stderr_bytes(bytes: &[u8]) {
     use std::io::Write as _;
+    if chronic::keep_stderr(bytes) {
+        return;
+    }
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(bytes);
     let _ = stderr.flush();
