@@ -16,8 +16,11 @@ enum Stream {
     Stderr,
 }
 
-/// The chunks written while holding, in order; `None` when not holding.
-static HELD: Mutex<Option<Vec<(Stream, Vec<u8>)>>> = Mutex::new(None);
+/// What was written to which stream, in order.
+type Chunks = Vec<(Stream, Vec<u8>)>;
+
+/// The chunks written while holding; `None` when not holding.
+static HELD: Mutex<Option<Chunks>> = Mutex::new(None);
 
 /// Starts holding back what is printed.
 pub fn hold() {
@@ -88,7 +91,7 @@ mod tests {
         hold();
         assert!(keep_stderr(b"a\n"));
         let _ = HeldStdout.write_all(b"b\n");
-        let held: Vec<(Stream, Vec<u8>)> = HELD.lock().unwrap().clone().unwrap();
+        let held: Chunks = HELD.lock().unwrap().clone().unwrap();
         assert_eq!(
             held,
             vec![
