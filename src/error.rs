@@ -168,6 +168,9 @@ impl Error {
             Self::Key(KeyError::EnvUnset(name)) => Some(format!(
                 "export {name}=<your key> (VIP portal: My Account → API key), or name another source with --api-key-env / --api-key-file"
             )),
+            Self::Key(KeyError::Exposed { path, .. }) => Some(format!(
+                "chmod 600 {path} (readable and writable by you alone), then run again"
+            )),
             Self::Key(KeyError::BareLooksLikeVariable(name)) => Some(format!(
                 "set the variable {name}, or write `api_key: {{ env: {name} }}` to make the intent explicit"
             )),
