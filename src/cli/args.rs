@@ -122,6 +122,8 @@ pub enum Command {
     Init(InitArgs),
     /// Record each manifest's pipeline descriptor, as VIP serves it, in `vip-run.lock`.
     Lock(LockArgs),
+    /// Write a systemd `.service` and `.timer` that run the manifest on a schedule.
+    Systemd(SystemdArgs),
     /// Serve the VIP simulator on this machine until interrupted.
     Sandbox(crate::sandbox::serve::SandboxArgs),
     /// Print the manifest JSON Schema (draft-07).
@@ -153,6 +155,7 @@ impl Command {
             Self::Pipeline { .. } => "pipeline",
             Self::Init(_) => "init",
             Self::Lock(_) => "lock",
+            Self::Systemd(_) => "systemd",
             Self::Sandbox(_) => "sandbox",
             Self::Schema => "schema",
             Self::Completions { .. } => "completions",
@@ -277,6 +280,27 @@ pub struct CancelArgs {
     pub item: Option<String>,
     #[command(flatten)]
     pub common: ManifestArgs,
+}
+
+/// `systemd`.
+#[derive(Debug, clap::Args)]
+pub struct SystemdArgs {
+    /// The manifest.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// The API key file systemd hands the service (`LoadCredential=`); default: the
+    /// manifest's `api_key: { file: … }`.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// When to run, as systemd's `OnCalendar=` (`hourly`, `daily`, `*-*-* 02:00`…).
+    #[arg(long, value_name = "SPEC", default_value = "hourly")]
+    pub on_calendar: String,
+    /// A random delay of up to this much before each start (`RandomizedDelaySec=`).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = crate::duration::parse)]
+    pub randomized_delay: Duration,
+    /// Where to write the two files.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// `logs`.

@@ -173,6 +173,23 @@ enum BareKind {
     Literal,
 }
 
+impl KeySource {
+    /// For a key file: that it exists and is private (as reading it would check), without
+    /// reading it. Other sources pass.
+    pub fn check_file(&self) -> Result<(), KeyError> {
+        if let Self::File { written, path } = self {
+            refuse_exposed(written, path)?;
+            if !path.is_file() {
+                return Err(KeyError::File {
+                    path: written.clone(),
+                    reason: "no such file".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 fn read_env(name: &str) -> Result<SecretString, KeyError> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v)),

@@ -42,6 +42,7 @@ pub mod session;
 pub mod settings;
 pub mod state;
 pub mod status;
+pub mod systemd;
 pub mod validate;
 pub mod whoami;
 
@@ -60,5 +61,6 @@ pub use run::run;
 pub use session::{RELAUNCH_FAILED, check_relaunch};
 pub use settings::{ExecutionOverrides, IfRunning, LockPolicy, Settings, StateOptions};
 pub use status::status;
+pub use systemd::{SystemdOptions, systemd};
 pub use validate::validate;
 pub use whoami::whoami;

@@ -33,6 +33,7 @@ mod signals;
 mod snapshots;
 mod structure;
 mod support;
+mod systemd;
 #[cfg(unix)]
 mod terminal;
 mod transfers;

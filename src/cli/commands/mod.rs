@@ -18,6 +18,7 @@ pub mod run;
 pub mod sandbox;
 pub mod schema;
 pub mod status;
+pub mod systemd;
 pub mod validate;
 pub mod whoami;
 
