@@ -185,8 +185,8 @@ pub struct Item {
 /// A `collect:` entry, checked: which file of each item to read, and the study table to write.
 #[derive(Debug, Clone)]
 pub struct CollectTable {
-    /// `name`, else `to` as written.
-    pub name: String,
+    /// `name`, when given.
+    pub name: Option<String>,
     /// `from` as written (each item's rendering is in [`Item::collect`]).
     pub from: String,
     /// `to`, from the manifest's folder.

@@ -86,8 +86,7 @@ pub(super) fn check(out: &mut Findings, dir: &Path, m: &Manifest) -> Vec<Collect
                 .as_deref()
                 .map(str::trim)
                 .filter(|n| !n.is_empty())
-                .unwrap_or(to)
-                .to_owned(),
+                .map(str::to_owned),
             from: from.to_owned(),
             to: path,
             write_as,
