@@ -90,10 +90,29 @@ pub fn finished_in(state: &State, item: &Item) -> bool {
 /// that has at least one item's file (see the module's comment): what each came to, in the
 /// manifest's order. An error writes nothing.
 pub fn merge(v: &Validated, finished: &dyn Fn(&Item) -> bool) -> Result<Vec<Collected>, Error> {
+    if v.collect.is_empty() {
+        return Ok(Vec::new());
+    }
     let leading = leading_columns(&v.items);
+    // Each item looked at once, whatever the number of tables: whether it is finished (a
+    // `stat` per output) and, when it is, the files in its folder.
+    let files: Vec<Option<Vec<String>>> = v
+        .items
+        .iter()
+        .map(|item| {
+            finished(item).then(|| {
+                let mut files = Vec::new();
+                if let Some(folder) = &item.download {
+                    walk(folder, folder, &mut files);
+                }
+                files.sort();
+                files
+            })
+        })
+        .collect();
     let mut merged = Vec::with_capacity(v.collect.len());
     for (index, table) in v.collect.iter().enumerate() {
-        merged.push(merge_table(v, index, table, &leading, finished)?);
+        merged.push(merge_table(v, index, table, &leading, &files)?);
     }
     let mut collected = Vec::with_capacity(merged.len());
     for (table, m) in v.collect.iter().zip(merged) {
@@ -132,13 +151,14 @@ fn leading_columns(items: &[Item]) -> Vec<String> {
     names.into_iter().map(str::to_owned).collect()
 }
 
-/// The `index`th table of `v`.
+/// The `index`th table of `v`, from `files`: each item's files (relative to its folder),
+/// `None` for an item not finished.
 fn merge_table(
     v: &Validated,
     index: usize,
     table: &CollectTable,
     leading: &[String],
-    finished: &dyn Fn(&Item) -> bool,
+    files: &[Option<Vec<String>>],
 ) -> Result<Merged, Error> {
     let mut collected = Collected {
         name: table.name.clone(),
@@ -156,17 +176,20 @@ fn merge_table(
     let mut first: Option<(&str, Vec<String>)> = None;
     let mut clash: Option<CollectError> = None;
     let mut rows = Vec::new();
-    for item in &v.items {
-        if !finished(item) {
+    for (item, files) in v.items.iter().zip(files) {
+        let Some(files) = files else {
             collected.unfinished.push(item.key.clone());
             continue;
-        }
+        };
         let pattern = item.collect.get(index).map_or("", String::as_str);
-        let files = item
-            .download
-            .as_deref()
-            .map(|folder| matching(folder, pattern))
-            .unwrap_or_default();
+        let files: Vec<PathBuf> = match &item.download {
+            Some(folder) => files
+                .iter()
+                .filter(|rel| matches_tail(pattern, rel))
+                .map(|rel| folder.join(rel))
+                .collect(),
+            None => Vec::new(),
+        };
         let file = match files.as_slice() {
             [] => {
                 collected.missing.push(item.key.clone());
@@ -281,22 +304,10 @@ fn output_header(leading: &[String], columns: &[String]) -> (Vec<String>, Vec<Re
     (header, renamed)
 }
 
-/// The files below `folder` that `pattern` matches the end of (as `results.expect` does),
-/// sorted. Not looked at: the saved logs of a failed execution (`logs/`), downloads that
-/// did not end (`.part`) and hidden files and folders (an archive being unpacked, vip-run's
-/// marks).
-fn matching(folder: &Path, pattern: &str) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    walk(folder, folder, &mut files);
-    let mut found: Vec<PathBuf> = files
-        .into_iter()
-        .filter(|rel| matches_tail(pattern, rel))
-        .map(|rel| folder.join(rel))
-        .collect();
-    found.sort();
-    found
-}
-
+/// The files below `dir` (relative to `root`, `/`-separated), for `from` to match the end
+/// of, as `results.expect` does. Not looked at: the saved logs of a failed execution
+/// (`logs/`), downloads that did not end (`.part`) and hidden files and folders (an archive
+/// being unpacked, vip-run's marks).
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -538,10 +549,14 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, "a\n").unwrap();
         }
-        let rel = |pattern: &str| -> Vec<String> {
-            matching(folder, pattern)
+        let mut files = Vec::new();
+        walk(folder, folder, &mut files);
+        files.sort();
+        let rel = |pattern: &str| -> Vec<&str> {
+            files
                 .iter()
-                .map(|p| p.strip_prefix(folder).unwrap().display().to_string())
+                .filter(|f| matches_tail(pattern, f))
+                .map(String::as_str)
                 .collect()
         };
         assert_eq!(
@@ -553,7 +568,9 @@ mod tests {
             ["results/other.csv", "results/stats.csv"]
         );
         assert_eq!(rel("**/logs/*.csv"), ["results/logs/stats.csv"]);
-        assert!(matching(&folder.join("nowhere"), "*.csv").is_empty());
+        let mut none = Vec::new();
+        walk(&folder.join("nowhere"), &folder.join("nowhere"), &mut none);
+        assert!(none.is_empty());
     }
 
     /// A study of three subjects (the third with an `include`d extra variable) in a
