@@ -104,6 +104,13 @@ pub enum Command {
     Logs(LogsArgs),
     /// Delete on VIP what this manifest put there: uploaded inputs, downloaded results.
     Clean(CleanArgs),
+    /// Merge the table each finished item returned into the study tables `collect:` names.
+    ///
+    /// Offline: reads the run's state and the downloaded results. Exits 0 when the tables are
+    /// written, 1 when a finished item had no file to merge (the table is written without
+    /// it) or the files' columns disagree (nothing is written), 2 when the manifest has no
+    /// `collect:`.
+    Collect(OneManifest),
     /// Check manifests: offline, and with `--online` against VIP (key, group, pipeline, inputs).
     Validate(ValidateArgs),
     /// Check the API key and list your groups.
@@ -149,6 +156,7 @@ impl Command {
             Self::Report(_) => "report",
             Self::Logs(_) => "logs",
             Self::Clean(_) => "clean",
+            Self::Collect(_) => "collect",
             Self::Validate(_) => "validate",
             Self::Whoami => "whoami",
             Self::Pipelines { .. } => "pipelines",
@@ -259,7 +267,7 @@ pub struct PlanArgs {
     pub common: ManifestArgs,
 }
 
-/// `status`, `download`.
+/// `status`, `collect`.
 #[derive(Debug, clap::Args)]
 pub struct OneManifest {
     /// The manifest.

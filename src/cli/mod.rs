@@ -206,6 +206,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         Command::Report(args) => commands::report::exec(cli, args, out),
         Command::Logs(args) => commands::logs::exec(cli, args, out),
         Command::Clean(args) => commands::clean::exec(cli, args, out),
+        Command::Collect(args) => commands::collect::exec(cli, args, out),
         Command::Validate(args) => commands::validate::exec(cli, args, out),
         Command::Whoami => commands::whoami::exec(cli, out),
         Command::Pipelines { query } => commands::pipelines::exec(cli, query.as_deref(), out),

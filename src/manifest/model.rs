@@ -15,6 +15,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+pub use super::table_format::TableFormat;
+
 /// A `vip-run` manifest (format version 1): one recipe of VIP executions.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +73,12 @@ pub struct Manifest {
     /// Where results go, on VIP and locally.
     #[serde(default)]
     pub results: Results,
+    /// Tables to gather: each names a small table every item returns (`from`) and the study
+    /// table they merge into (`to`), one row per row of each finished item's file, the item's
+    /// key and variables first. Written at the end of a run and by `vip-run collect`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<CollectEntry>>")]
+    pub collect: Option<Spanned<Vec<Spanned<CollectEntry>>>>,
     /// How executions are scheduled and watched.
     #[serde(default)]
     pub execution: Execution,
@@ -436,6 +444,30 @@ pub struct Results {
     /// inputs and the results folders of items downloaded and size-checked. Default: `false`.
     #[serde(default)]
     pub clean: Option<bool>,
+}
+
+/// One `collect:` entry: a table each item returns, and the study table it merges into.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectEntry {
+    /// What the table is, for people (messages and `--output json`). Default: `to`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The file each item returns: a name or glob (`*`, `?`, `**`), a template like the other
+    /// fields (`{{ item }}_stats.csv`), matched against the end of the paths in the item's
+    /// download folder (unpacked archives included), as `results.expect` is. `.csv` is read
+    /// as CSV, `.tsv` and `.tab` as TSV, each also gzip-compressed (`.csv.gz`).
+    #[schemars(with = "String", length(min = 1))]
+    pub from: Spanned<String>,
+    /// The study table to write, relative to the manifest: `.csv` (comma-separated) or
+    /// `.tsv` (tab-separated).
+    #[schemars(with = "String", regex(pattern = r"\.([Cc][Ss][Vv]|[Tt][Ss][Vv])$"))]
+    pub to: Spanned<String>,
+    /// How to read the items' files when their names do not say (`stats.txt`): `csv` or
+    /// `tsv`. Given, it applies to every file `from` matches.
+    #[serde(default)]
+    #[schemars(with = "Option<TableFormat>")]
+    pub format: Option<Spanned<TableFormat>>,
 }
 
 /// `execution:`.

@@ -3,8 +3,8 @@
 //!
 //! - the commands, each in a file named after it: [`validate()`], [`plan()`], [`run()`],
 //!   [`download()`],
-//!   [`status()`], [`cancel()`], [`logs()`], [`clean()`], [`whoami()`], [`pipelines()`],
-//!   [`pipeline()`], [`init()`] and [`lock()`];
+//!   [`status()`], [`cancel()`], [`logs()`], [`clean()`], [`collect()`], [`whoami()`],
+//!   [`pipelines()`], [`pipeline()`], [`init()`] and [`lock()`];
 //! - [`Checked`]: a manifest checked offline and online, the only way to a launching runner;
 //! - `runner`: the run itself (adopt, decide, launch, monitor, transfers, record), `state`,
 //!   `exclusive` (the OS lock: one run of a manifest at a time), `paths`, `interrupt`, `extract`;
@@ -16,6 +16,7 @@ pub mod against;
 pub mod cancel;
 pub mod checked;
 pub mod clean;
+pub mod collect;
 pub mod connect;
 pub mod disk;
 pub mod download;
@@ -48,6 +49,7 @@ pub mod whoami;
 
 pub use cancel::cancel;
 pub use clean::clean;
+pub use collect::collect;
 pub use connect::{ConnectOptions, Connection};
 pub use download::download;
 pub use init::init;

@@ -8,8 +8,8 @@
 //! - `run`: events and progress during a run; `summary`: its end; `junit`: the XML report;
 //!   `failure`: the end of a command's JSON output when it stopped on an error;
 //! - one renderer per command, named after it: `validate`, `plan`, `status`, `cancel`,
-//!   `whoami`, `pipelines`, `pipeline`, `init`, `lock`, `logs`, `clean` (`run` and `download`
-//!   share `run` and `summary`);
+//!   `whoami`, `pipelines`, `pipeline`, `init`, `lock`, `logs`, `clean`, `collect` (`run` and
+//!   `download` share `run` and `summary`; a run's summary ends with `collect`'s lines);
 //! - `text`: byte sizes and server text for people.
 //!
 //! How stderr is drawn (colour, Unicode, bars, width) is decided once, here, from the
@@ -20,6 +20,7 @@ pub mod batch;
 pub mod cancel;
 pub mod chronic;
 pub mod clean;
+pub mod collect;
 pub mod diagnostics;
 pub mod failure;
 pub mod html;

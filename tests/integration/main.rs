@@ -6,6 +6,7 @@ mod broken;
 mod clean;
 mod client;
 mod cohorts;
+mod collect;
 #[cfg(unix)]
 mod cron;
 mod exact;

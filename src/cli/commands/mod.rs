@@ -4,6 +4,7 @@
 
 pub mod cancel;
 pub mod clean;
+pub mod collect;
 pub mod completions;
 pub mod download;
 pub mod init;

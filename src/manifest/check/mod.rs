@@ -9,8 +9,10 @@
 //! submodule checks one part of the manifest: `header` (version, name, pipeline, group),
 //! `connection` (api key, server), `execution` (execution settings, results locations),
 //! `variables` (vars, matrix, foreach), `templates` (compiling values), `items` (rendering each
-//! item), `values` (one rendered value) and `placeholders` (`init`'s `CHANGE-ME` left in).
+//! item), `values` (one rendered value), `collect` (the study tables) and `placeholders`
+//! (`init`'s `CHANGE-ME` left in).
 
+mod collect;
 mod connection;
 mod execution;
 mod findings;
@@ -71,6 +73,7 @@ fn check(out: &mut Findings, dir: &Path, m: &Manifest, options: &LoadOptions) ->
     let server = connection::server(out, m);
 
     let assignments = variables::check(out, m, options, dir);
+    let tables = collect::check(out, dir, m);
 
     // Templates, compiled once.
     let compiled = templates::compile(out, m);
@@ -81,6 +84,7 @@ fn check(out: &mut Findings, dir: &Path, m: &Manifest, options: &LoadOptions) ->
     }
 
     let items = items::expand(out, dir, m, assignments, &compiled);
+    collect::check_places(out, dir, m, &tables, &items);
     let input_locations = m
         .inputs
         .iter()
@@ -113,6 +117,7 @@ fn check(out: &mut Findings, dir: &Path, m: &Manifest, options: &LoadOptions) ->
             _ => None,
         },
         clean: m.results.clean.unwrap_or(false),
+        collect: tables,
         project: String::new(),
         content: std::collections::HashMap::new(),
         input_locations,
