@@ -122,6 +122,8 @@ impl<'s> Session<'s> {
             state: self.paths.state.clone(),
             record: self.paths.record.clone(),
             report: None,
+            collected: Vec::new(),
+            collect_error: None,
             skipped: None,
             sandbox: conn.sandbox.is_some(),
             summary,
@@ -130,6 +132,7 @@ impl<'s> Session<'s> {
         if let Some(file) = &self.settings.junit {
             write_atomically(file, junit(&v.name, &finished.summary.junit).as_bytes())?;
         }
+        self.collect(&mut finished);
         finished.report = self.write_report(&finished);
         if self.settings.verbose {
             // What the command cost VIP, by kind (each retry counts): stderr, after the bars.
@@ -159,6 +162,8 @@ impl Session<'_> {
                     state: self.paths.state.clone(),
                     record: self.paths.record.clone(),
                     report: None,
+                    collected: Vec::new(),
+                    collect_error: None,
                     skipped: Some(holder),
                     sandbox: self.settings.sandbox(),
                     summary: crate::report::summary::Summary {
@@ -172,6 +177,31 @@ impl Session<'_> {
                 })
             }
             other => other,
+        }
+    }
+
+    /// Merges the study tables `collect:` names from the items this run saw finished and
+    /// home (an item whose outputs VIP could not all send counts: what came is merged).
+    fn collect(&self, finished: &mut Finished) {
+        if self.manifest.collect.is_empty() || finished.summary.interrupted {
+            return;
+        }
+        let done: std::collections::HashSet<&str> = finished
+            .summary
+            .outcomes
+            .iter()
+            .filter(|(_, o)| {
+                matches!(
+                    o,
+                    crate::report::summary::Outcome::Done
+                        | crate::report::summary::Outcome::DoneWithProblems(_)
+                )
+            })
+            .map(|(k, _)| k.as_str())
+            .collect();
+        match super::collect::merge(&self.manifest, &|item| done.contains(item.key.as_str())) {
+            Ok(tables) => finished.collected = tables,
+            Err(e) => finished.collect_error = Some(e.to_string()),
         }
     }
 

@@ -159,6 +159,11 @@ pub struct Finished {
     pub record: PathBuf,
     /// Its HTML report (with `trace.tsv` beside it), when it could be written.
     pub report: Option<PathBuf>,
+    /// The study tables `collect:` merged at the end (none without `collect:`).
+    pub collected: Vec<super::collect::Collected>,
+    /// Why the study tables could not be merged (their files' columns disagree…): nothing
+    /// of them was written.
+    pub collect_error: Option<String>,
     /// Why nothing was done, when another vip-run was running the manifest and this one
     /// skipped it (`--if-running skip`): who holds it.
     pub skipped: Option<String>,
@@ -186,6 +191,11 @@ impl Finished {
                 }
             )
         });
+        let tables_incomplete = self.collect_error.is_some()
+            || self
+                .collected
+                .iter()
+                .any(super::collect::Collected::incomplete);
         if self.summary.interrupted {
             self.interrupt_exit_code
         } else if self.summary.disk.is_some() {
@@ -200,6 +210,9 @@ impl Finished {
                     .iter()
                     .any(|(_, o)| matches!(o, Outcome::NotDownloaded(_))))
         {
+            exit_code::FAILED
+        } else if tables_incomplete {
+            // A finished item whose table is not in the study's: said, never dropped.
             exit_code::FAILED
         } else {
             exit_code::SUCCESS
@@ -286,6 +299,8 @@ pub fn render(
                 "state": f.state.display().to_string(),
                 "record": f.record.display().to_string(),
                 "report": f.report.as_ref().map(|r| r.display().to_string()),
+                "collected": f.collected,
+                "collect_error": f.collect_error,
                 "results": items,
                 "at": time::rfc3339(time::now_ms()),
             });
@@ -370,6 +385,12 @@ pub fn render(
             }
             if summary.interrupted || in_progress > 0 {
                 let _ = writeln!(text, "{}", still_running(f, in_progress, again));
+            }
+            for line in super::collect::summary_lines(&f.collected) {
+                let _ = writeln!(text, "{line}");
+            }
+            if let Some(e) = &f.collect_error {
+                let _ = writeln!(text, "study tables not written: {e}");
             }
             let _ = writeln!(text, "run record: {}", f.record.display());
             if let Some(report) = &f.report {

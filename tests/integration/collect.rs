@@ -82,7 +82,18 @@ fn read(t: &Test, path: &str) -> String {
 fn a_sandbox_cohort_collects_each_items_table_under_its_key_and_variables() {
     let subjects = ["sub-01", "sub-02"];
     let t = cquest(&subjects);
-    t.run_with(&["--sandbox", "run", "study.yaml"]).code(0);
+    // The run's end merges the table, says so in its summary, and links it from the report.
+    let run = t.run_with(&["--sandbox", "run", "study.yaml"]);
+    run.code(0)
+        .stdout_has("wrote results/quantification.csv: 10 rows from 2 items");
+    let at_run_end = read(&t, "results/quantification.csv");
+    assert_eq!(at_run_end, expected_from_items(&t, &subjects));
+    let html = read(&t, ".vip-run/sandbox/mrs/report.html");
+    assert!(
+        html.contains("quantification.csv"),
+        "the report links the table"
+    );
+    std::fs::remove_file(t.dir().join("results/quantification.csv")).unwrap();
     let out = t.run_with(&["--sandbox", "collect", "study.yaml"]);
     out.code(0)
         .stdout_has("wrote results/quantification.csv: 10 rows from 2 items");
