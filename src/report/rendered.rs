@@ -40,6 +40,8 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
         state: PathBuf::from(".vip-run/study/state.json"),
         record: PathBuf::from(".vip-run/study/run.json"),
         report: Some(PathBuf::from(".vip-run/study/report.html")),
+        collected: Vec::new(),
+        collect_error: None,
         skipped: None,
         sandbox,
         interrupt_exit_code: crate::exit_code::INTERRUPTED,
