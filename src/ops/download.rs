@@ -33,8 +33,8 @@ pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Erro
             )?;
             let summary = runner.drive(false).await?;
             reporter.finish();
-            session.finish("download", conn, summary)
+            super::finish::finish(&session, "download", conn, summary)
         })
         .await;
-    session.or_skip("download", ended)
+    super::finish::or_skip(&session, "download", ended)
 }

@@ -22,6 +22,7 @@ pub mod disk;
 pub mod download;
 pub mod exclusive;
 pub mod extract;
+pub mod finish;
 pub(crate) mod glob;
 pub mod identity;
 pub mod init;

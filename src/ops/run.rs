@@ -96,8 +96,8 @@ async fn execute_one(
                 }),
             }
             reporter.finish();
-            session.finish("run", conn, summary)
+            super::finish::finish(&session, "run", conn, summary)
         })
         .await;
-    session.or_skip("run", ended)
+    super::finish::or_skip(&session, "run", ended)
 }
