@@ -36,18 +36,19 @@ impl Units<'_> {
         format!("vip-run-{}", self.name)
     }
 
+    /// A unit's first lines: where it comes from, and its `[Unit]` description.
+    fn header(&self, description: &str) -> String {
+        format!(
+            "# Written by vip-run {} for {}; `vip-run systemd` writes it again.\n[Unit]\nDescription={description}\n",
+            self.version,
+            self.manifest.display()
+        )
+    }
+
     /// The `.service`.
     pub fn service(&self) -> String {
         let dir = self.manifest.parent().unwrap_or(Path::new("/"));
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "# Written by vip-run {} for {}; `vip-run systemd` writes it again.",
-            self.version,
-            self.manifest.display()
-        );
-        let _ = writeln!(s, "[Unit]");
-        let _ = writeln!(s, "Description=vip-run: {} ({})", self.name, self.pipeline);
+        let mut s = self.header(&format!("vip-run: {} ({})", self.name, self.pipeline));
         let _ = writeln!(s, "Documentation=man:vip-run(1)");
         let _ = writeln!(s, "Wants=network-online.target");
         let _ = writeln!(s, "After=network-online.target");
@@ -80,15 +81,7 @@ impl Units<'_> {
 
     /// The `.timer`.
     pub fn timer(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "# Written by vip-run {} for {}; `vip-run systemd` writes it again.",
-            self.version,
-            self.manifest.display()
-        );
-        let _ = writeln!(s, "[Unit]");
-        let _ = writeln!(s, "Description=vip-run: {} on a schedule", self.name);
+        let mut s = self.header(&format!("vip-run: {} on a schedule", self.name));
         let _ = writeln!(s);
         let _ = writeln!(s, "[Timer]");
         let _ = writeln!(s, "OnCalendar={}", self.on_calendar);
