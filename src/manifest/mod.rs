@@ -13,6 +13,8 @@
 //! - `check` runs every offline check and builds the items, with `api_key`
 //!   (key sources), `template`, `expand` (matrix and CSV rows), `cohort` (files found by a pattern) and the crate's `duration`
 //!   as its tools;
+//! - `notify` holds the checked `notify:` channels, and `secret_source` where their secrets
+//!   come from (read when a notice is sent);
 //! - `identity` names each item (fingerprint, execution name, upload paths);
 //! - `validated` holds the result, the types other layers read, and the shared defaults.
 
@@ -26,8 +28,10 @@ pub mod identity;
 pub mod jobs;
 pub mod load;
 pub mod model;
+pub mod notify;
 mod number_text;
 pub mod schema;
+pub mod secret_source;
 pub mod secrets;
 pub mod sources;
 pub mod structure;

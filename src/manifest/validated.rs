@@ -221,6 +221,8 @@ pub struct Validated {
     pub cohort: Option<String>,
     /// `results.clean`: clean up on VIP after every successful run.
     pub clean: bool,
+    /// `notify:`: the channels a run tells.
+    pub notify: Vec<super::notify::ChannelSpec>,
     /// The project key (see `ops::identity`): empty until a command that reaches VIP
     /// identifies the manifest's items by content.
     pub project: String,

@@ -8,7 +8,7 @@
 //! This file holds the order of the checks; `findings` collects what they find, and each other
 //! submodule checks one part of the manifest: `header` (version, name, pipeline, group),
 //! `connection` (api key, server), `execution` (execution settings, results locations),
-//! `variables` (vars, matrix, foreach), `templates` (compiling values), `items` (rendering each
+//! `variables` (vars, matrix, foreach), `notify` (the notification channels), `templates` (compiling values), `items` (rendering each
 //! item), `values` (one rendered value) and `placeholders` (`init`'s `CHANGE-ME` left in).
 
 mod connection;
@@ -16,6 +16,7 @@ mod execution;
 mod findings;
 mod header;
 mod items;
+mod notify;
 mod placeholders;
 mod templates;
 mod values;
@@ -69,6 +70,7 @@ fn check(out: &mut Findings, dir: &Path, m: &Manifest, options: &LoadOptions) ->
     let execution = execution::check(out, m);
     let api_key = connection::api_key(out, m, dir);
     let server = connection::server(out, m);
+    let notify = notify::check(out, m, dir);
 
     let assignments = variables::check(out, m, options, dir);
 
@@ -113,6 +115,7 @@ fn check(out: &mut Findings, dir: &Path, m: &Manifest, options: &LoadOptions) ->
             _ => None,
         },
         clean: m.results.clean.unwrap_or(false),
+        notify,
         project: String::new(),
         content: std::collections::HashMap::new(),
         input_locations,
