@@ -8,7 +8,9 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::manifest::LoadOptions;
-use crate::ops::{ConnectOptions, ExecutionOverrides, LockPolicy, Settings, StateOptions};
+use crate::ops::{
+    ConnectOptions, ExecutionOverrides, LockPolicy, NotifyChoice, Settings, StateOptions,
+};
 use crate::report::progress::Progress;
 
 use super::args::{Cli, DownloadArgs, ManifestArgs, PlanArgs, RunArgs, ValidateArgs};
@@ -72,6 +74,7 @@ pub fn global(cli: &Cli) -> Settings {
         detach: false,
         lock_policy: LockPolicy::default(),
         relaunch: Vec::new(),
+        notify: NotifyChoice::default(),
     }
 }
 
