@@ -16,6 +16,7 @@ mod fuzz;
 mod lists;
 mod lockfile;
 mod logs;
+mod notify;
 mod online;
 mod packaging;
 mod provenance;
