@@ -3,20 +3,16 @@
 //! it. Secrets are read at each attempt, so a notice from the spool goes where the channel
 //! points now.
 
-use std::time::Duration;
-
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+use super::ATTEMPT_TIMEOUT;
 use super::delivery_error::DeliveryError;
 use super::redact::{scrub, shown_url};
 use crate::manifest::notify::{ChannelKind, ChannelSpec, NotifyEvent, WebhookFormat};
 use crate::manifest::secret_source::{SecretError, SecretSource};
 use crate::report::notice::Notice;
-
-/// One attempt's time, for HTTP and SMTP alike.
-pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A channel of this run.
 #[derive(Debug)]

@@ -13,7 +13,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 
-use super::channel::ATTEMPT_TIMEOUT;
+use super::ATTEMPT_TIMEOUT;
 use super::delivery_error::DeliveryError;
 use super::redact::scrub;
 use crate::manifest::notify::EmailSpec;

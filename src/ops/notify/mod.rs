@@ -28,7 +28,7 @@ mod spool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use channel::{ATTEMPT_TIMEOUT, Channel};
+use channel::Channel;
 use outbox::{Letter, Outbox};
 use spool::Spool;
 
@@ -41,6 +41,9 @@ use crate::report::notice::{ItemNote, Notice, RunFacts};
 use crate::report::progress::{End, Event};
 use crate::report::summary::Finished;
 use crate::vip::failure::FailureClass;
+
+/// One attempt's time, for HTTP and SMTP alike.
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The longest a run's end waits for its notifications: past it, what is left is kept for
 /// the next run, so a receiver that is down or hangs adds at most this to a run.

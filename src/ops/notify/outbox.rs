@@ -20,7 +20,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::channel::{ATTEMPT_TIMEOUT, Channel};
+use super::ATTEMPT_TIMEOUT;
+use super::channel::Channel;
 use super::delivery_error::DeliveryError;
 use crate::manifest::notify::NotifyEvent;
 use crate::report::notice::Notice;
