@@ -478,10 +478,8 @@ fn a_successful_run_pings_start_then_success_and_posts_only_the_events_asked_for
 fn a_failed_run_pings_its_exit_code_and_posts_the_failure_once_with_its_items() {
     let sb = SandboxHandle::quick(Duration::from_millis(300));
     let r = Receiver::start();
-    let notify = format!(
-        "  - healthchecks:\n      url_env: PING\n  - webhook:\n      url_env: SLACK\n      format: slack\n  - webhook:\n      url_env: ENDS\n      events: [end]\n  - webhook:\n      url_env: BOTH\n      events: [end, failure]\n"
-    );
-    let t = hello_test(&sb, &manifest("FAIL now", &notify))
+    let notify = "  - healthchecks:\n      url_env: PING\n  - webhook:\n      url_env: SLACK\n      format: slack\n  - webhook:\n      url_env: ENDS\n      events: [end]\n  - webhook:\n      url_env: BOTH\n      events: [end, failure]\n";
+    let t = hello_test(&sb, &manifest("FAIL now", notify))
         .env("PING", &r.url("/ping/xyz/"))
         .env("SLACK", &r.url("/slack"))
         .env("ENDS", &r.url("/ends"))
@@ -724,11 +722,7 @@ fn a_dead_or_hanging_receiver_changes_neither_the_exit_code_nor_the_time_beyond_
             "{text}"
         );
         let doc: Value = serde_json::from_str(&text).unwrap();
-        let tries = if doc["notice"]["event"] == "start" {
-            1
-        } else {
-            0
-        };
+        let tries = u32::from(doc["notice"]["event"] == "start");
         assert_eq!(doc["tries"], tries, "{file}: {text}");
     }
 
@@ -792,7 +786,7 @@ fn the_command_line_replaces_or_silences_the_manifests_channels() {
 
 #[test]
 fn another_run_under_way_is_not_told_of_twice() {
-    let sb = SandboxHandle::quick(Duration::from_millis(2_000));
+    let sb = SandboxHandle::quick(Duration::from_secs(2));
     let r = Receiver::start();
     let notify = format!(
         "  - webhook:\n      url: {}\n      events: [start, end]\n",
