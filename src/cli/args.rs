@@ -193,6 +193,7 @@ pub struct ManifestArgs {
 
 /// `run`.
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // each bool is one flag of the command line
 pub struct RunArgs {
     /// The manifests to run, one after the other.
     #[arg(required = true, value_name = "MANIFEST")]
@@ -222,8 +223,68 @@ pub struct RunArgs {
     /// `execution.retries` says. Repeatable. `plan --relaunch` shows what it would do.
     #[arg(long, value_name = "KEY|failed")]
     pub relaunch: Vec<String>,
+    /// Tell this channel of the run, instead of the manifest's `notify:`, with the kind's
+    /// default events: `healthchecks=URL` (start, end), `webhook=URL`, `slack=URL`,
+    /// `mattermost=URL` (failure, stall), where URL may be `env:NAME` (a variable holding
+    /// it, kept out of `ps`); or `email=ADDRESS[,ADDRESS…]` (failure, stall) through the
+    /// relay that `VIP_RUN_SMTP_HOST`, `VIP_RUN_SMTP_FROM` and optionally `VIP_RUN_SMTP_PORT`,
+    /// `VIP_RUN_SMTP_STARTTLS=false`, `VIP_RUN_SMTP_USERNAME` and `VIP_RUN_SMTP_PASSWORD` name.
+    /// Repeatable.
+    #[arg(long, value_name = "KIND=TARGET", value_parser = parse_notify, conflicts_with = "no_notify")]
+    pub notify: Vec<NotifyArg>,
+    /// Tell no one of this run, whatever the manifest's `notify:` says (what earlier runs
+    /// could not send waits for a later run).
+    #[arg(long)]
+    pub no_notify: bool,
     #[command(flatten)]
     pub common: ManifestArgs,
+}
+
+/// What `--notify` names: a kind of channel and its target, as typed (checked by clap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyArg {
+    /// `healthchecks`, `webhook`, `slack`, `mattermost` or `email`.
+    pub kind: &'static str,
+    /// A URL, `env:NAME`, or addresses separated by commas.
+    pub target: String,
+}
+
+/// The kinds `--notify` takes.
+pub const NOTIFY_KINDS: [&str; 5] = ["healthchecks", "webhook", "slack", "mattermost", "email"];
+
+/// `--notify KIND=TARGET`.
+fn parse_notify(text: &str) -> Result<NotifyArg, String> {
+    let kinds = NOTIFY_KINDS.join(", ");
+    let Some((kind, target)) = text.split_once('=') else {
+        return Err(format!("give KIND=TARGET, KIND one of {kinds}"));
+    };
+    let Some(kind) = NOTIFY_KINDS.iter().find(|k| **k == kind) else {
+        let hint = manifest::suggest::did_you_mean(kind, NOTIFY_KINDS)
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        return Err(format!(
+            "`{kind}` is not a kind of channel; {hint}the kinds are {kinds}"
+        ));
+    };
+    let target = target.trim();
+    if *kind == "email" {
+        for address in target.split(',') {
+            if !manifest::notify::is_mailbox(address) {
+                return Err(format!("`{}` is not a mail address", address.trim()));
+            }
+        }
+    } else if let Some(name) = target.strip_prefix("env:") {
+        if !manifest::expand::is_identifier(name) {
+            return Err(format!("`{name}` is not an environment variable's name"));
+        }
+    } else if let Err(problem) = manifest::notify::url_problem(target) {
+        // Not quoted: the URL may be a hook's secret.
+        return Err(format!("the {kind} URL {problem}"));
+    }
+    Ok(NotifyArg {
+        kind,
+        target: target.to_owned(),
+    })
 }
 
 /// `download`.

@@ -14,6 +14,8 @@
 //!   (key sources), `template`, `expand` (matrix and CSV rows), `cohort` (files found by a pattern) and the crate's `duration`
 //!   as its tools;
 //! - `table_format` says which file names are which tables, for `collect`;
+//! - `notify` holds the checked `notify:` channels, and `secret_source` where their secrets
+//!   come from (read when a notice is sent);
 //! - `identity` names each item (fingerprint, execution name, upload paths);
 //! - `validated` holds the result, the types other layers read, and the shared defaults.
 
@@ -27,8 +29,10 @@ pub mod identity;
 pub mod jobs;
 pub mod load;
 pub mod model;
+pub mod notify;
 mod number_text;
 pub mod schema;
+pub mod secret_source;
 pub mod secrets;
 pub mod sources;
 pub mod structure;

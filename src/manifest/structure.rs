@@ -234,6 +234,9 @@ pub(crate) fn missing_help(field: &str) -> String {
             "add `pipeline_id: Name/version`; `vip-run pipelines` lists what you can run".into()
         }
         "group" => "add `group: GROUP`, the VIP application group the pipeline requires".into(),
+        "to" => "add `to: [you@example.org]`, the mail's recipients".into(),
+        "from" => "add `from: vip-run@example.org`, the mail's sender".into(),
+        "host" => "add `host: smtp.example.org`, the SMTP relay".into(),
         other => format!("add `{other}: …`"),
     }
 }

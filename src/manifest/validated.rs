@@ -242,6 +242,8 @@ pub struct Validated {
     pub clean: bool,
     /// `collect`: the study tables gathered from the items' results.
     pub collect: Vec<CollectTable>,
+    /// `notify:`: the channels a run tells.
+    pub notify: Vec<super::notify::ChannelSpec>,
     /// The project key (see `ops::identity`): empty until a command that reaches VIP
     /// identifies the manifest's items by content.
     pub project: String,

@@ -8,6 +8,7 @@
 //! - [`Checked`]: a manifest checked offline and online, the only way to a launching runner;
 //! - `runner`: the run itself (adopt, decide, launch, monitor, transfers, record), `state`,
 //!   `exclusive` (the OS lock: one run of a manifest at a time), `paths`, `interrupt`, `extract`;
+//! - `notify`: a run's notifications (its channels' queues, retries and spool);
 //! - what every command on a manifest opens with and ends with (`session`), reaching VIP
 //!   (`connect`), pre-flight, and the one explanation of access problems (`access`).
 
@@ -30,6 +31,7 @@ pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod logs;
+pub mod notify;
 pub mod paths;
 pub mod pipeline;
 pub mod pipelines;
@@ -62,7 +64,9 @@ pub use plan::plan;
 pub use report::report;
 pub use run::run;
 pub use session::{RELAUNCH_FAILED, check_relaunch};
-pub use settings::{ExecutionOverrides, IfRunning, LockPolicy, Settings, StateOptions};
+pub use settings::{
+    ExecutionOverrides, IfRunning, LockPolicy, NotifyChoice, Settings, StateOptions,
+};
 pub use status::status;
 pub use systemd::{SystemdOptions, systemd};
 pub use validate::validate;

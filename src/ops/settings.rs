@@ -42,6 +42,35 @@ pub struct Settings {
     pub lock_policy: LockPolicy,
     /// `run` and `plan --relaunch`: item keys, or `failed`, to launch again once.
     pub relaunch: Vec<String>,
+    /// `run`: which channels are told (`--notify`, `--no-notify`, else the manifest's).
+    pub notify: NotifyChoice,
+}
+
+/// Which channels a run tells: the command line's, when it names any, replace the manifest's
+/// (as every other setting it gives), so an ad hoc run can be pointed elsewhere or silenced.
+#[derive(Debug, Clone, Default)]
+pub enum NotifyChoice {
+    /// The manifest's `notify:`.
+    #[default]
+    Manifest,
+    /// `--no-notify`: none (what earlier runs could not send waits for a later run).
+    Off,
+    /// `--notify KIND=TARGET`: these.
+    Given(Vec<crate::manifest::notify::ChannelSpec>),
+}
+
+impl NotifyChoice {
+    /// The channels a run of `v` tells.
+    pub fn channels(
+        &self,
+        v: &crate::manifest::Validated,
+    ) -> Vec<crate::manifest::notify::ChannelSpec> {
+        match self {
+            Self::Manifest => v.notify.clone(),
+            Self::Off => Vec::new(),
+            Self::Given(channels) => channels.clone(),
+        }
+    }
 }
 
 /// What `run` does with `vip-run.lock`.

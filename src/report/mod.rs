@@ -10,6 +10,7 @@
 //! - one renderer per command, named after it: `validate`, `plan`, `status`, `cancel`,
 //!   `whoami`, `pipelines`, `pipeline`, `init`, `lock`, `logs`, `clean`, `collect` (`run` and
 //!   `download` share `run` and `summary`; a run's summary ends with `collect`'s lines);
+//! - `notice`: what a notification says (its JSON document, text and mail subject);
 //! - `text`: byte sizes and server text for people.
 //!
 //! How stderr is drawn (colour, Unicode, bars, width) is decided once, here, from the
@@ -28,6 +29,7 @@ pub mod init;
 pub mod junit;
 pub mod lock;
 pub mod logs;
+pub mod notice;
 pub mod pipeline;
 pub mod pipelines;
 pub mod plan;

@@ -114,6 +114,20 @@ impl std::fmt::Display for Failure {
 }
 
 impl Outcome {
+    /// Its failure class and the wrapper's exit code that decided it, when it failed with
+    /// one (the summary's JSON, notifications).
+    pub fn class(&self) -> (Option<crate::vip::failure::FailureClass>, Option<i64>) {
+        use crate::vip::failure::FailureClass;
+        match self {
+            Self::Failed(Failure::Ended {
+                verdict: Some(v), ..
+            }) => (Some(v.class), v.exit_code),
+            Self::TimedOut => (Some(FailureClass::TimedOut), None),
+            Self::Failed(Failure::Lost { .. }) => (Some(FailureClass::Stalled), None),
+            _ => (None, None),
+        }
+    }
+
     /// Whether this counts as a failure for the exit code.
     pub fn is_failure(&self) -> bool {
         matches!(
@@ -259,18 +273,7 @@ pub fn render(
                         Outcome::NotLaunched => ("not_launched", None),
                         Outcome::Blocked { why, .. } => ("blocked", Some(why.clone())),
                     };
-                    let (class, exit_code) = match o {
-                        Outcome::Failed(Failure::Ended {
-                            verdict: Some(v), ..
-                        }) => (Some(v.class), v.exit_code),
-                        Outcome::TimedOut => {
-                            (Some(crate::vip::failure::FailureClass::TimedOut), None)
-                        }
-                        Outcome::Failed(Failure::Lost { .. }) => {
-                            (Some(crate::vip::failure::FailureClass::Stalled), None)
-                        }
-                        _ => (None, None),
-                    };
+                    let (class, exit_code) = o.class();
                     let mut item = json!({"item": k, "result": result, "detail": detail});
                     if let Some(class) = class {
                         item["class"] = json!(class);

@@ -17,6 +17,7 @@ mod fuzz;
 mod lists;
 mod lockfile;
 mod logs;
+mod notify;
 mod online;
 mod packaging;
 mod provenance;
