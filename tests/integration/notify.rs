@@ -795,9 +795,13 @@ fn another_run_under_way_is_not_told_of_twice() {
     let t = hello_test(&sb, &manifest("hi", &notify));
     let first = crate::support::Background::start(&t, &["study.yaml"]);
     first.wait_for("launched", Duration::from_secs(30));
-    let second = t.run_with(&["study.yaml"]);
-    assert_ne!(second.code, 0);
-    second.stderr_has("another vip-run is running this manifest");
+    // Skipped (the default), and with --if-running fail: neither is told.
+    t.run_with(&["study.yaml"])
+        .code(0)
+        .stdout_has("skipped: another vip-run is running it");
+    t.run_with(&["--if-running", "fail", "study.yaml"])
+        .code(7)
+        .stderr_has("another vip-run is running this manifest");
     let (code, _) = first.finish();
     assert_eq!(code, 0);
     let events: Vec<String> = r
