@@ -18,6 +18,14 @@ pub fn rfc3339(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
 }
 
+/// `2026-11-28T06:17:02.315Z` for epoch milliseconds: for times compared with each other
+/// (the trace), where whole seconds would tie.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let (y, m, d, hh, mm, ss) = utc_parts(ms.div_euclid(1000));
+    let frac = ms.rem_euclid(1000);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{frac:03}Z")
+}
+
 /// Year, month, day, hour, minute, second (UTC) of `epoch_secs`.
 pub fn utc_parts(epoch_secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     let days = epoch_secs.div_euclid(86_400);

@@ -93,6 +93,8 @@ pub enum Command {
     Cancel(CancelArgs),
     /// Download the outputs of finished items.
     Download(DownloadArgs),
+    /// Write the batch's HTML report and trace again from the state (offline, no key).
+    Report(OneManifest),
     /// Print an item's execution output from VIP (without `--item`: the failed items').
     Logs(LogsArgs),
     /// Delete on VIP what this manifest put there: uploaded inputs, downloaded results.
@@ -137,6 +139,7 @@ impl Command {
             Self::Status(_) => "status",
             Self::Cancel(_) => "cancel",
             Self::Download(_) => "download",
+            Self::Report(_) => "report",
             Self::Logs(_) => "logs",
             Self::Clean(_) => "clean",
             Self::Validate(_) => "validate",

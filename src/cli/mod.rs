@@ -193,6 +193,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         Command::Status(args) => commands::status::exec(cli, args, out),
         Command::Cancel(args) => commands::cancel::exec(cli, args, out),
         Command::Download(args) => commands::download::exec(cli, args, out),
+        Command::Report(args) => commands::report::exec(cli, args, out),
         Command::Logs(args) => commands::logs::exec(cli, args, out),
         Command::Clean(args) => commands::clean::exec(cli, args, out),
         Command::Validate(args) => commands::validate::exec(cli, args, out),

@@ -116,11 +116,12 @@ impl<'s> Session<'s> {
         summary: Summary,
     ) -> Result<Finished, Error> {
         let v = &self.manifest;
-        let finished = Finished {
+        let mut finished = Finished {
             command,
             manifest: v.file.display.clone(),
             state: self.paths.state.clone(),
             record: self.paths.record.clone(),
+            report: None,
             sandbox: conn.sandbox.is_some(),
             summary,
             interrupt_exit_code: super::interrupt::exit_code(),
@@ -128,12 +129,42 @@ impl<'s> Session<'s> {
         if let Some(file) = &self.settings.junit {
             write_atomically(file, junit(&v.name, &finished.summary.junit).as_bytes())?;
         }
+        finished.report = self.write_report(&finished);
         if self.settings.verbose {
             // What the command cost VIP, by kind (each retry counts): stderr, after the bars.
             let _ =
                 crate::report::progress::render_calls(&mut std::io::stderr(), &conn.client.calls());
         }
         Ok(finished)
+    }
+}
+
+impl Session<'_> {
+    /// Writes the run's `report.html` and `trace.tsv` from the state it saved, with its
+    /// outcomes and exit code; the report's path, or `None` (said as a warning: the run's
+    /// results and record do not depend on it) when it could not be written.
+    fn write_report(&self, finished: &Finished) -> Option<std::path::PathBuf> {
+        let origin = super::report::Origin {
+            command: finished.command,
+            outcomes: Some(&finished.summary.outcomes),
+            exit_code: Some(finished.exit_code()),
+            sandbox: finished.sandbox,
+            junit: self.settings.junit.as_deref(),
+        };
+        let written = super::state::State::load(&self.paths.state)
+            .map_err(Error::from)
+            .and_then(|state| {
+                let state = state.unwrap_or_default();
+                let batch = super::report::batch(&self.manifest, &state, &self.paths, &origin);
+                super::report::write(&batch, &self.paths)
+            });
+        match written {
+            Ok(w) => Some(w.report),
+            Err(e) => {
+                crate::report::to_stderr(&format!("warning: could not write the report: {e}"));
+                None
+            }
+        }
     }
 }
 

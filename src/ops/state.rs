@@ -83,6 +83,9 @@ pub struct Upload {
     pub mtime: Option<i64>,
     /// When it was uploaded.
     pub at: String,
+    /// When its sending began and ended (epoch ms), for the report's timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<(i64, i64)>,
 }
 
 /// One item's executions and outputs.
@@ -146,6 +149,17 @@ pub struct Attempt {
     /// changed: what the watchdog measures a stall by, across runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jobs_seen: Option<(String, i64)>,
+    /// When it could have been launched (epoch ms): its inputs on VIP, the run started, or
+    /// its earlier execution seen ended, whichever came last. From here to `launched_at` it
+    /// waited for a slot (the quota or `max_parallel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at: Option<i64>,
+    /// Its jobs when last seen: (done, failed, total), recorded when they change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<(usize, usize, usize)>,
+    /// When its outputs' download began and ended (epoch ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download: Option<(i64, i64)>,
 }
 
 impl Attempt {

@@ -58,6 +58,7 @@ pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
                 failure: a.and_then(|a| a.failure.clone()),
                 retried: notes.get_mut(&item.key).and_then(|n| n.0.take()),
                 not_retried: notes.get_mut(&item.key).and_then(|n| n.1.take()),
+                observed: a.map(|a| super::report::batch_attempt(a, 0)),
             }
         })
         .collect();

@@ -201,9 +201,7 @@ impl BatchAttempt {
     /// Queued on VIP: from launched to first seen running (or ended, when never seen
     /// running).
     pub fn queue_wait(&self) -> Option<Duration> {
-        self.started
-            .or(self.ended)
-            .map(|s| ms(s - self.submitted))
+        self.started.or(self.ended).map(|s| ms(s - self.submitted))
     }
 
     /// Running on VIP: from first seen running to first seen ended.
@@ -220,14 +218,15 @@ impl Batch {
     /// When the first thing in the batch happened, and the last (epoch ms).
     pub fn extent(&self) -> Option<Span> {
         let mut times = self.items.iter().flat_map(|i| {
-            i.upload.into_iter().flat_map(|s| [s.from, s.to]).chain(
-                i.attempts.iter().flat_map(|a| {
+            i.upload
+                .into_iter()
+                .flat_map(|s| [s.from, s.to])
+                .chain(i.attempts.iter().flat_map(|a| {
                     [Some(a.submitted), a.ready, a.started, a.ended]
                         .into_iter()
                         .flatten()
                         .chain(a.download.into_iter().flat_map(|s| [s.from, s.to]))
-                }),
-            )
+                }))
         });
         let first = times.next()?;
         let (from, to) = times.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t)));
@@ -268,4 +267,29 @@ pub struct Written {
     pub report: PathBuf,
     /// `trace.tsv`.
     pub trace: PathBuf,
+}
+
+/// What `vip-run report` wrote: the paths, or one JSON object.
+pub fn render_written(
+    out: &mut dyn std::io::Write,
+    written: &Written,
+    format: super::OutputFormat,
+) -> std::io::Result<()> {
+    match format {
+        super::OutputFormat::Human => writeln!(
+            out,
+            "report: {}\ntrace: {}",
+            written.report.display(),
+            written.trace.display()
+        ),
+        super::OutputFormat::Json => writeln!(
+            out,
+            "{}",
+            serde_json::json!({
+                "event": "report",
+                "report": written.report.display().to_string(),
+                "trace": written.trace.display().to_string(),
+            })
+        ),
+    }
 }

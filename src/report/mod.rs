@@ -33,6 +33,7 @@ pub mod progress;
 pub mod status;
 pub mod summary;
 pub mod text;
+pub mod trace;
 pub mod validate;
 pub mod whoami;
 

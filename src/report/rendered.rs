@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::OutputFormat;
+use super::batch::BatchAttempt;
 use super::cancel::{self, Cancelled};
 use super::pipelines;
 use super::plan::{self, Action, ActionKind, Preview, Subject};
@@ -38,6 +39,7 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
         manifest: "study.yaml".into(),
         state: PathBuf::from(".vip-run/study/state.json"),
         record: PathBuf::from(".vip-run/study/run.json"),
+        report: Some(PathBuf::from(".vip-run/study/report.html")),
         sandbox,
         interrupt_exit_code: crate::exit_code::INTERRUPTED,
         summary: Summary {
@@ -110,10 +112,11 @@ fn a_run_summary_reads_like_this() {
     to launch the failed, killed or timed-out items again: `vip-run run study.yaml --relaunch failed` (`plan --relaunch failed` shows it first)
     1 execution is still running on VIP; run `vip-run study.yaml` again to pick it up
     run record: .vip-run/study/run.json
+    report: .vip-run/study/report.html
     ");
     assert_eq!(f.exit_code(), crate::exit_code::INTERRUPTED);
     let json = text(|o| summary::render(o, &f, OutputFormat::Json, false, again(&f)));
-    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"not_downloaded":0,"interrupted":true,"disk_error":null,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","results":[{"item":"sub-01","result":"finished","detail":null,"retried":"retried 1× after input download failure"},{"item":"sub-02","result":"failed","detail":"application (exit 50), not retried (ExecutionFailed; the tool failed on its data or parameters: check its stderr; a relaunch repeats it)\nError: no such file\nexit 1","class":"application","exit_code":50},{"item":"sub-03","result":"timed_out","detail":null,"class":"timed_out","exit_code":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
+    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"not_downloaded":0,"interrupted":true,"disk_error":null,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","report":".vip-run/study/report.html","results":[{"item":"sub-01","result":"finished","detail":null,"retried":"retried 1× after input download failure"},{"item":"sub-02","result":"failed","detail":"application (exit 50), not retried (ExecutionFailed; the tool failed on its data or parameters: check its stderr; a relaunch repeats it)\nError: no such file\nexit 1","class":"application","exit_code":50},{"item":"sub-03","result":"timed_out","detail":null,"class":"timed_out","exit_code":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
 }
 
 #[test]
@@ -208,6 +211,27 @@ fn a_plan_reads_like_this() {
     "#);
 }
 
+/// When the status table is read, in its test.
+const NOW: i64 = 1_770_026_083_000;
+
+/// An execution launched at `submitted`, seen running at `started` and ended at `ended`.
+fn observed(submitted: i64, started: Option<i64>, ended: Option<i64>) -> BatchAttempt {
+    BatchAttempt {
+        execution: "workflow-A".into(),
+        name: "study".into(),
+        status: "Running".into(),
+        class: None,
+        exit_code: None,
+        ready: Some(submitted - 5_000),
+        submitted,
+        started,
+        ended,
+        download: None,
+        jobs: Some((0, 0, 1)),
+        bytes_down: 0,
+    }
+}
+
 #[test]
 fn a_status_table_reads_like_this() {
     let s = Status {
@@ -223,6 +247,7 @@ fn a_status_table_reads_like_this() {
                 failure: None,
                 retried: None,
                 not_retried: None,
+                observed: Some(observed(1_770_024_083_000, Some(1_770_024_143_000), None)),
             },
             Row {
                 item: "sub-02".into(),
@@ -235,6 +260,7 @@ fn a_status_table_reads_like_this() {
                 failure: None,
                 retried: None,
                 not_retried: None,
+                observed: Some(observed(1_770_024_084_000, Some(1_770_024_090_000), None)),
             },
             Row {
                 item: "sub-04".into(),
@@ -247,6 +273,11 @@ fn a_status_table_reads_like_this() {
                 failure: None,
                 retried: None,
                 not_retried: None,
+                observed: Some(observed(
+                    1_770_024_085_000,
+                    Some(1_770_024_385_000),
+                    Some(1_770_025_285_000),
+                )),
             },
             Row {
                 item: "sub-05".into(),
@@ -271,6 +302,7 @@ fn a_status_table_reads_like_this() {
                 }),
                 retried: Some("retried 1× after input download failure".into()),
                 not_retried: Some("retries used up".into()),
+                observed: Some(observed(1_770_024_086_000, None, Some(1_770_024_686_000))),
             },
             Row {
                 item: "sub-03".into(),
@@ -283,24 +315,25 @@ fn a_status_table_reads_like_this() {
                 failure: None,
                 retried: None,
                 not_retried: None,
+                observed: None,
             },
         ],
     };
-    insta::assert_snapshot!(text(|o| status::render(o, &s, OutputFormat::Human)), @r"
-    ITEM    STATUS                    EXECUTION                 LAUNCHED
-    sub-01  Running                   workflow-A1               2026-02-02T09:21:23Z
-    sub-02  Running (timed out)       workflow-A2               2026-02-02T09:21:24Z
-    sub-04  Finished, not downloaded  workflow-A4               2026-02-02T09:21:25Z
-    sub-05  ExecutionFailed           workflow-A5               2026-02-02T09:21:26Z
-    sub-03  not launched              -                         -
+    insta::assert_snapshot!(text(|o| status::render_at(o, &s, OutputFormat::Human, NOW)), @r"
+    ITEM    STATUS                    EXECUTION                 LAUNCHED              QUEUED     RAN
+    sub-01  Running                   workflow-A1               2026-02-02T09:21:23Z  1m         32m20s
+    sub-02  Running (timed out)       workflow-A2               2026-02-02T09:21:24Z  6s         33m13s
+    sub-04  Finished, not downloaded  workflow-A4               2026-02-02T09:21:25Z  5m         15m
+    sub-05  ExecutionFailed           workflow-A5               2026-02-02T09:21:26Z  10m        -
+    sub-03  not launched              -                         -                     -          -
       sub-05: failed: application (exit 50), retries used up (1 job failed: job 1 application exit 50 on data_file[1] = 002.mrui); retried 1× after input download failure
     ");
-    insta::assert_snapshot!(text(|o| status::render(o, &s, OutputFormat::Json)), @r#"
-    {"item":"sub-01","execution_name":"study-sub-01-0a1b2c","execution":"workflow-A1","status":"Running","launched_at":"2026-02-02T09:21:23Z","downloaded":null,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null}
-    {"item":"sub-02","execution_name":"study-sub-02-3d4e5f","execution":"workflow-A2","status":"TimedOut","launched_at":"2026-02-02T09:21:24Z","downloaded":null,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null}
-    {"item":"sub-04","execution_name":"study-sub-04-7c8d9e","execution":"workflow-A4","status":"Finished","launched_at":"2026-02-02T09:21:25Z","downloaded":false,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null}
-    {"item":"sub-05","execution_name":"study-sub-05-1f2e3d","execution":"workflow-A5","status":"ExecutionFailed","launched_at":"2026-02-02T09:21:26Z","downloaded":null,"class":"application","exit_code":50,"failure":{"class":"application","exit_code":50,"jobs":[{"job":"1","status":"ERROR","exit_code":50,"class":"application","values":["data_file[1] = 002.mrui"]}]},"retry":"retries used up","retried":"retried 1× after input download failure"}
-    {"item":"sub-03","execution_name":"study-sub-03-6a7b8c","execution":null,"status":"NotLaunched","launched_at":null,"downloaded":null,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null}
+    insta::assert_snapshot!(text(|o| status::render_at(o, &s, OutputFormat::Json, NOW)), @r#"
+    {"item":"sub-01","execution_name":"study-sub-01-0a1b2c","execution":"workflow-A1","status":"Running","launched_at":"2026-02-02T09:21:23Z","downloaded":null,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null,"phase":"running","times":{"ready_at":"2026-02-02T09:21:18Z","submitted_at":"2026-02-02T09:21:23Z","started_at":"2026-02-02T09:22:23Z","ended_at":null,"launch_wait_s":5,"queue_wait_s":60,"run_time_s":1940,"download_s":null,"jobs":{"done":0,"failed":0,"total":1}}}
+    {"item":"sub-02","execution_name":"study-sub-02-3d4e5f","execution":"workflow-A2","status":"TimedOut","launched_at":"2026-02-02T09:21:24Z","downloaded":null,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null,"phase":"timed out","times":{"ready_at":"2026-02-02T09:21:19Z","submitted_at":"2026-02-02T09:21:24Z","started_at":"2026-02-02T09:21:30Z","ended_at":null,"launch_wait_s":5,"queue_wait_s":6,"run_time_s":1993,"download_s":null,"jobs":{"done":0,"failed":0,"total":1}}}
+    {"item":"sub-04","execution_name":"study-sub-04-7c8d9e","execution":"workflow-A4","status":"Finished","launched_at":"2026-02-02T09:21:25Z","downloaded":false,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null,"phase":"not downloaded","times":{"ready_at":"2026-02-02T09:21:20Z","submitted_at":"2026-02-02T09:21:25Z","started_at":"2026-02-02T09:26:25Z","ended_at":"2026-02-02T09:41:25Z","launch_wait_s":5,"queue_wait_s":300,"run_time_s":900,"download_s":null,"jobs":{"done":0,"failed":0,"total":1}}}
+    {"item":"sub-05","execution_name":"study-sub-05-1f2e3d","execution":"workflow-A5","status":"ExecutionFailed","launched_at":"2026-02-02T09:21:26Z","downloaded":null,"class":"application","exit_code":50,"failure":{"class":"application","exit_code":50,"jobs":[{"job":"1","status":"ERROR","exit_code":50,"class":"application","values":["data_file[1] = 002.mrui"]}]},"retry":"retries used up","retried":"retried 1× after input download failure","phase":"failed","times":{"ready_at":"2026-02-02T09:21:21Z","submitted_at":"2026-02-02T09:21:26Z","started_at":null,"ended_at":"2026-02-02T09:31:26Z","launch_wait_s":5,"queue_wait_s":600,"run_time_s":null,"download_s":null,"jobs":{"done":0,"failed":0,"total":1}}}
+    {"item":"sub-03","execution_name":"study-sub-03-6a7b8c","execution":null,"status":"NotLaunched","launched_at":null,"downloaded":null,"class":null,"exit_code":null,"failure":null,"retry":null,"retried":null,"phase":"not launched","times":null}
     "#);
     let none = Cancelled {
         manifest: "study.yaml".into(),

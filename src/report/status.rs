@@ -3,9 +3,11 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::time::Duration;
 
 use serde_json::json;
 
+use crate::report::batch::BatchAttempt;
 use crate::time;
 use crate::vip::failure::Verdict;
 use crate::vip::wire::ExecutionStatus;
@@ -63,9 +65,51 @@ pub struct Row {
     pub retried: Option<String>,
     /// Why a failed execution is not launched again ("not retried", "retries used up").
     pub not_retried: Option<String>,
+    /// The times vip-run observed of its current execution (as the report shows them).
+    pub observed: Option<BatchAttempt>,
 }
 
 impl Row {
+    /// Where the item is, in the report's words: `not launched`, `queued on VIP`,
+    /// `running`, `downloaded`, `not downloaded`, `finished`, `failed`, `timed out`.
+    pub fn phase(&self) -> &'static str {
+        let Some(status) = &self.status else {
+            return "not launched";
+        };
+        if self.timed_out {
+            return "timed out";
+        }
+        if self.failure.is_some() {
+            return "failed";
+        }
+        match ExecutionStatus::from(status.as_str()) {
+            ExecutionStatus::Finished => match self.home {
+                Some(true) => "downloaded",
+                Some(false) => "not downloaded",
+                None => "finished",
+            },
+            ExecutionStatus::Running => "running",
+            s if s.is_terminal() => "failed",
+            _ => "queued on VIP",
+        }
+    }
+
+    /// How long it waited in VIP's queue, and how long it ran (so far, `now`, while it
+    /// does), as observed.
+    fn waited_and_ran(&self, now: i64) -> (Option<Duration>, Option<Duration>) {
+        let Some(o) = &self.observed else {
+            return (None, None);
+        };
+        let so_far = |from: i64| Duration::from_millis(u64::try_from(now - from).unwrap_or(0));
+        let queued = o
+            .queue_wait()
+            .or_else(|| (o.ended.is_none()).then(|| so_far(o.submitted)));
+        let ran = o
+            .run_time()
+            .or_else(|| o.started.filter(|_| o.ended.is_none()).map(so_far));
+        (queued, ran)
+    }
+
     /// What the row says of its failure and relaunches, in one line (empty: nothing).
     fn note(&self) -> String {
         let mut parts = Vec::new();
@@ -89,6 +133,22 @@ impl Row {
 
 /// Writes `status`'s table (or JSON lines) to `out`.
 pub fn render(out: &mut dyn Write, s: &Status, format: OutputFormat) -> std::io::Result<()> {
+    render_at(out, s, format, time::now_ms())
+}
+
+/// [`render`] as of `now` (epoch ms): how long a running execution has run so far.
+pub fn render_at(
+    out: &mut dyn Write,
+    s: &Status,
+    format: OutputFormat,
+    now: i64,
+) -> std::io::Result<()> {
+    let secs = |d: Option<Duration>| {
+        d.map_or_else(
+            || "-".to_owned(),
+            |d| crate::duration::format(Duration::from_secs(d.as_secs())),
+        )
+    };
     match format {
         OutputFormat::Json => {
             for r in &s.rows {
@@ -108,6 +168,21 @@ pub fn render(out: &mut dyn Write, s: &Status, format: OutputFormat) -> std::io:
                     "failure": r.failure,
                     "retry": r.not_retried,
                     "retried": r.retried,
+                    "phase": r.phase(),
+                    "times": r.observed.as_ref().map(|o| {
+                        let (queued, ran) = r.waited_and_ran(now);
+                        json!({
+                            "ready_at": o.ready.map(time::rfc3339),
+                            "submitted_at": time::rfc3339(o.submitted),
+                            "started_at": o.started.map(time::rfc3339),
+                            "ended_at": o.ended.map(time::rfc3339),
+                            "launch_wait_s": o.launch_wait().map(|d| d.as_secs()),
+                            "queue_wait_s": queued.map(|d| d.as_secs()),
+                            "run_time_s": ran.map(|d| d.as_secs()),
+                            "download_s": o.download.map(|s| s.length().as_secs()),
+                            "jobs": o.jobs.map(|(d, f, t)| json!({"done": d, "failed": f, "total": t})),
+                        })
+                    }),
                 });
                 writeln!(out, "{record}")?;
             }
@@ -145,11 +220,18 @@ pub fn render(out: &mut dyn Write, s: &Status, format: OutputFormat) -> std::io:
                 .unwrap_or(0)
                 .max(16);
             let mut text = format!(
-                "{:w$}  {:ws$}  {:24}  LAUNCHED\n",
-                "ITEM", "STATUS", "EXECUTION"
+                "{:w$}  {:ws$}  {:24}  {:20}  {:9}  RAN\n",
+                "ITEM", "STATUS", "EXECUTION", "LAUNCHED", "QUEUED"
             );
             for (r, (status, id, at)) in s.rows.iter().zip(&cells) {
-                let _ = writeln!(text, "{:w$}  {status:ws$}  {id:24}  {at}", r.item);
+                let (queued, ran) = r.waited_and_ran(now);
+                let _ = writeln!(
+                    text,
+                    "{:w$}  {status:ws$}  {id:24}  {at:20}  {:9}  {}",
+                    r.item,
+                    secs(queued),
+                    secs(ran)
+                );
             }
             // Why items failed, and what was relaunched: under the table, one line each.
             for r in &s.rows {

@@ -157,6 +157,8 @@ pub struct Finished {
     pub state: PathBuf,
     /// Its run record.
     pub record: PathBuf,
+    /// Its HTML report (with `trace.tsv` beside it), when it could be written.
+    pub report: Option<PathBuf>,
     /// Whether it ran against the in-process sandbox (gone with the command).
     pub sandbox: bool,
     /// Each item's outcome.
@@ -274,6 +276,7 @@ pub fn render(
                 "disk_error": summary.disk,
                 "state": f.state.display().to_string(),
                 "record": f.record.display().to_string(),
+                "report": f.report.as_ref().map(|r| r.display().to_string()),
                 "results": items,
                 "at": time::rfc3339(time::now_ms()),
             });
@@ -360,6 +363,9 @@ pub fn render(
                 let _ = writeln!(text, "{}", still_running(f, in_progress, again));
             }
             let _ = writeln!(text, "run record: {}", f.record.display());
+            if let Some(report) = &f.report {
+                let _ = writeln!(text, "report: {}", report.display());
+            }
             out.write_all(text.as_bytes())?;
         }
     }

@@ -21,6 +21,7 @@ mod packaging;
 mod provenance;
 mod python_client;
 mod record;
+mod report;
 mod results;
 mod rules;
 mod run;

@@ -384,7 +384,11 @@ impl Runner<'_> {
     /// `run` (one item's trouble must not stop the others), or ends other commands.
     fn record_transfer(&mut self, done: Done) -> Result<(), Error> {
         match done {
-            Done::Upload { job, result } => {
+            Done::Upload {
+                job,
+                started,
+                result,
+            } => {
                 self.transfers.pool.upload_ended(&job.remote);
                 match result {
                     Ok(sha256) => {
@@ -396,6 +400,7 @@ impl Runner<'_> {
                                 sha256,
                                 mtime: job.mtime,
                                 at: time::rfc3339(time::now_ms()),
+                                span: Some((started, time::now_ms())),
                             },
                         )?;
                         self.trouble.unpark_upload(&job.remote);
@@ -421,11 +426,20 @@ impl Runner<'_> {
                     Err(e) => return Err(e),
                 }
             }
-            Done::Download { job, result } => {
+            Done::Download {
+                job,
+                started,
+                result,
+            } => {
                 self.transfers.pool.download_ended(&job.key);
                 match result {
                     Ok(outputs) => {
-                        self.tracker.record_outputs(&job.key, outputs)?;
+                        let span = (started, time::now_ms());
+                        self.tracker.record_outputs(
+                            &job.key,
+                            outputs,
+                            Some((&job.execution_id, span)),
+                        )?;
                         self.trouble.unpark_item(&job.key);
                         self.item_home(job.index)?;
                     }

@@ -26,6 +26,7 @@ mod monitor;
 pub(crate) mod verdict;
 
 pub use adopt::{FirstLook, first_look};
+pub(crate) use decide::local_uploads;
 pub use decide::{Next, UploadNeed};
 pub(crate) use monitor::fetch_logs;
 
@@ -84,6 +85,8 @@ pub struct Tracker<'a> {
     jobs_read: HashMap<String, Instant>,
     /// When the watchdog's last round of reads was (see `monitor`).
     watch_round: Option<Instant>,
+    /// When this command started (epoch ms): no launch could come before.
+    started_ms: i64,
 }
 
 impl<'a> Tracker<'a> {
@@ -158,6 +161,7 @@ impl<'a> Tracker<'a> {
             descriptor: None,
             jobs_read: HashMap::new(),
             watch_round: None,
+            started_ms: crate::time::now_ms(),
         })
     }
 
@@ -269,14 +273,24 @@ impl<'a> Tracker<'a> {
         self.save()
     }
 
-    /// Records `key`'s outputs, fetched, and saves.
+    /// Records `key`'s outputs, fetched from `execution` over `span` (epoch ms), and saves.
     pub(crate) fn record_outputs(
         &mut self,
         key: &str,
         outputs: Vec<crate::ops::state::Output>,
+        fetched: Option<(&str, (i64, i64))>,
     ) -> Result<(), Error> {
         let state = self.state.item_mut(key).expect("reconciled");
         state.outputs = outputs;
+        if let Some((execution, span)) = fetched
+            && let Some(a) = state
+                .attempts
+                .iter_mut()
+                .rev()
+                .find(|a| a.execution_id == execution)
+        {
+            a.download = Some(span);
+        }
         self.dirty = true;
         self.save()
     }
@@ -300,12 +314,36 @@ impl<'a> Tracker<'a> {
         submitted: i64,
         execution: &Execution,
     ) -> Result<(), Error> {
+        let ready_at = self.ready_at(key, submitted);
         let state = self.state.item_mut(key).expect("reconciled");
-        state.attempts.push(Attempt::of(execution, name, submitted));
+        let mut attempt = Attempt::of(execution, name, submitted);
+        attempt.ready_at = ready_at;
+        state.attempts.push(attempt);
         // The earlier execution's outputs stay recorded (as that execution's): they never
         // count for this one, and are moved aside when this one's come home.
         self.relaunched.insert(key.to_owned());
         self.save()
+    }
+
+    /// When `key` could have been launched, for a launch at `submitted`: the latest of this
+    /// run's start, its inputs' uploads ending, and its earlier execution seen ended. Not
+    /// known for an execution taken up from VIP (none is recorded then).
+    fn ready_at(&self, key: &str, submitted: i64) -> Option<i64> {
+        let item = self.item_of(key)?;
+        let uploaded = self
+            .item_uploads(item)
+            .iter()
+            .filter_map(|r| self.state.uploads().get(r).and_then(|u| u.span))
+            .map(|(_, ended)| ended)
+            .max();
+        let earlier = self
+            .current(key)
+            .and_then(|a| a.history.last().map(|(_, at)| *at));
+        let ready = [Some(self.started_ms), uploaded, earlier]
+            .into_iter()
+            .flatten()
+            .max()?;
+        Some(ready.min(submitted))
     }
 
     /// Where each local input goes on VIP, known before anything is sent (for adoption).

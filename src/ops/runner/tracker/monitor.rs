@@ -236,6 +236,16 @@ impl Tracker<'_> {
             let (done, failed, total) = jobs_counts(&full);
             let jobs_moved = total > 1
                 && self.jobs_seen.insert(key.clone(), (done, failed)) != Some((done, failed));
+            // The jobs as last seen, for the trace: written down when they change.
+            if total > 0
+                && let Some(a) = self.current(&key)
+                && a.jobs != Some((done, failed, total))
+                && self.purpose != Purpose::Read
+            {
+                let state = self.state.item_mut(&key).expect("reconciled");
+                state.attempts.last_mut().expect("active").jobs = Some((done, failed, total));
+                self.dirty = true;
+            }
             let status_event = || Event::Status {
                 item: key.clone(),
                 execution: id.clone(),

@@ -65,11 +65,16 @@ impl Transfers {
             let bar = sink.byte_bar();
             let client = client.clone();
             let bytes = Arc::clone(&pool.bytes);
+            let started = crate::time::now_ms();
             let label = if let Some(job) = pool.uploads.pop_front() {
                 let label = format!("uploading {}", job.local.display());
                 pool.tasks.spawn(async move {
                     let result = send_file(&client, &bytes, &job, bar).await;
-                    Done::Upload { job, result }
+                    Done::Upload {
+                        job,
+                        started,
+                        result,
+                    }
                 });
                 label
             } else if let Some(job) = pool.downloads.pop_front() {
@@ -84,7 +89,11 @@ impl Transfers {
                 };
                 pool.tasks.spawn(async move {
                     let result = fetch_item(&fetch, &job).await;
-                    Done::Download { job, result }
+                    Done::Download {
+                        job,
+                        started,
+                        result,
+                    }
                 });
                 label
             } else {

@@ -71,11 +71,15 @@ pub(crate) struct DownloadJob {
 pub(crate) enum Done {
     Upload {
         job: UploadJob,
+        /// When its task started (epoch ms).
+        started: i64,
         /// The SHA-256 of what was sent.
         result: Result<String, Error>,
     },
     Download {
         job: DownloadJob,
+        /// When its task started (epoch ms).
+        started: i64,
         result: Result<Vec<Output>, Error>,
     },
 }
