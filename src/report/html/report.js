@@ -237,7 +237,10 @@
   function more(r) {
     var it = r.it, a = it[ATTEMPTS], html = '';
     if (it[DETAIL]) html += '<p class="detail">' + esc(it[DETAIL]) + '</p>';
-    if (it[CLASS] != null) html += '<p class="advice">What to do: ' + esc(classes[it[CLASS]][2]) + '</p>';
+    // The run's words for a failure often carry the advice already.
+    if (it[CLASS] != null && (it[DETAIL] || '').indexOf(classes[it[CLASS]][2]) < 0) {
+      html += '<p class="advice">What to do: ' + esc(classes[it[CLASS]][2]) + '</p>';
+    }
     if (it[TAIL]) html += '<pre class="tail" aria-label="last lines of its standard error">' + esc(it[TAIL]) + '</pre>';
     if (a.length > 1) {
       html += '<ol class="earlier" aria-label="its executions">';
