@@ -653,7 +653,7 @@ mod tests {
         let data = data(&page);
         let failed = &data["items"][2];
         assert_eq!(failed[0], "<script>alert(1)</script>");
-        assert_eq!(failed[6], "Traceback:\n</script><b>bold</b> & <!-- more");
+        assert_eq!(failed[11], "Traceback:\n</script><b>bold</b> & <!-- more");
     }
 
     #[test]
@@ -669,25 +669,40 @@ mod tests {
         assert_eq!(retried[0], "sub-02_te20");
         assert_eq!(retried[1], serde_json::json!(["sub-02", "20"]));
         assert_eq!(retried[2], 0, "finished is ItemResult::ALL[0]");
-        // Outputs: the folder's label differs from its last segment, the file's does not.
+        // Outputs: the folder is their base; its label differs from its last segment, the
+        // file's does not.
         assert_eq!(
-            retried[8],
+            retried[7],
             serde_json::json!([
-                ["folder", "../../results/study/sub-02_te20"],
-                "../../results/study/sub-02_te20/out.nii.gz"
+                "../../results/study/sub-02_te20/",
+                ["folder", ""],
+                "out.nii.gz"
             ])
         );
-        let first = &retried[12][0];
+        // A finished item's row ends there: no class, no detail, no stderr.
+        assert_eq!(retried.as_array().unwrap().len(), 8);
+        let first = &retried[6][0];
         assert_eq!(first[0], "workflow-first");
-        assert_eq!(data["classes"][index(&first[2])][0], "input_download");
-        assert_eq!(first[5], MIN, "times count from the first event");
+        assert_eq!(data["statuses"][index(&first[1])], "ExecutionFailed");
+        assert_eq!(first[2], MIN, "times count from the first event");
+        assert_eq!(data["classes"][index(&first[9])][0], "input_download");
+        assert_eq!(first[10], 1);
+        let again = &retried[6][1];
+        assert_eq!(data["statuses"][index(&again[1])], "Finished");
+        assert_eq!(again.as_array().unwrap().len(), 9, "no class, no exit code");
         let failed = &items[2];
         assert_eq!(
             data["results"][index(&failed[2])],
             serde_json::json!(["failed", "failed", true])
         );
-        assert_eq!(failed[7], "logs/sub-03/workflow-bad");
-        assert_eq!(items[4][12], serde_json::json!([]));
+        assert_eq!(data["classes"][index(&failed[8])][0], "application");
+        assert_eq!(failed[9], 50);
+        assert_eq!(failed[10], "application (exit 50), not retried");
+        assert_eq!(failed[12], "logs/sub-03/workflow-bad");
+        let never = &items[4];
+        assert_eq!(never[5], serde_json::Value::Null, "no upload");
+        assert_eq!(never[6], serde_json::json!([]));
+        assert_eq!(never[7], serde_json::json!([]));
     }
 
     #[test]

@@ -8,11 +8,11 @@
   var items = D.items;
   var results = D.results;
   var classes = D.classes;
-  // Field positions, as html.rs writes them.
-  var KEY = 0, VARS = 1, RESULT = 2, CLASS = 3, EXIT = 4, DETAIL = 5, TAIL = 6, LOGS = 7,
-    OUTPUTS = 8, UP = 9, DOWN = 10, UPLOAD = 11, ATTEMPTS = 12;
-  var EXEC = 0, STATUS = 1, A_CLASS = 2, A_EXIT = 3, READY = 4, SUBMITTED = 5, STARTED = 6,
-    ENDED = 7, DOWNLOAD = 8, JOBS = 9;
+  // Field positions, as html/data.rs writes them; a field missing at an array's end is absent.
+  var KEY = 0, VARS = 1, RESULT = 2, UP = 3, DOWN = 4, UPLOAD = 5, ATTEMPTS = 6, OUTPUTS = 7,
+    CLASS = 8, EXIT = 9, DETAIL = 10, TAIL = 11, LOGS = 12;
+  var EXEC = 0, STATUS = 1, SUBMITTED = 2, READY = 3, STARTED = 4, ENDED = 5, DOWNLOAD = 6,
+    JOBS = 7, A_CLASS = 9, A_EXIT = 10;
   var PHASES = {
     up: 'uploading inputs',
     slot: 'waiting for a slot',
@@ -20,7 +20,7 @@
     run: 'running on VIP',
     down: 'downloading outputs'
   };
-  var FILES_SHOWN = 4;
+  var FILES_SHOWN = 2;
 
   var body = document.getElementById('items');
   var shown = document.getElementById('shown');
@@ -118,7 +118,7 @@
       var it = r.it, parts = [it[KEY]].concat(it[VARS]);
       parts.push(results[it[RESULT]][1]);
       if (it[CLASS] != null) parts.push(classes[it[CLASS]][0], classes[it[CLASS]][1]);
-      it[ATTEMPTS].forEach(function (x) { parts.push(x[EXEC], x[STATUS]); });
+      it[ATTEMPTS].forEach(function (x) { parts.push(x[EXEC], D.statuses[x[STATUS]]); });
       if (it[DETAIL]) parts.push(it[DETAIL]);
       r.text = parts.join('\n').toLowerCase();
     }
@@ -217,15 +217,18 @@
   }
 
   function files(it) {
-    var links = it[OUTPUTS].map(function (o) {
+    // [base, part or [label, part]…]: each href is the base and the link's part.
+    var base = it[OUTPUTS][0], links = it[OUTPUTS].slice(1).map(function (o) {
       var label = typeof o === 'string' ? o.slice(o.lastIndexOf('/') + 1) : o[0];
-      var href = typeof o === 'string' ? o : o[1];
+      var href = base + (typeof o === 'string' ? o : o[1]);
       return '<a href="' + esc(href) + '">' + esc(label) + '</a>';
     });
     if (it[LOGS]) links.push('<a class="logs" href="' + esc(it[LOGS]) + '">logs</a>');
-    if (links.length <= FILES_SHOWN + 1) return links.join(' ');
-    return links.slice(0, FILES_SHOWN).join(' ') + ' <details><summary>' +
-      (links.length - FILES_SHOWN) + ' more</summary>' + links.slice(FILES_SHOWN).join(' ') + '</details>';
+    // The first links (the folder, when linked), the rest on demand: rows stay one line.
+    var shown = links.length <= FILES_SHOWN ? links.length : FILES_SHOWN - 1;
+    var rest = links.slice(shown);
+    return links.slice(0, shown).join(' ') + (rest.length ? ' <details><summary>' + rest.length +
+      ' more</summary>' + rest.join('<br>') + '</details>' : '');
   }
 
   function failure(cls, exit) {
@@ -246,7 +249,7 @@
       html += '<ol class="earlier" aria-label="its executions">';
       a.forEach(function (x) {
         var why = failure(x[A_CLASS], x[A_EXIT]);
-        html += '<li><span class="exec">' + esc(x[EXEC]) + '</span>: ' + esc(x[STATUS]) +
+        html += '<li><span class="exec">' + esc(x[EXEC]) + '</span>: ' + esc(D.statuses[x[STATUS]]) +
           (why ? ', ' + esc(why) : '') + ', launched ' + at(x[SUBMITTED]) +
           (queueWait(x) != null ? ', queued ' + dur(queueWait(x)) : '') +
           (runTime(x) != null ? ', ran ' + dur(runTime(x)) : '') + '</li>';
@@ -256,19 +259,27 @@
     return html ? '<tr class="more"><td colspan="' + columns + '">' + html + '</td></tr>' : '';
   }
 
+  // The current execution; its status shown only while it is still going (an ended one's
+  // is in the result), and in the tooltip with its jobs.
+  function execution(it, last) {
+    if (!last) return '<td></td>';
+    var status = D.statuses[last[STATUS]], jobs = last[JOBS];
+    var title = status + (jobs ? ', jobs: ' + jobs[0] + ' done, ' + jobs[1] + ' failed, of ' + jobs[2] : '');
+    return '<td title="' + esc(title) + '"><span class="exec">' + esc(last[EXEC]) + '</span>' +
+      (results[it[RESULT]][0] === 'in_progress' ? '<span class="status">' + esc(status) + '</span>' : '') + '</td>';
+  }
+
   function row(r) {
     var it = r.it, code = results[it[RESULT]][0], last = r.last;
     var cls = it[CLASS] == null ? '' : classes[it[CLASS]];
     var html = '<tr data-key="' + esc(it[KEY]) + '" data-result="' + code + '" class="r-' + code + '">' +
       '<td class="key">' + esc(it[KEY]) + '</td>';
     it[VARS].forEach(function (v) { html += '<td>' + esc(v) + '</td>'; });
-    html += '<td><span class="res r-' + code + '">' + esc(results[it[RESULT]][1]) + '</span></td>' +
+    html += '<td class="result"><span class="res r-' + code + '">' + esc(results[it[RESULT]][1]) + '</span></td>' +
       '<td class="cls"' + (cls ? ' title="' + esc(cls[2]) + '"' : '') + '>' + esc(cls ? cls[1] : '') +
         (it[EXIT] != null ? ' <span class="muted">exit ' + it[EXIT] + '</span>' : '') + '</td>' +
       '<td class="num">' + it[ATTEMPTS].length + '</td>' +
-      '<td>' + (last ? '<span class="exec">' + esc(last[EXEC]) + '</span><span class="status">' +
-        esc(last[STATUS]) + (last[JOBS] ? ' · jobs ' + last[JOBS][0] + '/' + last[JOBS][2] +
-        (last[JOBS][1] ? ', ' + last[JOBS][1] + ' failed' : '') : '') + '</span>' : '') + '</td>' +
+      execution(it, last) +
       '<td class="num">' + dur(r.queue) + '</td>' +
       '<td class="num">' + dur(r.run) + '</td>' +
       '<td class="num" title="inputs sent ' + bytes(it[UP]) + ', outputs home ' + bytes(it[DOWN]) + '">' +
