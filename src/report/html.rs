@@ -57,7 +57,7 @@ pub fn render(batch: &Batch) -> String {
 fn head(out: &mut String, batch: &Batch) {
     let _ = write!(
         out,
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!doctype html>\n<html lang=\"en\" class=\"no-js\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"color-scheme\" content=\"light dark\">\n\
@@ -257,7 +257,7 @@ fn items(out: &mut String, batch: &Batch) {
          </div>\n\
          <p id=\"shown\" aria-live=\"polite\">{n} of {n} items</p>\n\
          <div class=\"table-wrap\">\n<table class=\"items\">\n<thead><tr>\n",
-        n = batch.items.len()
+        n = group(batch.items.len())
     );
     let mut column = |sort: &str, label: &str, title: &str| {
         let _ = writeln!(

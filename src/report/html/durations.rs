@@ -66,9 +66,9 @@ pub(super) fn render(out: &mut String, batch: &Batch) {
          <th scope=\"col\" class=\"num\">90th percentile</th><th scope=\"col\" class=\"num\">longest</th></tr></thead>\n<tbody>\n",
     );
     for (label, hook, mut values) in [
-        ("waiting for a slot", "slot", slot),
+        ("waiting to launch", "slot", slot),
         ("queued on VIP", "queue", queue),
-        ("running on VIP", "run", run),
+        ("running", "run", run),
     ] {
         values.sort_unstable();
         let _ = write!(

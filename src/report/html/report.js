@@ -4,6 +4,8 @@
 // (`#failed&q=sub-1&sort=-queue&page=2`), so a view can be linked and reloaded.
 (function () {
   'use strict';
+  // The controls and the table show once there is a script to draw them.
+  document.documentElement.classList.remove('no-js');
   var D = JSON.parse(document.getElementById('data').textContent);
   var items = D.items;
   var results = D.results;
@@ -14,11 +16,11 @@
   var EXEC = 0, STATUS = 1, SUBMITTED = 2, READY = 3, STARTED = 4, ENDED = 5, DOWNLOAD = 6,
     JOBS = 7, A_CLASS = 9, A_EXIT = 10;
   var PHASES = {
-    up: 'uploading inputs',
-    slot: 'waiting for a slot',
+    up: 'uploading',
+    slot: 'waiting to launch',
     queue: 'queued on VIP',
-    run: 'running on VIP',
-    down: 'downloading outputs'
+    run: 'running',
+    down: 'downloading'
   };
   var FILES_SHOWN = 2;
 

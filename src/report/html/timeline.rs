@@ -54,18 +54,18 @@ impl Phase {
 
     fn words(self) -> &'static str {
         match self {
-            Self::Upload => "uploading inputs",
-            Self::Slot => "waiting for a slot",
+            Self::Upload => "uploading",
+            Self::Slot => "waiting to launch",
             Self::Queued => "queued on VIP",
-            Self::Running => "running on VIP",
-            Self::Download => "downloading outputs",
+            Self::Running => "running",
+            Self::Download => "downloading",
         }
     }
 
     fn why(self) -> &'static str {
         match self {
             Self::Upload => "its local inputs on their way to VIP",
-            Self::Slot => "ready, held back by the quota or max_parallel",
+            Self::Slot => "ready, waiting for a slot under max_parallel or VIP's quota",
             Self::Queued => "launched, not yet seen running",
             Self::Running => "seen running, not yet seen ended",
             Self::Download => "its outputs on their way home",
