@@ -3,9 +3,11 @@
 //!
 //! A leaf: it names what fails below it (files, the key, VIP), never the commands above.
 
+mod collect;
 mod exclusive;
 mod state;
 
+pub use collect::CollectError;
 pub use exclusive::ExclusiveError;
 pub use state::StateError;
 
@@ -97,9 +99,19 @@ pub enum Error {
         /// What failed, and why.
         detail: String,
     },
+    /// A study table of `collect:` cannot be merged; nothing of it was written. Boxed: its
+    /// two headers would make every command's error that much larger.
+    #[error(transparent)]
+    Collect(Box<CollectError>),
     /// Writing output failed (e.g. a closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+}
+
+impl From<CollectError> for Error {
+    fn from(e: CollectError) -> Self {
+        Self::Collect(Box::new(e))
+    }
 }
 
 impl Error {
@@ -133,6 +145,7 @@ impl Error {
                 exit_code::UNREACHABLE
             }
             Self::Disk { .. } => exit_code::LOCAL,
+            Self::Exclusive(ExclusiveError::Held { .. }) => exit_code::BUSY,
             Self::File(e)
             | Self::State(StateError::Write(e))
             | Self::Exclusive(ExclusiveError::File(e))
@@ -146,6 +159,7 @@ impl Error {
             | Self::File(_)
             | Self::UploadIncomplete { .. }
             | Self::Exclusive(_)
+            | Self::Collect(_)
             | Self::Detailed(_) => exit_code::FAILED,
             Self::Sandbox(_) | Self::Outage { .. } => exit_code::UNREACHABLE,
         }
@@ -164,8 +178,12 @@ impl Error {
             }
             Self::Detailed(inner) => inner.help(),
             Self::Access { help, .. } => help.clone(),
+            Self::Collect(e) => Some(e.help()),
             Self::Key(KeyError::EnvUnset(name)) => Some(format!(
                 "export {name}=<your key> (VIP portal: My Account → API key), or name another source with --api-key-env / --api-key-file"
+            )),
+            Self::Key(KeyError::Exposed { path, .. }) => Some(format!(
+                "chmod 600 {path} (readable and writable by you alone), then run again"
             )),
             Self::Key(KeyError::BareLooksLikeVariable(name)) => Some(format!(
                 "set the variable {name}, or write `api_key: {{ env: {name} }}` to make the intent explicit"

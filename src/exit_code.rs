@@ -16,6 +16,9 @@ pub const UNREACHABLE: i32 = 5;
 /// cannot be written, a read-only file system (the path is named). Launching stopped;
 /// what runs on VIP is kept, and the next run picks it up.
 pub const LOCAL: i32 = 6;
+/// Another vip-run is running this manifest (a `run` or `download` with `--if-running fail`,
+/// or a `cancel` or `clean`): nothing was done; try again when it is over.
+pub const BUSY: i32 = 7;
 /// `plan --detailed-exitcode`: the plan has changes to make.
 pub const PLAN_CHANGES: i32 = 2;
 /// Interrupted (Ctrl-C, SIGINT): 128 + 2, the shells' convention.
@@ -34,5 +37,7 @@ Exit codes:
   4    authentication, group or permission problem
   5    VIP unreachable or failing after retries, or its certificate not trusted
   6    local storage problem: results or state could not be written (disk full, no permission)
+  7    busy: another vip-run is running this manifest (run and download skip instead, exit 0,
+       unless --if-running fail)
   130  interrupted (Ctrl-C)
   143  stopped by SIGTERM (state saved, summary and reports written)";

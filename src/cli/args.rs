@@ -36,6 +36,11 @@ pub struct Cli {
     /// what a command is for (`status`'s table, `--output json`).
     #[arg(short, long, global = true, help_heading = GLOBAL, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Print nothing when the command ends well (exit 0), and everything it would have printed
+    /// (progress lines, warnings, the summary) when it does not, in order: for cron and
+    /// timers, after moreutils' `chronic`.
+    #[arg(long, global = true, help_heading = GLOBAL, conflicts_with = "quiet")]
+    pub chronic: bool,
     /// Say more on stderr: `-v` each retry's reason and the run's decisions, `-vv` every call to VIP.
     #[arg(short, long, global = true, help_heading = GLOBAL, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -99,6 +104,13 @@ pub enum Command {
     Logs(LogsArgs),
     /// Delete on VIP what this manifest put there: uploaded inputs, downloaded results.
     Clean(CleanArgs),
+    /// Merge the table each finished item returned into the study tables `collect:` names.
+    ///
+    /// Offline: reads the run's state and the downloaded results. Exits 0 when the tables are
+    /// written, 1 when a finished item had no file to merge (the table is written without
+    /// it) or the files' columns disagree (nothing is written), 2 when the manifest has no
+    /// `collect:`.
+    Collect(OneManifest),
     /// Check manifests: offline, and with `--online` against VIP (key, group, pipeline, inputs).
     Validate(ValidateArgs),
     /// Check the API key and list your groups.
@@ -117,6 +129,8 @@ pub enum Command {
     Init(InitArgs),
     /// Record each manifest's pipeline descriptor, as VIP serves it, in `vip-run.lock`.
     Lock(LockArgs),
+    /// Write a systemd `.service` and `.timer` that run the manifest on a schedule.
+    Systemd(SystemdArgs),
     /// Serve the VIP simulator on this machine until interrupted.
     Sandbox(crate::sandbox::serve::SandboxArgs),
     /// Print the manifest JSON Schema (draft-07).
@@ -142,12 +156,14 @@ impl Command {
             Self::Report(_) => "report",
             Self::Logs(_) => "logs",
             Self::Clean(_) => "clean",
+            Self::Collect(_) => "collect",
             Self::Validate(_) => "validate",
             Self::Whoami => "whoami",
             Self::Pipelines { .. } => "pipelines",
             Self::Pipeline { .. } => "pipeline",
             Self::Init(_) => "init",
             Self::Lock(_) => "lock",
+            Self::Systemd(_) => "systemd",
             Self::Sandbox(_) => "sandbox",
             Self::Schema => "schema",
             Self::Completions { .. } => "completions",
@@ -177,6 +193,7 @@ pub struct ManifestArgs {
 
 /// `run`.
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // each bool is one flag of the command line
 pub struct RunArgs {
     /// The manifests to run, one after the other.
     #[arg(required = true, value_name = "MANIFEST")]
@@ -197,13 +214,77 @@ pub struct RunArgs {
     /// Uploads and downloads at once, 1 to 32 (overrides `execution.transfers`; default 4).
     #[arg(long, value_name = "N", value_parser = parse_transfers)]
     pub transfers: Option<u32>,
+    /// When another vip-run is running the manifest (after `--lock-wait`): skip it (one
+    /// line, exit 0) or fail (exit 7).
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = crate::ops::IfRunning::Skip)]
+    pub if_running: crate::ops::IfRunning,
     /// Launch again, once, the item KEY (after its execution ended, even finished), or with
     /// `failed` every item whose execution failed, was killed or timed out, whatever
     /// `execution.retries` says. Repeatable. `plan --relaunch` shows what it would do.
     #[arg(long, value_name = "KEY|failed")]
     pub relaunch: Vec<String>,
+    /// Tell this channel of the run, instead of the manifest's `notify:`, with the kind's
+    /// default events: `healthchecks=URL` (start, end), `webhook=URL`, `slack=URL`,
+    /// `mattermost=URL` (failure, stall), where URL may be `env:NAME` (a variable holding
+    /// it, kept out of `ps`); or `email=ADDRESS[,ADDRESS…]` (failure, stall) through the
+    /// relay that `VIP_RUN_SMTP_HOST`, `VIP_RUN_SMTP_FROM` and optionally `VIP_RUN_SMTP_PORT`,
+    /// `VIP_RUN_SMTP_STARTTLS=false`, `VIP_RUN_SMTP_USERNAME` and `VIP_RUN_SMTP_PASSWORD` name.
+    /// Repeatable.
+    #[arg(long, value_name = "KIND=TARGET", value_parser = parse_notify, conflicts_with = "no_notify")]
+    pub notify: Vec<NotifyArg>,
+    /// Tell no one of this run, whatever the manifest's `notify:` says (what earlier runs
+    /// could not send waits for a later run).
+    #[arg(long)]
+    pub no_notify: bool,
     #[command(flatten)]
     pub common: ManifestArgs,
+}
+
+/// What `--notify` names: a kind of channel and its target, as typed (checked by clap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyArg {
+    /// `healthchecks`, `webhook`, `slack`, `mattermost` or `email`.
+    pub kind: &'static str,
+    /// A URL, `env:NAME`, or addresses separated by commas.
+    pub target: String,
+}
+
+/// The kinds `--notify` takes.
+pub const NOTIFY_KINDS: [&str; 5] = ["healthchecks", "webhook", "slack", "mattermost", "email"];
+
+/// `--notify KIND=TARGET`.
+fn parse_notify(text: &str) -> Result<NotifyArg, String> {
+    let kinds = NOTIFY_KINDS.join(", ");
+    let Some((kind, target)) = text.split_once('=') else {
+        return Err(format!("give KIND=TARGET, KIND one of {kinds}"));
+    };
+    let Some(kind) = NOTIFY_KINDS.iter().find(|k| **k == kind) else {
+        let hint = manifest::suggest::did_you_mean(kind, NOTIFY_KINDS)
+            .map(|s| format!("did you mean `{s}`? "))
+            .unwrap_or_default();
+        return Err(format!(
+            "`{kind}` is not a kind of channel; {hint}the kinds are {kinds}"
+        ));
+    };
+    let target = target.trim();
+    if *kind == "email" {
+        for address in target.split(',') {
+            if !manifest::notify::is_mailbox(address) {
+                return Err(format!("`{}` is not a mail address", address.trim()));
+            }
+        }
+    } else if let Some(name) = target.strip_prefix("env:") {
+        if !manifest::expand::is_identifier(name) {
+            return Err(format!("`{name}` is not an environment variable's name"));
+        }
+    } else if let Err(problem) = manifest::notify::url_problem(target) {
+        // Not quoted: the URL may be a hook's secret.
+        return Err(format!("the {kind} URL {problem}"));
+    }
+    Ok(NotifyArg {
+        kind,
+        target: target.to_owned(),
+    })
 }
 
 /// `download`.
@@ -215,6 +296,10 @@ pub struct DownloadArgs {
     /// Downloads at once, 1 to 32 (overrides `execution.transfers`; default 4).
     #[arg(long, value_name = "N", value_parser = parse_transfers)]
     pub transfers: Option<u32>,
+    /// When another vip-run is running the manifest (after `--lock-wait`): skip it (one
+    /// line, exit 0) or fail (exit 7).
+    #[arg(long, value_enum, value_name = "WHAT", default_value_t = crate::ops::IfRunning::Skip)]
+    pub if_running: crate::ops::IfRunning,
     #[command(flatten)]
     pub common: ManifestArgs,
 }
@@ -243,7 +328,7 @@ pub struct PlanArgs {
     pub common: ManifestArgs,
 }
 
-/// `status`, `download`.
+/// `status`, `collect`.
 #[derive(Debug, clap::Args)]
 pub struct OneManifest {
     /// The manifest.
@@ -264,6 +349,27 @@ pub struct CancelArgs {
     pub item: Option<String>,
     #[command(flatten)]
     pub common: ManifestArgs,
+}
+
+/// `systemd`.
+#[derive(Debug, clap::Args)]
+pub struct SystemdArgs {
+    /// The manifest.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// The API key file systemd hands the service (`LoadCredential=`); default: the
+    /// manifest's `api_key: { file: … }`.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// When to run, as systemd's `OnCalendar=` (`hourly`, `daily`, `*-*-* 02:00`…).
+    #[arg(long, value_name = "SPEC", default_value = "hourly")]
+    pub on_calendar: String,
+    /// A random delay of up to this much before each start (`RandomizedDelaySec=`).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = crate::duration::parse)]
+    pub randomized_delay: Duration,
+    /// Where to write the two files.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// `logs`.

@@ -49,7 +49,17 @@ where
         }
     };
     init_logging(&cli);
-    match resolve::check(&cli).and_then(|()| dispatch(&cli)) {
+    if cli.chronic {
+        report::chronic::hold();
+    }
+    let code = run_command(&cli);
+    report::chronic::release(code != exit_code::SUCCESS);
+    code
+}
+
+/// Runs the parsed command line: the exit code, the error that ended it printed.
+fn run_command(cli: &Cli) -> i32 {
+    match resolve::check(cli).and_then(|()| dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
             // A closed stdout (`vip-run … | head`) is not worth a message.
@@ -62,9 +72,8 @@ where
                 if cli.output == report::OutputFormat::Json {
                     // A script reading stdout learns how the command ended there too, not
                     // only from stderr, which it may not keep.
-                    let mut stdout = std::io::stdout().lock();
                     let _ = report::failure::render_json(
-                        &mut stdout,
+                        &mut report::chronic::HeldStdout,
                         Some(cli.command.name()),
                         e.exit_code(),
                         &e.to_string(),
@@ -186,7 +195,8 @@ fn init_logging(cli: &Cli) {
 /// Runs the command: one line each, the command's own steps being in its file in `commands`.
 fn dispatch(cli: &Cli) -> Result<i32, Error> {
     let mut stdout = std::io::stdout().lock();
-    let out: &mut dyn Write = &mut stdout;
+    let mut held = report::chronic::HeldStdout;
+    let out: &mut dyn Write = if cli.chronic { &mut held } else { &mut stdout };
     match &cli.command {
         Command::Run(args) => commands::run::exec(cli, args, out),
         Command::Plan(args) => commands::plan::exec(cli, args, out),
@@ -196,12 +206,14 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         Command::Report(args) => commands::report::exec(cli, args, out),
         Command::Logs(args) => commands::logs::exec(cli, args, out),
         Command::Clean(args) => commands::clean::exec(cli, args, out),
+        Command::Collect(args) => commands::collect::exec(cli, args, out),
         Command::Validate(args) => commands::validate::exec(cli, args, out),
         Command::Whoami => commands::whoami::exec(cli, out),
         Command::Pipelines { query } => commands::pipelines::exec(cli, query.as_deref(), out),
         Command::Pipeline { id } => commands::pipeline::exec(cli, id, out),
         Command::Lock(args) => commands::lock::exec(cli, args, out),
         Command::Init(args) => commands::init::exec(cli, args, out),
+        Command::Systemd(args) => commands::systemd::exec(cli, args, out),
         Command::Sandbox(args) => commands::sandbox::exec(args),
         Command::Schema => commands::schema::exec(out),
         Command::Completions { shell } => commands::completions::exec(*shell, out),

@@ -50,6 +50,12 @@ pub enum KeyError {
         "api_key `{0}` looks like the name of an environment variable, but no variable {0} is set"
     )]
     BareLooksLikeVariable(String),
+    /// The file can be read (or changed) by other users of this machine: refused, as OpenSSH
+    /// refuses a private key others can read.
+    #[error(
+        "the API key file {path} is open to other users of this machine (mode {mode:04o}): vip-run does not use a key others can read or change"
+    )]
+    Exposed { path: String, mode: u32 },
     /// The key holds characters an HTTP header cannot carry.
     #[error("the API key from {0} contains characters that cannot be sent in a header")]
     NotHeaderSafe(String),
@@ -167,6 +173,23 @@ enum BareKind {
     Literal,
 }
 
+impl KeySource {
+    /// For a key file: that it exists and is private (as reading it would check), without
+    /// reading it. Other sources pass.
+    pub fn check_file(&self) -> Result<(), KeyError> {
+        if let Self::File { written, path } = self {
+            refuse_exposed(written, path)?;
+            if !path.is_file() {
+                return Err(KeyError::File {
+                    path: written.clone(),
+                    reason: "no such file".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 fn read_env(name: &str) -> Result<SecretString, KeyError> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(SecretString::from(v)),
@@ -176,6 +199,7 @@ fn read_env(name: &str) -> Result<SecretString, KeyError> {
 }
 
 fn read_file(written: &str, path: &Path) -> Result<SecretString, KeyError> {
+    refuse_exposed(written, path)?;
     std::fs::read_to_string(path)
         .map(SecretString::from)
         .map_err(|e| KeyError::File {
@@ -189,14 +213,77 @@ fn read_file(written: &str, path: &Path) -> Result<SecretString, KeyError> {
         })
 }
 
+/// Refuses a key file that other users may read or change (any group or other permission
+/// bit, as OpenSSH checks private keys). A warning would scroll by in a cron mail while the
+/// key, which launches executions and deletes data in the owner's name, stayed readable by
+/// every account on a shared lab machine; `chmod 600` is the whole fix, and systemd's
+/// `LoadCredential=` hands a service its copy with mode 0400. A file that cannot be looked
+/// at is left to the read that follows, which names the problem.
+fn refuse_exposed(written: &str, path: &Path) -> Result<(), KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.is_file() && mode & 0o077 != 0 {
+                return Err(KeyError::Exposed {
+                    path: written.to_owned(),
+                    mode,
+                });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (written, path);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn private(path: &Path) {
+        chmod(path, 0o600);
+    }
+
+    #[test]
+    fn key_files_open_to_others_are_refused_as_ssh_refuses_private_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "abc-123\n").unwrap();
+        let source = KeySource::file("key", dir.path());
+        for mode in [0o644, 0o640, 0o604, 0o620, 0o602, 0o660] {
+            chmod(&path, mode);
+            assert_eq!(
+                source.resolve().unwrap_err(),
+                KeyError::Exposed {
+                    path: "key".into(),
+                    mode
+                },
+                "{mode:o}"
+            );
+        }
+        let text = source.resolve().unwrap_err().to_string();
+        assert!(
+            text.contains("mode 0660") && !text.contains("abc"),
+            "{text}"
+        );
+        for mode in [0o600, 0o400] {
+            chmod(&path, mode);
+            assert_eq!(source.resolve().unwrap().expose_secret(), "abc-123");
+        }
+    }
 
     #[test]
     fn files_are_trimmed_and_described_by_name() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("key"), "  abc-123\n").unwrap();
+        private(&dir.path().join("key"));
         let source = KeySource::file("key", dir.path());
         assert_eq!(source.resolve().unwrap().expose_secret(), "abc-123");
         assert_eq!(source.describe(), "file key");
@@ -220,6 +307,7 @@ mod tests {
         );
         assert_eq!(bare("k3y-abcdef").describe(), "the manifest (api_key)");
         std::fs::write(dir.path().join("keyfile"), "from-file\n").unwrap();
+        private(&dir.path().join("keyfile"));
         assert_eq!(
             bare("keyfile").resolve().unwrap().expose_secret(),
             "from-file"

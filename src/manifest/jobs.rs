@@ -152,6 +152,7 @@ mod tests {
             path_fingerprint: String::new(),
             execution_name: String::new(),
             expect: Vec::new(),
+            collect: Vec::new(),
         }
     }
 

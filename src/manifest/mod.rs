@@ -13,6 +13,9 @@
 //! - `check` runs every offline check and builds the items, with `api_key`
 //!   (key sources), `template`, `expand` (matrix and CSV rows), `cohort` (files found by a pattern) and the crate's `duration`
 //!   as its tools;
+//! - `table_format` says which file names are which tables, for `collect`;
+//! - `notify` holds the checked `notify:` channels, and `secret_source` where their secrets
+//!   come from (read when a notice is sent);
 //! - `identity` names each item (fingerprint, execution name, upload paths);
 //! - `validated` holds the result, the types other layers read, and the shared defaults.
 
@@ -26,12 +29,15 @@ pub mod identity;
 pub mod jobs;
 pub mod load;
 pub mod model;
+pub mod notify;
 mod number_text;
 pub mod schema;
+pub mod secret_source;
 pub mod secrets;
 pub mod sources;
 pub mod structure;
 pub mod suggest;
+pub mod table_format;
 pub mod template;
 mod validated;
 
@@ -39,7 +45,7 @@ pub use check::load;
 pub use diagnostic::{ManifestDiagnostic, ManifestErrors, SourceFile};
 pub use model::Manifest;
 pub use validated::{
-    Content, DEFAULT_DOWNLOAD, DEFAULT_MAX_ITEMS, DEFAULT_RESULTS_LOCATION, DEFAULT_SERVER,
-    ExecutionSettings, InputWire, Item, LoadOptions, MAX_NAME_LEN, MAX_TRANSFERS, Validated, Value,
-    ValueKind,
+    CollectTable, Content, DEFAULT_DOWNLOAD, DEFAULT_MAX_ITEMS, DEFAULT_RESULTS_LOCATION,
+    DEFAULT_SERVER, ExecutionSettings, InputWire, Item, LoadOptions, MAX_NAME_LEN, MAX_TRANSFERS,
+    Validated, Value, ValueKind,
 };

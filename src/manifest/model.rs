@@ -15,6 +15,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+pub use super::table_format::TableFormat;
+
 /// A `vip-run` manifest (format version 1): one recipe of VIP executions.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,9 +73,21 @@ pub struct Manifest {
     /// Where results go, on VIP and locally.
     #[serde(default)]
     pub results: Results,
+    /// Tables to gather: each names a small table every item returns (`from`) and the study
+    /// table they merge into (`to`), one row per row of each finished item's file, the item's
+    /// key and variables first. Written at the end of a run and by `vip-run collect`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<CollectEntry>>")]
+    pub collect: Option<Spanned<Vec<Spanned<CollectEntry>>>>,
     /// How executions are scheduled and watched.
     #[serde(default)]
     pub execution: Execution,
+    /// Who is told when a run starts, ends, fails or stalls: a list of channels
+    /// (`- healthchecks: {…}`, `- webhook: {…}`, `- email: {…}`). A notification never fails,
+    /// blocks or slows a run beyond a bound; what cannot be delivered is sent by the next run.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<Channel>>")]
+    pub notify: Option<Spanned<Vec<Spanned<Channel>>>>,
 }
 
 /// Where the API key comes from. Give exactly one of `env`, `file` or `literal`, or a bare
@@ -438,6 +452,30 @@ pub struct Results {
     pub clean: Option<bool>,
 }
 
+/// One `collect:` entry: a table each item returns, and the study table it merges into.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectEntry {
+    /// What the table is, for people (messages and `--output json`). Default: `to`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The file each item returns: a name or glob (`*`, `?`, `**`), a template like the other
+    /// fields (`{{ item }}_stats.csv`), matched against the end of the paths in the item's
+    /// download folder (unpacked archives included), as `results.expect` is. `.csv` is read
+    /// as CSV, `.tsv` and `.tab` as TSV, each also gzip-compressed (`.csv.gz`).
+    #[schemars(with = "String", length(min = 1))]
+    pub from: Spanned<String>,
+    /// The study table to write, relative to the manifest: `.csv` (comma-separated) or
+    /// `.tsv` (tab-separated).
+    #[schemars(with = "String", regex(pattern = r"\.([Cc][Ss][Vv]|[Tt][Ss][Vv])$"))]
+    pub to: Spanned<String>,
+    /// How to read the items' files when their names do not say (`stats.txt`): `csv` or
+    /// `tsv`. Given, it applies to every file `from` matches.
+    #[serde(default)]
+    #[schemars(with = "Option<TableFormat>")]
+    pub format: Option<Spanned<TableFormat>>,
+}
+
 /// `execution:`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -503,4 +541,122 @@ pub struct Execution {
     #[serde(default)]
     #[schemars(with = "Option<u32>", range(min = 1, max = 32))]
     pub transfers: Option<Spanned<u64>>,
+}
+
+/// One channel of `notify:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[allow(clippy::large_enum_variant)] // a handful per manifest, read once: boxing buys nothing
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Channel {
+    /// A healthchecks.io-style ping URL: `<url>/start` when the run starts, `<url>` when it
+    /// succeeds, `<url>/<exit code>` when it fails, `<url>/log` when an execution stalls.
+    /// Default events: `[start, end]`.
+    Healthchecks(Healthchecks),
+    /// A JSON POST (schema `vip-run.notify/1`), or with `format: slack` (or `mattermost`)
+    /// Slack's `{"text": …}`. Default events: `[failure, stall]`.
+    Webhook(Webhook),
+    /// A mail through an SMTP relay (STARTTLS unless `starttls: false`). Default events:
+    /// `[failure, stall]`.
+    Email(Email),
+}
+
+/// `notify: - healthchecks:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Healthchecks {
+    /// The ping URL (`https://hc-ping.com/<uuid>`). Give exactly one of `url`, `url_env`,
+    /// `url_file`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub url: Option<Spanned<SecretString>>,
+    /// The environment variable holding the ping URL.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub url_env: Option<Spanned<String>>,
+    /// A file holding the ping URL (`~` expanded, relative to the manifest).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub url_file: Option<Spanned<String>>,
+    /// When to ping: `start`, `end`, `failure`, `stall`. Default: `[start, end]`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub events: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `notify: - webhook:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// The URL to POST to. A Slack or Mattermost hook's URL is its password: prefer
+    /// `url_env` or `url_file`. Give exactly one of `url`, `url_env`, `url_file`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub url: Option<Spanned<SecretString>>,
+    /// The environment variable holding the URL.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub url_env: Option<Spanned<String>>,
+    /// A file holding the URL (`~` expanded, relative to the manifest).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub url_file: Option<Spanned<String>>,
+    /// `json` (the `vip-run.notify/1` document, default), `slack` or `mattermost`
+    /// (`{"text": …}`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub format: Option<Spanned<String>>,
+    /// Extra headers, each read from an environment variable when sent, e.g.
+    /// `{ Authorization: HOOK_AUTH }`.
+    #[serde(default)]
+    #[schemars(with = "Option<IndexMap<String, String>>")]
+    pub headers_env: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// When to post: `start`, `end`, `failure`, `stall`. Default: `[failure, stall]`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub events: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `notify: - email:`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Email {
+    /// The SMTP relay's host name.
+    #[schemars(with = "String", length(min = 1))]
+    pub host: Spanned<String>,
+    /// The relay's port. Default: 587 (submission, with STARTTLS).
+    #[serde(default)]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
+    pub port: Option<Spanned<u64>>,
+    /// Require STARTTLS (default `true`); `false` sends in clear, for a relay on this
+    /// machine.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub starttls: Option<Spanned<bool>>,
+    /// The sender, `vip-run@example.org` or `vip-run <vip-run@example.org>`.
+    #[schemars(with = "String")]
+    pub from: Spanned<String>,
+    /// The recipients.
+    #[schemars(with = "Vec<String>", length(min = 1))]
+    pub to: Spanned<Vec<Spanned<String>>>,
+    /// The user name to log in with, if the relay wants one.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub username: Option<Spanned<String>>,
+    /// The environment variable holding the password.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub password_env: Option<Spanned<String>>,
+    /// A file holding the password (`~` expanded, relative to the manifest).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub password_file: Option<Spanned<String>>,
+    /// Never allowed: read so that it can be refused pointing at its line (a password is
+    /// not written in a manifest, which is usually version-controlled).
+    #[serde(default)]
+    #[schemars(skip)]
+    pub password: Option<Spanned<SecretString>>,
+    /// When to mail: `start`, `end`, `failure`, `stall`. Default: `[failure, stall]`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub events: Option<Spanned<Vec<Spanned<String>>>>,
 }

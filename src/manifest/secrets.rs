@@ -1,6 +1,7 @@
-//! Keeping the API key out of diagnostics.
+//! Keeping the API key, and the secrets of `notify:`, out of diagnostics.
 //!
-//! A manifest may hold its key (`api_key: { literal: … }` or a bare string). Error snippets
+//! A manifest may hold its key (`api_key: { literal: … }` or a bare string), a webhook's or a
+//! ping's URL (`url:`, whose path is its token), or a password it is refused for. Error snippets
 //! quote nearby lines, and serde messages sometimes quote values, so before any diagnostic
 //! is built the key's text is found by a plain line scan (it must work on files that do not
 //! even parse) and masked in the copy of the source that diagnostics quote; the scanned
@@ -11,15 +12,28 @@ pub const MASK: char = '*';
 
 /// Finds where a key may be written: the value of any `literal:` key, a bare `api_key:`
 /// scalar that names no variable or file, and every value under `api_key:` (flow or block
-/// form) except those of `env:` and `file:`, so even a misspelt tag (`literall:`) is masked.
+/// form) except those of `env:` and `file:`, so even a misspelt tag (`literall:`) is masked;
+/// and under a top-level `notify:`, every `url:` and `password:` value.
 pub fn scan(text: &str) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
     let mut offset = 0;
     // Indentation of an `api_key:` whose block mapping we are inside.
     let mut block: Option<usize> = None;
+    // Whether we are inside the top-level `notify:` (block or flow form).
+    let mut notify = false;
     for line in text.split_inclusive('\n') {
         let indent = line.len() - line.trim_start_matches(' ').len();
         let content = line.trim();
+        if indent == 0 && !content.is_empty() && !content.starts_with(['#', '-']) {
+            notify = find_key(line, "notify").is_some_and(|_| line.starts_with("notify"));
+        }
+        if notify {
+            for (key, start, end) in key_values(line) {
+                if key == "url" || key == "password" {
+                    found.push((offset + start, offset + end));
+                }
+            }
+        }
         if let Some(parent) = block {
             if content.is_empty() || content.starts_with('#') {
                 offset += line.len();
@@ -208,6 +222,24 @@ mod tests {
                 && masked.contains("env: VAR2")
                 && masked.contains("name: x")
         );
+    }
+
+    #[test]
+    fn masks_notify_urls_and_passwords_only_under_notify() {
+        let text = "server: https://vip.example/rest\nnotify:\n  - webhook: { url: https://hooks.example/T1/tok3n-a, format: slack }\n  - email:\n      host: smtp.example\n      password: \"pa55-b\"\n- healthchecks:\n    url: https://hc.example/tok3n-c\ninputs:\n  url: https://data.example/public\n";
+        let (masked, secrets) = mask(text);
+        assert_eq!(
+            secrets,
+            [
+                "https://hooks.example/T1/tok3n-a",
+                "pa55-b",
+                "https://hc.example/tok3n-c"
+            ]
+        );
+        assert!(!masked.contains("tok3n") && !masked.contains("pa55"));
+        assert!(masked.contains("server: https://vip.example/rest"));
+        assert!(masked.contains("url: https://data.example/public"));
+        assert!(masked.contains("format: slack"));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use super::diagnostic::{ManifestDiagnostic, SourceFile};
@@ -21,7 +21,7 @@ use super::{schema, suggest};
 /// A YAML node with positions, and nothing else.
 enum Node {
     Map(Vec<(Spanned<Key>, Spanned<Node>)>),
-    Seq,
+    Seq(Vec<Spanned<Node>>),
     Scalar,
 }
 
@@ -54,8 +54,11 @@ impl<'de> Deserialize<'de> for Node {
                 Ok(Node::Map(entries))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(Node::Seq)
+                let mut elements = Vec::new();
+                while let Some(element) = seq.next_element::<Spanned<Node>>()? {
+                    elements.push(element);
+                }
+                Ok(Node::Seq(elements))
             }
             fn visit_bool<E>(self, _: bool) -> Result<Node, E> {
                 Ok(Node::Scalar)
@@ -142,6 +145,22 @@ pub fn key_problems(text: &str, file: &SourceFile) -> Vec<ManifestDiagnostic> {
         &mut out,
     );
     for (key, value) in entries {
+        if let (Node::Seq(elements), "collect") = (&value.value, key.value.0.as_str()) {
+            let keys = keys_of(&schema, Some("CollectEntry"));
+            for element in elements {
+                if let Node::Map(inner) = &element.value {
+                    check(
+                        inner,
+                        &keys,
+                        "a `collect` entry",
+                        element.referenced,
+                        file,
+                        &mut out,
+                    );
+                }
+            }
+            continue;
+        }
         let Node::Map(inner) = &value.value else {
             continue;
         };
@@ -215,6 +234,9 @@ pub(crate) fn missing_help(field: &str) -> String {
             "add `pipeline_id: Name/version`; `vip-run pipelines` lists what you can run".into()
         }
         "group" => "add `group: GROUP`, the VIP application group the pipeline requires".into(),
+        "to" => "add `to: [you@example.org]`, the mail's recipients".into(),
+        "from" => "add `from: vip-run@example.org`, the mail's sender".into(),
+        "host" => "add `host: smtp.example.org`, the SMTP relay".into(),
         other => format!("add `{other}: …`"),
     }
 }
@@ -237,7 +259,7 @@ mod tests {
 
     #[test]
     fn finds_every_unknown_and_missing_key() {
-        let text = "version: 1\nnme: x\npipline_id: A/1\ngroup: G\nexecution:\n  retrys: 2\n  timeout: 1h\nresults:\n  downlaod: x\n";
+        let text = "version: 1\nnme: x\npipline_id: A/1\ngroup: G\nexecution:\n  retrys: 2\n  timeout: 1h\nresults:\n  downlaod: x\ncollect:\n  - { form: a.csv, to: b.csv }\n";
         let file = SourceFile::new(std::path::Path::new("s.yaml"), text);
         let problems: Vec<String> = key_problems(text, &file)
             .iter()
@@ -252,6 +274,8 @@ mod tests {
                 "s.yaml:1:1: missing required key `pipeline_id` in the manifest",
                 "s.yaml:6:3: unknown key `retrys`",
                 "s.yaml:9:3: unknown key `downlaod`",
+                "s.yaml:11:7: unknown key `form`",
+                "s.yaml:11:5: missing required key `from` in a `collect` entry",
             ]
         );
     }

@@ -15,6 +15,7 @@ use serde_saphyr::Location;
 use super::api_key::KeySource;
 use super::diagnostic::{ManifestDiagnostic, SourceFile};
 use super::model::Scalar;
+use super::table_format::TableFormat;
 use crate::duration;
 use crate::vip::failure::FailureClass;
 
@@ -176,6 +177,24 @@ pub struct Item {
     pub execution_name: String,
     /// `results.expect`, rendered for this item.
     pub expect: Vec<String>,
+    /// Each `collect` entry's `from`, rendered for this item (in the order of
+    /// [`Validated::collect`]).
+    pub collect: Vec<String>,
+}
+
+/// A `collect:` entry, checked: which file of each item to read, and the study table to write.
+#[derive(Debug, Clone)]
+pub struct CollectTable {
+    /// `name`, when given.
+    pub name: Option<String>,
+    /// `from` as written (each item's rendering is in [`Item::collect`]).
+    pub from: String,
+    /// `to`, from the manifest's folder.
+    pub to: PathBuf,
+    /// The table's format, from `to`'s name.
+    pub write_as: TableFormat,
+    /// `format`: how to read the items' files, whatever their names say.
+    pub read_as: Option<TableFormat>,
 }
 
 /// A local input's content as hashed when the manifest was identified, with the size and
@@ -221,6 +240,10 @@ pub struct Validated {
     pub cohort: Option<String>,
     /// `results.clean`: clean up on VIP after every successful run.
     pub clean: bool,
+    /// `collect`: the study tables gathered from the items' results.
+    pub collect: Vec<CollectTable>,
+    /// `notify:`: the channels a run tells.
+    pub notify: Vec<super::notify::ChannelSpec>,
     /// The project key (see `ops::identity`): empty until a command that reaches VIP
     /// identifies the manifest's items by content.
     pub project: String,

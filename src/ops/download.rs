@@ -17,7 +17,7 @@ use super::session::{Access, Session};
 pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Error> {
     let session = Session::open(settings, path, Access::Record)?;
     let (v, paths) = (&session.manifest, &session.paths);
-    session
+    let ended = session
         .connect(async |conn| {
             super::disk::check_before(v, &paths.dir, settings.sandbox())?;
             let platform = conn.client.platform().await.map_err(|e| explain(e, conn))?;
@@ -33,7 +33,8 @@ pub async fn download(settings: &Settings, path: &Path) -> Result<Finished, Erro
             )?;
             let summary = runner.drive(false).await?;
             reporter.finish();
-            session.finish("download", conn, summary)
+            super::finish::finish(&session, "download", conn, summary)
         })
-        .await
+        .await;
+    super::finish::or_skip(&session, "download", ended)
 }

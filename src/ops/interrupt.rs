@@ -71,7 +71,9 @@ impl Interrupt {
                 ));
             }
             if let Some(code) = signals.next().await {
-                // The one exit outside `main`: a second signal means "now".
+                // The one exit outside `main`: a second signal means "now". Under
+                // `--chronic`, what was held is said first: the run did not end well.
+                crate::report::chronic::release(true);
                 std::process::exit(code);
             }
         });

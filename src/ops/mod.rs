@@ -3,11 +3,12 @@
 //!
 //! - the commands, each in a file named after it: [`validate()`], [`plan()`], [`run()`],
 //!   [`download()`],
-//!   [`status()`], [`cancel()`], [`logs()`], [`clean()`], [`whoami()`], [`pipelines()`],
-//!   [`pipeline()`], [`init()`] and [`lock()`];
+//!   [`status()`], [`cancel()`], [`logs()`], [`clean()`], [`collect()`], [`whoami()`],
+//!   [`pipelines()`], [`pipeline()`], [`init()`] and [`lock()`];
 //! - [`Checked`]: a manifest checked offline and online, the only way to a launching runner;
 //! - `runner`: the run itself (adopt, decide, launch, monitor, transfers, record), `state`,
 //!   `exclusive` (the OS lock: one run of a manifest at a time), `paths`, `interrupt`, `extract`;
+//! - `notify`: a run's notifications (its channels' queues, retries and spool);
 //! - what every command on a manifest opens with and ends with (`session`), reaching VIP
 //!   (`connect`), pre-flight, and the one explanation of access problems (`access`).
 
@@ -16,11 +17,13 @@ pub mod against;
 pub mod cancel;
 pub mod checked;
 pub mod clean;
+pub mod collect;
 pub mod connect;
 pub mod disk;
 pub mod download;
 pub mod exclusive;
 pub mod extract;
+pub mod finish;
 pub(crate) mod glob;
 pub mod identity;
 pub mod init;
@@ -28,6 +31,7 @@ pub mod interrupt;
 pub mod journal;
 pub mod lock;
 pub mod logs;
+pub mod notify;
 pub mod paths;
 pub mod pipeline;
 pub mod pipelines;
@@ -42,11 +46,13 @@ pub mod session;
 pub mod settings;
 pub mod state;
 pub mod status;
+pub mod systemd;
 pub mod validate;
 pub mod whoami;
 
 pub use cancel::cancel;
 pub use clean::clean;
+pub use collect::collect;
 pub use connect::{ConnectOptions, Connection};
 pub use download::download;
 pub use init::init;
@@ -58,7 +64,10 @@ pub use plan::plan;
 pub use report::report;
 pub use run::run;
 pub use session::{RELAUNCH_FAILED, check_relaunch};
-pub use settings::{ExecutionOverrides, LockPolicy, Settings, StateOptions};
+pub use settings::{
+    ExecutionOverrides, IfRunning, LockPolicy, NotifyChoice, Settings, StateOptions,
+};
 pub use status::status;
+pub use systemd::{SystemdOptions, systemd};
 pub use validate::validate;
 pub use whoami::whoami;

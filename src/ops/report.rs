@@ -125,6 +125,17 @@ pub fn batch(v: &Validated, state: &State, paths: &Paths, origin: &Origin<'_>) -
         links.push(link("JUnit report", junit));
     }
     links.push(link("trace (trace.tsv)", &paths.dir.join(TRACE)));
+    // `to` is from the manifest's folder, as the run's other paths are.
+    for table in v.collect.iter().filter(|t| t.to.exists()) {
+        let label = format!(
+            "study table {}",
+            table.name.as_deref().map_or_else(
+                || table.to.display().to_string(),
+                |n| format!("{n} ({})", table.to.display())
+            )
+        );
+        links.push(link(&label, &table.to));
+    }
     Batch {
         name: v.name.clone(),
         manifest: v.file.display.clone(),

@@ -1,7 +1,7 @@
 //! `run`: checks a manifest, then uploads, launches, monitors and downloads to the end under
 //! the manifest's lock, and leaves a summary, the run record, the RO-Crate and (with
 //! `--junit`) a report; with `results.clean: true`, a run in which every item came home
-//! cleans up on VIP.
+//! cleans up on VIP. Its channels (`notify:`) are told of its start, its stalls and its end.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +13,7 @@ use super::Settings;
 use super::checked::Checked;
 use super::interrupt::Interrupt;
 use super::lock;
+use super::notify::Notifier;
 use super::provenance;
 use super::runner::{Runner, first_look};
 use super::session::{Access, Session, check_relaunch};
@@ -50,8 +51,16 @@ async fn execute_one(
     let session = Session::open(settings, path, Access::Record)?;
     let (v, paths) = (&session.manifest, &session.paths);
     check_relaunch(v, relaunch)?;
-    session
+    let server = settings.connect.server.as_deref().or(v.server.as_deref());
+    let mut notifier = Notifier::new(
+        v,
+        paths,
+        settings.notify.channels(v),
+        server.unwrap_or(crate::manifest::DEFAULT_SERVER),
+    );
+    let ended = session
         .connect(async |conn| {
+            notifier.begin(&conn.server);
             // A first run's reads of what is on VIP go alongside pre-flight (reads only:
             // nothing is done on VIP before the checks pass).
             let printer = settings.printer();
@@ -71,7 +80,8 @@ async fn execute_one(
             let mut reporter = settings.reporter(v.items.len());
             let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
                 .with_relaunch(relaunch)
-                .with_first_look(first);
+                .with_first_look(first)
+                .with_listener(&mut notifier);
             let summary = runner.drive(settings.detach).await?;
             if v.clean
                 && !summary.interrupted
@@ -96,7 +106,11 @@ async fn execute_one(
                 }),
             }
             reporter.finish();
-            session.finish("run", conn, summary)
+            super::finish::finish(&session, "run", conn, summary)
         })
-        .await
+        .await;
+    // Told before a skip is made of it: a run that finds its manifest held tells nothing
+    // (the run holding it does the telling).
+    notifier.end(&ended).await;
+    super::finish::or_skip(&session, "run", ended)
 }

@@ -1,19 +1,16 @@
-//! What every command on a manifest opens with and ends with, written once: load the manifest
+//! What every command on a manifest opens with, written once: load the manifest
 //! (printing its diagnostics once), apply the command line's `execution` settings, find its
 //! run files and identify its items ([`Session::open`]); open the connection for the length of
 //! the command, under the manifest's lock when the command changes anything (closing both, and
-//! the in-process sandbox behind the connection, on every path out: [`Session::connect`]);
-//! and, for `run` and `download`, what the command came to ([`Session::finish`]). With them,
+//! the in-process sandbox behind the connection, on every path out: [`Session::connect`]).
+//! (How a `run` or `download` ends is `finish`'s.) With them,
 //! the checks of what the command line names in the manifest (`--item`, `--relaunch`), made
 //! before anything reaches VIP.
 
 use std::path::Path;
 
 use crate::error::Error;
-use crate::files::write_atomically;
 use crate::manifest::{self, Validated};
-use crate::report::junit::junit;
-use crate::report::summary::{Finished, Summary};
 
 use super::access::explain_error;
 use super::exclusive::Exclusive;
@@ -87,6 +84,11 @@ impl<'s> Session<'s> {
         .await
     }
 
+    /// The settings the command runs with.
+    pub(crate) fn settings(&self) -> &Settings {
+        self.settings
+    }
+
     /// The manifest's tracker, reading only, brought up to date with what is on VIP: the
     /// state taken up (adoptions, superseded items) and, with `refresh`, the active
     /// executions' statuses read again (`status`, `plan`, `logs`, `clean`).
@@ -105,66 +107,6 @@ impl<'s> Session<'s> {
             tracker.refresh(&mut Sink::none()).await?;
         }
         Ok(tracker)
-    }
-
-    /// What `command` (`run` or `download`) came to, with the `JUnit` report written when
-    /// `--junit` asks for one and, under `-v`, the calls it cost VIP.
-    pub fn finish(
-        &self,
-        command: &'static str,
-        conn: &Connection,
-        summary: Summary,
-    ) -> Result<Finished, Error> {
-        let v = &self.manifest;
-        let mut finished = Finished {
-            command,
-            manifest: v.file.display.clone(),
-            state: self.paths.state.clone(),
-            record: self.paths.record.clone(),
-            report: None,
-            sandbox: conn.sandbox.is_some(),
-            summary,
-            interrupt_exit_code: super::interrupt::exit_code(),
-        };
-        if let Some(file) = &self.settings.junit {
-            write_atomically(file, junit(&v.name, &finished.summary.junit).as_bytes())?;
-        }
-        finished.report = self.write_report(&finished);
-        if self.settings.verbose {
-            // What the command cost VIP, by kind (each retry counts): stderr, after the bars.
-            let _ =
-                crate::report::progress::render_calls(&mut std::io::stderr(), &conn.client.calls());
-        }
-        Ok(finished)
-    }
-}
-
-impl Session<'_> {
-    /// Writes the run's `report.html` and `trace.tsv` from the state it saved, with its
-    /// outcomes and exit code; the report's path, or `None` (said as a warning: the run's
-    /// results and record do not depend on it) when it could not be written.
-    fn write_report(&self, finished: &Finished) -> Option<std::path::PathBuf> {
-        let origin = super::report::Origin {
-            command: finished.command,
-            outcomes: Some(&finished.summary.outcomes),
-            exit_code: Some(finished.exit_code()),
-            sandbox: finished.sandbox,
-            junit: self.settings.junit.as_deref(),
-        };
-        let written = super::state::State::load(&self.paths.state)
-            .map_err(Error::from)
-            .and_then(|state| {
-                let state = state.unwrap_or_default();
-                let batch = super::report::batch(&self.manifest, &state, &self.paths, &origin);
-                super::report::write(&batch, &self.paths)
-            });
-        match written {
-            Ok(w) => Some(w.report),
-            Err(e) => {
-                crate::report::to_stderr(&format!("warning: could not write the report: {e}"));
-                None
-            }
-        }
     }
 }
 

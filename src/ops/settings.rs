@@ -42,6 +42,35 @@ pub struct Settings {
     pub lock_policy: LockPolicy,
     /// `run` and `plan --relaunch`: item keys, or `failed`, to launch again once.
     pub relaunch: Vec<String>,
+    /// `run`: which channels are told (`--notify`, `--no-notify`, else the manifest's).
+    pub notify: NotifyChoice,
+}
+
+/// Which channels a run tells: the command line's, when it names any, replace the manifest's
+/// (as every other setting it gives), so an ad hoc run can be pointed elsewhere or silenced.
+#[derive(Debug, Clone, Default)]
+pub enum NotifyChoice {
+    /// The manifest's `notify:`.
+    #[default]
+    Manifest,
+    /// `--no-notify`: none (what earlier runs could not send waits for a later run).
+    Off,
+    /// `--notify KIND=TARGET`: these.
+    Given(Vec<crate::manifest::notify::ChannelSpec>),
+}
+
+impl NotifyChoice {
+    /// The channels a run of `v` tells.
+    pub fn channels(
+        &self,
+        v: &crate::manifest::Validated,
+    ) -> Vec<crate::manifest::notify::ChannelSpec> {
+        match self {
+            Self::Manifest => v.notify.clone(),
+            Self::Off => Vec::new(),
+            Self::Given(channels) => channels.clone(),
+        }
+    }
 }
 
 /// What `run` does with `vip-run.lock`.
@@ -87,6 +116,20 @@ pub struct StateOptions {
     pub state_dir: Option<PathBuf>,
     /// `--lock-wait`.
     pub lock_wait: Duration,
+    /// What a `run` or `download` does when another vip-run holds the manifest after
+    /// `lock_wait` (`--if-running`).
+    pub if_running: IfRunning,
+}
+
+/// What a `run` or `download` does when another vip-run is running the same manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum IfRunning {
+    /// Do nothing: one line, exit 0. Cron's next tick comes back; the run in progress is
+    /// doing the work meanwhile, so nothing failed.
+    #[default]
+    Skip,
+    /// Stop with exit 7 (busy), which a wrapper can tell from a failed item (exit 1).
+    Fail,
 }
 
 impl Settings {

@@ -70,7 +70,7 @@ pub async fn validate(
                     serde_json::json!({"manifest": name, "valid": false, "errors": [message]})
                 )?;
             } else {
-                eprintln!("error: {message}");
+                crate::report::to_stderr(&format!("error: {message}"));
             }
             invalid.push(message);
             continue;

@@ -8,8 +8,9 @@
 //! - `run`: events and progress during a run; `summary`: its end; `junit`: the XML report;
 //!   `failure`: the end of a command's JSON output when it stopped on an error;
 //! - one renderer per command, named after it: `validate`, `plan`, `status`, `cancel`,
-//!   `whoami`, `pipelines`, `pipeline`, `init`, `lock`, `logs`, `clean` (`run` and `download`
-//!   share `run` and `summary`);
+//!   `whoami`, `pipelines`, `pipeline`, `init`, `lock`, `logs`, `clean`, `collect` (`run` and
+//!   `download` share `run` and `summary`; a run's summary ends with `collect`'s lines);
+//! - `notice`: what a notification says (its JSON document, text and mail subject);
 //! - `text`: byte sizes and server text for people.
 //!
 //! How stderr is drawn (colour, Unicode, bars, width) is decided once, here, from the
@@ -18,7 +19,9 @@
 
 pub mod batch;
 pub mod cancel;
+pub mod chronic;
 pub mod clean;
+pub mod collect;
 pub mod diagnostics;
 pub mod failure;
 pub mod html;
@@ -26,12 +29,14 @@ pub mod init;
 pub mod junit;
 pub mod lock;
 pub mod logs;
+pub mod notice;
 pub mod pipeline;
 pub mod pipelines;
 pub mod plan;
 pub mod progress;
 pub mod status;
 pub mod summary;
+pub mod systemd;
 pub mod text;
 pub mod trace;
 pub mod validate;
@@ -57,6 +62,9 @@ pub fn write_stderr(text: &str) {
 
 fn write_stderr_bytes(bytes: &[u8]) {
     use std::io::Write as _;
+    if chronic::keep_stderr(bytes) {
+        return;
+    }
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(bytes);
     let _ = stderr.flush();

@@ -503,9 +503,8 @@ impl Reporter {
                     json!(crate::time::rfc3339(crate::time::now_ms())),
                 );
             }
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{value}");
-            let _ = out.flush();
+            // Held with the rest under `--chronic`.
+            let _ = writeln!(super::chronic::HeldStdout, "{value}");
         }
         let line = event.line();
         match (&self.bar, self.progress) {

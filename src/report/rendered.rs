@@ -40,6 +40,9 @@ fn finished(sandbox: bool, interrupted: bool) -> Finished {
         state: PathBuf::from(".vip-run/study/state.json"),
         record: PathBuf::from(".vip-run/study/run.json"),
         report: Some(PathBuf::from(".vip-run/study/report.html")),
+        collected: Vec::new(),
+        collect_error: None,
+        skipped: None,
         sandbox,
         interrupt_exit_code: crate::exit_code::INTERRUPTED,
         summary: Summary {
@@ -116,7 +119,7 @@ fn a_run_summary_reads_like_this() {
     ");
     assert_eq!(f.exit_code(), crate::exit_code::INTERRUPTED);
     let json = text(|o| summary::render(o, &f, OutputFormat::Json, false, again(&f)));
-    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"not_downloaded":0,"interrupted":true,"disk_error":null,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","report":".vip-run/study/report.html","results":[{"item":"sub-01","result":"finished","detail":null,"retried":"retried 1× after input download failure"},{"item":"sub-02","result":"failed","detail":"application (exit 50), not retried (ExecutionFailed; the tool failed on its data or parameters: check its stderr; a relaunch repeats it)\nError: no such file\nexit 1","class":"application","exit_code":50},{"item":"sub-03","result":"timed_out","detail":null,"class":"timed_out","exit_code":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
+    insta::assert_snapshot!(json_lines(&json), @r#"{"event":"summary","command":"run","manifest":"study.yaml","items":7,"finished":2,"failed":1,"timed_out":1,"in_progress":1,"not_launched":1,"blocked":1,"not_downloaded":0,"interrupted":true,"disk_error":null,"state":".vip-run/study/state.json","record":".vip-run/study/run.json","report":".vip-run/study/report.html","collected":[],"collect_error":null,"results":[{"item":"sub-01","result":"finished","detail":null,"retried":"retried 1× after input download failure"},{"item":"sub-02","result":"failed","detail":"application (exit 50), not retried (ExecutionFailed; the tool failed on its data or parameters: check its stderr; a relaunch repeats it)\nError: no such file\nexit 1","class":"application","exit_code":50},{"item":"sub-03","result":"timed_out","detail":null,"class":"timed_out","exit_code":null},{"item":"sub-04","result":"finished","detail":"result.tgz is over VIP's limit"},{"item":"sub-05","result":"in_progress","detail":null},{"item":"sub-06","result":"not_launched","detail":null},{"item":"sub-07","result":"blocked","detail":"uploading its input: PUT /path/x: HTTP 500"}],"at":"[at]"}"#);
 }
 
 #[test]

@@ -114,6 +114,20 @@ impl std::fmt::Display for Failure {
 }
 
 impl Outcome {
+    /// Its failure class and the wrapper's exit code that decided it, when it failed with
+    /// one (the summary's JSON, notifications).
+    pub fn class(&self) -> (Option<crate::vip::failure::FailureClass>, Option<i64>) {
+        use crate::vip::failure::FailureClass;
+        match self {
+            Self::Failed(Failure::Ended {
+                verdict: Some(v), ..
+            }) => (Some(v.class), v.exit_code),
+            Self::TimedOut => (Some(FailureClass::TimedOut), None),
+            Self::Failed(Failure::Lost { .. }) => (Some(FailureClass::Stalled), None),
+            _ => (None, None),
+        }
+    }
+
     /// Whether this counts as a failure for the exit code.
     pub fn is_failure(&self) -> bool {
         matches!(
@@ -159,6 +173,14 @@ pub struct Finished {
     pub record: PathBuf,
     /// Its HTML report (with `trace.tsv` beside it), when it could be written.
     pub report: Option<PathBuf>,
+    /// The study tables `collect:` merged at the end (none without `collect:`).
+    pub collected: Vec<super::collect::Collected>,
+    /// Why the study tables could not be merged (their files' columns disagree…): nothing
+    /// of them was written.
+    pub collect_error: Option<String>,
+    /// Why nothing was done, when another vip-run was running the manifest and this one
+    /// skipped it (`--if-running skip`): who holds it.
+    pub skipped: Option<String>,
     /// Whether it ran against the in-process sandbox (gone with the command).
     pub sandbox: bool,
     /// Each item's outcome.
@@ -171,6 +193,9 @@ pub struct Finished {
 impl Finished {
     /// The exit code this outcome means: the one place it is decided.
     pub fn exit_code(&self) -> i32 {
+        if self.skipped.is_some() {
+            return exit_code::SUCCESS;
+        }
         let unreachable = self.summary.outcomes.iter().any(|(_, o)| {
             matches!(
                 o,
@@ -180,6 +205,11 @@ impl Finished {
                 }
             )
         });
+        let tables_incomplete = self.collect_error.is_some()
+            || self
+                .collected
+                .iter()
+                .any(super::collect::Collected::incomplete);
         if self.summary.interrupted {
             self.interrupt_exit_code
         } else if self.summary.disk.is_some() {
@@ -194,6 +224,9 @@ impl Finished {
                     .iter()
                     .any(|(_, o)| matches!(o, Outcome::NotDownloaded(_))))
         {
+            exit_code::FAILED
+        } else if tables_incomplete {
+            // A finished item whose table is not in the study's: said, never dropped.
             exit_code::FAILED
         } else {
             exit_code::SUCCESS
@@ -211,6 +244,9 @@ pub fn render(
     quiet: bool,
     again: &str,
 ) -> std::io::Result<()> {
+    if let Some(holder) = &f.skipped {
+        return render_skipped(out, f, holder, format);
+    }
     let summary = &f.summary;
     let count =
         |p: &dyn Fn(&Outcome) -> bool| summary.outcomes.iter().filter(|(_, o)| p(o)).count();
@@ -237,18 +273,7 @@ pub fn render(
                         Outcome::NotLaunched => ("not_launched", None),
                         Outcome::Blocked { why, .. } => ("blocked", Some(why.clone())),
                     };
-                    let (class, exit_code) = match o {
-                        Outcome::Failed(Failure::Ended {
-                            verdict: Some(v), ..
-                        }) => (Some(v.class), v.exit_code),
-                        Outcome::TimedOut => {
-                            (Some(crate::vip::failure::FailureClass::TimedOut), None)
-                        }
-                        Outcome::Failed(Failure::Lost { .. }) => {
-                            (Some(crate::vip::failure::FailureClass::Stalled), None)
-                        }
-                        _ => (None, None),
-                    };
+                    let (class, exit_code) = o.class();
                     let mut item = json!({"item": k, "result": result, "detail": detail});
                     if let Some(class) = class {
                         item["class"] = json!(class);
@@ -277,6 +302,8 @@ pub fn render(
                 "state": f.state.display().to_string(),
                 "record": f.record.display().to_string(),
                 "report": f.report.as_ref().map(|r| r.display().to_string()),
+                "collected": f.collected,
+                "collect_error": f.collect_error,
                 "results": items,
                 "at": time::rfc3339(time::now_ms()),
             });
@@ -362,12 +389,46 @@ pub fn render(
             if summary.interrupted || in_progress > 0 {
                 let _ = writeln!(text, "{}", still_running(f, in_progress, again));
             }
+            for line in super::collect::summary_lines(&f.collected) {
+                let _ = writeln!(text, "{line}");
+            }
+            if let Some(e) = &f.collect_error {
+                let _ = writeln!(text, "study tables not written: {e}");
+            }
             let _ = writeln!(text, "run record: {}", f.record.display());
             if let Some(report) = &f.report {
                 let _ = writeln!(text, "report: {}", report.display());
             }
             out.write_all(text.as_bytes())?;
         }
+    }
+    out.flush()
+}
+
+/// The one line of a run that skipped its manifest: another vip-run was running it.
+fn render_skipped(
+    out: &mut dyn Write,
+    f: &Finished,
+    holder: &str,
+    format: OutputFormat,
+) -> std::io::Result<()> {
+    match format {
+        OutputFormat::Json => writeln!(
+            out,
+            "{}",
+            json!({
+                "event": "summary",
+                "command": f.command,
+                "manifest": f.manifest,
+                "skipped": format!("another vip-run is running this manifest ({holder})"),
+                "at": time::rfc3339(time::now_ms()),
+            })
+        )?,
+        OutputFormat::Human => writeln!(
+            out,
+            "{}: skipped: another vip-run is running it ({holder}); --if-running fail makes this exit 7, --lock-wait waits for it",
+            f.manifest
+        )?,
     }
     out.flush()
 }

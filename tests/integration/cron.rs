@@ -369,3 +369,50 @@ fn init_says_a_list_input_is_passed_as_a_list() {
         .stdout_has("(List<File>, required): a YAML list (local files, /vip/ paths or platformId:id), passed to VIP as a list\n  data_file:");
     assert!(!out.stdout.contains("job per value"), "{}", out.stdout);
 }
+
+#[test]
+fn chronic_prints_nothing_when_all_finished_and_everything_when_not() {
+    let sb = sandbox(200, 2);
+    let t = hello_test(&sb, &hello_matrix(2, 2));
+    let out = t.run_with(&["--chronic", "study.yaml"]);
+    out.code(0);
+    assert_eq!(out.stdout, "", "stdout under --chronic");
+    assert_eq!(out.stderr, "", "stderr under --chronic");
+    // JSON events too are held.
+    let json = t.run_with(&["--chronic", "--output", "json", "study.yaml"]);
+    json.code(0);
+    assert_eq!(json.stdout, "");
+
+    let sb = SandboxHandle::start(Config {
+        exec_duration: Duration::from_millis(200),
+        failure_rate: 1.0,
+        ..Config::default()
+    });
+    let t = hello_test(&sb, &hello_matrix(2, 2));
+    let out = t.run_with(&["--chronic", "study.yaml"]);
+    // All of it, as a run without the flag prints it (lines, not a bar), in order.
+    out.code(1)
+        .stdout_has("2 failed")
+        .stdout_has("sub-01: FAILED")
+        .stderr_has("uploaded in.txt")
+        .stderr_has("sub-01: launched");
+    let upload = out.stderr.find("uploaded in.txt").unwrap();
+    let launch = out.stderr.find("sub-01: launched").unwrap();
+    assert!(upload < launch, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains('\u{1b}'),
+        "no escape codes:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn under_systemd_the_journal_gets_plain_lines() {
+    // systemd connects stderr to the journal (not a terminal) and says so in JOURNAL_STREAM.
+    let sb = sandbox(200, 2);
+    let t = hello_test(&sb, &hello_matrix(1, 1)).env("JOURNAL_STREAM", "8:12345");
+    let out = t.run_with(&["study.yaml"]);
+    out.code(0).stderr_has("sub-01: launched");
+    assert!(!out.stderr.contains('\u{1b}'), "{}", out.stderr);
+    assert!(!out.stderr.contains('\r'), "{}", out.stderr);
+}

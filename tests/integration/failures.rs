@@ -23,7 +23,7 @@ fn hello(subjects: usize, execution: &str) -> String {
 
 /// A sandbox whose Hello jobs fail as `kind` when their message holds `MARK` (only the first
 /// `times` such launches, when given).
-fn marked(kind: FailureKind, times: Option<u32>, exec_ms: u64) -> SandboxHandle {
+pub(crate) fn marked(kind: FailureKind, times: Option<u32>, exec_ms: u64) -> SandboxHandle {
     let mut world = default_world();
     let hello = world
         .pipelines

@@ -57,6 +57,10 @@ fn fragment() -> impl Strategy<Value = String> {
         "subject",
         "message",
         "<<",
+        "collect",
+        "from",
+        "to",
+        "format",
     ]);
     let values = prop::sample::select(vec![
         "1",
@@ -85,6 +89,8 @@ fn fragment() -> impl Strategy<Value = String> {
         "{ env: X }",
         "[[",
         "1.5e400",
+        "[{ from: \"{{ subject }}.csv\", to: t.csv }]",
+        "a.tsv",
     ]);
     (keys, values, 0usize..4)
         .prop_map(|(k, v, indent)| format!("{}{k}: {v}\n", "  ".repeat(indent)))

@@ -6,6 +6,7 @@ mod broken;
 mod clean;
 mod client;
 mod cohorts;
+mod collect;
 #[cfg(unix)]
 mod cron;
 mod exact;
@@ -16,6 +17,7 @@ mod fuzz;
 mod lists;
 mod lockfile;
 mod logs;
+mod notify;
 mod online;
 mod packaging;
 mod provenance;
@@ -34,6 +36,7 @@ mod signals;
 mod snapshots;
 mod structure;
 mod support;
+mod systemd;
 #[cfg(unix)]
 mod terminal;
 mod transfers;

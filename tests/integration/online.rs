@@ -70,6 +70,18 @@ fn a_bad_key_exits_4_and_names_its_source_not_the_key() {
 fn the_key_never_reaches_a_log_or_a_url() {
     let sb = sandbox();
     let key_file = Test::new().file("key", format!("{DEMO}\n"));
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = key_file.dir().join("key");
+        // As `ssh` with a private key: a key file others can read is refused, naming the fix.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        key_file
+            .run_with(&["--server", sb.url(), "--api-key-file", "key", "pipelines"])
+            .code(4)
+            .stderr_has("the API key file key is open to other users of this machine (mode 0644)")
+            .stderr_has("help: chmod 600 key");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     key_file
         .args(&["--server", sb.url(), "--api-key-file", "key", "pipelines"])
         .run()

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use vip_run::sandbox::{Config, FailureKind, Trigger, default_world};
+use vip_run::sandbox::{Config, FailureKind};
 
 use crate::run::{DEMO, hello_test};
 use crate::support::{Background, SandboxHandle, Test};
@@ -24,25 +24,7 @@ fn hello(subjects: usize, max_parallel: u32) -> String {
 /// A sandbox whose first launch of the marked item fails to fetch its input (exit 1, a
 /// class worth a relaunch), and whose executions take `exec_ms`.
 fn failing_first(exec_ms: u64) -> SandboxHandle {
-    let mut world = default_world();
-    let hello = world
-        .pipelines
-        .iter_mut()
-        .find(|p| p.id == "Hello/1.0")
-        .expect("Hello is in the default world");
-    hello.fail_when = Some(Trigger {
-        input: "message".into(),
-        contains: "MARK".into(),
-        factor: None,
-        stderr: None,
-        kind: Some(FailureKind::InputDownload),
-        times: Some(1),
-    });
-    SandboxHandle::start(Config {
-        world,
-        exec_duration: Duration::from_millis(exec_ms),
-        ..Config::default()
-    })
+    crate::failures::marked(FailureKind::InputDownload, Some(1), exec_ms)
 }
 
 /// `trace.tsv` as rows of named cells.

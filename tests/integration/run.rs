@@ -313,15 +313,40 @@ fn plan_shows_changes_and_detach_returns_after_launching() {
 }
 
 #[test]
-fn a_second_run_of_the_same_manifest_waits_or_refuses() {
+fn a_second_run_of_the_same_manifest_skips_fails_or_waits_as_asked() {
     let sb = sandbox(60_000, 2);
     let t = hello_test(&sb, &hello_matrix(1, 1));
     let mut child = spawn_until(&t, &["--progress", "plain", "study.yaml"], "launched");
+    // By default (cron's case): one line, exit 0, nothing done.
     let out = t.run_with(&["study.yaml"]);
-    out.code(1)
+    out.code(0)
+        .stdout_has("study.yaml: skipped: another vip-run is running it (pid");
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    let json = t.run_with(&["--output", "json", "download", "study.yaml"]);
+    json.code(0);
+    let line = &json.json_lines()[0];
+    assert!(line["skipped"].as_str().unwrap().contains("pid"), "{line}");
+    // Its own exit code, which a wrapper can tell from a failed item's 1.
+    t.run_with(&["--if-running", "fail", "study.yaml"])
+        .code(7)
         .stderr_has("another vip-run is running this manifest (pid");
+    // A command asked for by hand says it is busy.
+    t.run_with(&["cancel", "study.yaml"]).code(7);
+    assert_eq!(posts(&sb), 1, "nothing launched twice");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn a_second_run_waits_for_the_first_with_lock_wait() {
+    let sb = sandbox(1_500, 2);
+    let t = hello_test(&sb, &hello_matrix(1, 1));
+    let mut child = spawn_until(&t, &["--progress", "plain", "study.yaml"], "launched");
+    let out = t.run_with(&["--lock-wait", "60s", "--if-running", "fail", "study.yaml"]);
+    assert!(child.wait().unwrap().success());
+    // It ran once the first was over: the item was finished already.
+    out.code(0).stdout_has("1 finished");
+    assert_eq!(posts(&sb), 1, "nothing launched twice");
 }
 
 #[test]

@@ -23,7 +23,7 @@ use crate::run::{
 use crate::support::{Output, SandboxHandle};
 
 /// Says why a test did not run; under `CI=true` that is a failure.
-fn skip(reason: &str) {
+pub(crate) fn skip(reason: &str) {
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
         "skipped under CI=true, where every test must run: {reason}"
@@ -33,19 +33,19 @@ fn skip(reason: &str) {
 
 /// A private certificate authority and a server certificate it signed for 127.0.0.1 and
 /// localhost, made with the `openssl` command in `dir`.
-struct Pki {
+pub(crate) struct Pki {
     /// The authority's certificate (what `SSL_CERT_FILE` names to trust it).
-    ca: PathBuf,
+    pub(crate) ca: PathBuf,
     /// The server's certificate and key.
-    cert: PathBuf,
-    key: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
     /// A certificate and key the authority signed for another name.
     stranger: (PathBuf, PathBuf),
 }
 
 impl Pki {
     /// Makes them, or says why it cannot.
-    fn make(dir: &Path) -> Result<Self, String> {
+    pub(crate) fn make(dir: &Path) -> Result<Self, String> {
         let openssl = |args: &[&str]| -> Result<(), String> {
             let out = Command::new("openssl")
                 .args(args)

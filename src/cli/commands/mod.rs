@@ -4,6 +4,7 @@
 
 pub mod cancel;
 pub mod clean;
+pub mod collect;
 pub mod completions;
 pub mod download;
 pub mod init;
@@ -18,6 +19,7 @@ pub mod run;
 pub mod sandbox;
 pub mod schema;
 pub mod status;
+pub mod systemd;
 pub mod validate;
 pub mod whoami;
 

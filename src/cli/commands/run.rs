@@ -13,7 +13,7 @@ use crate::report;
 use super::{resume_hint, runtime};
 
 pub fn exec(cli: &Cli, args: &RunArgs, out: &mut dyn Write) -> Result<i32, Error> {
-    let settings = resolve::run(cli, args);
+    let settings = resolve::run(cli, args)?;
     let mut code = exit_code::SUCCESS;
     runtime()?.block_on(flow::run(
         &settings,

@@ -37,6 +37,7 @@ pub(super) fn expand(
         location: location_spec,
         download: download_spec,
         expect: expect_specs,
+        collect: collect_specs,
     } = compiled;
     let download_spec = download_spec.as_ref();
     let name = &m.name.value;
@@ -142,10 +143,7 @@ pub(super) fn expand(
                 continue;
             };
             let pattern = pattern.trim().to_owned();
-            if pattern.is_empty()
-                || pattern.starts_with('/')
-                || pattern.split('/').any(|s| s == "..")
-            {
+            if !is_relative_pattern(&pattern) {
                 let d = ManifestDiagnostic::error(format!(
                     "results.expect `{pattern}` must be a relative name or glob inside the item's results"
                 ))
@@ -156,6 +154,26 @@ pub(super) fn expand(
                 continue;
             }
             expect.push(pattern);
+        }
+        let mut collect = Vec::with_capacity(collect_specs.len());
+        for spec in collect_specs {
+            // An entry whose pattern fails keeps its place (empty), so `collect[i]` stays the
+            // i-th entry's; the error makes the manifest invalid anyway.
+            let Some(pattern) = render(out, &mut repeats, spec) else {
+                collect.push(String::new());
+                continue;
+            };
+            let pattern = pattern.trim().to_owned();
+            if !is_relative_pattern(&pattern) {
+                let d = ManifestDiagnostic::error(format!(
+                    "collect `from: {pattern}` must be a relative name or glob inside the item's download folder"
+                ))
+                .at_location(out.file, spec.location)
+                .label("not a relative name")
+                .help("name the table each item returns, e.g. `stats.csv`, or a glob such as `stats/*.csv`");
+                out.repeated(&mut repeats, "collect-from", d);
+            }
+            collect.push(pattern);
         }
         for k in assignment.values.keys() {
             match m.vars.as_ref().and_then(|vars| vars.value.get(k)) {
@@ -177,12 +195,19 @@ pub(super) fn expand(
             fingerprint,
             execution_name,
             expect,
+            collect,
         });
     }
     check_distinct(out, &items, download_spec, &mut repeats);
     value_checker.warn_missing(out);
     out.finish_repeats(&repeats);
     items
+}
+
+/// Whether `pattern` names files inside an item's results: not empty, not absolute, never
+/// climbing out with `..`.
+fn is_relative_pattern(pattern: &str) -> bool {
+    !(pattern.is_empty() || pattern.starts_with('/') || pattern.split('/').any(|s| s == ".."))
 }
 
 /// Items that would share a download folder, or an execution name (checked once every

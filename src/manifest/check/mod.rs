@@ -8,14 +8,17 @@
 //! This file holds the order of the checks; `findings` collects what they find, and each other
 //! submodule checks one part of the manifest: `header` (version, name, pipeline, group),
 //! `connection` (api key, server), `execution` (execution settings, results locations),
-//! `variables` (vars, matrix, foreach), `templates` (compiling values), `items` (rendering each
-//! item), `values` (one rendered value) and `placeholders` (`init`'s `CHANGE-ME` left in).
+//! `variables` (vars, matrix, foreach), `notify` (the notification channels), `templates`
+//! (compiling values), `items` (rendering each item), `values` (one rendered value), `collect`
+//! (the study tables) and `placeholders` (`init`'s `CHANGE-ME` left in).
 
+mod collect;
 mod connection;
 mod execution;
 mod findings;
 mod header;
 mod items;
+mod notify;
 mod placeholders;
 mod templates;
 mod values;
@@ -69,8 +72,10 @@ fn check(out: &mut Findings, dir: &Path, m: &Manifest, options: &LoadOptions) ->
     let execution = execution::check(out, m);
     let api_key = connection::api_key(out, m, dir);
     let server = connection::server(out, m);
+    let notify = notify::check(out, m, dir);
 
     let assignments = variables::check(out, m, options, dir);
+    let tables = collect::check(out, dir, m);
 
     // Templates, compiled once.
     let compiled = templates::compile(out, m);
@@ -81,6 +86,7 @@ fn check(out: &mut Findings, dir: &Path, m: &Manifest, options: &LoadOptions) ->
     }
 
     let items = items::expand(out, dir, m, assignments, &compiled);
+    collect::check_places(out, dir, m, &tables, &items);
     let input_locations = m
         .inputs
         .iter()
@@ -113,6 +119,8 @@ fn check(out: &mut Findings, dir: &Path, m: &Manifest, options: &LoadOptions) ->
             _ => None,
         },
         clean: m.results.clean.unwrap_or(false),
+        collect: tables,
+        notify,
         project: String::new(),
         content: std::collections::HashMap::new(),
         input_locations,

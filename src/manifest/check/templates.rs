@@ -64,6 +64,8 @@ pub(super) struct Compiled<'m> {
     pub(super) download: Option<ValueSpec<'m>>,
     /// `results.expect`.
     pub(super) expect: Vec<ValueSpec<'m>>,
+    /// Each `collect` entry's `from`.
+    pub(super) collect: Vec<ValueSpec<'m>>,
 }
 
 /// Compiles the inputs of `m`, then its results fields.
@@ -78,12 +80,22 @@ pub(super) fn compile<'m>(out: &mut Findings, m: &'m Manifest) -> Compiled<'m> {
         .flatten()
         .map(|e| compile_value(out, &mut templates, &e.value, e.referenced))
         .collect();
+    let collect = m
+        .collect
+        .iter()
+        .flat_map(|c| &c.value)
+        .map(|c| {
+            let from = &c.value.from;
+            compile_value(out, &mut templates, &from.value, from.referenced)
+        })
+        .collect();
     Compiled {
         templates,
         inputs,
         location,
         download,
         expect,
+        collect,
     }
 }
 
@@ -274,6 +286,11 @@ pub(super) fn spec_source(m: &Manifest, location: Location) -> String {
     }
     if let Some(l) = m.results.location.as_ref().filter(|l| same(l.referenced)) {
         return l.value.clone();
+    }
+    for entry in m.collect.iter().flat_map(|c| &c.value) {
+        if same(entry.value.from.referenced) {
+            return entry.value.from.value.clone();
+        }
     }
     if let Some(Spanned {
         value: Download::Folder(f),

@@ -179,6 +179,16 @@ impl<'a> Runner<'a> {
         self
     }
 
+    /// Also tells `listener` the loop's events (notifications).
+    #[must_use]
+    pub(crate) fn with_listener(
+        mut self,
+        listener: &'a mut (dyn sink::Listener + 'static),
+    ) -> Self {
+        self.sink.also(listener);
+        self
+    }
+
     /// `--relaunch`: launches again, once, the items named (or, with `failed`, every item
     /// whose execution failed, was killed or timed out), whatever `execution.retries` says.
     #[must_use]

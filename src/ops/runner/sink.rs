@@ -1,13 +1,23 @@
 //! Where the loop's parts send what they have to tell: typed events (the bar or the plain
-//! lines, the JSON events), notes for the person at the terminal, and the transfers' byte
-//! counts. A part never prints; it hands its events to the sink it is given, and a tracker
-//! that only reads is given none.
+//! lines, the JSON events, and any other output that listens, such as notifications), notes
+//! for the person at the terminal, and the transfers' byte counts. A part never prints; it
+//! hands its events to the sink it is given, and a tracker that only reads is given none.
 
 use crate::report::progress::{ByteBar, Event, Reporter};
 
-/// The reporter, when there is one.
+/// An output fed by the loop's events besides the reporter: a new output is a new
+/// listener, never a new branch in the loop.
+pub(crate) trait Listener {
+    /// Something happened.
+    fn event(&mut self, event: &Event);
+}
+
+/// The reporter, when there is one, and the listeners.
 pub(crate) struct Sink<'r> {
     reporter: Option<&'r mut Reporter>,
+    /// Owning what they need (`'static`), so that the sink stays covariant in `'r` as the
+    /// parts that borrow it expect.
+    listeners: Vec<&'r mut (dyn Listener + 'static)>,
 }
 
 impl<'r> Sink<'r> {
@@ -15,18 +25,30 @@ impl<'r> Sink<'r> {
     pub(crate) fn to(reporter: &'r mut Reporter) -> Self {
         Self {
             reporter: Some(reporter),
+            listeners: Vec::new(),
         }
     }
 
     /// Tells no one (a tracker that reads).
     pub(crate) fn none() -> Self {
-        Self { reporter: None }
+        Self {
+            reporter: None,
+            listeners: Vec::new(),
+        }
+    }
+
+    /// Also tells `listener` every event.
+    pub(crate) fn also(&mut self, listener: &'r mut (dyn Listener + 'static)) {
+        self.listeners.push(listener);
     }
 
     /// A typed event.
     pub(crate) fn emit(&mut self, event: &Event) {
         if let Some(r) = self.reporter.as_deref_mut() {
             r.event(event);
+        }
+        for l in &mut self.listeners {
+            l.event(event);
         }
     }
 
