@@ -24,6 +24,7 @@ mod provenance;
 mod python_client;
 mod record;
 mod report;
+mod report_browser;
 mod results;
 mod rules;
 mod run;
