@@ -12,7 +12,7 @@ use super::batch::Batch;
 pub const COLUMNS: [&str; 21] = [
     "item",
     "attempt",
-    "execution",
+    "execution_id",
     "name",
     "status",
     "result",
@@ -23,7 +23,7 @@ pub const COLUMNS: [&str; 21] = [
     "started",
     "ended",
     "launch_wait",
-    "queue_wait",
+    "wait",
     "run_time",
     "download_time",
     "bytes_up",

@@ -74,7 +74,7 @@ fn a_run_traces_every_execution_with_its_times_in_order() {
     assert_eq!(first["exit_code"], "1");
     assert_eq!(again["attempt"], "2");
     assert_eq!(again["result"], "finished");
-    assert_ne!(first["execution"], again["execution"]);
+    assert_ne!(first["execution_id"], again["execution_id"]);
     // The relaunch came after the failure was seen.
     assert!(ordered(&[
         &first["ended"],
@@ -82,7 +82,7 @@ fn a_run_traces_every_execution_with_its_times_in_order() {
         &again["submitted"]
     ]));
     for r in &rows {
-        assert!(r["execution"].starts_with("workflow-"), "{r:?}");
+        assert!(r["execution_id"].starts_with("workflow-"), "{r:?}");
         assert_eq!(r["jobs_total"], "1", "{r:?}");
         assert!(
             ordered(&[&r["ready"], &r["submitted"], &r["ended"]]),
@@ -94,7 +94,7 @@ fn a_run_traces_every_execution_with_its_times_in_order() {
                 "{r:?}"
             );
         }
-        assert!(secs(&r["queue_wait"]) >= 0.0);
+        assert!(secs(&r["wait"]) >= 0.0);
     }
     for r in &rows[1..] {
         assert_eq!(r["result"], "finished", "{r:?}");
@@ -154,7 +154,7 @@ fn report_rebuilds_the_page_and_trace_offline_from_a_killed_run() {
     for r in &rows {
         assert_eq!(r["result"], "in progress", "{r:?}");
         assert!(r["ended"].is_empty(), "{r:?}");
-        assert!(r["execution"].starts_with("workflow-"), "{r:?}");
+        assert!(r["execution_id"].starts_with("workflow-"), "{r:?}");
     }
     let html = std::fs::read_to_string(state.join("report.html")).unwrap();
     assert!(html.contains("sub-01") && html.contains("sub-02"));
