@@ -8,6 +8,8 @@
 //! - [`Checked`]: a manifest checked offline and online, the only way to a launching runner;
 //! - `runner`: the run itself (adopt, decide, launch, monitor, transfers, record), `state`,
 //!   `exclusive` (the OS lock: one run of a manifest at a time), `paths`, `interrupt`, `extract`;
+//! - `registry`: what the runs of this machine share (the account's slots and limit, each
+//!   recipe's last run);
 //! - what every command on a manifest opens with and ends with (`session`), reaching VIP
 //!   (`connect`), pre-flight, and the one explanation of access problems (`access`).
 
@@ -34,6 +36,7 @@ pub mod pipelines;
 pub mod plan;
 pub mod preflight;
 pub mod provenance;
+pub mod registry;
 pub mod remote;
 pub mod report;
 pub mod run;
