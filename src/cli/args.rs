@@ -177,6 +177,7 @@ pub struct ManifestArgs {
 
 /// `run`.
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools)] // each bool is one flag of the command line
 pub struct RunArgs {
     /// The manifests to run, one after the other.
     #[arg(required = true, value_name = "MANIFEST")]
@@ -202,6 +203,15 @@ pub struct RunArgs {
     /// `execution.retries` says. Repeatable. `plan --relaunch` shows what it would do.
     #[arg(long, value_name = "KEY|failed")]
     pub relaunch: Vec<String>,
+    /// Executions of this manifest's account queued or running at once, over every run on
+    /// this machine (default: the account's `limit` file in the registry, else what VIP's
+    /// first refusal reveals). `max_parallel` still bounds each run.
+    #[arg(long, value_name = "N", value_parser = parse_account_limit)]
+    pub account_limit: Option<usize>,
+    /// Share neither the account's quota nor this run's record with the other runs of this
+    /// machine (each run then meets VIP's refusals on its own, as before the registry).
+    #[arg(long, conflicts_with = "account_limit")]
+    pub no_account_registry: bool,
     #[command(flatten)]
     pub common: ManifestArgs,
 }
@@ -353,6 +363,14 @@ fn parse_transfers(text: &str) -> Result<u32, String> {
     match text.parse::<u32>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(format!("`{text}`: give a whole number from 1 to {max}")),
+    }
+}
+
+/// `--account-limit`: at least one execution, or no run could ever launch.
+fn parse_account_limit(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`{text}`: give a whole number from 1")),
     }
 }
 

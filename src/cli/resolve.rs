@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::manifest::LoadOptions;
+use crate::ops::registry::Registry;
 use crate::ops::{ConnectOptions, ExecutionOverrides, LockPolicy, Settings, StateOptions};
 use crate::report::progress::Progress;
 
@@ -72,6 +73,13 @@ pub fn global(cli: &Cli) -> Settings {
         detach: false,
         lock_policy: LockPolicy::default(),
         relaunch: Vec::new(),
+        registry: Registry::locate(
+            std::env::var_os("VIP_RUN_STATE_HOME"),
+            std::env::var_os("XDG_STATE_HOME"),
+            std::env::var_os("HOME"),
+            &std::env::current_dir().unwrap_or_default(),
+        ),
+        account_limit: None,
     }
 }
 
@@ -102,10 +110,17 @@ pub fn on_manifest(cli: &Cli, common: &ManifestArgs) -> Settings {
 }
 
 /// `run`: [`on_manifest`], the command line's word on the manifest's `execution`
-/// (`--transfers`, `--max-outage`), `--detach`, and what to do with `vip-run.lock`
-/// (`--update-lock`, `--locked`; clap refuses both at once).
+/// (`--transfers`, `--max-outage`), `--detach`, what to do with `vip-run.lock`
+/// (`--update-lock`, `--locked`; clap refuses both at once), and the account's share of the
+/// registry (`--account-limit`; none with `--no-account-registry` or `--sandbox`).
 pub fn run(cli: &Cli, args: &RunArgs) -> Settings {
+    let common = on_manifest(cli, &args.common);
     Settings {
+        registry: common
+            .registry
+            .clone()
+            .filter(|_| !args.no_account_registry && !cli.sandbox),
+        account_limit: args.account_limit,
         overrides: ExecutionOverrides {
             transfers: args.transfers,
             max_outage: args.max_outage,
@@ -117,7 +132,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Settings {
             (_, true) => LockPolicy::Locked,
             _ => LockPolicy::Write,
         },
-        ..on_manifest(cli, &args.common)
+        ..common
     }
 }
 

@@ -130,6 +130,9 @@ impl<'s> Session<'s> {
             write_atomically(file, junit(&v.name, &finished.summary.junit).as_bytes())?;
         }
         finished.report = self.write_report(&finished);
+        if command == "run" {
+            self.record_end(&finished);
+        }
         if self.settings.verbose {
             // What the command cost VIP, by kind (each retry counts): stderr, after the bars.
             let _ =
@@ -140,6 +143,21 @@ impl<'s> Session<'s> {
 }
 
 impl Session<'_> {
+    /// Records how the run ended in the registry's list of recipes (`ops::registry`), when
+    /// the run is listed there; a failure is said as a warning, as for the report.
+    fn record_end(&self, finished: &Finished) {
+        let Some(registry) = &self.settings.registry else {
+            return;
+        };
+        let counts = crate::report::recipes::Counts::of_outcomes(&finished.summary.outcomes);
+        let manifest = super::registry::recipe::absolute(&self.manifest.file.path);
+        if let Err(e) = registry.recipe_ended(&manifest, finished.exit_code(), Some(counts)) {
+            crate::report::to_stderr(&format!(
+                "warning: could not record the run's end for `vip-run recipes`: {e}"
+            ));
+        }
+    }
+
     /// Writes the run's `report.html` and `trace.tsv` from the state it saved, with its
     /// outcomes and exit code; the report's path, or `None` (said as a warning: the run's
     /// results and record do not depend on it) when it could not be written.
