@@ -84,11 +84,12 @@ pub enum Command {
     Run(RunArgs),
     /// Show what a run would do (uploads, launches, reuses, downloads); changes nothing.
     Plan(PlanArgs),
-    /// Show the manifest's items and their executions' statuses, refreshed from VIP.
+    /// Show the manifest's items and their executions' statuses, refreshed from VIP; with
+    /// several manifests, one line each (as `recipes`).
     ///
     /// Exits 1 when any item's execution failed, was killed or timed out, 0 otherwise (also
     /// while executions are still running).
-    Status(OneManifest),
+    Status(StatusArgs),
     /// Kill the manifest's queued and running executions on VIP.
     Cancel(CancelArgs),
     /// Download the outputs of finished items.
@@ -117,6 +118,8 @@ pub enum Command {
     Init(InitArgs),
     /// Record each manifest's pipeline descriptor, as VIP serves it, in `vip-run.lock`.
     Lock(LockArgs),
+    /// List every recipe this machine has run: its last run, its state, its items (offline).
+    Recipes,
     /// Serve the VIP simulator on this machine until interrupted.
     Sandbox(crate::sandbox::serve::SandboxArgs),
     /// Print the manifest JSON Schema (draft-07).
@@ -148,6 +151,7 @@ impl Command {
             Self::Pipeline { .. } => "pipeline",
             Self::Init(_) => "init",
             Self::Lock(_) => "lock",
+            Self::Recipes => "recipes",
             Self::Sandbox(_) => "sandbox",
             Self::Schema => "schema",
             Self::Completions { .. } => "completions",
@@ -216,6 +220,16 @@ pub struct RunArgs {
     pub common: ManifestArgs,
 }
 
+/// `status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The manifests: one shows its items; several, one line each.
+    #[arg(required = true, value_name = "MANIFEST")]
+    pub manifests: Vec<PathBuf>,
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
+
 /// `download`.
 #[derive(Debug, clap::Args)]
 pub struct DownloadArgs {
@@ -253,7 +267,7 @@ pub struct PlanArgs {
     pub common: ManifestArgs,
 }
 
-/// `status`, `download`.
+/// `report`.
 #[derive(Debug, clap::Args)]
 pub struct OneManifest {
     /// The manifest.

@@ -202,6 +202,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         Command::Pipeline { id } => commands::pipeline::exec(cli, id, out),
         Command::Lock(args) => commands::lock::exec(cli, args, out),
         Command::Init(args) => commands::init::exec(cli, args, out),
+        Command::Recipes => commands::recipes::exec(cli, out),
         Command::Sandbox(args) => commands::sandbox::exec(args),
         Command::Schema => commands::schema::exec(out),
         Command::Completions { shell } => commands::completions::exec(*shell, out),

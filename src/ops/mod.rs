@@ -4,7 +4,7 @@
 //! - the commands, each in a file named after it: [`validate()`], [`plan()`], [`run()`],
 //!   [`download()`],
 //!   [`status()`], [`cancel()`], [`logs()`], [`clean()`], [`whoami()`], [`pipelines()`],
-//!   [`pipeline()`], [`init()`] and [`lock()`];
+//!   [`pipeline()`], [`init()`], [`lock()`] and [`recipes()`];
 //! - [`Checked`]: a manifest checked offline and online, the only way to a launching runner;
 //! - `runner`: the run itself (adopt, decide, launch, monitor, transfers, record), `state`,
 //!   `exclusive` (the OS lock: one run of a manifest at a time), `paths`, `interrupt`, `extract`;
@@ -36,6 +36,7 @@ pub mod pipelines;
 pub mod plan;
 pub mod preflight;
 pub mod provenance;
+pub mod recipes;
 pub mod registry;
 pub mod remote;
 pub mod report;
@@ -58,10 +59,11 @@ pub use logs::logs;
 pub use pipeline::pipeline;
 pub use pipelines::pipelines;
 pub use plan::plan;
+pub use recipes::recipes;
 pub use report::report;
 pub use run::run;
 pub use session::{RELAUNCH_FAILED, check_relaunch};
 pub use settings::{ExecutionOverrides, LockPolicy, Settings, StateOptions};
-pub use status::status;
+pub use status::{status, status_lines};
 pub use validate::validate;
 pub use whoami::whoami;

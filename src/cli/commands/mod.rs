@@ -13,6 +13,7 @@ pub mod man;
 pub mod pipeline;
 pub mod pipelines;
 pub mod plan;
+pub mod recipes;
 pub mod report;
 pub mod run;
 pub mod sandbox;
