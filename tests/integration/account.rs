@@ -232,3 +232,18 @@ fn a_sandbox_try_out_shares_nothing() {
         .code(0)
         .stderr_has("no run of a recipe is recorded");
 }
+
+#[test]
+fn the_account_options_are_checked_before_any_work() {
+    let t = Test::new().file("a.yaml", recipe("rec-a", 1));
+    t.run_with(&["--account-limit", "0", "a.yaml"])
+        .code(2)
+        .stderr_has("give a whole number from 1");
+    t.run_with(&["--account-limit", "1", "--no-account-registry", "a.yaml"])
+        .code(2)
+        .stderr_has("cannot be used with");
+    t.run_with(&["status", "--account-limit", "1", "a.yaml"])
+        .code(2)
+        .stderr_has("unexpected argument '--account-limit'");
+    assert!(!t.state_home().exists() && !t.dir().join(".vip-run").exists());
+}

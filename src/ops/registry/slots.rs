@@ -6,9 +6,11 @@
 //! A slot is a lock file, `slot-<n>.lock`; counting the slots held is trying each file.
 //! Counting and taking happen under `slots.lock`, held for an instant, so two runs never
 //! both take the last free slot. Under a limit, a run that finds no free slot takes a place
-//! in the queue (`wait-<n>.lock`, with the time it started waiting): a slot that comes free
-//! goes to the run that waited longest, so one recipe's next launch does not always beat the
-//! other recipe's to the slot its own execution just gave back.
+//! in the queue (`wait-<n>.lock`, with the time it started waiting and the slots it holds):
+//! a slot that comes free goes to the waiting run that holds the fewest, then to the one
+//! that waited longest, and a run that gives a slot back goes to the back. So one recipe's
+//! next launch does not always beat the other's to the slot its own execution just gave
+//! back, and recipes share a limit above one evenly.
 //!
 //! The limit, when none is set, is learned: at VIP's 2001 refusal it is VIP's count of the
 //! account's running executions, which its message gives (else the slots held then); when
@@ -137,7 +139,7 @@ impl Slots {
     }
 
     /// Takes up to `want` slots for launches, as many as the limit leaves free after the
-    /// runs that waited longer; short of `want`, the run takes (or keeps) its place in the
+    /// runs ahead in the queue; short of `want`, the run takes (or keeps) its place in the
     /// queue, else leaves it.
     pub fn reserve(&mut self, want: usize) -> std::io::Result<Reserved> {
         let _guard = self.guard()?;
@@ -152,10 +154,14 @@ impl Slots {
             room = room.saturating_sub(self.waiting_ahead()?);
         }
         let granted = self.take(free, room)?;
+        // Served, the run goes to the back of the queue: one whose max_parallel is above the
+        // limit always wants more than it holds, and with its first place kept would be
+        // served first forever (so does a run that gives a slot back: `hold`).
+        if granted > 0 {
+            self.ticket = None;
+        }
         if granted < want {
             self.queue()?;
-        } else {
-            self.ticket = None;
         }
         Ok(Reserved {
             granted,
@@ -172,11 +178,20 @@ impl Slots {
     pub fn hold(&mut self, running: usize) -> std::io::Result<()> {
         if self.held.len() > running {
             self.held.truncate(running);
+            // A run that gives a slot back goes to the back of the queue, whatever place it
+            // had while it waited for more than it held: the slot is for the others first.
+            if self.ticket.take().is_some() {
+                let _guard = self.guard()?;
+                self.queue()?;
+            }
         } else if self.held.len() < running {
             let _guard = self.guard()?;
             let (free, _) = self.scan()?;
             let want = running - self.held.len();
             self.take(free, want)?;
+            if self.ticket.is_some() {
+                self.queue()?;
+            }
         }
         Ok(())
     }
@@ -320,9 +335,12 @@ impl Slots {
         Ok(taken)
     }
 
-    /// Takes a place in the queue, unless it has one.
+    /// Takes a place in the queue (or, holding one, says again how many slots this run
+    /// holds, which others read with the time it started waiting).
     fn queue(&mut self) -> std::io::Result<()> {
-        if self.ticket.is_some() {
+        let held = self.held.len();
+        if let Some((ticket, since)) = self.ticket.as_mut() {
+            write_holder(&mut ticket.file, &format!("{since} {held} "));
             return Ok(());
         }
         let since = std::time::SystemTime::now()
@@ -331,8 +349,8 @@ impl Slots {
         let mut n = 0;
         loop {
             if let Some(mut file) = try_lock(&self.path(WAIT, n))? {
-                // The time first: others read it to know who is ahead.
-                write_holder(&mut file, &format!("{since} "));
+                // The time and the slots held first: others read them to know who is ahead.
+                write_holder(&mut file, &format!("{since} {held} "));
                 self.ticket = Some((Held { n, file }, since));
                 return Ok(());
             }
@@ -340,12 +358,21 @@ impl Slots {
         }
     }
 
-    /// How many runs in the queue came before this one (all of them, when it is not in it).
+    /// How many runs in the queue come before this one: those that hold fewer slots, then
+    /// those that hold as many and waited longer (every run holding as many or fewer, when
+    /// this one is not in the queue). A slot that comes free thus goes to the run with the
+    /// fewest, so recipes share the limit evenly, and among equals to the first in line.
     fn waiting_ahead(&self) -> std::io::Result<usize> {
-        let mine = self.ticket.as_ref().map(|(h, since)| (h.n, *since));
+        let held = self.held.len();
+        let mine = self
+            .ticket
+            .as_ref()
+            .map_or((held, i64::MAX, usize::MAX), |(h, since)| {
+                (held, *since, h.n)
+            });
         let mut ahead = 0;
         for n in self.numbers(WAIT)? {
-            if mine.is_some_and(|(m, _)| m == n) {
+            if n == mine.2 {
                 continue;
             }
             let path = self.path(WAIT, n);
@@ -353,19 +380,16 @@ impl Slots {
                 // Nobody waits there (a run that stopped waiting, or died).
                 continue;
             }
-            let Some((_, my_since)) = mine else {
-                ahead += 1;
-                continue;
-            };
             let mut text = String::new();
             let _ = File::open(&path).and_then(|mut f| f.read_to_string(&mut text));
-            // A place whose time is not written yet was taken just now: behind this one.
-            let since = text
-                .split_whitespace()
-                .next()
-                .and_then(|t| t.parse::<i64>().ok())
-                .unwrap_or(i64::MAX);
-            if since < my_since || (since == my_since && n < mine.map_or(0, |(m, _)| m)) {
+            let mut words = text.split_whitespace();
+            let since = words.next().and_then(|t| t.parse::<i64>().ok());
+            let theirs = words.next().and_then(|t| t.parse::<usize>().ok());
+            // A place not written yet was taken an instant ago: behind this one.
+            let (Some(since), Some(theirs)) = (since, theirs) else {
+                continue;
+            };
+            if (theirs, since, n) < mine {
                 ahead += 1;
             }
         }
@@ -432,6 +456,20 @@ mod tests {
         b.stop_waiting();
         a.hold(0).unwrap();
         assert_eq!(a.reserve(1).unwrap().granted, 1);
+    }
+
+    #[test]
+    fn a_run_that_always_wants_more_than_it_holds_still_takes_its_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut greedy = open(dir.path(), Some(1));
+        let mut other = open(dir.path(), Some(1));
+        // `greedy` (max_parallel 4) is served one slot and waits for more.
+        assert_eq!(greedy.reserve(4).unwrap().granted, 1);
+        assert_eq!(other.reserve(1).unwrap().granted, 0);
+        // Its execution ended: the slot it gives back is `other`'s, which waited with none.
+        greedy.hold(0).unwrap();
+        assert_eq!(greedy.reserve(4).unwrap().granted, 0);
+        assert_eq!(other.reserve(1).unwrap().granted, 1);
     }
 
     #[test]
