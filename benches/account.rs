@@ -1,8 +1,9 @@
 //! Figures for one quota per account on a machine, printed, not asserted: two recipes of
 //! one account (the sandbox's demo user), started at once against one sandbox whose quota
 //! is 1 (then 2) running executions, with the registry off (each run meets VIP's refusals on
-//! its own), on at first contact (nothing known of the limit: the first refusal reveals
-//! it), and on again with new recipes once the limit is known. For each: the wall time until
+//! its own), on at first contact (nothing known of the limit: the first refusals reveal it),
+//! and on again with new recipes once the limit is known; then with quota 1 and recipes
+//! whose `max_parallel` is 4. For each: the wall time until
 //! both end, against the floor the quota sets, the launches sent, and VIP's 2001 refusals
 //! among them (the target: none once the limit is known).
 //!
@@ -90,8 +91,7 @@ fn run_pair(
     (wall, launches.len(), refused)
 }
 
-fn quota(rt: &tokio::runtime::Runtime, quota: u32, items: usize) {
-    let max_parallel = quota;
+fn quota(rt: &tokio::runtime::Runtime, quota: u32, max_parallel: u32, items: usize) {
     let start = || {
         rt.block_on(Sandbox::start(
             Config {
@@ -178,6 +178,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
-    quota(&rt, 1, items);
-    quota(&rt, 2, items);
+    quota(&rt, 1, 1, items);
+    quota(&rt, 2, 2, items);
+    // A lab that set max_parallel for the quota it hopes for: each run wants four at once.
+    quota(&rt, 1, 4, items);
 }
