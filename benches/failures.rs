@@ -424,6 +424,7 @@ fn vip_run(
         .args(args)
         .current_dir(dir)
         .env("VIP_API_KEY", DEMO_KEY)
+        .env("VIP_RUN_STATE_HOME", dir.join(".state-home"))
         .env("NO_COLOR", "1");
     bounded(&mut command, dir, "vip-run", limit)
 }

@@ -50,6 +50,7 @@ fn one(rt: &tokio::runtime::Runtime, config: Config) -> Row {
         ])
         .current_dir(dir.path())
         .env("VIP_API_KEY", DEMO_KEY)
+        .env("VIP_RUN_STATE_HOME", dir.path().join(".state-home"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

@@ -345,6 +345,7 @@ impl Bench {
             .args(args)
             .current_dir(dir)
             .env("VIP_API_KEY", DEMO_KEY)
+            .env("VIP_RUN_STATE_HOME", dir.join(".state-home"))
             .env("NO_COLOR", "1");
         let (t, calls) = logged(sandbox, || timed(&command, self.scratch.path()));
         let refused = match t.code {

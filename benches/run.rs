@@ -34,6 +34,7 @@ fn timed_vip_run(dir: &Path, args: &[&str]) -> (Duration, Option<u64>, bool) {
         .args(args)
         .current_dir(dir)
         .env("VIP_API_KEY", DEMO_KEY)
+        .env("VIP_RUN_STATE_HOME", dir.join(".state-home"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()

@@ -107,6 +107,7 @@ fn run_one(rt: &tokio::runtime::Runtime, items: usize, parallel: usize) -> Figur
         .args(["--server", &base, "--progress", "none", "scale.yaml"])
         .current_dir(dir.path())
         .env("VIP_API_KEY", DEMO_KEY)
+        .env("VIP_RUN_STATE_HOME", dir.path().join(".state-home"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -89,11 +89,12 @@ pub enum Command {
     Run(RunArgs),
     /// Show what a run would do (uploads, launches, reuses, downloads); changes nothing.
     Plan(PlanArgs),
-    /// Show the manifest's items and their executions' statuses, refreshed from VIP.
+    /// Show the manifest's items and their executions' statuses, refreshed from VIP; with
+    /// several manifests, one line each (as `recipes`).
     ///
     /// Exits 1 when any item's execution failed, was killed or timed out, 0 otherwise (also
     /// while executions are still running).
-    Status(OneManifest),
+    Status(StatusArgs),
     /// Kill the manifest's queued and running executions on VIP.
     Cancel(CancelArgs),
     /// Download the outputs of finished items.
@@ -131,6 +132,8 @@ pub enum Command {
     Lock(LockArgs),
     /// Write a systemd `.service` and `.timer` that run the manifest on a schedule.
     Systemd(SystemdArgs),
+    /// List every recipe this machine has run: its last run, its state, its items (offline).
+    Recipes,
     /// Serve the VIP simulator on this machine until interrupted.
     Sandbox(crate::sandbox::serve::SandboxArgs),
     /// Print the manifest JSON Schema (draft-07).
@@ -164,6 +167,7 @@ impl Command {
             Self::Init(_) => "init",
             Self::Lock(_) => "lock",
             Self::Systemd(_) => "systemd",
+            Self::Recipes => "recipes",
             Self::Sandbox(_) => "sandbox",
             Self::Schema => "schema",
             Self::Completions { .. } => "completions",
@@ -236,6 +240,25 @@ pub struct RunArgs {
     /// could not send waits for a later run).
     #[arg(long)]
     pub no_notify: bool,
+    /// Executions of this manifest's account queued or running at once, over every run on
+    /// this machine (default: the account's `limit` file in the registry, else what VIP's
+    /// first refusal reveals). `max_parallel` still bounds each run.
+    #[arg(long, value_name = "N", value_parser = parse_account_limit)]
+    pub account_limit: Option<usize>,
+    /// Share neither the account's quota nor this run's record with the other runs of this
+    /// machine (each run then meets VIP's refusals on its own, as before the registry).
+    #[arg(long, conflicts_with = "account_limit")]
+    pub no_account_registry: bool,
+    #[command(flatten)]
+    pub common: ManifestArgs,
+}
+
+/// `status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The manifests: one shows its items; several, one line each.
+    #[arg(required = true, value_name = "MANIFEST")]
+    pub manifests: Vec<PathBuf>,
     #[command(flatten)]
     pub common: ManifestArgs,
 }
@@ -328,7 +351,7 @@ pub struct PlanArgs {
     pub common: ManifestArgs,
 }
 
-/// `status`, `collect`.
+/// `collect`, `report`.
 #[derive(Debug, clap::Args)]
 pub struct OneManifest {
     /// The manifest.
@@ -459,6 +482,14 @@ fn parse_transfers(text: &str) -> Result<u32, String> {
     match text.parse::<u32>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(format!("`{text}`: give a whole number from 1 to {max}")),
+    }
+}
+
+/// `--account-limit`: at least one execution, or no run could ever launch.
+fn parse_account_limit(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`{text}`: give a whole number from 1")),
     }
 }
 

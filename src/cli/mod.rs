@@ -214,6 +214,7 @@ fn dispatch(cli: &Cli) -> Result<i32, Error> {
         Command::Lock(args) => commands::lock::exec(cli, args, out),
         Command::Init(args) => commands::init::exec(cli, args, out),
         Command::Systemd(args) => commands::systemd::exec(cli, args, out),
+        Command::Recipes => commands::recipes::exec(cli, out),
         Command::Sandbox(args) => commands::sandbox::exec(args),
         Command::Schema => commands::schema::exec(out),
         Command::Completions { shell } => commands::completions::exec(*shell, out),

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::manifest::LoadOptions;
+use crate::ops::registry::Registry;
 use crate::ops::{
     ConnectOptions, ExecutionOverrides, IfRunning, LockPolicy, NotifyChoice, Settings, StateOptions,
 };
@@ -76,6 +77,13 @@ pub fn global(cli: &Cli) -> Settings {
         lock_policy: LockPolicy::default(),
         relaunch: Vec::new(),
         notify: NotifyChoice::default(),
+        registry: Registry::locate(
+            std::env::var_os("VIP_RUN_STATE_HOME"),
+            std::env::var_os("XDG_STATE_HOME"),
+            std::env::var_os("HOME"),
+            &std::env::current_dir().unwrap_or_default(),
+        ),
+        account_limit: None,
     }
 }
 
@@ -110,11 +118,18 @@ pub fn on_manifest(cli: &Cli, common: &ManifestArgs) -> Settings {
 
 /// `run`: [`on_manifest`], the command line's word on the manifest's `execution`
 /// (`--transfers`, `--max-outage`), `--detach`, what to do with `vip-run.lock`
-/// (`--update-lock`, `--locked`; clap refuses both at once), and who is told
-/// (`--notify`, `--no-notify`; an e-mail's relay from the environment).
+/// (`--update-lock`, `--locked`; clap refuses both at once), who is told (`--notify`,
+/// `--no-notify`; an e-mail's relay from the environment), and the account's share of the
+/// registry (`--account-limit`; none with `--no-account-registry` or `--sandbox`).
 pub fn run(cli: &Cli, args: &RunArgs) -> Result<Settings, Error> {
+    let common = with_if_running(on_manifest(cli, &args.common), args.if_running);
     Ok(Settings {
         notify: notify(args, |name| std::env::var(name).ok())?,
+        registry: common
+            .registry
+            .clone()
+            .filter(|_| !args.no_account_registry && !cli.sandbox),
+        account_limit: args.account_limit,
         overrides: ExecutionOverrides {
             transfers: args.transfers,
             max_outage: args.max_outage,
@@ -126,7 +141,7 @@ pub fn run(cli: &Cli, args: &RunArgs) -> Result<Settings, Error> {
             (_, true) => LockPolicy::Locked,
             _ => LockPolicy::Write,
         },
-        ..with_if_running(on_manifest(cli, &args.common), args.if_running)
+        ..common
     })
 }
 

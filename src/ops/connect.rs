@@ -19,6 +19,8 @@ use crate::manifest::api_key::{DEFAULT_KEY_VARIABLE, KeySource};
 use crate::sandbox;
 use crate::vip::{Client, ClientConfig};
 
+use super::registry::Account;
+
 /// How long an execution runs in the in-process sandbox (`--sandbox`).
 pub const SANDBOX_EXEC_DURATION: Duration = Duration::from_secs(3);
 
@@ -49,6 +51,8 @@ pub struct Connection {
     pub server: String,
     /// Where the key came from (never the key).
     pub key_source: String,
+    /// The account the server and the key name (never the key): whose quota the runs share.
+    pub account: Account,
     /// The in-process sandbox, kept alive as long as the connection.
     pub sandbox: Option<sandbox::Sandbox>,
 }
@@ -129,6 +133,7 @@ impl Connection {
         let client = Client::new(&config, &key)?;
         Ok(Self {
             client,
+            account: Account::of(&server, &key),
             server,
             key_source,
             sandbox: started,

@@ -39,6 +39,9 @@ pub fn finish(
     }
     collect(session, &mut finished);
     finished.report = write_report(session, &finished);
+    if command == "run" {
+        record_end(session, &finished);
+    }
     if session.settings().verbose {
         // What the command cost VIP, by kind (each retry counts): stderr, after the bars.
         let mut text = Vec::new();
@@ -46,6 +49,21 @@ pub fn finish(
         crate::report::write_stderr(&String::from_utf8_lossy(&text));
     }
     Ok(finished)
+}
+
+/// Records how the run ended in the registry's list of recipes (`ops::registry`), when the
+/// run is listed there; a failure is said as a warning, as for the report.
+fn record_end(session: &Session<'_>, finished: &Finished) {
+    let Some(registry) = &session.settings().registry else {
+        return;
+    };
+    let counts = crate::report::recipes::Counts::of_outcomes(&finished.summary.outcomes);
+    let manifest = super::registry::recipe::absolute(&session.manifest.file.path);
+    if let Err(e) = registry.recipe_ended(&manifest, finished.exit_code(), Some(counts)) {
+        crate::report::to_stderr(&format!(
+            "warning: could not record the run's end for `vip-run recipes`: {e}"
+        ));
+    }
 }
 
 /// What `command` (`run` or `download`) came to when `ended` says another vip-run holds

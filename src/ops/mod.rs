@@ -4,11 +4,13 @@
 //! - the commands, each in a file named after it: [`validate()`], [`plan()`], [`run()`],
 //!   [`download()`],
 //!   [`status()`], [`cancel()`], [`logs()`], [`clean()`], [`collect()`], [`whoami()`],
-//!   [`pipelines()`], [`pipeline()`], [`init()`] and [`lock()`];
+//!   [`pipelines()`], [`pipeline()`], [`init()`], [`lock()`] and [`recipes()`];
 //! - [`Checked`]: a manifest checked offline and online, the only way to a launching runner;
 //! - `runner`: the run itself (adopt, decide, launch, monitor, transfers, record), `state`,
 //!   `exclusive` (the OS lock: one run of a manifest at a time), `paths`, `interrupt`, `extract`;
 //! - `notify`: a run's notifications (its channels' queues, retries and spool);
+//! - `registry`: what the runs of this machine share (the account's slots and limit, each
+//!   recipe's last run);
 //! - what every command on a manifest opens with and ends with (`session`), reaching VIP
 //!   (`connect`), pre-flight, and the one explanation of access problems (`access`).
 
@@ -38,6 +40,8 @@ pub mod pipelines;
 pub mod plan;
 pub mod preflight;
 pub mod provenance;
+pub mod recipes;
+pub mod registry;
 pub mod remote;
 pub mod report;
 pub mod run;
@@ -61,13 +65,14 @@ pub use logs::logs;
 pub use pipeline::pipeline;
 pub use pipelines::pipelines;
 pub use plan::plan;
+pub use recipes::recipes;
 pub use report::report;
 pub use run::run;
 pub use session::{RELAUNCH_FAILED, check_relaunch};
 pub use settings::{
     ExecutionOverrides, IfRunning, LockPolicy, NotifyChoice, Settings, StateOptions,
 };
-pub use status::status;
+pub use status::{status, status_lines};
 pub use systemd::{SystemdOptions, systemd};
 pub use validate::validate;
 pub use whoami::whoami;

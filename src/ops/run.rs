@@ -6,18 +6,21 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::manifest::Validated;
 use crate::report::progress::Event;
 use crate::report::summary::{Finished, Outcome};
 
-use super::Settings;
 use super::checked::Checked;
 use super::interrupt::Interrupt;
 use super::lock;
 use super::notify::Notifier;
 use super::provenance;
+use super::registry::Registry;
+use super::registry::recipe::{self, RecipeRecord, RecipeRun};
 use super::runner::{Runner, first_look};
 use super::session::{Access, Session, check_relaunch};
 use super::state::State;
+use super::{Connection, Settings};
 
 /// `run MANIFEST…`: each manifest in turn, `each` told what it came to as soon as it is known
 /// (so its summary is printed before the next one starts); a manifest whose run was stopped
@@ -29,7 +32,17 @@ pub async fn run(
 ) -> Result<(), Error> {
     let interrupt = Interrupt::on_ctrl_c();
     for path in manifests {
-        let finished = execute_one(settings, path, &interrupt).await?;
+        let finished = match execute_one(settings, path, &interrupt).await {
+            Ok(finished) => finished,
+            Err(e) => {
+                // Its record says how it ended (a run stopped before its start was recorded,
+                // by another run's lock say, leaves that run's record alone).
+                if let Some(registry) = &settings.registry {
+                    let _ = registry.recipe_ended(&recipe::absolute(path), e.exit_code(), None);
+                }
+                return Err(e);
+            }
+        };
         each(path, &finished)?;
         if finished.summary.interrupted {
             break;
@@ -61,6 +74,11 @@ async fn execute_one(
     let ended = session
         .connect(async |conn| {
             notifier.begin(&conn.server);
+            // Listed for `vip-run recipes`, under the manifest's lock, for as long as it runs.
+            let _listed = settings
+                .registry
+                .as_ref()
+                .and_then(|r| listed(settings, r, v, conn));
             // A first run's reads of what is on VIP go alongside pre-flight (reads only:
             // nothing is done on VIP before the checks pass).
             let printer = settings.printer();
@@ -81,7 +99,8 @@ async fn execute_one(
             let runner = Runner::launching(&plan, paths.clone(), &mut reporter, interrupt.clone())?
                 .with_relaunch(relaunch)
                 .with_first_look(first)
-                .with_listener(&mut notifier);
+                .with_listener(&mut notifier)
+                .with_account_share(settings.registry.as_ref(), settings.account_limit)?;
             let summary = runner.drive(settings.detach).await?;
             if v.clean
                 && !summary.interrupted
@@ -113,4 +132,37 @@ async fn execute_one(
     // (the run holding it does the telling).
     notifier.end(&ended).await;
     super::finish::or_skip(&session, "run", ended)
+}
+
+/// Records in `registry` that the run of `v` over `conn` starts; its hold on the recipe's
+/// lock, while the run goes on. A registry that cannot be written is said and left out:
+/// the list of recipes is for people, and the run does not depend on it.
+fn listed(
+    settings: &Settings,
+    registry: &Registry,
+    v: &Validated,
+    conn: &Connection,
+) -> Option<RecipeRun> {
+    let record = RecipeRecord {
+        manifest: recipe::absolute(&v.file.path),
+        name: v.name.clone(),
+        server: conn.account.server.clone(),
+        pipeline: v.pipeline_id.clone(),
+        account: conn.account.id.clone(),
+        pid: std::process::id(),
+        started_ms: crate::time::now_ms(),
+        ended_ms: None,
+        exit_code: None,
+        counts: None,
+    };
+    registry
+        .recipe_started(&record)
+        .map_err(|e| {
+            if !settings.quiet {
+                crate::report::to_stderr(&format!(
+                    "warning: this run is not listed in `vip-run recipes`: {e}"
+                ));
+            }
+        })
+        .ok()
 }

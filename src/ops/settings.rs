@@ -14,6 +14,7 @@ use crate::report::diagnostics::Printer;
 use crate::report::progress::{Progress, Reporter};
 
 use super::ConnectOptions;
+use super::registry::Registry;
 
 /// Settings every command shares.
 #[derive(Debug, Clone)]
@@ -42,6 +43,13 @@ pub struct Settings {
     pub lock_policy: LockPolicy,
     /// `run` and `plan --relaunch`: item keys, or `failed`, to launch again once.
     pub relaunch: Vec<String>,
+    /// The registry the runs of this machine share (`ops::registry`): the account's slots
+    /// and the recipes' records. `None` for a `run` told `--no-account-registry`, a
+    /// `--sandbox` try-out (its simulator's quota is its own), or with no state folder.
+    pub registry: Option<Registry>,
+    /// `run --account-limit`: the account's executions queued or running at once over the
+    /// runs of this machine, over the account's `limit` file and what VIP's refusals showed.
+    pub account_limit: Option<usize>,
     /// `run`: which channels are told (`--notify`, `--no-notify`, else the manifest's).
     pub notify: NotifyChoice,
 }

@@ -1,18 +1,61 @@
-//! `status`: the manifest's executions as VIP has them now. It reads only: no lock, nothing
-//! saved.
+//! `status`: the manifest's executions as VIP has them now; over several manifests, one
+//! line each, as `recipes` shows them. It reads only: no lock, nothing saved.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::report::recipes::{Counts, Line, State};
 use crate::report::status::{Row, Status};
 
 use super::Settings;
+use super::registry::recipe;
 use super::session::{Access, Session};
 use super::state::Attempt;
 
 /// `status MANIFEST`, refreshed from VIP.
 pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
+    Ok(read(settings, path).await?.1)
+}
+
+/// `status MANIFEST…` over several manifests: one line each, as `recipes` shows them (the
+/// last run this machine recorded, and the state it is in), with the items counted as VIP
+/// has them now; and whether any item's execution failed.
+pub async fn status_lines(
+    settings: &Settings,
+    paths: &[PathBuf],
+) -> Result<Vec<(Line, bool)>, Error> {
+    let mut lines = Vec::new();
+    for path in paths {
+        let (name, status) = read(settings, path).await?;
+        let counts = Counts::of_rows(&status.rows);
+        let recorded = settings.registry.as_ref().and_then(|r| {
+            let manifest = recipe::absolute(path);
+            r.recipe(&manifest)
+                .map(|record| record.line(r.recipe_running(&manifest)))
+        });
+        let line = Line {
+            manifest: path.display().to_string(),
+            counts: Some(counts),
+            ..recorded.unwrap_or(Line {
+                name,
+                manifest: String::new(),
+                state: State::NotRecorded,
+                server: None,
+                pipeline: None,
+                started: None,
+                ended: None,
+                exit_code: None,
+                counts: None,
+            })
+        };
+        lines.push((line, status.any_failed()));
+    }
+    Ok(lines)
+}
+
+/// The manifest's name, and its status refreshed from VIP.
+async fn read(settings: &Settings, path: &Path) -> Result<(String, Status), Error> {
     let session = Session::open(settings, path, Access::Read)?;
     let v = &session.manifest;
     let current = session
@@ -62,5 +105,5 @@ pub async fn status(settings: &Settings, path: &Path) -> Result<Status, Error> {
             }
         })
         .collect();
-    Ok(Status { rows })
+    Ok((v.name.clone(), Status { rows }))
 }

@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod pipelines;
 pub mod plan;
 pub mod progress;
+pub mod recipes;
 pub mod status;
 pub mod summary;
 pub mod systemd;

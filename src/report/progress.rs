@@ -106,17 +106,34 @@ pub enum Wait {
     PlatformFull,
     /// VIP's execution engine is saturated (VIP error 2003).
     EngineSaturated,
+    /// The runs of this machine hold every slot of the account's limit (`held` of `limit`,
+    /// `ours` of them this run's), so the next launch would be refused (2001).
+    AccountFull {
+        held: usize,
+        limit: usize,
+        ours: usize,
+    },
 }
 
 impl std::fmt::Display for Wait {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::QuotaFull => "your quota of running executions on VIP is full",
-            Self::PlatformFull => "VIP's platform-wide limit of running executions is reached",
-            Self::EngineSaturated => {
-                "VIP's execution engine is saturated (VIP error 2003); launching again shortly"
+        match self {
+            Self::QuotaFull => f.write_str("your quota of running executions on VIP is full"),
+            Self::PlatformFull => {
+                f.write_str("VIP's platform-wide limit of running executions is reached")
             }
-        })
+            Self::EngineSaturated => f.write_str(
+                "VIP's execution engine is saturated (VIP error 2003); launching again shortly",
+            ),
+            Self::AccountFull { held, limit, ours } if ours < held => write!(
+                f,
+                "another recipe of this account holds the quota's slots ({held} of {limit})"
+            ),
+            Self::AccountFull { held, limit, .. } => write!(
+                f,
+                "the account's quota is full ({held} of {limit} slots, all this run's)"
+            ),
+        }
     }
 }
 

@@ -196,6 +196,26 @@ impl VipError {
         }
     }
 
+    /// For a 2001 (the caller's quota is full): how many running executions VIP counted,
+    /// from its message (`…You already have 3 running executions.`), the one place VIP says
+    /// it. The code says what the error is; the number is read from the text only for this
+    /// figure, and a message worded otherwise gives `None`.
+    pub fn running_executions(&self) -> Option<usize> {
+        let Self::Api {
+            code: Some(2001),
+            message,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let (_, after) = message.split_once("You already have ")?;
+        after
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+    }
+
     /// The HTTP status, if there was an answer.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -363,6 +383,14 @@ mod tests {
         assert_eq!(none.meaning(), Meaning::NoKey);
         let quota = VipError::from_response("POST /executions", 400, br#"{"errorCode":2001,"errorMessage":"Max number of running executions reached.You already have 1 running executions. (Error code 2001)"}"#);
         assert_eq!(quota.meaning(), Meaning::QuotaFull);
+        assert_eq!(quota.running_executions(), Some(1));
+        let reworded = VipError::from_response(
+            "POST /executions",
+            400,
+            br#"{"errorCode":2001,"errorMessage":"Quota reached (Error code 2001)"}"#,
+        );
+        assert_eq!(reworded.running_executions(), None);
+        assert_eq!(none.running_executions(), None);
     }
 
     #[test]

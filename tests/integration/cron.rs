@@ -161,6 +161,7 @@ fn the_resume_hint_keeps_the_server_and_the_state_folder() {
         .current_dir(t.dir())
         .args(&command)
         .env("VIP_API_KEY", DEMO)
+        .env("VIP_RUN_STATE_HOME", t.state_home())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -176,6 +177,7 @@ fn with_closed_pipes(dir: &Path, args: &[&str]) -> Option<i32> {
         .current_dir(dir)
         .args(args)
         .env("VIP_API_KEY", DEMO)
+        .env("VIP_RUN_STATE_HOME", crate::support::state_home(dir))
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,5 +1,6 @@
 //! The integration tests: one binary, driving the real `vip-run` executable.
 
+mod account;
 mod arguments;
 mod bosh;
 mod broken;

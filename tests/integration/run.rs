@@ -420,6 +420,7 @@ fn a_malicious_server_cannot_write_outside_the_results_folder() {
     assert!(
         files.iter().all(|f| f.contains("/out/here/")
             || f.contains("/.vip-run/")
+            || f.contains("/.state-home/")
             || f.ends_with("study.yaml")
             || f.ends_with("vip-run.lock")
             || f.ends_with("in.txt")),

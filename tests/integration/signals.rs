@@ -212,6 +212,7 @@ fn vip_run(dir: &Path, server: &str, cert_file: Option<&Path>, args: &[&str]) ->
         .args(["--server", server])
         .args(args)
         .env("VIP_API_KEY", DEMO)
+        .env("VIP_RUN_STATE_HOME", crate::support::state_home(dir))
         .env("NO_COLOR", "1")
         .env_remove("SSL_CERT_FILE")
         .env_remove("SSL_CERT_DIR");

@@ -64,6 +64,7 @@ impl Test {
             .args(&self.args)
             .args(args)
             .env_remove("VIP_API_KEY")
+            .env("VIP_RUN_STATE_HOME", self.state_home())
             .env("NO_COLOR", "1");
         for (k, v) in &self.env {
             cmd.env(k, v);
@@ -79,6 +80,12 @@ impl Test {
     /// The scratch folder.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
+    }
+
+    /// The registry the runs of this test share (`VIP_RUN_STATE_HOME`, set for every run of
+    /// the binary): in the scratch folder, never the user's own.
+    pub fn state_home(&self) -> PathBuf {
+        state_home(self.dir.path())
     }
 
     pub fn run(&self) -> Output {
@@ -121,6 +128,12 @@ impl Output {
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
             .collect()
     }
+}
+
+/// The registry folder of a test whose scratch folder is `dir` (see [`Test::state_home`]);
+/// for the tests that start the binary on their own.
+pub fn state_home(dir: &std::path::Path) -> PathBuf {
+    dir.join(".state-home")
 }
 
 /// The repository root.
@@ -263,6 +276,7 @@ impl Background {
             .args(t.extra_args())
             .args(args)
             .env("VIP_API_KEY", vip_run::sandbox::DEMO_KEY)
+            .env("VIP_RUN_STATE_HOME", t.state_home())
             .env("NO_COLOR", "1")
             .stdout(stdout)
             .stderr(std::process::Stdio::piped())

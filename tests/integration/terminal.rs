@@ -75,7 +75,8 @@ impl Terminal {
         ] {
             cmd.env_remove(var);
         }
-        cmd.env("TERM", "xterm-256color");
+        cmd.env("TERM", "xterm-256color")
+            .env("VIP_RUN_STATE_HOME", t.state_home());
         for (k, v) in env {
             cmd.env(k, v);
         }

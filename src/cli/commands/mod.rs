@@ -14,6 +14,7 @@ pub mod man;
 pub mod pipeline;
 pub mod pipelines;
 pub mod plan;
+pub mod recipes;
 pub mod report;
 pub mod run;
 pub mod sandbox;

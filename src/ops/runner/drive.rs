@@ -3,12 +3,16 @@
 //! meanwhile: a round starts when one ends (so an item is launched as soon as its own inputs
 //! are on VIP), and otherwise at the poll's pace; it never spins. In a `run`, each round's trouble is
 //! sorted by `trouble`: an item whose calls fail is parked while the others go on, and a
-//! round in which nothing was heard from VIP is an outage, waited out.
+//! round in which nothing was heard from VIP is an outage, waited out. A launch also needs
+//! one of the account's slots on this machine (`share`): the room for launches is the least
+//! of `max_parallel`'s and the account's; a run waiting for a slot looks again every
+//! [`SLOT_CHECK`], a few local file locks.
 
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
 
+use super::share::SLOT_CHECK;
 use super::trouble::is_trouble;
 use super::{FIRST_POLL, Outcome, Runner, Summary, record};
 
@@ -19,6 +23,10 @@ impl Runner<'_> {
     pub async fn drive(mut self, detach: bool) -> Result<Summary, Error> {
         let download_only = !self.launches;
         self.take_up().await?;
+        // Executions taken up (adopted) hold the account's slots as launched ones do.
+        self.share.tell_trouble(&mut self.sink);
+        self.share
+            .hold(&mut self.sink, self.tracker.running_count());
         let mut delay = FIRST_POLL;
         let mut first_round = true;
         // Polls keep their own pace: a transfer ending starts a round (to launch what it
@@ -44,6 +52,7 @@ impl Runner<'_> {
             }
             self.start_transfers();
             first_round = false;
+            self.share.round_start();
             // Launch what may be launched: the queue in manifest order, each item looked at
             // at most once a round, and nothing looked at while every slot is taken.
             if !download_only
@@ -67,6 +76,14 @@ impl Runner<'_> {
                         from = i + 1;
                         batch.push(i);
                     }
+                    if batch.is_empty() {
+                        break;
+                    }
+                    // As many launches as the account's slots on this machine allow.
+                    let first = &v.items[batch[0]].key;
+                    let granted = self.share.reserve(&mut self.sink, first, batch.len());
+                    let short = granted < batch.len();
+                    batch.truncate(granted);
                     if batch.is_empty() {
                         break;
                     }
@@ -99,10 +116,27 @@ impl Runner<'_> {
                             Err(e) => return Err(e),
                         }
                     }
-                    if stop {
+                    // The slots of launches that did not happen go back; VIP's answers
+                    // teach the account's limit.
+                    let now_running = self.tracker.running_count();
+                    let refused = self.launcher.take_quota_refusal();
+                    let launched = now_running > running;
+                    if self
+                        .share
+                        .settle(&mut self.sink, now_running, refused, launched)
+                    {
+                        // The account's slots here explain the refusal: the run waits for one
+                        // of them, in the account's queue, not for VIP's quota wait.
+                        self.launcher.quota_until = None;
+                    }
+                    if stop || short {
                         break 'launching;
                     }
                 }
+            }
+            if !self.share.is_full() {
+                // Waiting for no slot: the run leaves the account's queue.
+                self.share.idle();
             }
             if !download_only {
                 self.launcher.prepare_results(
@@ -120,6 +154,7 @@ impl Runner<'_> {
             if detach
                 && (!waiting_to_launch
                     || self.launcher.quota_until.is_some()
+                    || self.share.is_full()
                     || self.tracker.running_count() >= v.execution.max_parallel as usize)
             {
                 break;
@@ -135,6 +170,9 @@ impl Runner<'_> {
                 // A slot freed up: the quota may allow a launch now.
                 self.launcher.quota_until = None;
             }
+            // The slots of executions that ended go back to the account's other runs.
+            self.share
+                .hold(&mut self.sink, self.tracker.running_count());
             // Download what finished (the finished items not handled yet, in manifest order):
             // queued for the pool, the item said finished when its download is recorded.
             let mut from = 0;
@@ -222,6 +260,11 @@ impl Runner<'_> {
                         .max(Duration::from_millis(100)),
                 ),
                 None => until_poll,
+            };
+            let wait = if self.share.is_full() {
+                wait.min(SLOT_CHECK)
+            } else {
+                wait
             };
             self.wait_for_transfers(wait).await;
         }

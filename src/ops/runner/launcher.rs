@@ -11,7 +11,9 @@
 //! launch's answer is. Once VIP has said the quota (or the platform) is full, the number of
 //! this run's executions running then is taken as the cap (raised whenever VIP takes more):
 //! a batch fills the room under it, and at the cap one launch at a time tries, so a full
-//! quota costs one refused call per try, not a batch of them.
+//! quota costs one refused call per try, not a batch of them. That cap is this run's; the
+//! account's, shared with the other runs of the machine, is the loop's `share` to keep, and
+//! a 2001 refusal is handed to it ([`Launcher::take_quota_refusal`]) to learn from.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -54,6 +56,15 @@ pub(crate) struct Launcher {
     /// those asked for so far.
     preparing: tokio::task::JoinSet<()>,
     prepared: HashSet<String>,
+    /// VIP refused a launch of the last batch for the account's full quota (2001).
+    quota_refused: Option<QuotaRefused>,
+}
+
+/// A launch VIP refused because the account's quota is full (2001).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QuotaRefused {
+    /// How many running executions VIP counted, when its message said.
+    pub(crate) vip_count: Option<usize>,
 }
 
 /// Whether `item` needs a launch and nothing holds it back now (a park, an input not
@@ -80,6 +91,12 @@ pub(crate) fn is_blocked(tracker: &Tracker<'_>, trouble: &Trouble, item: &Item) 
 }
 
 impl Launcher {
+    /// Whether VIP refused a launch since the last call for the account's full quota (2001),
+    /// and with what count.
+    pub(crate) fn take_quota_refusal(&mut self) -> Option<QuotaRefused> {
+        self.quota_refused.take()
+    }
+
     /// How many launches may go in the next batch, `room` being the free slots of
     /// `max_parallel`.
     pub(crate) fn launch_batch(&self, room: usize, running: usize) -> usize {
@@ -252,6 +269,11 @@ impl Launcher {
                 if e.meaning() == Meaning::EngineSaturated {
                     self.unresolved
                         .insert(item.key.clone(), (name.clone(), submitted));
+                }
+                if e.meaning() == Meaning::QuotaFull {
+                    self.quota_refused = Some(QuotaRefused {
+                        vip_count: e.running_executions(),
+                    });
                 }
                 self.quota_until = Some(Instant::now() + QUOTA_WAIT);
                 if self.waiting_reported {

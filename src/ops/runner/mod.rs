@@ -10,7 +10,8 @@
 //! The run's loop composes owned parts, after nextest's runner: a [`Tracker`] (the state,
 //! what is on VIP, each item's phase, what comes next), [`transfers`] (uploads and
 //! downloads as tasks: jobs in, finished transfers out), a [`launcher`] (launches, the
-//! quota's waits, lost answers) and the run's [`trouble`] (parked items, outages). Each part
+//! quota's waits, lost answers), its [`share`] of the account's quota on this machine (the
+//! slots it holds) and the run's [`trouble`] (parked items, outages). Each part
 //! tells what happened to a [`sink::Sink`] (the bar, plain lines, JSON events); `run.json` and
 //! the `JUnit` cases are written once, at the end, from the final state (`record`).
 //!
@@ -19,8 +20,8 @@
 //! launched. `status`, `plan`, `logs`, `clean` and `cancel` use a tracker alone.
 //!
 //! The files: `drive` (the loop), `steps` (what the loop does with the parts: uploads
-//! decided and queued, transfers recorded, finished items fetched), `launcher`, `transfers/`,
-//! `tracker/`, `trouble`, `record`, `sink`.
+//! decided and queued, transfers recorded, finished items fetched), `launcher`, `share`,
+//! `transfers/`, `tracker/`, `trouble`, `record`, `sink`.
 
 use std::time::Duration;
 
@@ -33,6 +34,7 @@ use crate::vip::wire::{Execution, JobClass};
 mod drive;
 mod launcher;
 mod record;
+mod share;
 pub(crate) mod sink;
 mod steps;
 pub(crate) mod tracker;
@@ -47,6 +49,7 @@ use super::interrupt::Interrupt;
 use super::paths::Paths;
 pub use super::remote::{attempt_name, inputs_root, results_dir};
 use launcher::Launcher;
+use share::AccountShare;
 use sink::Sink;
 use transfers::Transfers;
 use trouble::Trouble;
@@ -85,6 +88,8 @@ pub struct Runner<'a> {
     tracker: Tracker<'a>,
     transfers: Transfers,
     launcher: Launcher,
+    /// The account's slots on this machine that this run holds (off for `download`).
+    share: AccountShare,
     trouble: Trouble,
     sink: Sink<'a>,
     interrupt: Interrupt,
@@ -148,6 +153,7 @@ impl<'a> Runner<'a> {
         Self {
             transfers: Transfers::new(v.execution.transfers as usize, cap, v.extract, owner),
             launcher: Launcher::default(),
+            share: AccountShare::default(),
             trouble: Trouble::default(),
             sink: Sink::to(reporter),
             interrupt,
@@ -187,6 +193,20 @@ impl<'a> Runner<'a> {
     ) -> Self {
         self.sink.also(listener);
         self
+    }
+
+    /// Shares the account's quota with the other runs of this machine through `registry`
+    /// (none: not shared), `limit` being `--account-limit` (see `ops::registry`).
+    pub fn with_account_share(
+        mut self,
+        registry: Option<&super::registry::Registry>,
+        limit: Option<usize>,
+    ) -> Result<Self, Error> {
+        if self.launches {
+            let account = &self.tracker.connection().account;
+            self.share = AccountShare::open(registry, account, limit)?;
+        }
+        Ok(self)
     }
 
     /// `--relaunch`: launches again, once, the items named (or, with `failed`, every item
