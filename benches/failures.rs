@@ -89,7 +89,7 @@ use serde_json::Value;
 use vip_run::sandbox::{Config, DEMO_KEY, FailureKind, FailureMix, LoggedRequest, Sandbox};
 use vip_run::vip::failure::exit_code_name;
 
-#[path = "common/python.rs"]
+#[path = "../tests/integration/python_env.rs"]
 mod python;
 use python::python_with;
 

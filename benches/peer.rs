@@ -60,7 +60,7 @@ use std::time::{Duration, Instant};
 
 use vip_run::sandbox::{Config, DEMO_KEY, LoggedRequest, Sandbox, World, default_world_yaml};
 
-#[path = "common/python.rs"]
+#[path = "../tests/integration/python_env.rs"]
 mod python;
 use python::python_with;
 

@@ -23,6 +23,7 @@ mod online;
 mod packaging;
 mod provenance;
 mod python_client;
+mod python_env;
 mod record;
 mod report;
 mod report_browser;

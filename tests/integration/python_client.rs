@@ -3,7 +3,7 @@
 //! (`tests/python/vipsession_roundtrip.py`). It
 //! skips, saying why, when Python or the package registry is not available.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -11,69 +11,7 @@ use vip_run::sandbox::{Config, DEMO_KEY, Sandbox};
 
 const VIP_CLIENT: &str = "vip-client==0.1.10";
 
-/// A Python 3 interpreter on PATH.
-pub(crate) fn find_python() -> Option<PathBuf> {
-    ["python3", "python"].into_iter().find_map(|name| {
-        let out = Command::new(name).arg("--version").output().ok()?;
-        let version = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.success() && version.starts_with("Python 3")).then(|| PathBuf::from(name))
-    })
-}
-
-pub(crate) fn venv_python(venv: &Path) -> PathBuf {
-    if cfg!(windows) {
-        venv.join("Scripts").join("python.exe")
-    } else {
-        venv.join("bin").join("python")
-    }
-}
-
-/// A throwaway virtual environment in `tmp` with `package` installed from the registry: its
-/// Python, or why there is none (the test then says "skipped" with the reason).
-pub(crate) fn python_with(package: &str, tmp: &Path) -> Result<PathBuf, String> {
-    let python = find_python().ok_or("no python3 on PATH")?;
-    let venv = tmp.join("venv");
-    let made = Command::new(&python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .unwrap();
-    if !made.status.success() {
-        return Err(format!(
-            "`{} -m venv` failed (is the venv module installed?)\n{}",
-            python.display(),
-            output_text(&made)
-        ));
-    }
-    let python = venv_python(&venv);
-    let installed = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            package,
-        ])
-        .output()
-        .unwrap();
-    if !installed.status.success() {
-        return Err(format!(
-            "cannot install {package} from the package registry (offline?)\n{}",
-            output_text(&installed)
-        ));
-    }
-    Ok(python)
-}
-
-pub(crate) fn output_text(out: &std::process::Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+pub(crate) use crate::python_env::{find_python, output_text, python_with, venv_python};
 
 #[test]
 fn vip_client_runs_a_whole_session_against_the_sandbox() {
