@@ -37,12 +37,11 @@ use crate::files::{FileError, write_atomically_with};
 use crate::manifest::expand::scalar_text;
 use crate::manifest::table_format::TableFormat;
 use crate::manifest::{CollectTable, Item, Validated};
+use crate::report::batch::ItemResult;
 use crate::report::collect::{Collected, Collection, Renamed};
-use crate::vip::wire::ExecutionStatus;
 
 use super::Settings;
 use super::glob::matches_tail;
-use super::runner::tracker::lifecycle::HomeProof;
 use super::session::{Access, Session};
 use super::state::State;
 
@@ -60,7 +59,7 @@ pub fn collect(settings: &Settings, path: &Path) -> Result<Collection, Error> {
             v.file.display
         )));
     }
-    let state = State::load(&session.paths.state)?;
+    let state = super::report::read_state(v, &session.paths)?;
     let tables = merge(v, &|item| {
         state.as_ref().is_some_and(|s| finished_in(s, item))
     })?;
@@ -73,17 +72,15 @@ pub fn collect(settings: &Settings, path: &Path) -> Result<Collection, Error> {
 /// Whether `item` is finished as `state` shows it: its current execution (launched for its
 /// inputs as they are now) `Finished` with no failure verdict, and its outputs home (recorded
 /// for that execution, the files on disk as recorded).
+/// The report's judgement of the state (`report::of_state`), so that a table and the page
+/// agree on which items finished.
 pub fn finished_in(state: &State, item: &Item) -> bool {
-    let Some(s) = state.items().get(&item.key) else {
-        return false;
-    };
-    let Some(current) = s.attempts.last() else {
-        return false;
-    };
-    s.fingerprint == item.fingerprint
-        && ExecutionStatus::from(current.status.as_str()) == ExecutionStatus::Finished
-        && current.failure.is_none()
-        && HomeProof::check(s, &current.execution_id, item.download.as_deref()).is_some()
+    state.items().get(&item.key).is_some_and(|s| {
+        matches!(
+            super::report::of_state(item, s).0,
+            ItemResult::Finished | ItemResult::OutputsMissing
+        )
+    })
 }
 
 /// Merges every `collect:` table of `v` from the items `finished` says yes to, and writes each

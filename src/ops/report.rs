@@ -49,7 +49,7 @@ pub struct Origin<'a> {
 pub fn report(settings: &Settings, path: &Path) -> Result<Written, Error> {
     let session = Session::open(settings, path, Access::Read)?;
     let (v, paths) = (&session.manifest, &session.paths);
-    let Some(state) = State::load(&paths.state)? else {
+    let Some(state) = read_state(v, paths)? else {
         return Err(Error::Usage(format!(
             "{} has no run recorded yet ({} does not exist): `vip-run run {}` first{}",
             v.file.display,
@@ -70,6 +70,16 @@ pub fn report(settings: &Settings, path: &Path) -> Result<Written, Error> {
         junit: settings.junit.as_deref(),
     };
     write(&batch(v, &state, paths, &origin), paths)
+}
+
+/// `v`'s state as a run would read it (an older format's items carried over), when there is
+/// one: what the commands that read it offline (`report`, `collect`) judge items by.
+pub(crate) fn read_state(v: &Validated, paths: &Paths) -> Result<Option<State>, Error> {
+    let mut state = State::load(&paths.state)?;
+    if let Some(state) = &mut state {
+        super::identity::migrate(state, v);
+    }
+    Ok(state)
 }
 
 /// Writes `batch` as `report.html` and `trace.tsv` in the run's folder.
@@ -295,11 +305,19 @@ fn of_outcome(o: &Outcome) -> (ItemResult, Option<String>) {
     }
 }
 
-/// An item's result as its state shows it (a report rebuilt offline: VIP not asked).
+/// An item's result as its state shows it (a report rebuilt offline, `collect`: VIP not
+/// asked). Executions recorded for the item's earlier inputs are not its own any more: the
+/// next run launches it again.
 pub(crate) fn of_state(item: &Item, s: &ItemState) -> (ItemResult, Option<String>) {
     let Some(a) = s.attempts.last() else {
         return (ItemResult::NotLaunched, None);
     };
+    if s.fingerprint != item.fingerprint {
+        return (
+            ItemResult::NotLaunched,
+            Some("its inputs changed since its last execution: the next run launches it".into()),
+        );
+    }
     if a.timed_out {
         return (
             ItemResult::TimedOut,
