@@ -125,3 +125,10 @@ pub fn mtime_ms(meta: &std::fs::Metadata) -> Option<i64> {
         .ok()?;
     i64::try_from(since.as_millis()).ok()
 }
+
+/// `path` made absolute against the current folder, without touching the disk (symbolic
+/// links are kept): for paths written where they are read from elsewhere (a unit file, a
+/// notice, a link in a report). As it is, when the current folder cannot be told.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}

@@ -4,7 +4,7 @@
 //! works on the state a killed run left.
 
 use std::fmt::Write as _;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use crate::error::Error;
 use crate::files::write_atomically;
@@ -101,7 +101,7 @@ pub fn write(batch: &Batch, paths: &Paths) -> Result<Written, Error> {
 
 /// The batch `v`'s `state` records, as `origin` wrote it.
 pub fn batch(v: &Validated, state: &State, paths: &Paths, origin: &Origin<'_>) -> Batch {
-    let base = absolute(&paths.dir);
+    let base = crate::files::absolute(&paths.dir);
     let link = |label: &str, target: &Path| Link {
         label: label.to_owned(),
         href: href(&base, target),
@@ -366,14 +366,10 @@ pub(crate) fn of_state(item: &Item, s: &ItemState) -> (ItemResult, Option<String
     }
 }
 
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
 /// `target` as a link from a page in `base`: relative when both are on one root (so the
 /// run's folder can be moved or shared with its results), percent-encoded.
 fn href(base: &Path, target: &Path) -> String {
-    let target = absolute(target);
+    let target = crate::files::absolute(target);
     let (b, t): (Vec<Component>, Vec<Component>) =
         (base.components().collect(), target.components().collect());
     if b.first() != t.first() {

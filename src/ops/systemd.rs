@@ -32,10 +32,10 @@ pub fn systemd(
     options: &SystemdOptions,
 ) -> Result<(String, Vec<PathBuf>), Error> {
     let v = load(settings, path)?;
-    let manifest = absolute(path);
+    let manifest = crate::files::absolute(path);
     let key = match (&options.key_file, &v.api_key) {
-        (Some(k), _) => absolute(k),
-        (None, KeySource::File { path, .. }) => absolute(path),
+        (Some(k), _) => crate::files::absolute(k),
+        (None, KeySource::File { path, .. }) => crate::files::absolute(path),
         (None, other) => {
             return Err(Error::Usage(format!(
                 "{}'s API key comes from {}, which a timer does not have: give the key file systemd should hand over with --key-file PATH (a file of yours alone: chmod 600)",
@@ -65,8 +65,4 @@ pub fn systemd(
     write_atomically(&service, units.service().as_bytes())?;
     write_atomically(&timer, units.timer().as_bytes())?;
     Ok((unit, vec![service, timer]))
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }

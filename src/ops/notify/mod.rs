@@ -145,7 +145,7 @@ impl Notifier {
                 // Absolute: a notice is read away from the folder the run started in.
                 f.report
                     .as_ref()
-                    .map(|r| std::path::absolute(r).unwrap_or_else(|_| r.clone()))
+                    .map(|r| crate::files::absolute(r))
                     .map(|r| r.display().to_string()),
             ),
             Err(e) => Notice::end(
