@@ -84,15 +84,9 @@ fn looks_like_variable(name: &str) -> bool {
 impl KeySource {
     /// A file source, relative paths taken from the manifest's folder.
     pub fn file(written: &str, manifest_dir: &Path) -> Self {
-        let expanded = expand_tilde(written);
-        let path = if expanded.is_absolute() {
-            expanded
-        } else {
-            manifest_dir.join(expanded)
-        };
         Self::File {
             written: written.to_owned(),
-            path,
+            path: path_from(written, manifest_dir),
         }
     }
 
@@ -200,17 +194,32 @@ fn read_env(name: &str) -> Result<SecretString, KeyError> {
 
 fn read_file(written: &str, path: &Path) -> Result<SecretString, KeyError> {
     refuse_exposed(written, path)?;
-    std::fs::read_to_string(path)
+    read_secret_text(path)
         .map(SecretString::from)
-        .map_err(|e| KeyError::File {
+        .map_err(|reason| KeyError::File {
             path: written.to_owned(),
-            reason: match e.kind() {
-                std::io::ErrorKind::NotFound => "no such file".into(),
-                std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-                std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
-                _ => e.to_string(),
-            },
+            reason,
         })
+}
+
+/// A secret's file as written in a manifest (`~` expanded), relative paths taken from `dir`.
+pub(crate) fn path_from(written: &str, dir: &Path) -> PathBuf {
+    let expanded = expand_tilde(written);
+    if expanded.is_absolute() {
+        expanded
+    } else {
+        dir.join(expanded)
+    }
+}
+
+/// The text of a secret's file, or why it cannot be read, in words (never its content).
+pub(crate) fn read_secret_text(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
+        _ => e.to_string(),
+    })
 }
 
 /// Refuses a key file that other users may read or change (any group or other permission

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::api_key::expand_tilde;
+use super::api_key::{path_from, read_secret_text};
 
 /// A source of one secret.
 #[derive(Clone)]
@@ -48,15 +48,9 @@ pub enum SecretError {
 impl SecretSource {
     /// A file source, relative paths taken from `dir`.
     pub fn file(written: &str, dir: &Path) -> Self {
-        let expanded = expand_tilde(written);
-        let path = if expanded.is_absolute() {
-            expanded
-        } else {
-            dir.join(expanded)
-        };
         Self::File {
             written: written.to_owned(),
-            path,
+            path: path_from(written, dir),
         }
     }
 
@@ -76,17 +70,12 @@ impl SecretSource {
                 Ok(v) if !v.trim().is_empty() => SecretString::from(v),
                 _ => return Err(SecretError::EnvUnset(name.clone())),
             },
-            Self::File { written, path } => std::fs::read_to_string(path)
+            Self::File { written, path } => read_secret_text(path)
                 .map(SecretString::from)
-                .map_err(|e| SecretError::File {
-                path: written.clone(),
-                reason: match e.kind() {
-                    std::io::ErrorKind::NotFound => "no such file".into(),
-                    std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-                    std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
-                    _ => e.to_string(),
-                },
-            })?,
+                .map_err(|reason| SecretError::File {
+                    path: written.clone(),
+                    reason,
+                })?,
             Self::Inline(secret) => secret.clone(),
         };
         let trimmed = raw.expose_secret().trim();
