@@ -292,17 +292,14 @@ fn is_final(status: &str) -> bool {
 
 /// An item's result as the run's outcome says it.
 fn of_outcome(o: &Outcome) -> (ItemResult, Option<String>) {
-    let first = |s: String| s.lines().next().unwrap_or_default().to_owned();
-    match o {
-        Outcome::Done => (ItemResult::Finished, None),
-        Outcome::DoneWithProblems(p) => (ItemResult::OutputsMissing, Some(p.clone())),
-        Outcome::NotDownloaded(w) => (ItemResult::NotDownloaded, Some(w.clone())),
-        Outcome::Failed(f) => (ItemResult::Failed, Some(first(f.to_string()))),
-        Outcome::TimedOut => (ItemResult::TimedOut, None),
-        Outcome::InProgress => (ItemResult::InProgress, None),
-        Outcome::NotLaunched => (ItemResult::NotLaunched, None),
-        Outcome::Blocked { why, .. } => (ItemResult::Blocked, Some(why.clone())),
-    }
+    let detail = match o {
+        Outcome::DoneWithProblems(why)
+        | Outcome::NotDownloaded(why)
+        | Outcome::Blocked { why, .. } => Some(why.clone()),
+        Outcome::Failed(f) => f.to_string().lines().next().map(str::to_owned),
+        Outcome::Done | Outcome::TimedOut | Outcome::InProgress | Outcome::NotLaunched => None,
+    };
+    (ItemResult::of(o), detail)
 }
 
 /// An item's result as its state shows it (a report rebuilt offline, `collect`: VIP not

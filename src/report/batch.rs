@@ -93,6 +93,21 @@ impl ItemResult {
         Self::Blocked,
     ];
 
+    /// What `outcome` (a run's judgement of an item) comes to.
+    pub fn of(outcome: &super::summary::Outcome) -> Self {
+        use super::summary::Outcome;
+        match outcome {
+            Outcome::Done => Self::Finished,
+            Outcome::DoneWithProblems(_) => Self::OutputsMissing,
+            Outcome::NotDownloaded(_) => Self::NotDownloaded,
+            Outcome::Failed(_) => Self::Failed,
+            Outcome::TimedOut => Self::TimedOut,
+            Outcome::InProgress => Self::InProgress,
+            Outcome::NotLaunched => Self::NotLaunched,
+            Outcome::Blocked { .. } => Self::Blocked,
+        }
+    }
+
     /// The words of `run.json` and the summary.
     pub fn words(self) -> &'static str {
         match self {

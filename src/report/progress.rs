@@ -520,8 +520,8 @@ impl Reporter {
                     json!(crate::time::rfc3339(crate::time::now_ms())),
                 );
             }
-            // Held with the rest under `--chronic`.
-            let _ = writeln!(super::chronic::HeldStdout, "{value}");
+            // One write per event (held with the rest under `--chronic`).
+            let _ = super::chronic::HeldStdout.write_all(format!("{value}\n").as_bytes());
         }
         let line = event.line();
         match (&self.bar, self.progress) {

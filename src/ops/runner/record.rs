@@ -124,7 +124,7 @@ impl Serialize for RecordItems<'_> {
                     key: &item.key,
                     fingerprint: &item.fingerprint,
                     inputs: r.wire_inputs(item),
-                    result: result_text(outcome),
+                    result: crate::report::batch::ItemResult::of(outcome).words(),
                     class: items[&item.key]
                         .attempts
                         .last()
@@ -134,19 +134,6 @@ impl Serialize for RecordItems<'_> {
                     outputs: Outputs(&items[&item.key].outputs),
                 }),
         )
-    }
-}
-
-fn result_text(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Done => "finished",
-        Outcome::DoneWithProblems(_) => "finished, outputs missing",
-        Outcome::NotDownloaded(_) => "not downloaded",
-        Outcome::Failed(_) => "failed",
-        Outcome::TimedOut => "timed out",
-        Outcome::InProgress => "in progress",
-        Outcome::NotLaunched => "not launched",
-        Outcome::Blocked { .. } => "blocked",
     }
 }
 
